@@ -1,0 +1,1 @@
+"""gpugrad: reverse-mode autodiff for MLPs on NVIDIA GPUs."""
