@@ -1,0 +1,232 @@
+"""Shared launch plumbing for the hand-written kernels.
+
+Everything here is cheap to import: numba (and cupy) are imported on first use, so
+``import gpugrad.kernels`` works on a machine with neither installed.
+
+Two execution modes, decided once per process:
+
+* **device**: a real GPU. Arrays must be CuPy arrays; kernels launch on CuPy's *current*
+  stream (wrapped once per stream pointer with ``numba.cuda.external_stream``) and the host
+  never synchronises.
+* **simulator**: ``NUMBA_ENABLE_CUDASIM=1`` (set by the test conftest when there is no GPU).
+  Arrays are NumPy arrays and kernels run in Numba's CUDA simulator, one Python thread per
+  CUDA thread. Grids are capped to a couple of blocks there (the kernels are grid-stride
+  loops), because each simulated block costs ~0.5 s.
+
+The registry at the bottom lists every kernel with its per-dtype signatures and launch
+shape, so ``_resource_check`` can compile each one for sm_90 without a GPU.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+#: dtypes every kernel is written for (compiled lazily, once per dtype).
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: Streaming multiprocessors assumed when the device can't be asked (H100 SXM).
+DEFAULT_SM_COUNT = 132
+
+
+def simulator_enabled() -> bool:
+    """True when Numba's CUDA simulator is (or will be) in use."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def numba_cuda():
+    """Import ``numba.cuda`` on first use, with an actionable error if it is missing."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "gpugrad.kernels needs numba-cuda: pip install 'gpugrad[cuda13]' "
+            "(or 'numba-cuda[cu13]>=0.30,<0.31')") from exc
+    return cuda
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+def _describe(x) -> str:
+    shape = getattr(x, "shape", None)
+    dtype = getattr(x, "dtype", None)
+    if shape is None or dtype is None:
+        return f"a {type(x).__module__}.{type(x).__qualname__}"
+    return f"{type(x).__module__.split('.')[0]} array shape={tuple(shape)} dtype={dtype}"
+
+
+def _is_cupy(x) -> bool:
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def array_module(kernel: str, *arrays):
+    """Validate that ``arrays`` are arrays this process can launch on, and return their module.
+
+    numpy under the simulator, cupy on a real GPU; all arrays must come from the same module
+    (and, for CuPy, the same device). Raises TypeError naming the kernel otherwise.
+    """
+    sim = simulator_enabled()
+    for x in arrays:
+        if isinstance(x, np.ndarray):
+            if not sim:
+                raise TypeError(
+                    f"gpugrad.kernels.{kernel}: got a NumPy array ({_describe(x)}), but the kernels run "
+                    f"on the GPU. Move it to the device first with cupy.asarray(x) (or run under the "
+                    f"CUDA simulator with NUMBA_ENABLE_CUDASIM=1).")
+        elif _is_cupy(x) and hasattr(x, "__cuda_array_interface__"):
+            if sim:
+                raise TypeError(
+                    f"gpugrad.kernels.{kernel}: got a CuPy array ({_describe(x)}) while Numba's CUDA "
+                    f"simulator is on (NUMBA_ENABLE_CUDASIM=1); the simulator runs on NumPy arrays: "
+                    f"pass cupy.asnumpy(x), or unset NUMBA_ENABLE_CUDASIM to use the GPU.")
+        else:
+            raise TypeError(
+                f"gpugrad.kernels.{kernel}: expected a {'NumPy' if sim else 'CuPy'} array, got "
+                f"{_describe(x)}.")
+    if sim:
+        return np
+    import cupy
+    dev = arrays[0].device.id
+    for x in arrays[1:]:
+        if x.device.id != dev:
+            raise ValueError(
+                f"gpugrad.kernels.{kernel}: arrays are on different GPUs "
+                f"({', '.join(f'{_describe(a)} on cuda:{a.device.id}' for a in arrays)}); "
+                f"move them to one device with cupy.asarray inside `with cupy.cuda.Device(i):`.")
+    return cupy
+
+
+def check_dtype(kernel: str, *arrays) -> np.dtype:
+    """All arrays share one supported floating dtype; return it."""
+    dt = np.dtype(arrays[0].dtype)
+    if dt not in SUPPORTED_DTYPES or any(np.dtype(x.dtype) != dt for x in arrays[1:]):
+        got = ", ".join(_describe(x) for x in arrays)
+        raise TypeError(
+            f"gpugrad.kernels.{kernel}: inputs must all be float32 or all float64, got {got}. "
+            f"Cast with x.astype(numpy.float32) before calling.")
+    return dt
+
+
+def check_contiguous(kernel: str, name: str, x) -> None:
+    if not x.flags.c_contiguous:
+        raise ValueError(
+            f"gpugrad.kernels.{kernel}: '{name}' ({_describe(x)}, strides={x.strides}) is not "
+            f"C-contiguous; the kernels read it in place and will not copy silently. Pass "
+            f"xp.ascontiguousarray({name}).")
+
+
+def check_out(kernel: str, out, shape, dtype, xp):
+    """Return ``out`` after checking it, or a fresh ``xp.empty(shape, dtype)``."""
+    shape = tuple(shape)
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    array_module(kernel, out)
+    if tuple(out.shape) != shape or np.dtype(out.dtype) != np.dtype(dtype):
+        raise ValueError(
+            f"gpugrad.kernels.{kernel}: out has shape={tuple(out.shape)} dtype={out.dtype}, "
+            f"expected shape={shape} dtype={np.dtype(dtype)}.")
+    check_contiguous(kernel, "out", out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# launching
+
+_streams: dict = {}
+_sm_counts: dict = {}
+
+
+def launch_stream(xp, like=None):
+    """The Numba stream to launch on: CuPy's current stream on a GPU, 0 under the simulator."""
+    if xp is np:
+        return 0
+    import cupy
+    ptr = cupy.cuda.get_current_stream().ptr
+    dev = cupy.cuda.runtime.getDevice()
+    key = (dev, ptr)
+    s = _streams.get(key)
+    if s is None:
+        s = _streams[key] = numba_cuda().external_stream(ptr)
+    return s
+
+
+def device_guard(xp, x):
+    """Context manager making ``x``'s device current (Numba launches on the current context)."""
+    if xp is np:
+        import contextlib
+        return contextlib.nullcontext()
+    return x.device
+
+
+def sm_count(xp) -> int:
+    if xp is np:
+        return DEFAULT_SM_COUNT
+    import cupy
+    dev = cupy.cuda.runtime.getDevice()
+    n = _sm_counts.get(dev)
+    if n is None:
+        n = _sm_counts[dev] = int(cupy.cuda.Device(dev).attributes["MultiProcessorCount"])
+    return n
+
+
+def cap_blocks(xp, blocks: int, device_cap: int) -> int:
+    """Grid size for a grid-stride kernel: enough to fill the GPU, a couple under the simulator."""
+    if xp is np:
+        return max(1, min(blocks, 2))
+    return max(1, min(blocks, device_cap))
+
+
+# ---------------------------------------------------------------------------------------
+# registry: every kernel, for the resource check and for introspection
+
+NUMBA_TYPE = {"float32": "float32", "float64": "float64"}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One compiled kernel variant: how to build it and how it is launched."""
+    name: str                                  # e.g. "matmul_nn_128x128_even"
+    dtype: str                                 # "float32" | "float64"
+    build: Callable[[], Callable]              # returns the plain Python kernel function
+    signature: str                             # Numba signature string
+    threads_per_block: int
+    min_blocks_per_sm: int = 1                 # occupancy the launch config is designed for
+    static_smem_limit: int = 48 * 1024
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def register_budget(self) -> int:
+        return min(255, 65536 // (self.threads_per_block * self.min_blocks_per_sm))
+
+
+_REGISTRY: list[Callable[[], list[KernelSpec]]] = []
+
+
+def register(provider: Callable[[], list[KernelSpec]]):
+    """Register a function listing a kernel family's variants (decorator)."""
+    _REGISTRY.append(provider)
+    return provider
+
+
+def kernel_specs() -> list[KernelSpec]:
+    """Every kernel variant of every family, for compile/resource checks."""
+    from . import matmul, relu, bias_sigmoid  # noqa: F401  (importing registers them)
+    specs = []
+    for provider in _REGISTRY:
+        specs.extend(provider())
+    return specs
+
+
+_jitted: dict = {}
+
+
+def jit_kernel(spec: KernelSpec):
+    """The ``cuda.jit`` dispatcher for ``spec``, compiled on first use and cached."""
+    k = _jitted.get((spec.name, spec.dtype))
+    if k is None:
+        cuda = numba_cuda()
+        k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature)(spec.build())
+    return k
