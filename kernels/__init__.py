@@ -1,1 +1,23 @@
-"""Hand-written Numba CUDA kernels (installed as gpugrad.kernels)."""
+"""Hand-written Numba CUDA kernels (installed as ``gpugrad.kernels``).
+
+Public API (the CUDA backend calls exactly these)::
+
+    matmul(a, b, *, trans_a=False, trans_b=False, bias=None, relu=False, out=None) -> c
+    relu(x, *, out=None) -> y
+    relu_vjp(g, x, *, out=None) -> dx              # g * (x > 0)
+    bias_sigmoid(z, b, *, out=None) -> h           # sigmoid(z + b[None, :])
+    bias_sigmoid_vjp(g, h) -> (dz, db)
+
+Arrays are CuPy arrays on a GPU (launched on CuPy's current stream, no host sync) or NumPy
+arrays under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``). float32 and float64 only.
+Importing this package imports neither numba nor cupy; kernels compile on first use.
+
+``kernel_specs()`` lists every compiled variant (name, dtype, signature, block size, register
+budget) for introspection and for the sm_90 resource check in ``gpugrad.kernels._resource_check``.
+"""
+from ._launch import KernelSpec, kernel_specs
+from .bias_sigmoid import bias_sigmoid, bias_sigmoid_vjp
+from .matmul import matmul
+from .relu import relu, relu_vjp
+
+__all__ = ["matmul", "relu", "relu_vjp", "bias_sigmoid", "bias_sigmoid_vjp", "kernel_specs", "KernelSpec"]

@@ -5,8 +5,8 @@ transposed copies.
 
 The kernel, per thread block of 256 threads:
 
-* a BM x BN output tile (128x128 by default, 64x64 for grids that would leave SMs idle),
-  each thread holding a TM x TN register tile (8x8 or 4x4) whose rows are ``ty + 16*i`` and
+* a BM x BN output tile (128x128 for float32, 128x64 for float64, 64x64 for grids that
+  would leave SMs idle), each thread holding a TM x TN register tile (8x8, 8x4 or 4x4) whose rows are ``ty + 16*i`` and
   columns ``tx + 16*j``: strided, so that a warp reading one k-slice of shared memory reads 16
   consecutive words (plus a broadcast), which is bank-conflict free with scalar loads;
 * the K dimension in steps of BK=8, double-buffered: the next tile is loaded from global
@@ -27,8 +27,19 @@ from . import _launch as L
 #: (BM, BN, BK, TM, TN): block tile, K step, per-thread register tile. 256 threads each.
 TILE_CONFIGS = {
     "128x128": (128, 128, 8, 8, 8),
+    "128x64": (128, 64, 8, 8, 4),
     "64x64": (64, 64, 8, 4, 4),
 }
+#: per dtype: (large tile, small tile for grids that can't fill the SMs). float64 can't hold
+#: an 8x8 register tile (128 registers of accumulators alone) without spilling, so its large
+#: tile is 128x64 with 8x4 per thread.
+DTYPE_CONFIGS = {
+    "float32": ("128x128", "64x64"),
+    "float64": ("128x64", "64x64"),
+}
+#: resident blocks per SM each config is designed for; the resource test holds registers to
+#: 65536 / (256 * this).
+MIN_BLOCKS_PER_SM = {"128x128": 1, "128x64": 1, "64x64": 2}
 PAD = 4
 THREADS = 256
 
@@ -182,27 +193,30 @@ def _spec(dtype, trans_a, trans_b, config, even) -> L.KernelSpec:
     return L.KernelSpec(
         name=name, dtype=dtype,
         build=lambda: _build(dtype, trans_a, trans_b, config, even),
-        signature=_signature(dtype), threads_per_block=THREADS, min_blocks_per_sm=1,
+        signature=_signature(dtype), threads_per_block=THREADS,
+        min_blocks_per_sm=MIN_BLOCKS_PER_SM[config],
         meta=dict(config=TILE_CONFIGS[config], trans_a=trans_a, trans_b=trans_b, even=even))
 
 
 @L.register
 def _all_specs():
     return [_spec(dt, ta, tb, cfg, even)
-            for dt in ("float32", "float64")
+            for dt, cfgs in DTYPE_CONFIGS.items()
             for (ta, tb) in _LAYOUTS
-            for cfg in TILE_CONFIGS
+            for cfg in cfgs
             for even in (False, True)]
 
 
 _spec_cache: dict = {}
 
 
-def choose_config(M: int, N: int, sms: int = L.DEFAULT_SM_COUNT) -> str:
-    """Tile config for an (M, N) output: 64x64 tiles when 128x128 ones can't fill the SMs."""
-    big = TILE_CONFIGS["128x128"]
-    blocks = -(-M // big[0]) * -(-N // big[1])
-    return "128x128" if blocks >= sms else "64x64"
+def choose_config(M: int, N: int, dtype="float32", sms: int = L.DEFAULT_SM_COUNT) -> str:
+    """Tile config for an (M, N) output: the large tile unless its grid has fewer blocks than
+    the GPU has SMs (one resident block per SM at this register count), then the small one."""
+    large, small = DTYPE_CONFIGS[np.dtype(dtype).name]
+    BM, BN = TILE_CONFIGS[large][:2]
+    blocks = -(-M // BM) * -(-N // BN)
+    return large if blocks >= sms else small
 
 
 def _normalise(kernel, x, trans, name):
@@ -223,7 +237,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, bias=None, relu=False, out=Non
     ``op(x)`` is ``x.T`` when the matching ``trans_*`` flag is set; the transposed operand is
     read in place. ``a``/``b`` may be C- or F-contiguous (an F-contiguous array is read as the
     transpose of a C-contiguous one, no copy); other strides raise ValueError. ``config``
-    forces a tile config (a key of ``TILE_CONFIGS``); by default ``choose_config`` picks.
+    forces a tile config (one of ``DTYPE_CONFIGS[dtype]``); by default ``choose_config`` picks.
 
     >>> import numpy as np                       # doctest: +SKIP (needs GPU or simulator)
     >>> matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).shape
@@ -249,8 +263,9 @@ def matmul(a, b, *, trans_a=False, trans_b=False, bias=None, relu=False, out=Non
                 f"gpugrad.kernels.{name}: bias must have shape ({N},) to broadcast over the "
                 f"columns of the ({M}, {N}) output, got {L._describe(bias)}.")
         L.check_contiguous(name, "bias", bias)
-    if config is not None and config not in TILE_CONFIGS:
-        raise ValueError(f"gpugrad.kernels.{name}: config must be one of {sorted(TILE_CONFIGS)}, got {config!r}.")
+    if config is not None and config not in DTYPE_CONFIGS[dt.name]:
+        raise ValueError(f"gpugrad.kernels.{name}: config for {dt.name} must be one of "
+                         f"{DTYPE_CONFIGS[dt.name]}, got {config!r}.")
     out = L.check_out(name, out, (M, N), dt, xp)
     if M == 0 or N == 0:
         return out
@@ -263,7 +278,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, bias=None, relu=False, out=Non
         return out
 
     with L.device_guard(xp, a):
-        cfg = config or choose_config(M, N, L.sm_count(xp))
+        cfg = config or choose_config(M, N, dt, L.sm_count(xp))
         BM, BN, BK, _, _ = TILE_CONFIGS[cfg]
         even = M % BM == 0 and N % BN == 0 and K % BK == 0
         key = (dt.name, ta, tb, cfg, even)
