@@ -1,1 +1,30 @@
-"""gpugrad: reverse-mode autodiff for MLPs on NVIDIA GPUs."""
+"""gpugrad: reverse-mode automatic differentiation for MLPs on NVIDIA GPUs.
+
+Tensors hold NumPy arrays on "cpu" and CuPy arrays on "cuda"; ``backward()`` walks the recorded
+graph applying each op's vector-Jacobian product.
+
+>>> import gpugrad as gg
+>>> x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from . import tensor_methods as _tensor_methods  # noqa: F401  (binds operators onto Tensor)
+from .anomaly import AnomalyError, detect_anomaly
+from .autograd import backward, grad
+from .creation import (arange, empty, from_dlpack, from_numpy, full, manual_seed, ones, ones_like, rand,
+                       randn, uniform, zeros, zeros_like)
+from .device import Device, get_default_device, set_default_device
+from .dtypes import get_default_dtype, set_default_dtype
+from .gradcheck import GradcheckError, gradcheck
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import (abs, bias_sigmoid, broadcast_to, cast, clip, concatenate, cos, exp, expand, expand_dims,
+                  flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
+                  relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum, sum_to, swapaxes, tanh,
+                  transpose, unsqueeze, where)
+from .tensor import Tensor, tensor
+from . import nn, viz  # noqa: E402
+
+float32 = "float32"
+float64 = "float64"
+__version__ = "0.1.0"

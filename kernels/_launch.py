@@ -172,6 +172,23 @@ def sm_count(xp) -> int:
     return n
 
 
+_dummies: dict = {}
+
+
+def dummy_vector(xp, dtype):
+    """A cached 1-element zero vector: the placeholder for an optional array argument.
+
+    Never pass an alias of another argument instead: the simulator copies each argument back
+    after the launch, and a stale alias would overwrite the output.
+    """
+    dev = None if xp is np else xp.cuda.runtime.getDevice()
+    key = (xp.__name__, np.dtype(dtype).name, dev)
+    d = _dummies.get(key)
+    if d is None:
+        d = _dummies[key] = xp.zeros(1, dtype=dtype)
+    return d
+
+
 def cap_blocks(xp, blocks: int, device_cap: int) -> int:
     """Grid size for a grid-stride kernel: enough to fill the GPU, a couple under the simulator."""
     if xp is np:

@@ -1,0 +1,295 @@
+"""The backward engine: walks the recorded graph from outputs to inputs, applying each op's VJP.
+
+* Iterative (no recursion), so a chain of 100,000 ops backpropagates.
+* A node runs once all its consumers have sent their gradient (dependency counts), and its
+  gradient is dropped from ``pending`` as soon as it is consumed.
+* Gradients are summed back to each input's shape (``sum_to``) here, once for every op.
+* Saved arrays are released after their VJP unless ``retain_graph``.
+* With ``create_graph`` the VJPs run on Tensors (recorded), else on raw arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import anomaly
+from .backends import get_backend
+from .function import Meta
+from .grad_mode import enable_grad, no_grad
+from .tensor import Tensor
+from .vjp_namespace import raw_namespace, tensor_namespace
+
+_SCALARS = (int, float, bool, np.generic)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
+    """Accumulate the gradients of ``tensors`` (weighted by ``grad_tensors``) into the leaves' ``.grad``.
+
+    ``retain_graph`` defaults to ``create_graph``: a graph of gradients refers back to the first graph.
+    """
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    roots = _root_grads("backward", tensors, grad_tensors, create_graph)
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    _run(roots, retain, create_graph, targets=None)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False) -> tuple:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is not touched).
+
+    Returns a tuple with one Tensor per input. With ``create_graph=True`` the results are
+    themselves differentiable (gradients of gradients, Hessian-vector products).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    targets = {}
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs[{i}] is a {type(t).__name__}, not a Tensor")
+        edge = t._edge()
+        if edge is None:
+            raise RuntimeError(f"grad: inputs[{i}] (shape {t.shape}) does not require grad; create it "
+                               f"with requires_grad=True")
+        targets.setdefault(id(edge), (edge, []))[1].append(i)
+    roots = _root_grads("grad", outputs, grad_outputs, create_graph)
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    captured = _run(roots, retain, create_graph, targets=targets)
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(id(t._edge()))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the "
+                               f"outputs; pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)
+
+
+def _root_grads(api, tensors, grad_tensors, create_graph):
+    if grad_tensors is not None and len(grad_tensors) != len(tensors):
+        raise ValueError(f"{api}: got {len(tensors)} outputs but {len(grad_tensors)} gradients")
+    roots = []
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{api}: outputs[{i}] is a {type(t).__name__}, not a Tensor")
+        if not t._requires_grad:
+            raise RuntimeError(f"{api}: the output (shape {t.shape}) does not require grad and has "
+                               f"no graph: no input of the computation had requires_grad=True, or it "
+                               f"ran under gg.no_grad()")
+        g = None if grad_tensors is None else grad_tensors[i]
+        xp = get_backend(t._device).xp
+        if g is None:
+            if t.size != 1:
+                raise RuntimeError(f"{api}: the gradient can only be implied for a scalar output; this "
+                                   f"output has shape {t.shape}. Pass grad= of the same shape, e.g. "
+                                   f"gg.ones_like(y)")
+            g = xp.ones(t._data.shape, dtype=t.dtype)
+        else:
+            if isinstance(g, Tensor):
+                if g._device != t._device:
+                    raise RuntimeError(f"{api}: grad is on {g._device} but the output is on {t._device}")
+                g = g._data
+            g = xp.asarray(g, dtype=t.dtype)
+            if tuple(g.shape) != t.shape:
+                raise ValueError(f"{api}: grad has shape {tuple(g.shape)} but the output has shape "
+                                 f"{t.shape}; they must match")
+        if create_graph:
+            g = Tensor._wrap(g, t._device)
+        roots.append((t._edge(), g))
+    return roots
+
+
+def _needed(roots, targets) -> set:
+    """Ids of the graph nodes from which some target is reachable (the rest is skipped)."""
+    needed, done, visiting = set(), set(), set()
+    stack = [(edge, False) for edge, _ in roots]
+    while stack:
+        n, finished = stack.pop()
+        k = id(n)
+        if finished:
+            if k in targets or (not isinstance(n, Tensor)
+                                and any(p is not None and id(p) in needed for p in n.parents)):
+                needed.add(k)
+            done.add(k)
+            continue
+        if k in visiting:
+            continue
+        visiting.add(k)
+        stack.append((n, True))
+        if not isinstance(n, Tensor):
+            stack.extend((p, False) for p in n.parents if p is not None and id(p) not in done)
+    return needed
+
+
+def _run(roots, retain_graph, create_graph, targets):
+    needed = _needed(roots, targets) if targets is not None else None
+    # Count, for each node, how many consumers will send it a gradient.
+    deps: dict[int, int] = {}
+    stack = []
+    for edge, _ in roots:
+        if id(edge) not in deps:
+            deps[id(edge)] = 0
+            stack.append(edge)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Tensor):
+            continue
+        for p in n.parents:
+            if p is None or (needed is not None and id(p) not in needed):
+                continue
+            k = id(p)
+            if k in deps:
+                deps[k] += 1
+            else:
+                deps[k] = 1
+                stack.append(p)
+
+    pending: dict[int, object] = {}
+    handed: set[int] = set()     # ids of arrays given to the user: never hand out the same one twice
+    for edge, g in roots:
+        k = id(edge)
+        pending[k] = pending[k] + g if k in pending else g
+        handed.add(id(g))
+    ready = list({id(edge): edge for edge, _ in roots if deps[id(edge)] == 0}.values())
+
+    captured = {} if targets is not None else None
+    check = anomaly.state.enabled
+    mode = enable_grad() if create_graph else no_grad()
+    with mode:
+        while ready:
+            n = ready.pop()
+            k = id(n)
+            g = pending.pop(k, None)
+            if isinstance(n, Tensor):                      # a leaf: the end of a path
+                if g is not None:
+                    g = _run_hooks(n._hooks, g, n._device, create_graph)
+                    if captured is not None:
+                        captured[k] = _hand_out(g, handed, n._device, create_graph)
+                    else:
+                        _accumulate(n, g, handed, create_graph)
+                continue
+            if g is not None:
+                g = _run_hooks(n.hooks, g, n.device, create_graph)
+                if captured is not None and k in targets:
+                    captured[k] = _hand_out(g, handed, n.device, create_graph)
+                elif captured is None and n.retained is not None:
+                    t = n.retained()
+                    if t is not None:
+                        _accumulate(t, g, handed, create_graph)
+                grads = _apply_vjp(n, g, needed, create_graph)
+                if not retain_graph:
+                    n.saved = n.ans = None
+                    n.freed = True
+            else:
+                grads = (None,) * len(n.parents)
+            for p, gp, meta in zip(n.parents, grads, n.metas):
+                if p is None or (needed is not None and id(p) not in needed):
+                    continue
+                kp = id(p)
+                if gp is not None:
+                    gp = _fit(gp, meta, create_graph, n.device)
+                    if check:
+                        anomaly.check_finite(gp._data if create_graph else gp,
+                                             "the VJP (gradient)", n.op.name, n.site)
+                    old = pending.get(kp)
+                    pending[kp] = gp if old is None else old + gp
+                deps[kp] -= 1
+                if deps[kp] == 0:
+                    ready.append(p)
+    return captured
+
+
+def _apply_vjp(n, g, needed, create_graph):
+    if n.freed:
+        raise RuntimeError(f"backward: trying to backward through the graph a second time (op "
+                           f"'{n.op.name}'): its saved arrays were freed after the first backward. "
+                           f"Pass retain_graph=True to the first backward() or gg.grad() call.")
+    if n.versions:
+        for i, vc, v in n.versions:
+            if vc[0] != v:
+                raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
+                                   f"{n.metas[i].shape}) was modified in place after the op used it "
+                                   f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
+                                   f"Recompute the forward after in-place updates.")
+    op = n.op
+    needs = [p is not None and (needed is None or id(p) in needed) for p in n.parents]
+    if create_graph:
+        F = tensor_namespace()
+        inputs = [_as_graph_input(v, p, n.device) for v, p in zip(n.saved, n.parents)]
+        ans = None
+        if n.ans is not None:
+            ans = Tensor._wrap(n.ans, n.device, True)
+            ans._node = n
+    else:
+        F = raw_namespace(get_backend(n.device))
+        inputs, ans = n.saved, n.ans
+    if op.joint_vjp is not None:
+        return op.joint_vjp(F, g, ans, needs, *inputs, **n.params)
+    return [vjp(F, g, ans, *inputs, **n.params) if need else None
+            for vjp, need in zip(op.vjps, needs)]
+
+
+def _as_graph_input(value, parent, device):
+    """A saved array as a Tensor connected to the graph that produced it (for create_graph)."""
+    if value is None or isinstance(value, (Meta, *_SCALARS)):
+        return value
+    if isinstance(parent, Tensor):
+        return parent
+    t = Tensor._wrap(value, device, parent is not None)
+    t._node = parent
+    return t
+
+
+def _fit(gp, meta, create_graph, device):
+    """A VJP result brought to its input's shape (summing out broadcasting) and dtype."""
+    if not create_graph and isinstance(gp, np.generic):
+        gp = np.asarray(gp)
+    if create_graph and not isinstance(gp, Tensor):
+        gp = Tensor._wrap(get_backend(device).xp.asarray(gp), device)
+    if tuple(gp.shape) != meta.shape:
+        gp = (tensor_namespace() if create_graph else raw_namespace(get_backend(device))).sum_to(
+            gp, meta.shape)
+    if gp.dtype != meta.dtype:
+        gp = gp.astype(meta.dtype)
+    return gp
+
+
+def _run_hooks(hooks, g, device, create_graph):
+    if not hooks:
+        return g
+    for fn in list(hooks):
+        arg = g if create_graph else Tensor._wrap(g, device)
+        out = fn(arg)
+        if out is not None:
+            if not isinstance(out, Tensor) or tuple(out.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook {fn!r} must return None or a Tensor of shape "
+                                   f"{tuple(g.shape)}; got {out!r:.80}")
+            g = out if create_graph else out._data
+    return g
+
+
+def _hand_out(g, handed, device, create_graph):
+    """``g`` as a Tensor the user may keep: copied if it aliases another handed-out gradient."""
+    if create_graph:
+        if id(g) in handed:
+            from .ops import copy
+            g = copy(g)
+        handed.add(id(g))
+        return g
+    if id(g) in handed or g.base is not None:  # shared with another gradient, or a view
+        g = g.copy()
+    handed.add(id(g))
+    return Tensor._wrap(g, device)
+
+
+def _accumulate(t, g, handed, create_graph):
+    """Add ``g`` into ``t.grad`` (in place when a plain gradient is already there)."""
+    if t.grad is None:
+        t.grad = _hand_out(g, handed, t._device, create_graph)
+    elif create_graph or t.grad._requires_grad:
+        t.grad = t.grad + (g if create_graph else Tensor._wrap(g, t._device))
+    else:
+        t.grad._data += g

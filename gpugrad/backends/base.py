@@ -1,0 +1,60 @@
+"""The array-module backend shared by NumPy (cpu) and CuPy (cuda).
+
+Everything here is written against ``self.xp``; the CUDA backend overrides the kernel entry
+points (matmul, relu, relu_vjp, bias_sigmoid, bias_sigmoid_vjp) with hand-written kernels.
+"""
+from __future__ import annotations
+
+
+class ArrayBackend:
+    """Generic backend over a NumPy-compatible array module ``xp``."""
+
+    name = "generic"
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    # -- the five kernel entry points -----------------------------------------------------
+    def matmul(self, a, b, trans_a: bool = False, trans_b: bool = False):
+        """op(a) @ op(b) for 2-D arrays, where op transposes when asked (views, no copies)."""
+        return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+    def relu(self, x):
+        """max(x, 0), elementwise."""
+        return self.xp.maximum(x, 0)
+
+    def relu_vjp(self, g, y):
+        """g * (y > 0): the ReLU VJP from its output (equivalently its input)."""
+        return g * (y > 0)
+
+    def bias_sigmoid(self, z, b):
+        """sigmoid(z + b) with b broadcast over the rows of z."""
+        return self.sigmoid(z + b)
+
+    def bias_sigmoid_vjp(self, g, h):
+        """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
+        dz = g * h * (1 - h)
+        return dz, dz.sum(axis=0)
+
+    # -- numerics shared by both array modules ------------------------------------------------
+    def sigmoid(self, x):
+        """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""
+        xp = self.xp
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def add_at(self, target, index, values):
+        """target[index] += values, accumulating over repeated indices (in place)."""
+        self.xp.add.at(target, index, values)
+
+    # -- storage --------------------------------------------------------------------------------
+    def asarray(self, data, dtype=None):
+        """An array of this backend from host or device data (copying only when needed)."""
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_numpy(self, a):
+        """The array as a NumPy array on the host."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued work (no-op on the CPU)."""

@@ -1,0 +1,155 @@
+"""Creating tensors: zeros, ones, full, arange, randn, rand, *_like, from_numpy, from_dlpack, manual_seed."""
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import get_backend
+from .device import as_device
+from .dtypes import get_default_dtype, resolve_dtype
+from .tensor import Tensor
+
+_seed = None
+_generators: dict[str, object] = {}
+
+
+def manual_seed(seed: int) -> None:
+    """Seed gpugrad's random generators (every device) for reproducible randn/rand/init."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def _generator(device):
+    """The random generator of ``device``'s array module, created from the seed on first use."""
+    g = _generators.get(device._str)
+    if g is None:
+        xp = get_backend(device).xp
+        seed = _seed if _seed is not None else np.random.SeedSequence().entropy % (2 ** 63)
+        g = xp.random.default_rng(seed + (device.index or 0) if device.type == "cuda" else seed)
+        _generators[device._str] = g
+    return g
+
+
+def _shape(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _float_dtype(dtype, fn):
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"{fn}: random values need a floating dtype, got {d}")
+    return d
+
+
+def _new(arr, device, requires_grad):
+    t = Tensor._wrap(arr, device)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros (default dtype float32)."""
+    dev = as_device(device)
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    return _new(get_backend(dev).xp.zeros(_shape(shape), dtype=d), dev, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones (default dtype float32)."""
+    dev = as_device(device)
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    return _new(get_backend(dev).xp.ones(_shape(shape), dtype=d), dev, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor filled with ``fill_value`` (dtype from the value: float -> default float dtype)."""
+    dev = as_device(device)
+    if dtype is None:
+        kind = np.asarray(fill_value).dtype.kind
+        d = get_default_dtype() if kind == "f" else np.asarray(fill_value).dtype
+    else:
+        d = resolve_dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _new(get_backend(dev).xp.full(shape, fill_value, dtype=d), dev, requires_grad)
+
+
+def empty(*shape, dtype=None, device=None) -> Tensor:
+    """An uninitialised tensor (for outputs that are written before being read)."""
+    dev = as_device(device)
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    return Tensor._wrap(get_backend(dev).xp.empty(_shape(shape), dtype=d), dev)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
+    """Evenly spaced values in [start, stop), as NumPy's arange (integers stay int64)."""
+    dev = as_device(device)
+    if stop is None:
+        start, stop = 0, start
+    raw = np.arange(start, stop, step)
+    d = resolve_dtype(dtype) if dtype is not None else (
+        get_default_dtype() if raw.dtype.kind == "f" else raw.dtype)
+    return Tensor._wrap(get_backend(dev).xp.arange(start, stop, step, dtype=d), dev)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples (seed with gg.manual_seed)."""
+    dev = as_device(device)
+    d = _float_dtype(dtype, "randn")
+    arr = _generator(dev).standard_normal(_shape(shape), dtype=d)
+    return _new(arr, dev, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) (seed with gg.manual_seed)."""
+    dev = as_device(device)
+    d = _float_dtype(dtype, "rand")
+    arr = _generator(dev).random(_shape(shape), dtype=d)
+    return _new(arr, dev, requires_grad)
+
+
+def uniform(low, high, shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [low, high) (used by parameter initialisers)."""
+    dev = as_device(device)
+    d = _float_dtype(dtype, "uniform")
+    arr = _generator(dev).random(_shape((shape,) if isinstance(shape, int) else shape), dtype=d)
+    arr = arr * d.type(high - low) + d.type(low)
+    return _new(arr, dev, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with ``t``'s shape, dtype and device (unless overridden)."""
+    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype,
+                 device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with ``t``'s shape, dtype and device (unless overridden)."""
+    return ones(t.shape, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray, requires_grad=False) -> Tensor:
+    """A cpu tensor sharing memory with a NumPy array (its dtype kept as is)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
+    return _new(array, as_device("cpu"), requires_grad)
+
+
+def from_dlpack(obj, requires_grad=False) -> Tensor:
+    """A tensor sharing memory with any DLPack producer (NumPy, CuPy, PyTorch, JAX ...)."""
+    dev_type, dev_id = obj.__dlpack_device__()
+    if int(dev_type) == 1:          # kDLCPU
+        arr = np.from_dlpack(obj)
+        dev = as_device("cpu")
+    elif int(dev_type) == 2:        # kDLCUDA
+        import cupy
+        arr = cupy.from_dlpack(obj)
+        dev = as_device(f"cuda:{dev_id}")
+    else:
+        raise TypeError(f"from_dlpack: unsupported DLPack device type {dev_type}")
+    return _new(arr, dev, requires_grad)

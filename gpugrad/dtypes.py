@@ -1,0 +1,32 @@
+"""dtype resolution: NumPy dtypes or their names, and the default floating dtype."""
+import numpy as np
+
+_default_float = np.dtype(np.float32)
+FLOAT_KINDS = "f"
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype that floating-point data becomes when no ``dtype`` is given (float32 at start)."""
+    global _default_float
+    d = resolve_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype such as 'float32' or 'float64', got {d}")
+    _default_float = d
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype that floating-point data becomes when no ``dtype`` is given."""
+    return _default_float
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """Turn a NumPy dtype, scalar type or name ("float64") into a ``numpy.dtype``."""
+    try:
+        return np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"unknown dtype {dtype!r}: pass a NumPy dtype or its name, e.g. 'float32'") from exc
+
+
+def is_floating(dtype) -> bool:
+    """True for floating-point dtypes, the only ones that can require gradients."""
+    return np.dtype(dtype).kind == "f"

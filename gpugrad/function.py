@@ -1,0 +1,204 @@
+"""The op table mechanism: ``Op`` (a forward and its VJPs side by side), graph ``Node``s, and ``apply``.
+
+An op's forward takes the backend and raw arrays. Its VJP is written once, against a namespace
+``F`` and values that are raw arrays on the fast path, or Tensors when ``create_graph=True``
+(so gradients of gradients are recorded); see ``vjp_namespace``.
+
+Writing an op::
+
+    exp = defop("exp", lambda b, x: b.xp.exp(x), save_ans=True, derivs=("exp(x)",))
+    exp.defvjp(lambda F, g, ans, x: g * ans)
+
+``save`` lists the inputs the VJP reads; the others reach it as ``Meta`` (shape and dtype only),
+so the graph keeps no array it does not need.
+"""
+from __future__ import annotations
+
+from types import MethodType
+
+import numpy as np
+
+from . import anomaly
+from .backends import get_backend
+from .dtypes import get_default_dtype
+from .grad_mode import state as _grad_state
+
+_F64 = np.dtype(np.float64)
+
+
+class Meta:
+    """Shape and dtype of an input whose array the graph did not keep."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class Node:
+    """One recorded op application: what backward needs to apply its VJP.
+
+    ``parents[i]`` is the Node that produced input i, the leaf Tensor itself, or None when
+    input i needs no gradient. ``saved`` holds the input arrays (or Meta) and the output array
+    the VJP reads, and is dropped after backward unless ``retain_graph=True``.
+    """
+
+    __slots__ = ("op", "parents", "saved", "ans", "params", "metas", "versions", "hooks",
+                 "retained", "site", "freed", "out_meta", "device", "__weakref__")
+
+    def __init__(self, op, parents, saved, ans, params, metas, versions, out_meta, device):
+        self.op = op
+        self.device = device
+        self.parents = parents
+        self.saved = saved
+        self.ans = ans
+        self.params = params
+        self.metas = metas
+        self.versions = versions
+        self.out_meta = out_meta
+        self.hooks = None
+        self.retained = None
+        self.site = None
+        self.freed = False
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op.name}>"
+
+
+class Op:
+    """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
+
+    __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
+                 "differentiable")
+
+    def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True):
+        self.name = name
+        self.forward = forward
+        self.save = frozenset(save)
+        self.save_ans = save_ans
+        self.derivs = derivs
+        self.differentiable = differentiable
+        self.vjps = None
+        self.joint_vjp = None
+
+    def defvjp(self, *vjps):
+        """One VJP per input: ``vjp(F, g, ans, *inputs, **params)``; None for non-differentiable inputs."""
+        self.vjps = vjps
+        return self
+
+    def defvjp_joint(self, vjp):
+        """One VJP for all inputs: ``vjp(F, g, ans, needs, *inputs, **params)`` returns a tuple of grads.
+
+        ``needs[i]`` says whether input i wants a gradient, so fused VJPs skip what nobody reads.
+        """
+        self.joint_vjp = vjp
+        return self
+
+    def __call__(self, *args, **params):
+        return apply(self, args, params)
+
+    def __get__(self, obj, objtype=None):
+        # Bound like a function, so an Op can serve directly as a Tensor method (Tensor.__mul__).
+        return self if obj is None else MethodType(self, obj)
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"
+
+
+def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True) -> Op:
+    """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring."""
+    return Op(name, forward, save, save_ans, derivs, differentiable)
+
+
+def _device_error(op_name, tensors):
+    listing = ", ".join(f"{t.device} (shape {tuple(t.shape)})" for t in tensors)
+    return RuntimeError(f"{op_name}: tensors are on different devices: {listing}. "
+                        f"Move them to one device first, e.g. with .to('cpu') or .to('cuda').")
+
+
+def apply(op: Op, args, params):
+    """Run ``op`` on Tensors and Python scalars, recording a graph Node when a gradient is needed."""
+    from .tensor import Tensor  # noqa: PLC0415  (module-level cycle: tensor.py binds ops at import)
+
+    device = None
+    arrays = []
+    needs_grad = False
+    has_f64 = False
+    for a in args:
+        if isinstance(a, Tensor):
+            if device is None:
+                device = a._device
+            elif a._device is not device and a._device != device:
+                raise _device_error(op.name, [t for t in args if isinstance(t, Tensor)])
+            d = a._data
+            if a._requires_grad:
+                needs_grad = True
+            if d.dtype is _F64 or d.dtype == _F64:
+                has_f64 = True
+            arrays.append(d)
+        elif isinstance(a, (int, float, bool, np.generic)):
+            arrays.append(a)
+        elif a is None:
+            arrays.append(a)
+        else:
+            raise TypeError(f"{op.name}: unsupported operand of type {type(a).__name__}; "
+                            f"wrap arrays with gg.tensor(...) on the right device first")
+    if device is None:
+        raise TypeError(f"{op.name}: needs at least one Tensor argument")
+    backend = get_backend(device)
+    try:
+        out = op.forward(backend, *arrays, **params)
+    except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
+        shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
+        raise ValueError(f"{op.name}: cannot combine tensors of shapes {shapes}: {exc}") from None
+    if isinstance(out, np.generic):  # NumPy returns scalars from 0-d operations
+        out = np.asarray(out)
+    # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):
+    # give the user the default float dtype instead, never a silent float64.
+    if not has_f64 and out.dtype == _F64 and get_default_dtype() != _F64:
+        out = out.astype(get_default_dtype())
+    result = Tensor._wrap(out, device)
+
+    an = anomaly.state.enabled
+    if needs_grad and op.differentiable and _grad_state.enabled:
+        parents = []
+        saved = []
+        metas = []
+        versions = None
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                parents.append(a._edge())
+                metas.append(Meta(a._data.shape, a._data.dtype))
+                if i in op.save:
+                    saved.append(a._data)
+                    if versions is None:
+                        versions = []
+                    versions.append((i, a._vc, a._vc[0]))
+                else:
+                    saved.append(metas[-1])
+            else:
+                parents.append(None)
+                metas.append(None)
+                saved.append(a)
+        node = Node(op, tuple(parents), saved, out if op.save_ans else None, params, metas,
+                    versions, Meta(out.shape, out.dtype), device)
+        result._node = node
+        result._requires_grad = True
+        if an:
+            node.site = anomaly.creation_site()
+    if an:
+        anomaly.check_finite(out, "the forward", op.name, anomaly.creation_site())
+    return result

@@ -1,0 +1,32 @@
+"""The op table: every op once, its forward beside its VJP, grouped by kind.
+
+The public functions here take Tensors (and Python scalars) and are re-exported as ``gg.exp``,
+``gg.sum``, ... and bound as Tensor methods in ``tensor_methods.py``.
+"""
+from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
+from .elementwise import (abs, add, astype, cast, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
+                          log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
+                          pow as _pow, power, sign, sin, sqrt, sub, tanh, where)
+from .linalg import linear, matmul
+from .reduce import logsumexp, max, mean, min, sum
+from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,
+                    stack, sum_to, swapaxes, transpose, unsqueeze)
+from .transfer import to_device
+
+
+def pow(x, y):  # noqa: A001
+    """x ** y; a constant exponent uses its own op so that x = 0 has a finite gradient."""
+    from ..tensor import Tensor
+    if isinstance(y, Tensor):
+        return _pow(x, y)
+    return power(x, p=y)
+
+
+def clip(x, min=None, max=None):  # noqa: A002
+    """Limit values to [min, max] (either may be None); the gradient is 0 where clipped."""
+    lo = float("-inf") if min is None else min
+    hi = float("inf") if max is None else max
+    return _clip(x, lo, hi)
+
+
+__all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,53 @@
+"""Shape helpers shared by the op table: axis normalisation and undoing reductions/broadcasts."""
+from __future__ import annotations
+
+
+def normalize_axis(axis, ndim: int, op_name: str):
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints, or None for all axes."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op_name}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axis) -> tuple:
+    """The keepdims=True shape of reducing ``shape`` over ``axis`` (None: every axis)."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def expand_reduced(F, g, shape, axis, keepdims):
+    """Bring a reduction's gradient ``g`` back to the input ``shape`` (broadcast over reduced axes)."""
+    if not keepdims:
+        g = F.reshape(g, reduced_shape(shape, axis))
+    return F.broadcast_to(g, shape)
+
+
+def sum_to_axes(shape, target) -> tuple[tuple, bool]:
+    """Axes to sum so an array of ``shape`` becomes ``target`` (NumPy broadcasting undone).
+
+    Returns (axes, needs_reshape): leading extra axes and axes where target has size 1.
+    """
+    lead = len(shape) - len(target)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, t in enumerate(target) if t == 1 and shape[i + lead] != 1)
+    return axes, lead > 0
+
+
+def sum_to_array(x, target):
+    """Raw-array ``sum_to``: sum ``x`` down to shape ``target`` (the VJP of broadcasting)."""
+    target = tuple(target)
+    if x.shape == target:
+        return x
+    axes, reshape = sum_to_axes(x.shape, target)
+    y = x.sum(axis=axes, keepdims=True)
+    return y.reshape(target) if reshape else y

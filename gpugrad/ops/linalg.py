@@ -1,0 +1,85 @@
+"""Matrix products. ``mm`` is the 2-D primitive with transpose flags: the three layouts the
+hand-written kernel implements (NN, TN, NT) are exactly what its own VJPs need."""
+from __future__ import annotations
+
+from ..function import defop
+
+
+def _mm_fwd(b, x, y, trans_a, trans_b):
+    return b.matmul(x, y, trans_a, trans_b)
+
+
+def _mm_vjp(F, g, ans, needs, a, b, trans_a, trans_b):
+    # C = op(A) op(B). With op(A) = A:   dA = g op(B)^T;   with op(A) = A^T:  dA = op(B) g^T.
+    #                  With op(B) = B:   dB = op(A)^T g;   with op(B) = B^T:  dB = g^T op(A).
+    da = db = None
+    if needs[0]:
+        da = F.mm(b, g, trans_b, True) if trans_a else F.mm(g, b, False, not trans_b)
+    if needs[1]:
+        db = F.mm(g, a, True, trans_a) if trans_b else F.mm(a, g, not trans_a, False)
+    return da, db
+
+
+mm = defop("matmul", _mm_fwd, save=(0, 1), derivs=("g·Bᵀ", "Aᵀ·g"))
+mm.defvjp_joint(_mm_vjp)
+
+# Batched (>2-D) products go through xp.matmul; their VJPs swap the last two axes.
+bmm = defop("batched_matmul", lambda b, x, y: b.xp.matmul(x, y), save=(0, 1),
+            derivs=("g·Bᵀ", "Aᵀ·g"))
+bmm.defvjp(lambda F, g, ans, a, b: F.matmul(g, F.swapaxes(b, -1, -2)),
+           lambda F, g, ans, a, b: F.matmul(F.swapaxes(a, -1, -2), g))
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules (1-D operands promoted then squeezed, batches broadcast).
+
+    2-D products run on the backend's matmul kernel (the hand-written one on the GPU).
+    """
+    from . import shape as S
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least one dimension; got shapes "
+                         f"{a.shape} and {b.shape} (use * to multiply by a scalar)")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: {ka} (last dim of "
+                         f"the first) != {kb} ({'dim -2' if b.ndim > 1 else 'dim 0'} of the second)")
+    if a.ndim == 2 and b.ndim == 2:
+        return mm(a, b, trans_a=False, trans_b=False)
+    if a.ndim == 1 and b.ndim == 1:
+        return S.reshape(mm(S.reshape(a, (1, -1)), S.reshape(b, (-1, 1)), trans_a=False,
+                            trans_b=False), ())
+    if a.ndim == 1:
+        out = matmul(S.expand_dims(a, 0), b)
+        return S.squeeze(out, -2)
+    if b.ndim == 1:
+        out = matmul(a, S.expand_dims(b, -1))
+        return S.squeeze(out, -1)
+    if b.ndim == 2:
+        # (..., n, k) @ (k, m): fold the batch into the rows and use the 2-D kernel.
+        lead = a.shape[:-1]
+        out = mm(S.reshape(a, (-1, ka)), b, trans_a=False, trans_b=False)
+        return S.reshape(out, lead + (b.shape[1],))
+    return bmm(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight of shape (out_features, in_features) as in PyTorch.
+
+    The transpose is a kernel layout (NT), never a copy.
+    """
+    from . import shape as S
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input shape {x.shape} does not match weight shape {weight.shape}: "
+                         f"expected last dim {weight.shape[1]} (in_features)")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {bias.shape} does not match weight shape "
+                         f"{weight.shape}: expected ({weight.shape[0]},)")
+    lead = x.shape[:-1]
+    x2 = x if x.ndim == 2 else S.reshape(x, (-1, x.shape[-1]))
+    out = mm(x2, weight, trans_a=False, trans_b=True)
+    if bias is not None:
+        out = out + bias
+    return out if x.ndim == 2 else S.reshape(out, lead + (weight.shape[0],))

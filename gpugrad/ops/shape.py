@@ -1,0 +1,215 @@
+"""Movement ops: reshape, transpose, broadcast_to / sum_to, squeeze / expand_dims, indexing,
+concatenate and stack. Each forward beside its VJP; none of them does arithmetic."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._shapes import normalize_axis, sum_to_array
+from ..function import defop
+
+reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
+reshape_op.defvjp(lambda F, g, ans, x, shape: F.reshape(g, x.shape))
+
+transpose_op = defop("transpose", lambda b, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
+transpose_op.defvjp(lambda F, g, ans, x, axes: F.transpose(g, tuple(np.argsort(axes))))
+
+broadcast_to_op = defop("broadcast_to", lambda b, x, shape: b.xp.broadcast_to(x, shape),
+                        derivs=("sum over broadcast axes",))
+broadcast_to_op.defvjp(lambda F, g, ans, x, shape: F.sum_to(g, x.shape))
+
+sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
+sum_to_op.defvjp(lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape))
+
+
+def _index_add_fwd(b, g, shape, index, accumulate):
+    out = b.xp.zeros(shape, dtype=g.dtype)
+    if accumulate:
+        b.add_at(out, index, g)
+    else:
+        out[index] = g
+    return out
+
+
+# The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices.
+# An op of its own so that gradients of gradients through indexing work.
+index_add = defop("index_add", _index_add_fwd, derivs=("gather",))
+index_add.defvjp(lambda F, g, ans, x, shape, index, accumulate: g[index])
+
+getitem_op = defop("getitem", lambda b, x, index, accumulate: x[index], derivs=("scatter",))
+getitem_op.defvjp(lambda F, g, ans, x, index, accumulate: F.index_add(g, x.shape, index, accumulate))
+
+
+def _concat_vjp(F, g, ans, needs, *xs, axis):
+    grads, start = [], 0
+    for x, need in zip(xs, needs):
+        stop = start + x.shape[axis]
+        grads.append(g[(slice(None),) * axis + (slice(start, stop),)] if need else None)
+        start = stop
+    return grads
+
+
+concatenate_op = defop("concatenate", lambda b, *xs, axis: b.xp.concatenate(xs, axis=axis),
+                       derivs="slice of g")
+concatenate_op.defvjp_joint(_concat_vjp)
+
+stack_op = defop("stack", lambda b, *xs, axis: b.xp.stack(xs, axis=axis), derivs="slice of g")
+stack_op.defvjp_joint(lambda F, g, ans, needs, *xs, axis: [
+    g[(slice(None),) * axis + (i,)] if need else None for i, need in enumerate(needs)])
+
+
+# -- user-facing wrappers: argument normalisation and clear errors ----------------------------------
+def reshape(x, *shape):
+    """``x`` with a new shape of the same size (one dimension may be -1)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = tuple(int(s) for s in shape)
+    size = x.size
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or size % known:
+            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({size} elements) "
+                             f"into {shape}")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if int(np.prod(shape)) != size:
+        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({size} elements) into "
+                         f"shape {shape} ({int(np.prod(shape))} elements)")
+    return x if shape == x.shape else reshape_op(x, shape=shape)
+
+
+def transpose(x, axes=None):
+    """Permute the axes (reverse them when ``axes`` is None), as NumPy's transpose."""
+    if axes is None:
+        axes = tuple(range(x.ndim))[::-1]
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
+    return transpose_op(x, axes=axes)
+
+
+def swapaxes(x, a: int, b: int):
+    """Swap two axes."""
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, axes)
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape`` (NumPy rules); its VJP sums over the broadcast axes."""
+    shape = tuple(shape)
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if np.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return x if shape == x.shape else broadcast_to_op(x, shape=shape)
+
+
+expand = broadcast_to
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape``: the inverse of broadcasting, used to undo it in VJPs."""
+    shape = tuple(shape)
+    return x if shape == x.shape else sum_to_op(x, shape=shape)
+
+
+def squeeze(x, axis=None):
+    """Remove axes of size 1 (all of them when ``axis`` is None)."""
+    axes = normalize_axis(axis, x.ndim, "squeeze")
+    if axes is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def expand_dims(x, axis: int):
+    """Insert an axis of size 1 at ``axis`` (PyTorch: unsqueeze)."""
+    nd = x.ndim + 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"expand_dims: axis {axis} is out of range for a result with {nd} dimensions")
+    axis %= nd
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+unsqueeze = expand_dims
+
+
+def flatten(x, start_axis: int = 0):
+    """Collapse the axes from ``start_axis`` on into one."""
+    return reshape(x, x.shape[:start_axis] + (-1,))
+
+
+def _normalize_index(index):
+    """Tensors inside an index become arrays; also say whether repeats must accumulate."""
+    from ..tensor import Tensor
+    items = index if isinstance(index, tuple) else (index,)
+    out, advanced = [], False
+    for it in items:
+        if isinstance(it, Tensor):
+            it = it._data
+        elif isinstance(it, list):
+            it = np.asarray(it)
+        if hasattr(it, "ndim") and not isinstance(it, np.generic):
+            if it.dtype.kind == "b":
+                pass                      # a mask selects each element at most once
+            elif it.dtype.kind in "iu":
+                advanced = True           # integer arrays may repeat an index
+            else:
+                raise IndexError(f"getitem: index arrays must be integer or boolean, got {it.dtype}")
+        out.append(it)
+    return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
+
+
+def getitem(x, index):
+    """``x[index]`` with basic and integer-array indexing; the VJP scatters, summing repeats."""
+    index, advanced = _normalize_index(index)
+    if x.device.type != "cpu":
+        index = _index_to_device(index, x)
+    return getitem_op(x, index=index, accumulate=advanced)
+
+
+def _index_to_device(index, x):
+    from ..backends import get_backend
+    xp = get_backend(x.device).xp
+    if isinstance(index, tuple):
+        return tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)
+    return xp.asarray(index) if isinstance(index, np.ndarray) else index
+
+
+def _check_joinable(name, tensors, axis, same_shape):
+    if not tensors:
+        raise ValueError(f"{name}: needs at least one tensor")
+    first = tensors[0]
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(
+                a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if same_shape or i != axis):
+            what = "the same shape" if same_shape else f"the same shape except along axis {axis}"
+            raise ValueError(f"{name}: all tensors need {what}; got shapes "
+                             f"{[tuple(u.shape) for u in tensors]}")
+
+
+def concatenate(tensors, axis: int = 0):
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    axis = normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
+    _check_joinable("concatenate", tensors, axis, same_shape=False)
+    return concatenate_op(*tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0):
+    """Join tensors of equal shape along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    _check_joinable("stack", tensors, None, same_shape=True)
+    nd = tensors[0].ndim + 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"stack: axis {axis} is out of range for a result with {nd} dimensions")
+    return stack_op(*tensors, axis=axis % nd)

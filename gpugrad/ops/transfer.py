@@ -1,0 +1,25 @@
+"""Moving a tensor between devices, differentiably: the VJP moves the gradient back."""
+from __future__ import annotations
+
+from ..backends import get_backend
+from ..function import defop
+
+
+def move_array(a, src, dst):
+    """Array ``a`` of device ``src`` copied to device ``dst`` (staged through the host)."""
+    return get_backend(dst).asarray(get_backend(src).to_numpy(a))
+
+
+_to_device = defop("to_device", lambda b, x, src, dst: move_array(x, src, dst),
+                   derivs=("1 (moved back)",))
+_to_device.defvjp(lambda F, g, ans, x, src, dst: F.to_device(g, dst, src))
+
+
+def to_device(x, device):
+    """``x`` copied to ``device``; gradients flow back to ``x``'s device."""
+    src = x.device
+    out = _to_device(x, src=src, dst=device)
+    out._device = device
+    if out._node is not None:
+        out._node.device = device
+    return out

@@ -1,0 +1,293 @@
+"""``Tensor``: an array on a device plus what autograd needs (requires_grad, grad, the Node that made it).
+
+Operators and array methods (``+``, ``@``, ``.sum()``, ``.reshape()`` ...) are bound onto the class
+in ``tensor_methods.py``, next to nothing else, so this file stays about the object itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import get_backend
+from .device import as_device
+from .dtypes import get_default_dtype, resolve_dtype
+
+
+class Tensor:
+    """An n-dimensional array on a device ("cpu": NumPy, "cuda": CuPy) that records autograd history.
+
+    Create tensors with :func:`gpugrad.tensor`, :func:`gpugrad.zeros`, :func:`gpugrad.randn`, ...
+    """
+
+    __slots__ = ("_data", "_device", "_requires_grad", "grad", "_node", "name", "_vc",
+                 "_hooks", "_retains_grad", "__weakref__")
+    # Let NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
+    __array_priority__ = 1000
+    __array_ufunc__ = None
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        for s in Tensor.__slots__[:-1]:
+            object.__setattr__(self, s, getattr(t, s))
+
+    @classmethod
+    def _wrap(cls, data, device, requires_grad=False):
+        """Wrap an array of ``device``'s backend, without copying or checking."""
+        t = object.__new__(cls)
+        t._data = data
+        t._device = device
+        t._requires_grad = requires_grad
+        t.grad = None
+        t._node = None
+        t.name = None
+        t._vc = [0]
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    # -- attributes -------------------------------------------------------------------------
+    @property
+    def data(self):
+        """The underlying array (NumPy on cpu, CuPy on cuda). Writing to it bypasses autograd."""
+        return self._data
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self._data.size)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user created (not the result of a recorded op)."""
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The graph Node that produced this tensor, or None for leaves."""
+        return self._node
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if value and self._data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients; this tensor is "
+                            f"{self._data.dtype} with shape {self.shape}. Convert it first, e.g. "
+                            f"t.astype('float32')")
+        if not value and self._node is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach()")
+        self._requires_grad = value
+
+    def requires_grad_(self, value: bool = True) -> "Tensor":
+        """Set requires_grad in place and return self."""
+        self.requires_grad = value
+        return self
+
+    def _edge(self):
+        """What a consumer's Node points at: our Node, ourselves if a leaf needing grad, else None."""
+        if self._node is not None:
+            return self._node
+        return self if self._requires_grad else None
+
+    # -- conversion -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array: a read-only view on cpu, a host copy for cuda (waits for the GPU)."""
+        if self._device.type == "cpu":
+            view = self._data.view()
+            view.flags.writeable = False
+            return view
+        return get_backend(self._device).to_numpy(self._data)
+
+    def item(self):
+        """The single value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python "
+                             f"scalar; this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        """The values as (nested) Python lists."""
+        return self.numpy().tolist()
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """This tensor on ``device`` and/or as ``dtype``; differentiable (gradients flow back)."""
+        from . import ops
+        out = self
+        if dtype is not None and resolve_dtype(dtype) != self.dtype:
+            out = ops.astype(out, dtype)
+        if device is not None:
+            dev = as_device(device)
+            if dev != out._device:
+                out = ops.to_device(out, device=dev)
+        return out
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU."""
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        """This tensor on GPU ``index``."""
+        return self.to(f"cuda:{index}")
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's array, cut from the graph (requires_grad False)."""
+        return Tensor._wrap(self._data, self._device)
+
+    def clone(self) -> "Tensor":
+        """A copy with its own storage; differentiable."""
+        from . import ops
+        return ops.copy(self)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    # -- autograd entry points ----------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``grad`` required if non-scalar)."""
+        from .autograd import backward
+        backward([self], None if grad is None else [grad], retain_graph=retain_graph,
+                 create_graph=create_graph)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad(): this tensor does not require grad")
+        if self._node is not None:
+            import weakref
+            self._node.retained = weakref.ref(self)
+            self._retains_grad = True
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("register_hook(): cannot register a hook on a tensor that does not "
+                               "require grad")
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = []
+            hooks = self._node.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(fn)
+        return _HookHandle(hooks, fn)
+
+    def _bump_version(self) -> None:
+        self._vc[0] += 1
+
+    # -- printing / hashing -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self._device.type != "cpu":
+            extras.append(f"device='{self._device}'")
+        if self._data.dtype != get_default_dtype() and self._data.dtype.kind == "f":
+            extras.append(f"dtype={self._data.dtype}")
+        elif self._data.dtype.kind not in "fb" and self._data.dtype != np.int64:
+            extras.append(f"dtype={self._data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.op.name}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor with shape {self.shape} is ambiguous; "
+                             f"use .any() or .all()")
+        return bool(self.item())
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+
+class _HookHandle:
+    """Returned by register_hook; ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, fn):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor (always a copy) from a list, scalar, NumPy/CuPy array or Tensor.
+
+    Floating-point data becomes the default dtype (float32) unless ``dtype`` says otherwise;
+    integer and boolean data keep their kind.
+
+    >>> x = gg.tensor([[1.0, 2.0]], requires_grad=True)
+    """
+    dev = as_device(device)
+    backend = get_backend(dev)
+    if isinstance(data, Tensor):
+        data = data._data if data._device == dev else data.numpy()
+    elif dev.type == "cpu" and type(data).__module__.split(".")[0] == "cupy":
+        data = data.get()
+    if dtype is not None:
+        dt = resolve_dtype(dtype)
+    else:
+        dt = getattr(data, "dtype", None)
+        if dt is None:
+            dt = np.asarray(data).dtype
+        dt = np.dtype(dt)
+        if dt.kind == "f":
+            dt = get_default_dtype()
+        elif dt.kind not in "iub":
+            if dt.kind == "c":
+                raise TypeError("gpugrad does not support complex dtypes")
+            raise TypeError(f"tensor(): cannot make a tensor from data of dtype {dt}")
+    arr = backend.xp.array(data, dtype=dt, copy=True)
+    t = Tensor._wrap(arr, dev)
+    if requires_grad:
+        t.requires_grad = True
+    return t

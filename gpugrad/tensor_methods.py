@@ -1,0 +1,98 @@
+"""Operators and array methods of Tensor, bound to the op-table functions.
+
+Kept apart from tensor.py so that the class file is about the object (data, device, grad) and
+this file is the one place that maps Python syntax and method names onto ops.
+"""
+from __future__ import annotations
+
+from . import ops
+from .tensor import Tensor
+
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _inplace(fn):
+    """An in-place operator: allowed only outside the graph (e.g. optimizer updates under no_grad)."""
+    def method(self, other):
+        from .grad_mode import is_grad_enabled
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(f"in-place {fn.__name__} on a tensor that requires grad would corrupt "
+                               f"its graph; do it under gg.no_grad() or use the out-of-place form")
+        result = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
+        self._data[...] = result._data
+        self._bump_version()
+        return self
+    return method
+
+
+_BINARY = {"add": ops.add, "sub": ops.sub, "mul": ops.mul, "truediv": ops.div, "pow": ops.pow,
+           "matmul": ops.matmul}
+for _name, _fn in _BINARY.items():
+    setattr(Tensor, f"__{_name}__", _fn)
+    setattr(Tensor, f"__r{_name}__", _reflected(_fn))
+for _name in ("add", "sub", "mul", "truediv"):
+    setattr(Tensor, f"__i{_name}__", _inplace(_BINARY[_name]))
+
+Tensor.__neg__ = ops.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = ops.abs
+Tensor.__eq__ = ops.eq
+Tensor.__ne__ = ops.ne
+Tensor.__lt__ = ops.lt
+Tensor.__le__ = ops.le
+Tensor.__gt__ = ops.gt
+Tensor.__ge__ = ops.ge
+Tensor.__and__ = ops.logical_and
+Tensor.__or__ = ops.logical_or
+Tensor.__invert__ = ops.logical_not
+Tensor.__getitem__ = ops.getitem
+Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise make Tensor unhashable
+
+for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "clip",
+              "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax", "transpose",
+              "squeeze", "expand_dims", "unsqueeze", "broadcast_to", "expand", "flatten", "swapaxes",
+              "sum_to", "sign", "maximum", "minimum"):
+    setattr(Tensor, _name, getattr(ops, _name))
+
+Tensor.astype = ops.cast
+Tensor.reshape = ops.reshape
+Tensor.view = ops.reshape
+Tensor.T = property(lambda self: ops.transpose(self))
+Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
+Tensor.all = lambda self, axis=None: Tensor._wrap(self._data.all(axis=axis), self._device)
+Tensor.any = lambda self, axis=None: Tensor._wrap(self._data.any(axis=axis), self._device)
+Tensor.argmax = lambda self, axis=None: Tensor._wrap(self._data.argmax(axis=axis), self._device)
+Tensor.argmin = lambda self, axis=None: Tensor._wrap(self._data.argmin(axis=axis), self._device)
+
+
+def _setitem(self, index, value):
+    """``t[index] = value``: in place, so only on tensors outside the graph (or under no_grad)."""
+    from .grad_mode import is_grad_enabled
+    if self._requires_grad and is_grad_enabled():
+        raise RuntimeError("item assignment on a tensor that requires grad would corrupt its graph; "
+                           "do it under gg.no_grad() or build a new tensor with gg.where")
+    self._data[index] = value._data if isinstance(value, Tensor) else value
+    self._bump_version()
+
+
+Tensor.__setitem__ = _setitem
+
+
+def _zero_(self):
+    """Fill with zeros in place."""
+    self._data[...] = 0
+    self._bump_version()
+    return self
+
+
+def _copy_(self, src):
+    """Copy ``src``'s values into this tensor in place (shapes must broadcast)."""
+    self._data[...] = src._data if isinstance(src, Tensor) else src
+    self._bump_version()
+    return self
+
+
+Tensor.zero_ = _zero_
+Tensor.copy_ = _copy_
