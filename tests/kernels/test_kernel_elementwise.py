@@ -1,0 +1,142 @@
+"""gpugrad.kernels.relu / relu_vjp / bias_sigmoid / bias_sigmoid_vjp against float64 NumPy."""
+import warnings
+
+import numpy as np
+import pytest
+
+from gpugrad.kernels import bias_sigmoid, bias_sigmoid_vjp, relu, relu_vjp
+
+DTYPES = [np.float32, np.float64]
+DT_IDS = ["f32", "f64"]
+# flat sizes 0, 1, less than a block, more than the simulator's 2-block grid (grid-stride loop)
+SHAPES = [(0,), (1,), (1, 1), (3, 5, 7), (4096,), (2, 0, 3)]
+
+
+def sigmoid64(x):
+    x = np.asarray(x, np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# --- ReLU
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_relu_forward_and_vjp(device, rng, shape, dtype):
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    x_before = x.copy()
+    y = device.get(relu(device.put(x)))
+    dx = device.get(relu_vjp(device.put(g), device.put(x)))
+    assert y.shape == shape and y.dtype == dtype and dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(dx, g * (x > 0))
+    np.testing.assert_array_equal(x, x_before)
+
+
+def test_relu_nan_and_signed_zero(device):
+    x = np.array([np.nan, -0.0, 0.0, -np.inf, np.inf, -1, 2], np.float32)
+    y = device.get(relu(device.put(x)))
+    np.testing.assert_array_equal(y, [np.nan, 0, 0, 0, np.inf, 0, 2])
+    dx = device.get(relu_vjp(device.put(np.ones_like(x)), device.put(x)))
+    np.testing.assert_array_equal(dx, [0, 0, 0, 0, 1, 0, 1])
+
+
+def test_relu_writes_into_out(device, rng):
+    x = rng.standard_normal((4, 3))
+    out = device.put(np.empty((4, 3)))
+    assert relu(device.put(x), out=out) is out
+    np.testing.assert_array_equal(device.get(out), np.maximum(x, 0))
+
+
+RELU_BAD = {
+    "int": (TypeError, lambda p: relu(p(np.arange(4)))),
+    "non-contiguous": (ValueError, lambda p: relu(p(np.zeros((4, 4), np.float32))[:, ::2])),
+    "vjp-shape": (ValueError, lambda p: relu_vjp(p(np.zeros(3, np.float32)), p(np.zeros(4, np.float32)))),
+    "vjp-dtypes": (TypeError, lambda p: relu_vjp(p(np.zeros(3, np.float64)), p(np.zeros(3, np.float32)))),
+    "out-shape": (ValueError, lambda p: relu(p(np.zeros(3, np.float32)), out=p(np.zeros(4, np.float32)))),
+    "not-array": (TypeError, lambda p: relu([1.0, -1.0])),
+}
+
+
+@pytest.mark.parametrize("case", list(RELU_BAD))
+def test_relu_rejects_bad_input_before_launch(device, no_launch, case):
+    exc, call = RELU_BAD[case]
+    with pytest.raises(exc, match="gpugrad.kernels.relu"):
+        call(device.put)
+
+
+# --- bias + sigmoid
+
+# (M, N): single element, one partial block, several row steps, several column blocks,
+# one column block over many rows (the two-pass db reduction under the simulator)
+BS_SHAPES = [(1, 1), (5, 3), (37, 20), (9, 70), (100, 1)]
+
+
+def bs_tol(dtype):
+    return dict(rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
+def test_bias_sigmoid_forward(device, rng, shape, dtype):
+    z = (3 * rng.standard_normal(shape)).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    h = device.get(bias_sigmoid(device.put(z), device.put(b)))
+    assert h.shape == shape and h.dtype == dtype
+    # reference on the rounded sum z + b, which is what the kernel sees
+    np.testing.assert_allclose(h, sigmoid64(z + b), **bs_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
+def test_bias_sigmoid_vjp(device, rng, shape, dtype):
+    h = rng.uniform(0, 1, shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    dz, db = bias_sigmoid_vjp(device.put(g), device.put(h))
+    dz, db = device.get(dz), device.get(db)
+    ref = g.astype(np.float64) * h * (1 - h)
+    assert dz.shape == shape and db.shape == (shape[1],) and dz.dtype == dtype and db.dtype == dtype
+    np.testing.assert_allclose(dz, ref, **bs_tol(dtype))
+    scale = np.abs(ref).sum(axis=0)
+    assert np.all(np.abs(db - ref.sum(axis=0)) <= 2 * shape[0] * np.finfo(dtype).eps * scale + 1e-30)
+    # deterministic: no atomics, the same bits every call
+    dz2, db2 = bias_sigmoid_vjp(device.put(g), device.put(h))
+    np.testing.assert_array_equal(device.get(db2), db)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_bias_sigmoid_large_inputs_stay_finite(device, dtype):
+    z = np.array([[-1e4, -700.0, -90.0, -1.0, 0.0, 1.0, 90.0, 700.0, 1e4]], dtype)
+    b = np.zeros(z.shape[1], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = device.get(bias_sigmoid(device.put(z), device.put(b)))
+    assert np.all(np.isfinite(h)) and np.all((h >= 0) & (h <= 1))
+    assert h[0, 0] == 0 and h[0, -1] == 1 and h[0, 4] == 0.5
+    np.testing.assert_allclose(h, sigmoid64(z), **bs_tol(dtype))
+
+
+def test_bias_sigmoid_empty(device):
+    h = bias_sigmoid(device.put(np.zeros((0, 3), np.float32)), device.put(np.zeros(3, np.float32)))
+    assert h.shape == (0, 3)
+    dz, db = bias_sigmoid_vjp(device.put(np.zeros((0, 3))), device.put(np.zeros((0, 3))))
+    assert dz.shape == (0, 3)
+    np.testing.assert_array_equal(device.get(db), np.zeros(3))
+
+
+BS_BAD = {
+    "b-shape": (ValueError, lambda p: bias_sigmoid(p(np.zeros((2, 3), np.float32)), p(np.zeros(2, np.float32)))),
+    "z-1d": (ValueError, lambda p: bias_sigmoid(p(np.zeros(3, np.float32)), p(np.zeros(3, np.float32)))),
+    "dtypes": (TypeError, lambda p: bias_sigmoid(p(np.zeros((2, 3), np.float32)), p(np.zeros(3, np.float64)))),
+    "non-contiguous": (ValueError, lambda p: bias_sigmoid(p(np.zeros((3, 2), np.float32)).T, p(np.zeros(3, np.float32)))),
+    "vjp-shapes": (ValueError, lambda p: bias_sigmoid_vjp(p(np.zeros((2, 3))), p(np.zeros((3, 2))))),
+    "vjp-int": (TypeError, lambda p: bias_sigmoid_vjp(p(np.zeros((2, 3), int)), p(np.zeros((2, 3), int)))),
+}
+
+
+@pytest.mark.parametrize("case", list(BS_BAD))
+def test_bias_sigmoid_rejects_bad_input_before_launch(device, no_launch, case):
+    exc, call = BS_BAD[case]
+    with pytest.raises(exc, match="gpugrad.kernels.bias_sigmoid"):
+        call(device.put)
