@@ -1,0 +1,99 @@
+"""Parameter initialisers, in place, drawing from gpugrad's seeded generator (``gg.manual_seed``).
+
+Names and formulas follow ``torch.nn.init``: for a weight of shape (out_features, in_features),
+fan_in = in_features and fan_out = out_features.
+"""
+from __future__ import annotations
+
+import math
+
+from ..creation import randn, uniform
+from ..tensor import Tensor
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+
+
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The recommended gain for an activation: 1 (linear, sigmoid), 5/3 (tanh), sqrt(2) (relu)."""
+    if nonlinearity in ("linear", "identity", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; expected linear, sigmoid, "
+                     f"tanh, relu or leaky_relu")
+
+
+def _fans(t: Tensor) -> tuple[int, int]:
+    if t.ndim < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dims, got shape {t.shape}")
+    receptive = 1
+    for s in t.shape[2:]:
+        receptive *= s
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def _fill(t: Tensor, src: Tensor) -> Tensor:
+    t._data[...] = src._data
+    t._bump_version()
+    return t
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill ``t`` with samples from U(a, b)."""
+    return _fill(t, uniform(a, b, t.shape, dtype=t.dtype, device=t.device))
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill ``t`` with samples from N(mean, std^2)."""
+    z = randn(t.shape, dtype=t.dtype, device=t.device)
+    z._data *= z.dtype.type(std)
+    z._data += z.dtype.type(mean)
+    return _fill(t, z)
+
+
+def constant_(t: Tensor, value: float) -> Tensor:
+    t._data[...] = value
+    t._bump_version()
+    return t
+
+
+def zeros_(t: Tensor) -> Tensor:
+    return constant_(t, 0)
+
+
+def ones_(t: Tensor) -> Tensor:
+    return constant_(t, 1)
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)). Suits sigmoid and tanh."""
+    fan_in, fan_out = _fans(t)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -a, a)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "relu") -> Tensor:
+    """He: U(-bound, bound) with bound = gain * sqrt(3 / fan). Suits ReLU."""
+    fan = _fans(t)[0 if mode == "fan_in" else 1]
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "relu") -> Tensor:
+    """He: N(0, std^2) with std = gain / sqrt(fan)."""
+    fan = _fans(t)[0 if mode == "fan_in" else 1]
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))

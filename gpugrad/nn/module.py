@@ -1,0 +1,282 @@
+"""``Module`` (a tree of layers that owns Parameters) and ``Parameter`` (a Tensor a Module trains).
+
+Assigning a Parameter or a Module to an attribute registers it, as in PyTorch::
+
+    class Affine(gg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = gg.nn.Parameter(gg.ones(3))
+        def forward(self, x):
+            return x * self.w
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from ..backends import get_backend
+from ..device import as_device
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as trainable (requires_grad defaults to True).
+
+    Shares storage with ``data`` (a Tensor or an array of its device) when it can; never records history.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad: bool = True):
+        if data is None:
+            data = np.zeros((0,), dtype=np.float32)
+        if isinstance(data, Tensor):
+            arr, dev = data._data, data._device
+        else:
+            from ..tensor import tensor
+            t = tensor(data)
+            arr, dev = t._data, t._device
+        p = Tensor._wrap.__func__(cls, arr, dev)
+        p.requires_grad = requires_grad
+        return p
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        pass  # everything happened in __new__ (Tensor.__init__ would copy)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list
+    unexpected_keys: list
+
+
+class Module:
+    """Base class of every layer: registers Parameters and sub-Modules assigned as attributes.
+
+    Subclasses call ``super().__init__()`` first and define ``forward``; calling the module calls it.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
+                               f"attributes (assigning {name!r})")
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: registered entries live in the three dicts.
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for d in (self._parameters, self._buffers, self._modules):
+            if name in d:
+                del d[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name`` (None registers an absent parameter, e.g. no bias)."""
+        if param is None:
+            self.__dict__.pop(name, None)
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """Register a non-trainable tensor that is part of the state_dict (e.g. running statistics)."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Register ``module`` as a child under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self.__dict__.pop(name, None)
+        self._modules[name] = module
+
+    # -- calling ------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for this module and every descendant, each once, depth first."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs; a Parameter shared by two modules appears once."""
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mprefix}.{name}" if mprefix else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        for mprefix, m in self.named_modules():
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mprefix}.{name}" if mprefix else name), b
+
+    # -- modes and housekeeping --------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (Dropout active) on this module and every descendant."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode (Dropout is the identity)."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``.grad`` (drop it, or fill it with zeros in place)."""
+        for p in self.parameters():
+            _clear_grad(p, set_to_none)
+
+    def to(self, device=None, dtype=None) -> "Module":
+        """Move (and/or cast) every parameter and buffer in place; returns self.
+
+        The Parameter objects stay the same, so an optimizer built before ``to`` still holds them.
+        """
+        dev = None if device is None else as_device(device)
+        tensors = list(self.parameters()) + [b for _, b in self.named_buffers()]
+        for t in tensors:
+            _move(t, dev, dtype)
+            if t.grad is not None:
+                _move(t.grad, dev, dtype)
+        return self
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Parameters and buffers by dotted name, as detached Tensors sharing the module's storage."""
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = p.detach()
+        for name, b in self.named_buffers():
+            out[name] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` (Tensors or arrays by name) into this module's storage.
+
+        With ``strict`` (the default) any missing or unexpected key is an error; a shape mismatch
+        always is. The error lists every offending entry. Returns (missing_keys, unexpected_keys).
+        """
+        own = OrderedDict(self.named_parameters())
+        own.update(self.named_buffers())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        bad_shape = []
+        for k, t in own.items():
+            if k in state_dict:
+                shape = tuple(np.shape(state_dict[k]) if not isinstance(state_dict[k], Tensor)
+                              else state_dict[k].shape)
+                if shape != t.shape:
+                    bad_shape.append(f"{k}: checkpoint has shape {shape}, model has {t.shape}")
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if bad_shape:
+            problems.append("wrong shapes: " + "; ".join(bad_shape))
+        if problems:
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + ". ".join(problems))
+        for k, t in own.items():
+            if k in state_dict:
+                v = state_dict[k]
+                src = v._data if isinstance(v, Tensor) and v._device == t._device else (
+                    v.numpy() if isinstance(v, Tensor) else v)
+                xp = get_backend(t._device).xp
+                t._data[...] = xp.asarray(src, dtype=t.dtype)
+                t._bump_version()
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ---------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self.named_children()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _clear_grad(p: Tensor, set_to_none: bool) -> None:
+    if p.grad is None:
+        return
+    if set_to_none:
+        p.grad = None
+    else:
+        p.grad._data[...] = 0
+        p.grad._bump_version()
+
+
+def _move(t: Tensor, device, dtype) -> None:
+    """Rebind ``t``'s storage to ``device``/``dtype`` (only where it changes)."""
+    from ..ops.transfer import move_array
+    arr, dev = t._data, t._device
+    if device is not None and device != dev:
+        arr = move_array(arr, dev, device)
+        dev = device
+    if dtype is not None and arr.dtype != np.dtype(dtype):
+        arr = arr.astype(dtype)
+    if arr is not t._data:
+        t._data = arr
+        t._device = dev
+        t._bump_version()
