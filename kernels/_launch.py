@@ -230,7 +230,9 @@ def register(provider: Callable[[], list[KernelSpec]]):
 
 def kernel_specs() -> list[KernelSpec]:
     """Every kernel variant of every family, for compile/resource checks."""
-    from . import matmul, relu, bias_sigmoid  # noqa: F401  (importing registers them)
+    import importlib
+    for family in ("matmul", "relu", "bias_sigmoid"):  # importing a family registers it
+        importlib.import_module(f"{__package__}.{family}")
     specs = []
     for provider in _REGISTRY:
         specs.extend(provider())
