@@ -18,7 +18,7 @@ from .device import Device, get_default_device, set_default_device
 from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import (abs, bias_sigmoid, broadcast_to, cast, clip, concatenate, cos, exp, expand, expand_dims,
+from .ops import (abs, add, bias_sigmoid, div, mul, neg, pow, sub, sign, astype, broadcast_to, cast, clip, concatenate, cos, exp, expand, expand_dims,
                   flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
                   relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum, sum_to, swapaxes, tanh,
                   transpose, unsqueeze, where)

@@ -82,10 +82,12 @@ class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
     __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
-                 "differentiable")
+                 "differentiable", "exact_dtype")
 
-    def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True):
+    def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
+                 exact_dtype=False):
         self.name = name
+        self.exact_dtype = exact_dtype
         self.forward = forward
         self.save = frozenset(save)
         self.save_ans = save_ans
@@ -118,9 +120,14 @@ class Op:
         return f"<Op {self.name}>"
 
 
-def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True) -> Op:
-    """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring."""
-    return Op(name, forward, save, save_ans, derivs, differentiable)
+def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
+          exact_dtype=False) -> Op:
+    """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
+
+    ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
+    never lets float64 appear from non-float64 inputs.
+    """
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype)
 
 
 def _device_error(op_name, tensors):
@@ -168,7 +175,7 @@ def apply(op: Op, args, params):
         out = np.asarray(out)
     # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):
     # give the user the default float dtype instead, never a silent float64.
-    if not has_f64 and out.dtype == _F64 and get_default_dtype() != _F64:
+    if not has_f64 and out.dtype == _F64 and not op.exact_dtype and get_default_dtype() != _F64:
         out = out.astype(get_default_dtype())
     result = Tensor._wrap(out, device)
 

@@ -131,7 +131,7 @@ class Tensor:
         from . import ops
         out = self
         if dtype is not None and resolve_dtype(dtype) != self.dtype:
-            out = ops.astype(out, dtype)
+            out = ops.cast(out, dtype)
         if device is not None:
             dev = as_device(device)
             if dev != out._device:

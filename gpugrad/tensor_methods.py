@@ -18,7 +18,7 @@ def _inplace(fn):
     def method(self, other):
         from .grad_mode import is_grad_enabled
         if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(f"in-place {fn.__name__} on a tensor that requires grad would corrupt "
+            raise RuntimeError(f"in-place {fn.name} on a tensor that requires grad would corrupt "
                                f"its graph; do it under gg.no_grad() or use the out-of-place form")
         result = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
         self._data[...] = result._data

@@ -8,7 +8,8 @@ from .tensor import Tensor
 
 
 def _esc(s: str) -> str:
-    return str(s).replace("\\", "\\\\").replace('"', '\\"')
+    """A DOT label: backslashes and quotes escaped, newlines as DOT's \\n."""
+    return str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def to_dot(tensor: Tensor, names: dict | None = None) -> str:
@@ -30,12 +31,12 @@ def to_dot(tensor: Tensor, names: dict | None = None) -> str:
 
     def leaf_label(t: Tensor) -> str:
         name = names.get(id(t)) or t.name or "leaf"
-        return f"{name}\\n{tuple(t.shape)} {t.dtype}"
+        return f"{name}\n{tuple(t.shape)} {t.dtype}"
 
     root = tensor._node if tensor._node is not None else tensor
     out_name = names.get(id(tensor)) or tensor.name or "output"
-    lines.append(f'  out [shape=box, style="rounded,filled", fillcolor="#d6eaf8", '
-                 f'label="{_esc(out_name)}\\n{tuple(tensor.shape)}"];')
+    out_label = _esc(f"{out_name}\n{tuple(tensor.shape)}")
+    lines.append(f'  out [shape=box, style="rounded,filled", fillcolor="#d6eaf8", label="{out_label}"];')
     if isinstance(root, Tensor):
         lines.append("}")
         return "\n".join(lines)

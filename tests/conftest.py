@@ -18,3 +18,17 @@ def _real_gpu_present() -> bool:
 HAS_GPU = _real_gpu_present()
 if not HAS_GPU:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+
+import pytest  # noqa: E402
+
+
+def available_devices() -> list[str]:
+    """cpu always; cuda when a real GPU is present."""
+    return ["cpu", "cuda"] if HAS_GPU else ["cpu"]
+
+
+@pytest.fixture(params=available_devices())
+def device(request):
+    """Every device-aware test runs once per available device."""
+    return request.param

@@ -93,7 +93,7 @@ clip = defop("clip", lambda b, x, lo, hi: b.xp.clip(x, lo, hi), save=(0,),
 clip.defvjp(lambda F, g, ans, x, lo, hi: F.where((x >= lo) * (x <= hi), g, 0), None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
-astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",))
+astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
 astype.defvjp(lambda F, g, ans, x, dtype: F.astype(g, x.dtype))
 
 copy = defop("copy", lambda b, x: x.copy(), derivs=("1",))

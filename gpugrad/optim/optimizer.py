@@ -1,0 +1,141 @@
+"""``Optimizer``: parameter groups, per-parameter state, zero_grad, and state_dict round trips.
+
+Subclasses implement ``step()`` on raw arrays of the parameters' array module (NumPy or CuPy),
+writing into the existing parameter storage (never rebinding it) and then bumping each
+parameter's version counter so the engine can tell that arrays saved for backward went stale.
+"""
+from __future__ import annotations
+
+import copy
+
+from ..backends import get_backend
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Holds ``param_groups`` (dicts with "params" plus hyperparameters) and ``state`` per parameter."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups: list[dict] = []
+        self.state: dict[int, dict] = {}   # keyed by id(param)
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: params[{i}] is a {type(p).__name__}, not a Tensor")
+            if not p.requires_grad or not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) must be a leaf "
+                                 f"tensor with requires_grad=True")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) appears in more "
+                                 f"than one place; pass each parameter once")
+            seen.add(id(p))
+        group["params"] = params
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self._check_group(group)
+        group.setdefault("initial_lr", group["lr"])
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict) -> None:
+        if not group["lr"] >= 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
+        if not group.get("weight_decay", 0) >= 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def _params(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield group, p
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``.grad`` (drop it, or zero it in place)."""
+        for _, p in self._params():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad._data[...] = 0
+                p.grad._bump_version()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: value}}, "param_groups": [{hyperparameters, "params": [index]}]}.
+
+        Parameters are named by their position across the groups, as in PyTorch; array state is
+        returned as Tensors (sharing storage) so ``gg.save`` keeps their device.
+        """
+        index, groups = {}, []
+        for group in self.param_groups:
+            g = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            g["params"] = []
+            for p in group["params"]:
+                index[id(p)] = len(index)
+                g["params"].append(index[id(p)])
+            groups.append(g)
+        state = {}
+        for _, p in self._params():
+            s = self.state.get(id(p))
+            if s:
+                state[index[id(p)]] = {k: Tensor._wrap(v, p.device) if hasattr(v, "shape") and
+                                       not isinstance(v, (int, float)) else v for k, v in s.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and per-parameter state saved by ``state_dict``."""
+        name = type(self).__name__
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if groups is None or "state" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the saved state has {len(groups)} parameter groups, "
+                             f"this optimizer has {len(self.param_groups)}")
+        params = []
+        for i, (saved, own) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(f"{name}.load_state_dict: group {i} holds {len(saved['params'])} "
+                                 f"parameters in the saved state but {len(own['params'])} here")
+            params.extend(zip(saved["params"], own["params"]))
+        new_state = {}
+        saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        for idx, p in params:
+            s = saved_state.get(int(idx))
+            if s is None:
+                continue
+            xp = get_backend(p.device).xp
+            restored = {}
+            for k, v in s.items():
+                if isinstance(v, Tensor) or (hasattr(v, "shape") and k != "step"):
+                    arr = v.numpy() if isinstance(v, Tensor) and v.device != p.device else (
+                        v._data if isinstance(v, Tensor) else v)
+                    if tuple(arr.shape) != p.shape:
+                        raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
+                                         f"{tuple(arr.shape)} but the parameter has shape {p.shape}")
+                    restored[k] = xp.array(arr, dtype=p.dtype, copy=True)
+                else:
+                    restored[k] = v.item() if hasattr(v, "item") else v
+            new_state[id(p)] = restored
+        for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = copy.deepcopy(v)
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
+        return f"{type(self).__name__}({hp})"

@@ -1,0 +1,53 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay.
+
+PyTorch's update, for gradient g of parameter p::
+
+    g = g + weight_decay * p
+    buf = g                                   (first step)
+    buf = momentum * buf + (1 - dampening) * g (later steps)
+    g = g + momentum * buf  (nesterov)  or  g = buf
+    p = p - lr * g
+"""
+from __future__ import annotations
+
+from ..backends import get_backend
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """SGD(params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False); updates in place.
+
+    >>> opt = gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        if momentum < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            xp = get_backend(p.device).xp
+            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            g = p.grad._data
+            if wd != 0:
+                g = g + wd * p._data
+            if mom != 0:
+                state = self.state.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = xp.array(g, dtype=p.dtype, copy=True)
+                else:
+                    xp.multiply(buf, mom, out=buf)
+                    buf += (1 - damp) * g
+                g = g + mom * buf if nesterov else buf
+            p._data -= lr * g
+            p._bump_version()
