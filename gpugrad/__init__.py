@@ -28,3 +28,5 @@ from . import nn, viz  # noqa: E402
 float32 = "float32"
 float64 = "float64"
 __version__ = "0.1.0"
+from .serialization import load, save  # noqa: E402
+from . import data, optim  # noqa: E402

@@ -1,0 +1,163 @@
+"""Datasets for ``gpugrad train``: the bundled 8x8 digits, or a user's .npz / .csv file, and a
+seeded (stratified when possible) train/test split.
+
+Every loader returns float32 features ``x`` of shape (N, D) and int64 labels ``y`` in 0..C-1.
+Bad files raise ``DataError`` with one line naming the file and the problem.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data file that cannot be used: missing, unreadable, malformed, or with unusable labels."""
+
+
+def load_digits():
+    """scikit-learn's bundled 8x8 handwritten digits (1797 samples, 64 features in [0, 1], 10 classes).
+
+    Needs no network: the data ships inside scikit-learn.
+    """
+    try:
+        from sklearn.datasets import load_digits as sk_load_digits
+    except ImportError:
+        raise DataError("the default dataset (8x8 digits) needs scikit-learn: pip install scikit-learn "
+                        "(or pass --data FILE)") from None
+    d = sk_load_digits()
+    x = (d.data / 16.0).astype(np.float32)  # pixel intensities are 0..16
+    return x, d.target.astype(np.int64)
+
+
+def load_file(path):
+    """Features and labels from ``path``: an .npz with arrays ``x`` (N, D) and ``y`` (N,), or a
+    .csv whose last column is the label (an optional header row is skipped).
+
+    Labels must be integer-like; they are mapped to 0..C-1 in sorted order.
+    Returns ``(x, y, classes)`` with ``classes`` the original label values.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        x, y = _read_npz(path)
+    elif ext == ".csv":
+        x, y = _read_csv(path)
+    else:
+        raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .npz (arrays x and y) "
+                        f"or .csv (last column the label)")
+    return _check(path, x, y)
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise DataError(f"{path}: not an .npz archive")
+            missing = [k for k in ("x", "y") if k not in f.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the .npz must hold "
+                                f"'x' (samples, features) and 'y' (labels); it holds: "
+                                f"{', '.join(f.files) or 'nothing'}")
+            return f["x"], f["y"]
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the .npz ({exc})") from None
+
+
+def _read_csv(path):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV ({exc})") from None
+    if rows and not _numeric(rows[0]):
+        rows = rows[1:]  # a header row
+    if not rows:
+        raise DataError(f"{path}: the CSV has no data rows")
+    width = len(rows[0])
+    if width < 2:
+        raise DataError(f"{path}: each row needs at least one feature and a label; row 1 has "
+                        f"{width} column")
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise DataError(f"{path}: data row {i + 1} has {len(r)} columns, expected {width}")
+        try:
+            values[i] = [float(c) for c in r]
+        except ValueError:
+            bad = next(c for c in r if not _is_float(c))
+            raise DataError(f"{path}: data row {i + 1} is not numeric (value {bad.strip()!r})") from None
+    return values[:, :-1], values[:, -1]
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _numeric(row) -> bool:
+    return all(_is_float(c) for c in row)
+
+
+def _check(path, x, y):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x must be numeric, got dtype {x.dtype}")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{path}: y must hold integer class labels, got dtype {y.dtype}")
+    if x.ndim == 1:
+        x = x.reshape(-1, 1)
+    if x.ndim != 2:
+        x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    if y.ndim != 1:
+        raise DataError(f"{path}: y must be 1-D (one label per sample), got shape {y.shape}")
+    if len(x) == 0:
+        raise DataError(f"{path}: the dataset is empty")
+    if len(x) != len(y):
+        raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: x contains NaN or infinite values")
+    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise DataError(f"{path}: the labels are not integer-like (e.g. {y[y != np.round(y)][:1]}); "
+                        f"the label column must hold class numbers")
+    classes, y_idx = np.unique(y.astype(np.int64), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{path}: need at least 2 classes, found {len(classes)}")
+    return x.astype(np.float32), y_idx.astype(np.int64), classes
+
+
+def train_test_split(x, y, test_fraction: float = 0.2, seed: int = 0):
+    """A seeded split into (x_train, y_train, x_test, y_test).
+
+    Stratified (each class split in the same proportion) when every class has at least 2
+    samples; otherwise a plain random split.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}")
+    n = len(y)
+    if n < 2:
+        raise ValueError(f"train_test_split: need at least 2 samples, got {n}")
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() >= 2:
+        test = []
+        for c in classes:
+            idx = rng.permutation(np.flatnonzero(y == c))
+            k = min(max(1, int(round(len(idx) * test_fraction))), len(idx) - 1)
+            test.append(idx[:k])
+        test = np.sort(np.concatenate(test))
+    else:
+        k = min(max(1, int(round(n * test_fraction))), n - 1)
+        test = np.sort(rng.permutation(n)[:k])
+    mask = np.zeros(n, dtype=bool)
+    mask[test] = True
+    return x[~mask], y[~mask], x[mask], y[mask]
