@@ -23,7 +23,10 @@ from .ops import (abs, add, bias_sigmoid, div, mul, neg, pow, sub, sign, astype,
                   relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum, sum_to, swapaxes, tanh,
                   transpose, unsqueeze, where)
 from .tensor import Tensor, tensor
-from . import nn, viz  # noqa: E402
+from .kernel_policy import get_kernels, set_kernels, use_kernels
+from . import cuda, nn, viz  # noqa: E402
+
+default_device = cuda.default_device
 
 float32 = "float32"
 float64 = "float64"

@@ -179,7 +179,13 @@ def _run(roots, retain_graph, create_graph, targets):
                     t = n.retained()
                     if t is not None:
                         _accumulate(t, g, handed, create_graph)
-                grads = _apply_vjp(n, g, needed, create_graph)
+                try:
+                    grads = _apply_vjp(n, g, needed, create_graph)
+                except Exception as exc:
+                    if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
+                        raise
+                    from .cuda import out_of_memory_error
+                    raise out_of_memory_error(f"backward of {n.op.name}", n.device, exc) from exc
                 if not retain_graph:
                     n.saved = n.ans = None
                     n.freed = True

@@ -54,13 +54,17 @@ def as_device(device) -> Device:
     kind, _, idx = device.partition(":")
     if kind == "cpu" and not idx:
         return CPU
+    if kind == "cudasim" and not idx:
+        dev = _cache[device] = Device("cudasim")
+        return dev
     if kind == "cuda":
         if idx and not idx.isdigit():
             raise ValueError(f"bad device string {device!r}: expected 'cuda' or 'cuda:N'")
         dev = Device("cuda", int(idx) if idx else 0)
         _cache[device] = dev
         return dev
-    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda', 'cuda:N' or 'cudasim' "
+                     f"(the CUDA simulator)")
 
 
 def set_default_device(device) -> None:

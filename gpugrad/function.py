@@ -171,6 +171,11 @@ def apply(op: Op, args, params):
     except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
         shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
         raise ValueError(f"{op.name}: cannot combine tensors of shapes {shapes}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # CuPy's; nothing was modified, so re-say it
+            from .cuda import out_of_memory_error
+            raise out_of_memory_error(op.name, device, exc) from exc
+        raise
     if isinstance(out, np.generic):  # NumPy returns scalars from 0-d operations
         out = np.asarray(out)
     # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):

@@ -21,4 +21,8 @@ def get_backend(device: Device):
         b = CudaBackend(device.index)
         _backends[device._str] = b
         return b
+    if device.type == "cudasim":
+        from .cudasim import CudaSimBackend
+        b = _backends[device._str] = CudaSimBackend()
+        return b
     raise ValueError(f"no backend for device {device}")

@@ -1,0 +1,58 @@
+"""The dispatch of the five kernel entry points to gpugrad.kernels, shared by the real CUDA backend
+(CuPy arrays) and the simulated one (NumPy arrays under Numba's CUDA simulator).
+
+The kernels read their operands in place: the elementwise ones need C-contiguous arrays, matmul
+takes C- or F-contiguous ones (a transposed view is read as a layout). Any other strided operand
+(rare: a slice feeding an op) is made contiguous here, once.
+"""
+from __future__ import annotations
+
+from .. import kernel_policy
+from .base import ArrayBackend
+
+
+class KernelBackend(ArrayBackend):
+    """ArrayBackend whose matmul, relu and bias_sigmoid (forward and VJP) follow the kernel policy."""
+
+    def __init__(self, xp):
+        super().__init__(xp)
+        from .. import kernels  # noqa: F401  (gpugrad.kernels: cheap, compiles lazily)
+        self._k = kernels
+
+    def _contig(self, a):
+        return a if a.flags.c_contiguous else self.xp.ascontiguousarray(a)
+
+    def _contig_either(self, a):
+        # The matmul kernel reads an F-contiguous operand as the transpose of a C-contiguous one.
+        return a if a.flags.c_contiguous or a.flags.f_contiguous else self.xp.ascontiguousarray(a)
+
+    def matmul(self, a, b, trans_a=False, trans_b=False):
+        impl = kernel_policy.current("matmul")
+        if impl == "numba":
+            return self._k.matmul(self._contig_either(a), self._contig_either(b), trans_a=trans_a,
+                                  trans_b=trans_b)
+        return self.vendor_matmul(a, b, trans_a, trans_b, tf32=impl == "cublas-tf32")
+
+    def vendor_matmul(self, a, b, trans_a, trans_b, tf32=False):
+        """The vendor library's product (NumPy's BLAS here; cuBLAS on the CUDA backend)."""
+        return ArrayBackend.matmul(self, a, b, trans_a, trans_b)
+
+    def relu(self, x):
+        if kernel_policy.current("relu") == "numba":
+            return self._k.relu(self._contig(x))
+        return ArrayBackend.relu(self, x)
+
+    def relu_vjp(self, g, y):
+        if kernel_policy.current("relu") == "numba":
+            return self._k.relu_vjp(self._contig(g), self._contig(y))
+        return ArrayBackend.relu_vjp(self, g, y)
+
+    def bias_sigmoid(self, z, b):
+        if kernel_policy.current("bias_sigmoid") == "numba":
+            return self._k.bias_sigmoid(self._contig(z), self._contig(b))
+        return ArrayBackend.bias_sigmoid(self, z, b)
+
+    def bias_sigmoid_vjp(self, g, h):
+        if kernel_policy.current("bias_sigmoid") == "numba":
+            return self._k.bias_sigmoid_vjp(self._contig(g), self._contig(h))
+        return ArrayBackend.bias_sigmoid_vjp(self, g, h)
