@@ -125,7 +125,10 @@ BINARY = [
 ]
 
 TERNARY = [
-    OpCase("linear_bias", F.linear, lambda x, w, b: x @ w.T + b, [((3, 4), (5, 4), (5,))]),
+    OpCase("linear_bias", F.linear, lambda x, w, b: x @ w.T + b, [((3, 4), (5, 4), (5,)),
+                                                                  ((2, 3, 4), (2, 4), (2,))]),
+    OpCase("linear_relu", F.linear_relu, lambda x, w, b: np.maximum(x @ w.T + b, 0),
+           [((3, 4), (5, 4), (5,)), ((1, 1), (1, 1), (1,))], domain="linear_relu"),
 ]
 
 ALL = UNARY + BINARY + TERNARY
@@ -141,6 +144,8 @@ def sample(shape, domain, rng, dtype=np.float64):
     elif domain == "away_from_clip":
         x = np.where(np.abs(x - 0.7) < 0.1, x + 0.3, x)
         x = np.where(np.abs(x + 0.5) < 0.1, x - 0.3, x)
+    elif domain == "linear_relu":   # keep x wᵀ + b away from the ReLU kink: |entries| >= 0.2
+        x = np.sign(x) * (np.abs(x) + 0.2)
     elif domain == "distinct":
         n = int(np.prod(shape))
         x = (rng.permutation(n).reshape(shape) - n / 2) * 0.37 + 0.05 * rng.standard_normal(shape)

@@ -28,6 +28,7 @@ def spy(monkeypatch):
 
         def wrapper(*args, _real=real, _name=name, **kwargs):
             layout = ("T" if kwargs.get("trans_a") else "N") + ("T" if kwargs.get("trans_b") else "N")
+            layout += "+bias" * (kwargs.get("bias") is not None) + "+relu" * bool(kwargs.get("relu"))
             calls.append(_name + (":" + layout if _name == "matmul" else ""))
             return _real(*args, **kwargs)
 
@@ -58,9 +59,14 @@ def test_matmul_forward_and_both_vjp_layouts_run_on_the_kernel(spy):
     assert sorted(spy) == ["matmul:NN", "matmul:NT", "matmul:TN"]
 
 
-def test_linear_uses_the_nt_layout_without_copies(spy):
+def test_linear_uses_the_nt_layout_with_the_bias_in_the_epilogue(spy):
     _compare(lambda x, w, b: F.linear(x, w, b), [(4, 6), (3, 6), (3,)])
-    assert spy[0] == "matmul:NT" and sorted(spy[1:]) == ["matmul:NN", "matmul:TN"]
+    assert spy[0] == "matmul:NT+bias" and sorted(spy[1:]) == ["matmul:NN", "matmul:TN"]
+
+
+def test_linear_relu_is_one_kernel_forward_and_relu_vjp_backward(spy):
+    _compare(lambda x, w, b: F.linear_relu(x, w, b), [(4, 6), (3, 6), (3,)])
+    assert spy[0] == "matmul:NT+bias+relu" and sorted(spy[1:]) == ["matmul:NN", "matmul:TN", "relu_vjp"]
 
 
 def test_relu_forward_and_vjp_run_on_the_kernel(spy):
@@ -84,7 +90,7 @@ def test_policy_switch_gives_the_same_results_and_bypasses_the_kernels(spy):
         assert spy == []
     assert gg.get_kernels() == {"matmul": "numba", "relu": "numba", "bias_sigmoid": "numba"}
     mine = F.bias_sigmoid(gg.relu(F.linear(x, w)), gg.zeros(3, device=KERNEL_DEVICE))
-    assert spy == ["matmul:NT", "relu", "bias_sigmoid"]
+    assert spy == ["matmul:NT", "relu", "bias_sigmoid"]   # linear without bias: plain NT
     np.testing.assert_allclose(host(mine), host(vendor), rtol=1e-5, atol=1e-6)
 
 

@@ -19,6 +19,14 @@ class ArrayBackend:
         """op(a) @ op(b) for 2-D arrays, where op transposes when asked (views, no copies)."""
         return (a.T if trans_a else a) @ (b.T if trans_b else b)
 
+    def linear(self, x, w, b, activation=None):
+        """x @ w.T + b, then the activation ("relu" or None), writing in place into the product."""
+        out = self.matmul(x, w, False, True)
+        out += b
+        if activation == "relu":
+            self.xp.maximum(out, 0, out=out)
+        return out
+
     def relu(self, x):
         """max(x, 0), elementwise."""
         return self.xp.maximum(x, 0)

@@ -14,3 +14,25 @@ class CpuBackend(ArrayBackend):
 
     def to_numpy(self, a):
         return np.asarray(a)
+
+    def sigmoid(self, x):
+        return self._sigmoid_inplace(x.astype(x.dtype, copy=True))
+
+    def bias_sigmoid(self, z, b):
+        return self._sigmoid_inplace(z + b)
+
+    @staticmethod
+    def _sigmoid_inplace(t):
+        """sigmoid(t) with t's storage reused: e = exp(-|t|), then 1/(1+e), or e/(1+e) where t < 0.
+
+        Only exp(-|t|) is evaluated (no overflow), and small results keep their relative
+        precision; two float allocations instead of one per step of the textbook formula.
+        """
+        neg = t < 0
+        np.abs(t, out=t)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        r = t + 1
+        np.reciprocal(r, out=r)
+        np.multiply(r, t, out=r, where=neg)
+        return r

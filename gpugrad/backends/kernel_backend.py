@@ -33,6 +33,13 @@ class KernelBackend(ArrayBackend):
                                   trans_b=trans_b)
         return self.vendor_matmul(a, b, trans_a, trans_b, tf32=impl == "cublas-tf32")
 
+    def linear(self, x, w, b, activation=None):
+        # The hand-written matmul adds the bias and applies ReLU in its epilogue: one pass.
+        if kernel_policy.current("matmul") == "numba" and activation in (None, "relu"):
+            return self._k.matmul(self._contig_either(x), self._contig_either(w), trans_b=True,
+                                  bias=self._contig(b), relu=activation == "relu")
+        return ArrayBackend.linear(self, x, w, b, activation)
+
     def vendor_matmul(self, a, b, trans_a, trans_b, tf32=False):
         """The vendor library's product (NumPy's BLAS here; cuBLAS on the CUDA backend)."""
         return ArrayBackend.matmul(self, a, b, trans_a, trans_b)

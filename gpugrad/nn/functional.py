@@ -1,11 +1,13 @@
 """Stateless neural-network functions: linear, activations, softmax family, losses."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..ops import bias_sigmoid, linear, log_softmax, relu, sigmoid, softmax  # noqa: F401
 from ..ops.activation import pick_rows
 from ..tensor import Tensor, tensor as new_tensor
 
-__all__ = ["linear", "relu", "sigmoid", "bias_sigmoid", "softmax", "log_softmax", "cross_entropy",
+__all__ = ["linear", "linear_relu", "relu", "sigmoid", "bias_sigmoid", "softmax", "log_softmax", "cross_entropy",
            "mse_loss"]
 
 
@@ -17,6 +19,11 @@ def _reduce(x, reduction: str, fn: str):
     if reduction == "none":
         return x
     raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """relu(x @ weight.T + bias) as one fused op (one kernel on the GPU)."""
+    return linear(x, weight, bias, activation="relu")
 
 
 def cross_entropy(logits: Tensor, targets, reduction: str = "mean") -> Tensor:
@@ -37,7 +44,9 @@ def cross_entropy(logits: Tensor, targets, reduction: str = "mean") -> Tensor:
     if targets.device != logits.device:
         raise RuntimeError(f"cross_entropy: logits are on {logits.device} but targets on "
                            f"{targets.device}; move them to one device")
-    if targets.size:
+    # On the CPU a bad target is a ValueError right here. On a GPU that check would wait for the
+    # device, so the gather itself turns the loss of a bad row into NaN (see pick_rows) instead.
+    if targets.size and isinstance(targets.data, np.ndarray):
         lo, hi = int(targets.min().item()), int(targets.max().item())
         if lo < 0 or hi >= logits.shape[1]:
             raise ValueError(f"cross_entropy: target class out of range: targets span [{lo}, {hi}] "

@@ -6,6 +6,8 @@ from differentiable ops instead.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ._shapes import normalize_axis
 from ..function import defop
 
@@ -43,7 +45,13 @@ log_softmax_op.defvjp(lambda F, g, ans, x, axis:
 
 
 def _pick_rows_fwd(b, x, targets):
-    return x[b.xp.arange(x.shape[0]), targets]
+    xp = b.xp
+    rows = xp.arange(x.shape[0])
+    if xp is np:  # targets were range-checked on the host (cross_entropy)
+        return x[rows, targets]
+    # No host sync on a GPU: an out-of-range target yields NaN for its row, never a wrong number.
+    bad = (targets < 0) | (targets >= x.shape[1])
+    return xp.where(bad, xp.nan, x[rows, xp.clip(targets, 0, x.shape[1] - 1)]).astype(x.dtype)
 
 
 # out[i] = x[i, targets[i]]: the gather inside cross-entropy. One pick per row, so the VJP

@@ -30,6 +30,25 @@ bmm.defvjp(lambda F, g, ans, a, b: F.matmul(g, F.swapaxes(b, -1, -2)),
            lambda F, g, ans, a, b: F.matmul(F.swapaxes(a, -1, -2), g))
 
 
+def _linear_vjp(F, g, ans, needs, x, w, b, activation):
+    # y = act(x wᵀ + b): dz = g·act'(z); dx = dz w (NN); dw = dzᵀ x (TN); db = column sums of dz.
+    dz = F.relu_vjp(g, ans) if activation == "relu" else g
+    dx = F.mm(dz, w, False, False) if needs[0] else None
+    dw = F.mm(dz, x, True, False) if needs[1] else None
+    db = F.sum(dz, axis=0) if needs[2] else None
+    return dx, dw, db
+
+
+# x wᵀ + b with an optional ReLU, one op: on the GPU one kernel (bias and ReLU in the matmul
+# epilogue), on the CPU the bias and ReLU applied in place on the product.
+linear_op = defop("linear", lambda bk, x, w, b, activation: bk.linear(x, w, b, activation),
+                  save=(0, 1), derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+linear_op.defvjp_joint(_linear_vjp)
+linear_relu_op = defop("linear_relu", lambda bk, x, w, b, activation: bk.linear(x, w, b, activation),
+                       save=(0, 1), save_ans=True, derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+linear_relu_op.defvjp_joint(_linear_vjp)
+
+
 def matmul(a, b):
     """Matrix product with NumPy's rules (1-D operands promoted then squeezed, batches broadcast).
 
@@ -63,11 +82,14 @@ def matmul(a, b):
     return bmm(a, b)
 
 
-def linear(x, weight, bias=None):
+def linear(x, weight, bias=None, activation=None):
     """x @ weight.T + bias, with weight of shape (out_features, in_features) as in PyTorch.
 
-    The transpose is a kernel layout (NT), never a copy.
+    The transpose is a kernel layout (NT), never a copy. ``activation="relu"`` fuses a ReLU
+    into the same op (and, on the GPU, into the matmul kernel's epilogue with the bias).
     """
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
     from . import shape as S
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
@@ -79,7 +101,12 @@ def linear(x, weight, bias=None):
                          f"{weight.shape}: expected ({weight.shape[0]},)")
     lead = x.shape[:-1]
     x2 = x if x.ndim == 2 else S.reshape(x, (-1, x.shape[-1]))
-    out = mm(x2, weight, trans_a=False, trans_b=True)
     if bias is not None:
-        out = out + bias
+        op = linear_relu_op if activation == "relu" else linear_op
+        out = op(x2, weight, bias, activation=activation)
+    else:
+        out = mm(x2, weight, trans_a=False, trans_b=True)
+        if activation == "relu":
+            from .activation import relu
+            out = relu(out)
     return out if x.ndim == 2 else S.reshape(out, lead + (weight.shape[0],))
