@@ -60,8 +60,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         for x in xs:
             if any(x is t for t in diff):
                 d = next(it)
-                plus.append(Tensor._wrap(x._data + _like(x, eps * d), x.device))
-                minus.append(Tensor._wrap(x._data - _like(x, eps * d), x.device))
+                plus.append(Tensor._wrap(_like(x, x.numpy() + eps * d), x.device))
+                minus.append(Tensor._wrap(_like(x, x.numpy() - eps * d), x.device))
             else:
                 plus.append(x)
                 minus.append(x)

@@ -19,7 +19,8 @@ class CpuBackend(ArrayBackend):
         return self._sigmoid_inplace(x.astype(x.dtype, copy=True))
 
     def bias_sigmoid(self, z, b):
-        return self._sigmoid_inplace(z + b)
+        return self._sigmoid_inplace(np.add(z, b, out=np.empty(np.broadcast_shapes(z.shape, b.shape),
+                                                                 np.result_type(z, b))))
 
     @staticmethod
     def _sigmoid_inplace(t):
@@ -32,7 +33,7 @@ class CpuBackend(ArrayBackend):
         np.abs(t, out=t)
         np.negative(t, out=t)
         np.exp(t, out=t)
-        r = t + 1
+        r = np.add(t, 1, out=np.empty_like(t))  # out= keeps 0-d results arrays
         np.reciprocal(r, out=r)
         np.multiply(r, t, out=r, where=neg)
         return r
