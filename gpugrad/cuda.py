@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 
+from .cuda_graph import graphed  # noqa: F401  (gg.cuda.graphed)
+
 
 @functools.lru_cache(maxsize=1)
 def is_available() -> bool:

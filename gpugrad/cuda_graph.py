@@ -1,0 +1,110 @@
+"""Whole-step CUDA graph capture: ``gg.cuda.graphed(step, *example_inputs)``.
+
+A training step of a small MLP is dozens of tiny kernels, each costing more Python and launch
+time than GPU time. Capturing the step once as a CUDA graph and replaying it removes both.
+
+How it works, and the contract it puts on ``step``:
+
+* The step's tensor arguments are copied into static input buffers on every call; the step is
+  always run on those buffers, so the captured kernels read from fixed addresses.
+* Call 1 runs ``step`` eagerly: it compiles every kernel (Numba and CuPy), creates optimizer
+  state and warms the memory pool. Call 2 captures the step on a side stream, with its own
+  private memory pool (so nothing else can ever be given the addresses the graph writes),
+  then launches the graph; later calls only copy inputs and launch. Every call therefore does
+  exactly one real step, and the results equal the eager ones.
+* Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
+* ``step`` must not wait for the host inside (``.item()``, ``.numpy()``, printing) and must not
+  depend on Python values that change between calls (a step counter or learning rate kept as a
+  Python float is frozen into the graph; keep such state in device arrays). Random numbers
+  drawn inside (dropout) repeat on every replay.
+
+On a device without CUDA graphs (cpu, cudasim) the same wrapper runs ``step`` eagerly on the
+static buffers, with the same semantics, so code written for it runs everywhere.
+"""
+from __future__ import annotations
+
+from .tensor import Tensor
+
+
+def graphed(step, *example_inputs):
+    """Wrap ``step(*tensors)`` so that, on a GPU, it runs as a replayed CUDA graph (see module doc).
+
+    >>> fast_step = gg.cuda.graphed(train_step, x_batch, y_batch)
+    >>> for x, y in loader:
+    ...     loss = fast_step(x, y)
+    """
+    return GraphedStep(step, example_inputs)
+
+
+class GraphedStep:
+    """The callable returned by :func:`graphed`."""
+
+    def __init__(self, step, example_inputs):
+        if not example_inputs or not all(isinstance(t, Tensor) for t in example_inputs):
+            raise TypeError("graphed: pass the step and example Tensor inputs, e.g. "
+                            "graphed(step, x_batch, y_batch)")
+        self.step = step
+        self.device = example_inputs[0].device
+        self.static_inputs = [Tensor._wrap(t.data.copy(), t.device) for t in example_inputs]
+        self.calls = 0
+        self._replay = None
+        self._outputs = None
+
+    def __call__(self, *inputs):
+        self._copy_inputs(inputs)
+        self.calls += 1
+        if self._replay is not None:
+            self._replay()
+            return self._outputs
+        if self.calls == 1 or self.device.type != "cuda":
+            return self.step(*self.static_inputs)
+        self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs)
+        self._replay()
+        return self._outputs
+
+    def _copy_inputs(self, inputs):
+        if len(inputs) != len(self.static_inputs):
+            raise TypeError(f"graphed step: captured with {len(self.static_inputs)} inputs, called "
+                            f"with {len(inputs)}")
+        for i, (new, static) in enumerate(zip(inputs, self.static_inputs)):
+            if not isinstance(new, Tensor):
+                raise TypeError(f"graphed step: input {i} is a {type(new).__name__}, not a Tensor")
+            if new.shape != static.shape or new.dtype != static.dtype or new.device != static.device:
+                raise ValueError(
+                    f"graphed step: input {i} has shape {new.shape}, dtype {new.dtype} on {new.device}, "
+                    f"but the step was set up for shape {static.shape}, dtype {static.dtype} on "
+                    f"{static.device}. Make a separate graphed step per shape (e.g. drop_last=True "
+                    f"in the data loader for a ragged last batch).")
+            static.data[...] = new.data
+
+
+def _capture_cuda(step, static_inputs):
+    """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
+    import cupy
+
+    current = cupy.cuda.get_current_stream()
+    stream = cupy.cuda.Stream(non_blocking=True)
+    stream.wait_event(current.record())
+    pool = cupy.cuda.MemoryPool()
+    with cupy.cuda.using_allocator(pool.malloc), stream:
+        stream.begin_capture()
+        try:
+            out = step(*static_inputs)
+        except Exception as exc:
+            try:
+                stream.end_capture()
+            except Exception:  # the capture is already invalidated; the original error matters
+                pass
+            raise RuntimeError(f"graphed: capturing the step failed ({type(exc).__name__}: {exc}). A "
+                               f"step that waits for the host inside (.item(), .numpy(), print of a "
+                               f"tensor) cannot be captured; move those outside the step.") from exc
+        graph = stream.end_capture()
+    outputs = tuple(o.detach() if isinstance(o, Tensor) else o for o in out) \
+        if isinstance(out, (tuple, list)) else (out.detach() if isinstance(out, Tensor) else out)
+    keep_alive = (pool, stream)
+
+    def replay():
+        graph.launch(cupy.cuda.get_current_stream())
+        return keep_alive
+
+    return outputs, replay
