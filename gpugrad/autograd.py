@@ -179,6 +179,7 @@ def _run(roots, retain_graph, create_graph, targets):
                     t = n.retained()
                     if t is not None:
                         _accumulate(t, g, handed, create_graph)
+                metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
                 try:
                     grads = _apply_vjp(n, g, needed, create_graph)
                 except Exception as exc:
@@ -190,13 +191,15 @@ def _run(roots, retain_graph, create_graph, targets):
                     n.saved = n.ans = None
                     n.freed = True
             else:
-                grads = (None,) * len(n.parents)
-            for p, gp, meta in zip(n.parents, grads, n.metas):
+                grads = metas = (None,) * len(n.parents)
+            for p, gp, meta in zip(n.parents, grads, metas):
                 if p is None or (needed is not None and id(p) not in needed):
                     continue
                 kp = id(p)
                 if gp is not None:
-                    gp = _fit(gp, meta, create_graph, n.device)
+                    if create_graph or isinstance(gp, np.generic) or gp.shape != meta.shape \
+                            or gp.dtype != meta.dtype:
+                        gp = _fit(gp, meta, create_graph, n.device)
                     if check:
                         anomaly.check_finite(gp._data if create_graph else gp,
                                              "the VJP (gradient)", n.op.name, n.site)
@@ -217,7 +220,7 @@ def _apply_vjp(n, g, needed, create_graph):
         for i, vc, v in n.versions:
             if vc[0] != v:
                 raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
-                                   f"{n.metas[i].shape}) was modified in place after the op used it "
+                                   f"{tuple(n.saved[i].shape)}) was modified in place after the op used it "
                                    f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
                                    f"Recompute the forward after in-place updates.")
     op = n.op
@@ -255,7 +258,7 @@ def _fit(gp, meta, create_graph, device):
         gp = np.asarray(gp)
     if create_graph and not isinstance(gp, Tensor):
         gp = Tensor._wrap(get_backend(device).xp.asarray(gp), device)
-    if tuple(gp.shape) != meta.shape:
+    if gp.shape != tuple(meta.shape):
         gp = (tensor_namespace() if create_graph else raw_namespace(get_backend(device))).sum_to(
             gp, meta.shape)
     if gp.dtype != meta.dtype:

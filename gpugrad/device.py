@@ -8,9 +8,10 @@ class Device:
     Compares equal to its string form, so ``t.device == "cpu"`` works.
     """
 
-    __slots__ = ("type", "index", "_str")
+    __slots__ = ("type", "index", "_str", "backend")
 
     def __init__(self, type: str, index: int | None = None):
+        self.backend = None  # set by backends.get_backend on first use (saves a lookup per op)
         self.type = type
         self.index = index
         self._str = type if index is None else f"{type}:{index}"

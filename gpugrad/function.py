@@ -14,16 +14,16 @@ so the graph keeps no array it does not need.
 """
 from __future__ import annotations
 
-from types import MethodType
-
 import numpy as np
 
 from . import anomaly
 from .backends import get_backend
 from .dtypes import get_default_dtype
 from .grad_mode import state as _grad_state
+from .tensor import Tensor
 
 _F64 = np.dtype(np.float64)
+_SCALARS = (int, float, bool, np.generic)
 
 
 class Meta:
@@ -48,23 +48,24 @@ class Node:
     """One recorded op application: what backward needs to apply its VJP.
 
     ``parents[i]`` is the Node that produced input i, the leaf Tensor itself, or None when
-    input i needs no gradient. ``saved`` holds the input arrays (or Meta) and the output array
-    the VJP reads, and is dropped after backward unless ``retain_graph=True``.
+    input i needs no gradient. ``saved[i]`` is input i's array when the VJP reads it, else its
+    ``Meta`` (shape and dtype: what the engine needs to fit the gradient), or the Python scalar
+    it was; ``ans`` is the output array when the VJP reads it. Both are dropped after backward
+    unless ``retain_graph=True``.
     """
 
-    __slots__ = ("op", "parents", "saved", "ans", "params", "metas", "versions", "hooks",
-                 "retained", "site", "freed", "out_meta", "device", "__weakref__")
+    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "hooks", "retained",
+                 "site", "freed", "out_shape", "device", "__weakref__")
 
-    def __init__(self, op, parents, saved, ans, params, metas, versions, out_meta, device):
+    def __init__(self, op, parents, saved, ans, params, versions, out_shape, device):
         self.op = op
         self.device = device
         self.parents = parents
         self.saved = saved
         self.ans = ans
         self.params = params
-        self.metas = metas
         self.versions = versions
-        self.out_meta = out_meta
+        self.out_shape = out_shape
         self.hooks = None
         self.retained = None
         self.site = None
@@ -112,9 +113,18 @@ class Op:
     def __call__(self, *args, **params):
         return apply(self, args, params)
 
-    def __get__(self, obj, objtype=None):
-        # Bound like a function, so an Op can serve directly as a Tensor method (Tensor.__mul__).
-        return self if obj is None else MethodType(self, obj)
+    def as_method(self):
+        """A plain function calling this op, for binding as a Tensor method (``Tensor.__mul__``).
+
+        A function (unlike a callable object) binds to instances at no cost per call.
+        """
+        op = self
+
+        def method(*args, **params):
+            return apply(op, args, params)
+
+        method.__name__ = method.__qualname__ = self.name
+        return method
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -137,9 +147,10 @@ def _device_error(op_name, tensors):
 
 
 def apply(op: Op, args, params):
-    """Run ``op`` on Tensors and Python scalars, recording a graph Node when a gradient is needed."""
-    from .tensor import Tensor  # noqa: PLC0415  (module-level cycle: tensor.py binds ops at import)
+    """Run ``op`` on Tensors and Python scalars, recording a graph Node when a gradient is needed.
 
+    This is the hot path of every op: keep it lean (it sets per-op overhead).
+    """
     device = None
     arrays = []
     needs_grad = False
@@ -153,21 +164,18 @@ def apply(op: Op, args, params):
             d = a._data
             if a._requires_grad:
                 needs_grad = True
-            if d.dtype is _F64 or d.dtype == _F64:
+            if d.dtype is _F64:
                 has_f64 = True
             arrays.append(d)
-        elif isinstance(a, (int, float, bool, np.generic)):
-            arrays.append(a)
-        elif a is None:
+        elif a is None or isinstance(a, _SCALARS):
             arrays.append(a)
         else:
             raise TypeError(f"{op.name}: unsupported operand of type {type(a).__name__}; "
                             f"wrap arrays with gg.tensor(...) on the right device first")
     if device is None:
         raise TypeError(f"{op.name}: needs at least one Tensor argument")
-    backend = get_backend(device)
     try:
-        out = op.forward(backend, *arrays, **params)
+        out = op.forward(device.backend or get_backend(device), *arrays, **params)
     except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
         shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
         raise ValueError(f"{op.name}: cannot combine tensors of shapes {shapes}: {exc}") from None
@@ -180,37 +188,37 @@ def apply(op: Op, args, params):
         out = np.asarray(out)
     # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):
     # give the user the default float dtype instead, never a silent float64.
-    if not has_f64 and out.dtype == _F64 and not op.exact_dtype and get_default_dtype() != _F64:
+    if out.dtype is _F64 and not has_f64 and not op.exact_dtype and get_default_dtype() is not _F64:
         out = out.astype(get_default_dtype())
     result = Tensor._wrap(out, device)
 
-    an = anomaly.state.enabled
     if needs_grad and op.differentiable and _grad_state.enabled:
+        save = op.save
         parents = []
         saved = []
-        metas = []
         versions = None
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                parents.append(a._edge())
-                metas.append(Meta(a._data.shape, a._data.dtype))
-                if i in op.save:
-                    saved.append(a._data)
-                    if versions is None:
-                        versions = []
-                    versions.append((i, a._vc, a._vc[0]))
+                node = a._node
+                parents.append(node if node is not None else (a if a._requires_grad else None))
+                d = a._data
+                if i in save:
+                    saved.append(d)
+                    vc = a._vc
+                    if vc is None:
+                        vc = a._vc = [0]
+                    versions = ((i, vc, vc[0]),) if versions is None else versions + ((i, vc, vc[0]),)
                 else:
-                    saved.append(metas[-1])
+                    saved.append(Meta(d.shape, d.dtype))
             else:
                 parents.append(None)
-                metas.append(None)
                 saved.append(a)
-        node = Node(op, tuple(parents), saved, out if op.save_ans else None, params, metas,
-                    versions, Meta(out.shape, out.dtype), device)
+        node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
+                    out.shape, device)
         result._node = node
         result._requires_grad = True
-        if an:
+        if anomaly.state.enabled:
             node.site = anomaly.creation_site()
-    if an:
+    if anomaly.state.enabled:
         anomaly.check_finite(out, "the forward", op.name, anomaly.creation_site())
     return result

@@ -18,15 +18,19 @@ class Tensor:
     Create tensors with :func:`gpugrad.tensor`, :func:`gpugrad.zeros`, :func:`gpugrad.randn`, ...
     """
 
-    __slots__ = ("_data", "_device", "_requires_grad", "grad", "_node", "name", "_vc",
-                 "_hooks", "_retains_grad", "__weakref__")
+    # Hot attributes in slots; rarely set ones (name, _hooks) live in __dict__ only when set,
+    # so creating a Tensor (once per op) stays cheap.
+    __slots__ = ("_data", "_device", "_requires_grad", "grad", "_node", "_vc", "__dict__",
+                 "__weakref__")
+    name = None      # optional label (used by gg.viz)
+    _hooks = None    # gradient hooks of a leaf
     # Let NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
     __array_ufunc__ = None
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        for s in Tensor.__slots__[:-1]:
+        for s in ("_data", "_device", "_requires_grad", "grad", "_node", "_vc"):
             object.__setattr__(self, s, getattr(t, s))
 
     @classmethod
@@ -38,10 +42,7 @@ class Tensor:
         t._requires_grad = requires_grad
         t.grad = None
         t._node = None
-        t.name = None
-        t._vc = [0]
-        t._hooks = None
-        t._retains_grad = False
+        t._vc = None  # version counter [n], created when an op first saves this tensor
         return t
 
     # -- attributes -------------------------------------------------------------------------
@@ -179,7 +180,6 @@ class Tensor:
         if self._node is not None:
             import weakref
             self._node.retained = weakref.ref(self)
-            self._retains_grad = True
 
     def register_hook(self, fn):
         """Call ``fn(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
@@ -201,7 +201,9 @@ class Tensor:
         return _HookHandle(hooks, fn)
 
     def _bump_version(self) -> None:
-        self._vc[0] += 1
+        """Record an in-place change, so graphs that saved the old values refuse to backward."""
+        if self._vc is not None:
+            self._vc[0] += 1
 
     # -- printing / hashing -------------------------------------------------------------------
     def __repr__(self) -> str:

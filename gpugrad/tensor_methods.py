@@ -6,10 +6,19 @@ this file is the one place that maps Python syntax and method names onto ops.
 from __future__ import annotations
 
 from . import ops
+from .function import Op
 from .tensor import Tensor
 
 
+def _method(fn):
+    """Ops become plain functions (cheap to bind); other callables are used as they are."""
+    return fn.as_method() if isinstance(fn, Op) else fn
+
+
 def _reflected(fn):
+    if isinstance(fn, Op):
+        from .function import apply
+        return lambda self, other: apply(fn, (other, self), {})
     return lambda self, other: fn(other, self)
 
 
@@ -30,31 +39,31 @@ def _inplace(fn):
 _BINARY = {"add": ops.add, "sub": ops.sub, "mul": ops.mul, "truediv": ops.div, "pow": ops.pow,
            "matmul": ops.matmul}
 for _name, _fn in _BINARY.items():
-    setattr(Tensor, f"__{_name}__", _fn)
+    setattr(Tensor, f"__{_name}__", _method(_fn))
     setattr(Tensor, f"__r{_name}__", _reflected(_fn))
 for _name in ("add", "sub", "mul", "truediv"):
     setattr(Tensor, f"__i{_name}__", _inplace(_BINARY[_name]))
 
-Tensor.__neg__ = ops.neg
+Tensor.__neg__ = _method(ops.neg)
 Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = ops.abs
-Tensor.__eq__ = ops.eq
-Tensor.__ne__ = ops.ne
-Tensor.__lt__ = ops.lt
-Tensor.__le__ = ops.le
-Tensor.__gt__ = ops.gt
-Tensor.__ge__ = ops.ge
-Tensor.__and__ = ops.logical_and
-Tensor.__or__ = ops.logical_or
-Tensor.__invert__ = ops.logical_not
-Tensor.__getitem__ = ops.getitem
+Tensor.__abs__ = _method(ops.abs)
+Tensor.__eq__ = _method(ops.eq)
+Tensor.__ne__ = _method(ops.ne)
+Tensor.__lt__ = _method(ops.lt)
+Tensor.__le__ = _method(ops.le)
+Tensor.__gt__ = _method(ops.gt)
+Tensor.__ge__ = _method(ops.ge)
+Tensor.__and__ = _method(ops.logical_and)
+Tensor.__or__ = _method(ops.logical_or)
+Tensor.__invert__ = _method(ops.logical_not)
+Tensor.__getitem__ = _method(ops.getitem)
 Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise make Tensor unhashable
 
 for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "clip",
               "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax", "transpose",
               "squeeze", "expand_dims", "unsqueeze", "broadcast_to", "expand", "flatten", "swapaxes",
               "sum_to", "sign", "maximum", "minimum"):
-    setattr(Tensor, _name, getattr(ops, _name))
+    setattr(Tensor, _name, _method(getattr(ops, _name)))
 
 Tensor.astype = ops.cast
 Tensor.reshape = ops.reshape

@@ -51,17 +51,16 @@ def to_dot(tensor: Tensor, names: dict | None = None) -> str:
         lines.append(f'  {nid}_op [shape=ellipse, style=filled, fillcolor="#fdebd0", '
                      f'label="{_esc(node.op.name)}"];')
         derivs = node.op.derivs
-        for i, (parent, meta) in enumerate(zip(node.parents, node.metas)):
-            if meta is None:
-                continue  # a Python scalar constant
-            if isinstance(derivs, (tuple, list)):
-                d = derivs[i] if i < len(derivs) else None
-            else:
-                d = derivs
+        inputs = node.saved if node.saved is not None else (None,) * len(node.parents)
+        for i, (parent, value) in enumerate(zip(node.parents, inputs)):
+            if parent is None and not hasattr(value, "shape"):
+                continue  # a Python scalar constant (or, after backward, not known any more)
+            d = derivs[i] if isinstance(derivs, (tuple, list)) and i < len(derivs) else (
+                derivs if isinstance(derivs, str) else None)
             label = f"∂/∂in{i}: {d}" if d else "no gradient"
             if parent is None:
                 cid = f"c{nid}_{i}"
-                lines.append(f'  {cid} [shape=box, style=dashed, label="const\\n{tuple(meta.shape)}"];')
+                lines.append(f'  {cid} [shape=box, style=dashed, label="const\\n{tuple(value.shape)}"];')
                 lines.append(f'  {cid} -> {nid}_op [style=dashed, label="{_esc(label)}"];')
             elif isinstance(parent, Tensor):
                 pid = var_id(parent)
@@ -72,7 +71,7 @@ def to_dot(tensor: Tensor, names: dict | None = None) -> str:
                 pid = var_id(parent)
                 vid = f"{pid}_v"
                 lines.append(f'  {vid} [shape=box, style=rounded, label="{_esc(parent.op.name)} out'
-                             f'\\n{tuple(parent.out_meta.shape)}"];')
+                             f'\\n{tuple(parent.out_shape)}"];')
                 lines.append(f"  {pid}_op -> {vid};")
                 lines.append(f'  {vid} -> {nid}_op [label="{_esc(label)}"];')
                 stack.append(parent)

@@ -15,6 +15,7 @@ def get_backend(device: Device):
     """The backend object serving ``device`` (created on first use for CUDA devices)."""
     b = _backends.get(device._str)
     if b is not None:
+        device.backend = b
         return b
     if device.type == "cuda":
         from .cuda import CudaBackend  # imported lazily: needs CuPy and a GPU

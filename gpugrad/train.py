@@ -1,0 +1,387 @@
+"""The training loop behind ``gpugrad train``: an MLP classifier, one checkpoint per epoch, exact resume.
+
+Kept apart from argument parsing (``cli.py``) so tests and scripts can call :func:`train` directly::
+
+    from gpugrad.train import TrainConfig, train
+    result = train(TrainConfig(hidden=(64,), epochs=3, out="/tmp/run"))
+
+Reproducibility: the model is initialised from ``seed``; the batch order of epoch e and the
+dropout masks of epoch e are drawn from generators seeded with (seed, e) alone. So the same
+seed on the same device gives the same numbers, and a run stopped after any epoch and resumed
+from its checkpoint ends with exactly the weights of an uninterrupted run (bit-identical on CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import nn, optim
+from .creation import manual_seed
+from .data import DataLoader, load_digits, load_file, train_test_split
+from .grad_mode import no_grad
+from .nn.functional import cross_entropy
+from .serialization import load, save
+from .tensor import Tensor
+
+CHECKPOINT = "checkpoint.npz"
+CURVES = "curves.png"
+_FORMAT = "gpugrad-train"
+
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+
+# The settings that define a run: resuming with any of them changed would not continue it.
+RUN_FIELDS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
+              "dropout", "weight_decay", "momentum", "schedule", "test_fraction")
+
+
+class TrainError(ValueError):
+    """A problem with the run's settings, device or checkpoint, said in one line."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``gpugrad train`` can set. ``lr=None`` picks the optimizer's default."""
+
+    data: str | None = None             # None: scikit-learn's 8x8 digits
+    hidden: tuple = (256, 256)
+    activation: str = "relu"
+    optimizer: str = "adam"
+    lr: float | None = None
+    epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    momentum: float = 0.9               # SGD only
+    schedule: str = "cosine"            # cosine | step | none (stepped once per epoch)
+    test_fraction: float = 0.2
+    device: str = "auto"
+    out: str = "runs/latest"
+    quiet: bool = False
+    threads: int | None = 1             # BLAS threads on CPU (None: leave as is)
+
+    def __post_init__(self):
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if self.lr is None:
+            self.lr = DEFAULT_LR.get(self.optimizer, 1e-3)
+
+    def run_settings(self) -> dict:
+        d = {k: getattr(self, k) for k in RUN_FIELDS}
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: dict
+    epochs_run: int
+    train_acc: float
+    test_acc: float
+    seconds: float
+    checkpoint: str
+    curves: str | None
+    device: str
+    summary: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# -- setup ---------------------------------------------------------------------------------------
+def resolve_device(name: str) -> str:
+    """"cpu", or "cuda" when asked for (or "auto") and ``gpugrad.cuda.is_available()`` says so."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise TrainError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cpu":
+        return "cpu"
+    try:
+        from . import cuda as gg_cuda  # added with the CUDA backend; absent until then
+        available = bool(gg_cuda.is_available())
+    except ImportError:
+        available = False
+    except Exception:  # a broken driver or toolkit means "no GPU" here, not a crash
+        available = False
+    if name == "cuda" and not available:
+        raise TrainError("--device cuda: no usable CUDA device (gpugrad.cuda is not installed or "
+                         "reports no GPU); use --device cpu")
+    return "cuda" if available else "cpu"
+
+
+def load_dataset(config: TrainConfig):
+    """(x_train, y_train, x_test, y_test, n_classes, description) for the config's data."""
+    if config.data is None:
+        x, y = load_digits()
+        desc = "digits (8x8, sklearn)"
+        n_classes = 10
+    else:
+        x, y, classes = load_file(config.data)
+        desc = os.path.basename(config.data)
+        n_classes = len(classes)
+    x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
+    return x_tr, y_tr, x_te, y_te, n_classes, desc
+
+
+def fingerprint(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def build_model(config: TrainConfig, n_in: int, n_classes: int, device) -> nn.MLP:
+    manual_seed(config.seed)
+    return nn.MLP([n_in, *config.hidden, n_classes], activation=config.activation,
+                  dropout=config.dropout, device=device)
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module):
+    params = list(model.parameters())
+    if config.optimizer == "sgd":
+        opt = optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    elif config.optimizer == "adam":
+        opt = optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "adamw":
+        opt = optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        raise TrainError(f"--optimizer must be sgd, adam or adamw, got {config.optimizer!r}")
+    if config.schedule == "cosine":
+        sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    elif config.schedule == "step":
+        sched = optim.lr_scheduler.StepLR(opt, step_size=max(1, config.epochs // 3), gamma=0.1)
+    elif config.schedule == "none":
+        sched = None
+    else:
+        raise TrainError(f"--schedule must be cosine, step or none, got {config.schedule!r}")
+    return opt, sched
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of gpugrad's generator (dropout masks) during ``epoch``: a function of (seed, epoch)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), 0xD20]).generate_state(1)[0])
+
+
+def read_checkpoint(path: str) -> dict:
+    """Load a training checkpoint (on cpu), with one-line errors for anything unusable."""
+    try:
+        ckpt = load(path, device="cpu")
+    except FileNotFoundError:
+        raise TrainError(f"--resume: no such checkpoint: {path}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
+        raise TrainError(f"--resume: {path} is a gpugrad file but not a `gpugrad train` checkpoint")
+    return ckpt
+
+
+def config_for_resume(ckpt: dict, given: dict, path: str) -> TrainConfig:
+    """The config of a resumed run: the checkpoint's run settings, plus the non-run settings
+    (device, out, quiet, threads) from ``given``. A run setting in ``given`` that differs from
+    the checkpoint's is an error: the result would not be a continuation of that run."""
+    saved = dict(ckpt["config"])
+    saved["hidden"] = tuple(saved["hidden"])
+    for k, v in given.items():
+        if k in RUN_FIELDS and v is not None:
+            mine = tuple(v) if k == "hidden" else v
+            if mine != saved[k]:
+                flag = "--" + k.replace("_", "-")
+                raise TrainError(f"--resume: {path} was trained with {flag} {_show(saved[k])} but "
+                                 f"{flag} {_show(mine)} was given; drop {flag} to continue that run")
+    rest = {k: v for k, v in given.items() if k not in RUN_FIELDS and v is not None}
+    if "out" not in rest:
+        rest["out"] = os.path.dirname(os.path.abspath(path))
+    return TrainConfig(**saved, **rest)
+
+
+def _show(v) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+# -- the loop ----------------------------------------------------------------------------------------
+def evaluate(model, x: Tensor, y: np.ndarray, batch: int = 4096) -> float:
+    """Classification accuracy of ``model`` on (x, y), in eval mode, without recording a graph."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with no_grad():
+        for i in range(0, x.shape[0], batch):
+            pred = model(x[i:i + batch]).argmax(axis=1).numpy()
+            correct += int((pred == y[i:i + batch]).sum())
+    model.train(was_training)
+    return correct / max(1, len(y))
+
+
+def _blas_threads(n):
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    # The MLP's matrices are small: BLAS threads cost more than they gain, and on a shared
+    # machine OpenBLAS's spinning threads slow a step down by 10-100x.
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    disable = quiet or not sys.stderr.isatty()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, disable=disable, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_end=None) -> TrainResult:
+    """Train an MLP classifier as ``config`` says, writing ``checkpoint.npz`` after every epoch
+    and ``curves.png`` at the end into ``config.out``.
+
+    ``resume``: a checkpoint path; training continues after its last completed epoch (the
+    caller builds ``config`` with :func:`config_for_resume`). ``on_epoch_end(epoch, metrics)``
+    runs after each epoch's checkpoint is written.
+    """
+    with _blas_threads(config.threads if config.device != "cuda" else None):
+        return _train(config, resume, log, on_epoch_end)
+
+
+def _train(config, resume, log, on_epoch_end):
+    device = resolve_device(config.device)
+    ckpt = read_checkpoint(resume) if resume else None
+    if not config.hidden or min(config.hidden) < 1:
+        pass  # an empty hidden list is allowed: a linear (softmax regression) model
+    x_tr, y_tr, x_te, y_te, n_classes, desc = load_dataset(config)
+    data_id = fingerprint(x_tr, y_tr, x_te, y_te)
+    if ckpt is not None and ckpt.get("data_fingerprint") != data_id:
+        raise TrainError(f"--resume: {resume} was trained on different data (the dataset or its split "
+                         f"changed since); resume with the same --data file")
+
+    model = build_model(config, x_tr.shape[1], n_classes, device)
+    opt, sched = build_optimizer(config, model)
+    loader = DataLoader(x_tr, y_tr, config.batch_size, shuffle=True, seed=config.seed, device=device)
+    history = {"loss": [], "train_acc": [], "test_acc": [], "seconds": [], "lr": []}
+    start = 0
+    if ckpt is not None:
+        try:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise TrainError(f"--resume: {resume} does not fit this model: {exc}") from None
+        history = {k: list(v) for k, v in ckpt["history"].items()}
+        start = int(ckpt["epoch"])
+
+    from .tensor import tensor
+    xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
+    os.makedirs(config.out, exist_ok=True)
+    ckpt_path = os.path.join(config.out, CHECKPOINT)
+    n_params = sum(p.size for p in model.parameters())
+    if start == 0:
+        log(f"training MLP {x_tr.shape[1]}-{'-'.join(map(str, config.hidden))}{'-' if config.hidden else ''}"
+            f"{n_classes} ({config.activation}, {n_params:,} parameters) on {desc}: {len(y_tr)} train / "
+            f"{len(y_te)} test samples, {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
+            f"{config.epochs} epochs, device {device}")
+    else:
+        log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
+
+    t_run = time.perf_counter()
+    try:
+        for epoch in range(start, config.epochs):
+            metrics = _one_epoch(model, opt, loader, epoch, config, device)
+            if sched is not None:
+                sched.step()
+            metrics["train_acc"] = evaluate(model, xt_tr, y_tr)
+            metrics["test_acc"] = evaluate(model, xt_te, y_te)
+            for k in history:
+                history[k].append(metrics[k])
+            save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
+                  "model": model.state_dict(), "optimizer": opt.state_dict(),
+                  "scheduler": sched.state_dict() if sched is not None else None,
+                  "loader": loader.state_dict(), "history": history, "data_fingerprint": data_id,
+                  "device": device}, ckpt_path)
+            log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss {metrics['loss']:.4f}  "
+                f"train acc {100 * metrics['train_acc']:6.2f}%  test acc {100 * metrics['test_acc']:6.2f}%  "
+                f"{metrics['seconds']:.2f} s  {metrics['samples_per_s']:,.0f} samples/s")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, metrics)
+    finally:
+        curves = write_curves(history, os.path.join(config.out, CURVES)) if history["loss"] else None
+    elapsed = time.perf_counter() - t_run
+
+    done = len(history["loss"])
+    train_acc = history["train_acc"][-1] if done else evaluate(model, xt_tr, y_tr)
+    test_acc = history["test_acc"][-1] if done else evaluate(model, xt_te, y_te)
+    best = int(np.argmax(history["test_acc"])) if done else 0
+    summary = (f"done: {done} epochs, test acc {100 * test_acc:.2f}%"
+               + (f" (best {100 * history['test_acc'][best]:.2f}% at epoch {best + 1})" if done else "")
+               + f", train acc {100 * train_acc:.2f}%, {sum(history['seconds'][start:]):.1f} s training"
+               f" ({elapsed:.1f} s with evaluation and checkpoints); checkpoint {ckpt_path}"
+               + (f", curves {curves}" if curves else ""))
+    log(summary)
+    return TrainResult(model=model, history=history, epochs_run=done - start, train_acc=train_acc,
+                       test_acc=test_acc, seconds=elapsed, checkpoint=ckpt_path, curves=curves,
+                       device=device, summary=summary)
+
+
+def _one_epoch(model, opt, loader, epoch, config, device):
+    loader.set_epoch(epoch)
+    manual_seed(epoch_seed(config.seed, epoch))  # dropout masks of this epoch: from (seed, epoch)
+    model.train()
+    bar = _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", config.quiet)
+    total, seen = 0.0, 0
+    lr = opt.param_groups[0]["lr"]
+    t0 = time.perf_counter()
+    for i, (xb, yb) in enumerate(loader):
+        loss = cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n = xb.shape[0]
+        seen += n
+        # .item() waits for the device: keep it to the progress updates and the epoch mean.
+        value = loss.item()
+        total += value * n
+        if bar is not None:
+            bar.update(1)
+            if not bar.disable and (i % 5 == 0 or i == len(loader) - 1):
+                bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
+    seconds = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    return {"loss": total / max(1, seen), "seconds": seconds, "lr": lr,
+            "samples_per_s": seen / max(seconds, 1e-9)}
+
+
+def write_curves(history: dict, path: str) -> str:
+    """Loss and accuracy per epoch as a PNG (matplotlib, Agg backend; written atomically)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(epochs, history["loss"], marker="o", ms=3)
+    ax1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss", yscale="log")
+    ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), marker="o", ms=3, label="train")
+    ax2.plot(epochs, 100 * np.asarray(history["test_acc"]), marker="o", ms=3, label="test")
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+def asdict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)
