@@ -254,8 +254,6 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
 def _train(config, resume, log, on_epoch_end):
     device = resolve_device(config.device)
     ckpt = read_checkpoint(resume) if resume else None
-    if not config.hidden or min(config.hidden) < 1:
-        pass  # an empty hidden list is allowed: a linear (softmax regression) model
     x_tr, y_tr, x_te, y_te, n_classes, desc = load_dataset(config)
     data_id = fingerprint(x_tr, y_tr, x_te, y_te)
     if ckpt is not None and ckpt.get("data_fingerprint") != data_id:
