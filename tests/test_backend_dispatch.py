@@ -11,10 +11,10 @@ import pytest
 import gpugrad as gg
 import gpugrad.kernels as K
 import gpugrad.nn.functional as F
-from conftest import HAS_GPU
 from helpers import host
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+HAS_GPU = gg.cuda.is_available()
 KERNEL_DEVICE = "cuda" if HAS_GPU else "cudasim"
 pytestmark = pytest.mark.skipif(not (HAS_GPU or SIM), reason="needs a GPU or Numba's CUDA simulator")
 

@@ -44,6 +44,51 @@ class ArrayBackend:
         dz = g * h * (1 - h)
         return dz, dz.sum(axis=0)
 
+    # -- optimizer updates (in place; the CUDA backend fuses each into one kernel) ---------------
+    def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
+        """PyTorch's SGD step, in place on ``p`` (and ``buf``, the momentum buffer, when given).
+
+        ``buf`` None means no momentum. Returns the buffer to keep: on the first momentum step
+        (``buf`` is the string "init") a new one holding the gradient.
+        """
+        xp = self.xp
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        if momentum != 0:
+            if isinstance(buf, str):
+                buf = xp.array(g, dtype=p.dtype, copy=True)
+            else:
+                xp.multiply(buf, momentum, out=buf)
+                buf += (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p -= lr * g
+        return buf
+
+    def adam_update(self, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled):
+        """PyTorch's Adam/AdamW step in place on ``p``, ``state["exp_avg"]``, ``state["exp_avg_sq"]``.
+
+        ``state["step"]`` counts steps (incremented here).
+        """
+        xp = self.xp
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if weight_decay != 0:
+            if decoupled:
+                xp.multiply(p, 1 - lr * weight_decay, out=p)
+            else:
+                g = g + weight_decay * p
+        xp.multiply(m, beta1, out=m)
+        m += (1 - beta1) * g
+        xp.multiply(v, beta2, out=v)
+        v += (1 - beta2) * (g * g)
+        denom = xp.sqrt(v)
+        denom /= (1 - beta2 ** t) ** 0.5
+        denom += eps
+        step = m / denom
+        step *= lr / (1 - beta1 ** t)
+        p -= step
+
     # -- numerics shared by both array modules ------------------------------------------------
     def sigmoid(self, x):
         """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""

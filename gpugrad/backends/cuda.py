@@ -42,6 +42,31 @@ class CudaBackend(KernelBackend):
         finally:
             cublas.setMathMode(handle, _CUBLAS_DEFAULT_MATH)
 
+    # -- optimizer updates: one fused elementwise kernel per parameter ------------------------------
+    def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
+        if momentum == 0:
+            _sgd_kernel()(g, p.dtype.type(lr), p.dtype.type(weight_decay), p)
+            return buf
+        if isinstance(buf, str):   # first step: the buffer starts as the (decayed) gradient
+            buf = self.xp.empty_like(p)
+            first = 1
+        else:
+            first = 0
+        t = p.dtype.type
+        _sgd_momentum_kernel()(g, t(lr), t(momentum), t(dampening), t(weight_decay), int(nesterov),
+                               first, p, buf)
+        return buf
+
+    def adam_update(self, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled):
+        # The step count lives on the device and is advanced there, so a captured CUDA graph
+        # replays with the right bias corrections.
+        step = state["step"]
+        if not hasattr(step, "device"):
+            step = state["step"] = self.xp.full((1,), int(step), dtype=self.xp.int64)
+        step += 1
+        _adam_kernel()(g, step, float(lr), float(beta1), float(beta2), float(eps),
+                       float(weight_decay), int(decoupled), p, state["exp_avg"], state["exp_avg_sq"])
+
     def add_at(self, target, index, values):
         self._cupyx.scatter_add(target, index, values)
 
@@ -54,3 +79,49 @@ class CudaBackend(KernelBackend):
 
     def synchronize(self) -> None:
         self.device.synchronize()
+
+
+_kernels: dict = {}
+
+
+def _cached(name, build):
+    k = _kernels.get(name)
+    if k is None:
+        k = _kernels[name] = build()
+    return k
+
+
+def _sgd_kernel():
+    import cupy
+    return _cached("sgd", lambda: cupy.ElementwiseKernel(
+        "T g, T lr, T wd", "T p",
+        "p -= lr * (g + wd * p);", "gpugrad_sgd"))
+
+
+def _sgd_momentum_kernel():
+    import cupy
+    return _cached("sgd_momentum", lambda: cupy.ElementwiseKernel(
+        "T g, T lr, T mom, T damp, T wd, int32 nesterov, int32 first", "T p, T buf",
+        """
+        T d = g + wd * p;
+        buf = first ? d : mom * buf + (1 - damp) * d;
+        p -= lr * (nesterov ? d + mom * buf : buf);
+        """, "gpugrad_sgd_momentum"))
+
+
+def _adam_kernel():
+    import cupy
+    # Bias corrections in double from the device step count (as PyTorch computes them on the host).
+    return _cached("adam", lambda: cupy.ElementwiseKernel(
+        "T g, raw int64 step, float64 lr, float64 b1, float64 b2, float64 eps, float64 wd, "
+        "int32 decoupled", "T p, T m, T v",
+        """
+        const double t = (double)step[0];
+        T d = g;
+        if (decoupled) { p = p * (T)(1.0 - lr * wd); } else { d = g + (T)wd * p; }
+        m = (T)b1 * m + (T)(1.0 - b1) * d;
+        v = (T)b2 * v + (T)(1.0 - b2) * d * d;
+        const T step_size = (T)(lr / (1.0 - pow(b1, t)));
+        const T bc2_sqrt = (T)sqrt(1.0 - pow(b2, t));
+        p -= step_size * m / (sqrt(v) / bc2_sqrt + (T)eps);
+        """, "gpugrad_adam"))
