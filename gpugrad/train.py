@@ -54,8 +54,8 @@ class TrainConfig:
     activation: str = "relu"
     optimizer: str = "adam"
     lr: float | None = None
-    epochs: int = 20
-    batch_size: int = 64
+    epochs: int = 30
+    batch_size: int = 32
     seed: int = 0
     dropout: float = 0.0
     weight_decay: float = 0.0
