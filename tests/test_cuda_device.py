@@ -1,0 +1,76 @@
+"""The cuda device: availability, transfers, mixed-device errors, memory behaviour, OOM errors.
+On a machine without a GPU only the "no GPU" answers are checked; ci/gpu.sh runs the rest."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+import gpugrad.nn.functional as F
+
+GPU = gg.cuda.is_available()
+needs_gpu = pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
+
+
+@pytest.mark.skipif(GPU, reason="checks the answers on a machine without a GPU")
+def test_without_a_gpu_nothing_crashes_and_cpu_is_chosen():
+    assert gg.cuda.is_available() is False
+    assert gg.cuda.device_count() == 0
+    assert gg.default_device() == "cpu"
+    assert gg.cuda.memory_stats() == {"used_bytes": 0, "pool_bytes": 0, "peak_bytes": None}
+    gg.cuda.synchronize()
+
+
+@needs_gpu
+def test_transfers_both_ways_and_device_strings():
+    x = gg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x.to("cuda")
+    assert y.device == "cuda:0" and gg.default_device() == "cuda"
+    z = gg.tensor([1.0], device="cuda:0").cuda().cpu()
+    assert z.device == "cpu" and z.tolist() == [1.0]
+    (y * y).sum().backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy())
+
+
+@needs_gpu
+def test_mixed_devices_name_both():
+    with pytest.raises(RuntimeError, match=r"different devices.*cpu.*cuda:0"):
+        gg.ones(2) + gg.ones(2, device="cuda")
+
+
+@needs_gpu
+def test_training_step_memory_stays_flat():
+    gg.manual_seed(0)
+    W1 = gg.randn(512, 256, device="cuda", requires_grad=True)
+    b1 = gg.zeros(512, device="cuda", requires_grad=True)
+    W2 = gg.randn(10, 512, device="cuda", requires_grad=True)
+    x = gg.randn(128, 256, device="cuda")
+    y = gg.tensor(np.random.default_rng(0).integers(0, 10, 128), device="cuda")
+    opt = gg.optim.SGD([W1, b1, W2], lr=0.01, momentum=0.9)
+    used = []
+    for _ in range(6):
+        opt.zero_grad()
+        F.cross_entropy(F.linear(F.linear_relu(x, W1, b1), W2), y).backward()
+        opt.step()
+        gg.cuda.synchronize()
+        used.append(gg.cuda.memory_stats()["used_bytes"])
+    assert len(set(used[2:])) == 1, used
+
+
+@needs_gpu
+def test_out_of_memory_is_a_clear_memory_error_and_tensors_survive():
+    x = gg.ones(1 << 18, device="cuda")
+    with pytest.raises(MemoryError, match=r"out of GPU memory on cuda:0.*In use by tensors"):
+        gg.broadcast_to(x, (1 << 18, 1 << 18)) * 2.0     # 256 GiB
+    assert (x * 2).sum().item() == 2.0 * (1 << 18)
+
+
+@needs_gpu
+def test_peak_memory_tracking():
+    gg.cuda.reset_peak_memory_stats()
+    before = gg.cuda.memory_stats()["peak_bytes"]
+    t = gg.ones(1 << 20, device="cuda") * 3.0
+    assert gg.cuda.memory_stats()["peak_bytes"] >= before + 4 * (1 << 20)
+    del t
+    gg.cuda.track_peak_memory(False)
