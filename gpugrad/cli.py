@@ -120,6 +120,7 @@ def _run_train(args) -> int:
 
     given = {k: getattr(args, k) for k in _RUN_ARGS}
     given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads)
+    config = None
     try:
         if args.resume:
             config = config_for_resume(read_checkpoint(args.resume), given, args.resume)
@@ -133,8 +134,9 @@ def _run_train(args) -> int:
         print(f"gpugrad train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: gpugrad train --resume {config.out}/checkpoint.npz",
-              file=sys.stderr)
+        if config is not None:
+            print(f"\ninterrupted; continue with: gpugrad train --resume {config.out}/checkpoint.npz",
+                  file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

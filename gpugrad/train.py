@@ -13,12 +13,11 @@ from its checkpoint ends with exactly the weights of an uninterrupted run (bit-i
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -90,7 +89,6 @@ class TrainResult:
     curves: str | None
     device: str
     summary: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -379,7 +377,3 @@ def write_curves(history: dict, path: str) -> str:
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)
     return path
-
-
-def asdict(config: TrainConfig) -> dict:
-    return dataclasses.asdict(config)
