@@ -46,16 +46,16 @@ class ArrayBackend:
 
     # -- optimizer updates (in place; the CUDA backend fuses each into one kernel) ---------------
     def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
-        """PyTorch's SGD step, in place on ``p`` (and ``buf``, the momentum buffer, when given).
+        """PyTorch's SGD step, in place on ``p`` and on ``buf``, the momentum buffer.
 
-        ``buf`` None means no momentum. Returns the buffer to keep: on the first momentum step
-        (``buf`` is the string "init") a new one holding the gradient.
+        Returns the buffer to keep: with momentum, ``buf`` None (the first step) starts a new one
+        holding the (decayed) gradient; without momentum, None.
         """
         xp = self.xp
         if weight_decay != 0:
             g = g + weight_decay * p
         if momentum != 0:
-            if isinstance(buf, str):
+            if buf is None:
                 buf = xp.array(g, dtype=p.dtype, copy=True)
             else:
                 xp.multiply(buf, momentum, out=buf)

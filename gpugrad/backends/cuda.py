@@ -46,8 +46,8 @@ class CudaBackend(KernelBackend):
     def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
         if momentum == 0:
             _sgd_kernel()(g, p.dtype.type(lr), p.dtype.type(weight_decay), p)
-            return buf
-        if isinstance(buf, str):   # first step: the buffer starts as the (decayed) gradient
+            return None
+        if buf is None:   # first step: the buffer starts as the (decayed) gradient
             buf = self.xp.empty_like(p)
             first = 1
         else:

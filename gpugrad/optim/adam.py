@@ -9,8 +9,6 @@
 """
 from __future__ import annotations
 
-import math
-
 from ..backends import get_backend
 from .optimizer import Optimizer
 
@@ -34,34 +32,19 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
         for group, p in self._params():
             if p.grad is None:
                 continue
-            xp = get_backend(p.device).xp
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            backend = get_backend(p.device)
             state = self.state.get(id(p))
             if state is None:
+                xp = backend.xp
                 state = self.state[id(p)] = {"step": 0, "exp_avg": xp.zeros_like(p._data),
                                              "exp_avg_sq": xp.zeros_like(p._data)}
-            state["step"] += 1
-            t = state["step"]
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            g = p.grad._data
-            if wd != 0:
-                if self._decoupled:
-                    xp.multiply(p._data, 1 - lr * wd, out=p._data)
-                else:
-                    g = g + wd * p._data
-            xp.multiply(m, b1, out=m)
-            m += (1 - b1) * g
-            xp.multiply(v, b2, out=v)
-            v += (1 - b2) * (g * g)
-            denom = xp.sqrt(v)
-            denom /= math.sqrt(1 - b2 ** t)
-            denom += eps
-            step = m / denom
-            step *= lr / (1 - b1 ** t)
-            p._data -= step
+            b1, b2 = group["betas"]
+            backend.adam_update(p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
+                                group["weight_decay"], self._decoupled)
             p._bump_version()
 
 

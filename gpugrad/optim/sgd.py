@@ -31,23 +31,15 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
         for group, p in self._params():
             if p.grad is None:
                 continue
-            xp = get_backend(p.device).xp
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
-            g = p.grad._data
-            if wd != 0:
-                g = g + wd * p._data
+            mom = group["momentum"]
+            state = self.state.setdefault(id(p), {}) if mom != 0 else None
+            buf = get_backend(p.device).sgd_update(
+                p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
+                group["lr"], mom, group["dampening"], group["weight_decay"], group["nesterov"])
             if mom != 0:
-                state = self.state.setdefault(id(p), {})
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = xp.array(g, dtype=p.dtype, copy=True)
-                else:
-                    xp.multiply(buf, mom, out=buf)
-                    buf += (1 - damp) * g
-                g = g + mom * buf if nesterov else buf
-            p._data -= lr * g
+                state["momentum_buffer"] = buf
             p._bump_version()
