@@ -142,7 +142,7 @@ def test_sequential_fuses_linear_sigmoid(device):
     np.testing.assert_allclose(host(y), ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("activation, op", [("sigmoid", "bias_sigmoid"), ("relu", "relu"),
+@pytest.mark.parametrize("activation, op", [("sigmoid", "bias_sigmoid"), ("relu", "linear_relu"),
                                             ("tanh", "tanh")])
 def test_mlp_structure_and_ops(device, activation, op):
     gg.manual_seed(0)
@@ -155,6 +155,8 @@ def test_mlp_structure_and_ops(device, activation, op):
     assert ops.count(op) == 2
     if activation == "sigmoid":
         assert "sigmoid" not in ops                   # no unfused sigmoid left
+    if activation == "relu":
+        assert "relu" not in ops                      # Linear+ReLU fused into one op
     # the gradient of the fused model matches an unfused forward of the same weights
     gg.manual_seed(1)
     x = gg.randn(7, 6, device=device, dtype="float64")

@@ -1,7 +1,8 @@
 """Layers: Linear, the activations, Dropout, Sequential and MLP.
 
 ``Sequential`` runs a Linear directly followed by a Sigmoid as one fused op,
-``bias_sigmoid(x @ W.T, b)``: one pass (one kernel on the GPU) instead of a bias add and a sigmoid.
+``bias_sigmoid(x @ W.T, b)``: one pass (one kernel on the GPU) instead of a bias add and a sigmoid;
+and a Linear followed by a ReLU as ``linear_relu`` (bias and ReLU in the matmul kernel's epilogue).
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ class Dropout(Module):
 class Sequential(Module):
     """Modules applied in order; ``Sequential(a, b)`` or ``Sequential(OrderedDict(name=module))``.
 
-    A Linear (with bias) followed by a Sigmoid runs as ``bias_sigmoid(linear(x, W), b)``.
+    A Linear (with bias) followed by a Sigmoid runs as ``bias_sigmoid(linear(x, W), b)``, and
+    followed by a ReLU as ``linear_relu(x, W, b)``.
     """
 
     def __init__(self, *modules):
@@ -159,10 +161,15 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if (type(m) is Linear and m.bias is not None and type(nxt) is Sigmoid and x.ndim == 2):
-                x = F.bias_sigmoid(F.linear(x, m.weight), m.bias)
-                i += 2
-                continue
+            if type(m) is Linear and m.bias is not None and x.ndim == 2:
+                if type(nxt) is Sigmoid:
+                    x = F.bias_sigmoid(F.linear(x, m.weight), m.bias)
+                    i += 2
+                    continue
+                if type(nxt) is ReLU:
+                    x = F.linear_relu(x, m.weight, m.bias)
+                    i += 2
+                    continue
             x = m(x)
             i += 1
         return x
