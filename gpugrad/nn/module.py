@@ -184,7 +184,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``.grad`` (drop it, or fill it with zeros in place)."""
         for p in self.parameters():
-            _clear_grad(p, set_to_none)
+            clear_grad(p, set_to_none)
 
     def to(self, device=None, dtype=None) -> "Module":
         """Move (and/or cast) every parameter and buffer in place; returns self.
@@ -257,7 +257,8 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _clear_grad(p: Tensor, set_to_none: bool) -> None:
+def clear_grad(p: Tensor, set_to_none: bool) -> None:
+    """Drop ``p.grad`` (set_to_none) or zero it in place; shared by Module and Optimizer zero_grad."""
     if p.grad is None:
         return
     if set_to_none:

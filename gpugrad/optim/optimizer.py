@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 from ..backends import get_backend
+from ..nn.module import clear_grad
 from ..tensor import Tensor
 
 
@@ -62,13 +63,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``.grad`` (drop it, or zero it in place)."""
         for _, p in self._params():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad._data[...] = 0
-                p.grad._bump_version()
+            clear_grad(p, set_to_none)
 
     def step(self) -> None:
         raise NotImplementedError
