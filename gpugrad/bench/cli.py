@@ -1,0 +1,250 @@
+"""The ``gpugrad bench`` command: ``kernels`` (GPU only) and ``mlp`` (GPU or CPU).
+
+Wire it into a top-level parser with::
+
+    from gpugrad.bench.cli import add_bench_parser
+    add_bench_parser(subparsers)       # sets handler=run_bench; then: return args.handler(args)
+
+``python -m gpugrad.bench ...`` runs the same command standalone.
+
+Exit status: 0 when every row was measured and checked, 1 when a row failed (an error, or a loss
+that disagrees with PyTorch's), 2 for a usage error or a machine that cannot run the benchmark
+(one line on stderr, no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+
+
+class BenchError(Exception):
+    """A reason the benchmark cannot run here, said in one line (exit status 2)."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def _names(choices):
+    def parse(s: str) -> tuple:
+        items = tuple(p.strip() for p in s.split(",") if p.strip())
+        if items == ("all",):
+            return tuple(choices)
+        bad = [p for p in items if p not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list from {', '.join(choices)} "
+                                             f"(or 'all'), got {s!r}")
+        return items
+    return parse
+
+
+def _common(p) -> None:
+    p.add_argument("--quick", action="store_true", help="a short run: a few small sizes only")
+    p.add_argument("--json", metavar="PATH", help="write every figure and the environment as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
+    p.add_argument("--out", metavar="DIR", help="write JSON, PNG plots and the raw log together into DIR")
+    p.add_argument("--quiet", action="store_true", help="print only the final table")
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``bench`` (with ``kernels`` and ``mlp``) to an argparse subparsers object."""
+    from .mlp import MODELS, OPTIMIZERS, POLICIES
+    bench = subparsers.add_parser(
+        "bench", help="benchmark kernels (GPU) or MLP training steps against PyTorch",
+        description="Benchmarks: 'kernels' times the hand-written CUDA kernels against cuBLAS/CuPy "
+                    "(GPU only); 'mlp' times full training steps of MLPs against PyTorch eager.")
+    parser_class = type(bench)
+    sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", parser_class=parser_class)
+
+    k = sub.add_parser("kernels", help="hand-written kernels vs cuBLAS / CuPy, roofline (GPU only)",
+                       description="Each hand-written kernel against its vendor counterpart, with the "
+                                   "device's measured copy bandwidth and cuBLAS peak as ceilings.")
+    _common(k)
+    k.add_argument("--repeats", type=_positive_int, default=30, help="timed repeats per case (median)")
+    k.add_argument("--no-overhead", action="store_true", help="skip the host launch-overhead rows")
+
+    m = sub.add_parser("mlp", help="full training steps of MLPs, gpugrad vs PyTorch eager",
+                       description="Forward, cross-entropy, backward and optimizer step of MLPs from "
+                                   "784-256-256-10 to 4x8192 hidden, gpugrad against PyTorch eager on the "
+                                   "same device from the same initial weights, losses checked.")
+    _common(m)
+    m.add_argument("--device", choices=("auto", "cpu", "cuda", "cudasim"), default="auto",
+                   help="auto: cuda when a GPU works, else cpu (cudasim: Numba's simulator, for tests)")
+    m.add_argument("--sizes", type=_names(tuple(MODELS)), metavar="NAMES",
+                   help=f"models, comma-separated from {', '.join(MODELS)} or 'all' (default: small,medium "
+                        f"with --quick; else all but tiny, and no xlarge on cpu)")
+    m.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
+                   help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()) + " (default: sgd)")
+    m.add_argument("--steps", type=_positive_int, default=5,
+                   help="checked steps: losses compared with PyTorch's after each (default: 5)")
+    m.add_argument("--rtol", type=_positive_float, default=1e-3,
+                   help="max relative loss difference before a row fails (default: 1e-3)")
+    m.add_argument("--repeats", type=_positive_int, default=None,
+                   help="most timed steps per row (default: 30; 10 with --quick)")
+    m.add_argument("--budget", type=_positive_float, default=None,
+                   help="seconds of timed steps per row (default: 5; 1 with --quick)")
+    m.add_argument("--threads", type=_positive_int, default=None,
+                   help="cpu: NumPy BLAS and torch threads, the same for both (default: all cores)")
+    m.add_argument("--policies", type=_names(tuple(POLICIES)), default=("numba", "cublas"),
+                   help="GPU kernel policies to run gpugrad under (default: numba,cublas)")
+    m.add_argument("--graphed", choices=("auto", "on", "off"), default="auto",
+                   help="rows with the step captured by gg.cuda.graphed (auto: on a GPU)")
+    m.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    m.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch")
+
+    bench.set_defaults(handler=run_bench, bench_parser=bench)
+    return bench
+
+
+def run_bench(args) -> int:
+    """Run the benchmark chosen on the command line; returns the exit status."""
+    command = getattr(args, "bench_command", None)
+    if command is None:
+        parser = getattr(args, "bench_parser", None)
+        if parser is not None:
+            parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if command == "kernels":
+            return _run_kernels(args)
+        return _run_mlp(args)
+    except BenchError as exc:
+        print(f"gpugrad bench {command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\ngpugrad bench {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _outputs(args, kind: str) -> dict:
+    """Where to write: --out DIR gives all three; --json/--plots set (or override) their own."""
+    out = {"json": None, "plots": None, "log": None}
+    if args.out:
+        out.update(json=os.path.join(args.out, f"bench-{kind}.json"), plots=args.out,
+                   log=os.path.join(args.out, f"bench-{kind}.log"))
+    if args.json:
+        out["json"] = args.json
+    if args.plots:
+        out["plots"] = args.plots
+    return out
+
+
+def _gpu_works() -> bool:
+    from .. import cuda
+    return cuda.is_available()
+
+
+def _run_mlp(args) -> int:
+    from . import report
+    from .mlp import DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if _gpu_works() else "cpu"
+    elif device == "cuda" and not _gpu_works():
+        raise BenchError("--device cuda: no usable CUDA GPU here (CuPy missing, no driver, or no GPU); "
+                         "use --device cpu")
+    elif device == "cudasim" and os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
+        raise BenchError("--device cudasim needs NUMBA_ENABLE_CUDASIM=1 set before Python starts")
+    models = args.sizes or (QUICK_MODELS if args.quick else DEFAULT_MODELS[device])
+    cfg = MlpBenchConfig(
+        device=device, models=tuple(models), optimizer=args.optimizer, check_steps=args.steps,
+        rtol=args.rtol, max_repeats=args.repeats or (10 if args.quick else 30),
+        budget_s=args.budget or (1.0 if args.quick else 5.0), seed=args.seed, threads=args.threads,
+        policies=tuple(args.policies), graphed=args.graphed, torch=not args.no_torch)
+    out = _outputs(args, "mlp")
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cuda" if device == "cuda" else "cpu")
+    where = meta["device_name"] + (f" (driver {meta['driver_version']})" if meta.get("driver_version") else
+                                   f", {meta['cpu_count']} cores")
+    log(f"gpugrad bench mlp on {device}: {where}; {meta['date']}")
+    result = run_mlp_bench(cfg, log)
+    log("")
+    table = report.format_table(MLP_COLUMNS, result["rows"])
+    log(table)
+    ref = "torch eager" if any(r["framework"] == "torch" for r in result["rows"]) else "the first gpugrad row"
+    notes = result["notes"] + [f"time / ref and loss rel diff are against {ref} on the same device"]
+    for r in result["rows"]:
+        for n in r.get("notes", []):
+            if n not in notes:
+                notes.append(n)
+        if r.get("error"):
+            notes.append(f"{r['model']} {r['impl']}: {r['error']}")
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    payload = {"benchmark": "mlp", "meta": meta, "config": result["config"], "notes": notes,
+               "rows": result["rows"], "failed_rows": result["failed"], "table": table}
+    _write_outputs(out, payload, log, plot=lambda d: report.plot_mlp(
+        result["rows"], os.path.join(d, "bench-mlp.png"),
+        f"gpugrad vs PyTorch eager: one training step ({cfg.optimizer}, float32) on {device.upper()}: {meta['device_name']}"),
+        plot_names=["bench-mlp.png"])
+    if result["failed"]:
+        print(f"gpugrad bench mlp: {result['failed']} row(s) failed (see the check column)", file=sys.stderr)
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
+    from . import report
+    if out["plots"]:
+        if plot(out["plots"]):
+            payload["plots"] = [os.path.join(out["plots"], n) for n in plot_names]
+            for p in payload["plots"]:
+                log(f"wrote {p}")
+        else:
+            payload.setdefault("notes", []).append("plots skipped: matplotlib is not installed")
+            log("plots skipped: matplotlib is not installed")
+    if out["json"]:
+        report.write_json(out["json"], payload)
+        log(f"wrote {out['json']}")
+    if out["log"]:
+        os.makedirs(os.path.dirname(os.path.abspath(out["log"])), exist_ok=True)
+        log(f"wrote {out['log']}")
+        with open(out["log"], "w") as f:
+            f.write(log.text())
+
+
+def _run_kernels(args) -> int:
+    from .kernels import run_kernels_cli
+    return run_kernels_cli(args, _outputs(args, "kernels"), _write_outputs, BenchError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The standalone parser of ``python -m gpugrad.bench``."""
+    top = _OneLineParser(prog="python -m gpugrad", description="gpugrad benchmarks")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    add_bench_parser(sub)
+    return top
+
+
+def main(argv=None) -> int:
+    """``python -m gpugrad.bench kernels|mlp ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(["bench", *argv])
+    return run_bench(args)

@@ -1,0 +1,80 @@
+"""Timers and statistics for the benchmarks: medians of repeats after warm-up, on the CPU clock or
+with CUDA events, and the input rotation that keeps the L2 cache from flattering a kernel.
+
+Nothing here imports CuPy or a GPU library at import time; the CUDA timer takes the ``cupy`` module
+as an argument.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+# H100's L2 is 50 MB; used only when the device cannot be asked (the rotation needs an upper bound).
+DEFAULT_L2_BYTES = 50 * 2**20
+
+
+def summarize(samples) -> dict:
+    """Median (the figure we report), min, max, mean, interquartile range and count of ``samples``."""
+    xs = sorted(float(s) for s in samples)
+    if not xs:
+        raise ValueError("summarize: no samples")
+    if len(xs) >= 4:
+        q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    else:
+        q1, q3 = xs[0], xs[-1]
+    return {"median": statistics.median(xs), "min": xs[0], "max": xs[-1],
+            "mean": statistics.fmean(xs), "iqr": q3 - q1, "n": len(xs)}
+
+
+def time_host(fn, warmup: int = 1, repeats: int = 5, sync=None) -> list[float]:
+    """Seconds per call of ``fn`` by the host clock, one sample per call, after ``warmup`` calls.
+
+    ``sync`` (e.g. a GPU synchronize) is called before the clock starts and before it stops, so a
+    sample covers the call and all the device work it queued, and no work of the previous call.
+    """
+    sync = sync or (lambda: None)
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def time_cuda_events(cupy, fns, warmup: int = 3, repeats: int = 20) -> list[float]:
+    """Milliseconds per call measured with CUDA events on CuPy's current stream.
+
+    ``fns`` is a list of callables, one per input set; call i runs ``fns[i % len(fns)]``, so
+    consecutive calls read different operands (see :func:`rotation_sets`).
+    """
+    stream = cupy.cuda.get_current_stream()
+    for i in range(warmup):
+        fns[i % len(fns)]()
+    stream.synchronize()
+    samples = []
+    for i in range(repeats):
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record(stream)
+        fns[(warmup + i) % len(fns)]()
+        end.record(stream)
+        end.synchronize()
+        samples.append(float(cupy.cuda.get_elapsed_time(start, end)))
+    return samples
+
+
+def rotation_sets(bytes_per_set: int, l2_bytes: int = DEFAULT_L2_BYTES, cap: int = 16) -> int:
+    """How many distinct input sets to cycle through so that together they span twice the L2 cache
+    (at least 2, so no call finds its operands where the previous call left them; at most ``cap``)."""
+    return max(2, min(cap, math.ceil(2 * l2_bytes / max(1, int(bytes_per_set)))))
+
+
+def adaptive_repeats(estimate_s: float, budget_s: float, minimum: int = 3, maximum: int = 30) -> int:
+    """Repeats that fit ``budget_s`` at ``estimate_s`` each, clamped to [minimum, maximum]."""
+    if not estimate_s > 0:
+        return maximum
+    return max(minimum, min(maximum, int(budget_s / estimate_s)))
