@@ -72,11 +72,19 @@ def _common(p) -> None:
 
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``bench`` (with ``kernels`` and ``mlp``) to an argparse subparsers object."""
+    bench = subparsers.add_parser("bench", help="benchmark kernels (GPU) or MLP training steps against PyTorch",
+                                  description=_DESCRIPTION)
+    _configure(bench)
+    return bench
+
+
+_DESCRIPTION = ("Benchmarks: 'kernels' times the hand-written CUDA kernels against cuBLAS/CuPy (GPU only); "
+                "'mlp' times full training steps of MLPs against PyTorch eager.")
+
+
+def _configure(bench) -> None:
+    """Add the ``kernels`` and ``mlp`` subcommands to ``bench`` and make it dispatch to run_bench."""
     from .mlp import MODELS, OPTIMIZERS, POLICIES
-    bench = subparsers.add_parser(
-        "bench", help="benchmark kernels (GPU) or MLP training steps against PyTorch",
-        description="Benchmarks: 'kernels' times the hand-written CUDA kernels against cuBLAS/CuPy "
-                    "(GPU only); 'mlp' times full training steps of MLPs against PyTorch eager.")
     parser_class = type(bench)
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", parser_class=parser_class)
 
@@ -117,7 +125,6 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch")
 
     bench.set_defaults(handler=run_bench, bench_parser=bench)
-    return bench
 
 
 def run_bench(args) -> int:
@@ -237,14 +244,11 @@ def _run_kernels(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The standalone parser of ``python -m gpugrad.bench``."""
-    top = _OneLineParser(prog="python -m gpugrad", description="gpugrad benchmarks")
-    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
-    add_bench_parser(sub)
-    return top
+    bench = _OneLineParser(prog="python -m gpugrad.bench", description=_DESCRIPTION)
+    _configure(bench)
+    return bench
 
 
 def main(argv=None) -> int:
     """``python -m gpugrad.bench kernels|mlp ...``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(["bench", *argv])
-    return run_bench(args)
+    return run_bench(build_parser().parse_args(argv))

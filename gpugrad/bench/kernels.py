@@ -1,3 +1,435 @@
-"""placeholder"""
-def run_kernels_cli(args, out, write_outputs, BenchError):
-    raise BenchError("not yet")
+"""``gpugrad bench kernels`` (GPU only): each hand-written kernel against its vendor counterpart, and
+against the device's two ceilings measured in the same run.
+
+* matmul (float32; NN, TN, NT; square n = 256 .. 8192) against cuBLAS through ``cupy.matmul`` on the
+  same operand views, FP32 (default math: no TF32) and TF32 (tensor-op math mode on CuPy's cuBLAS
+  handle, as ``gg.set_kernels(matmul="cublas-tf32")`` does): TFLOP/s, ratio to cuBLAS FP32, and the
+  max relative difference of the results (which also shows whether TF32 really engaged).
+* relu, relu_vjp, bias_sigmoid, bias_sigmoid_vjp (float32, 2^16 .. 2^28 elements, rows of 1024)
+  against the same math as one fused CuPy ``ElementwiseKernel`` and against what gpugrad's "cupy"
+  policy runs (the composite CuPy expressions of ``ArrayBackend``): GB/s, ratio to CuPy.
+* ceilings: device-to-device copy bandwidth (``cudaMemcpyAsync``, bytes read + written) per size, the
+  ceiling being the copy at the largest size; cuBLAS peak TFLOP/s (FP32 and TF32) at the largest
+  matmul size. Every kernel row is reported as a fraction of its ceiling; the roofline plot places
+  every row by arithmetic intensity (minimum DRAM traffic) against the two ceilings.
+* host overhead per launch (tiny input, no synchronisation): gpugrad.kernels.relu vs CuPy.
+
+Timing: CUDA events on CuPy's current stream around each call, after warm-up; medians of the
+repeats. Consecutive calls read different input sets that together span twice the L2 cache (size
+asked from the device), so no call finds its operands in L2.
+
+The sweep is written against a small ``Env`` (array module, timer, the contenders), so its
+bookkeeping (rows, ratios, ceilings, table, plot) is tested on the CPU with NumPy stand-ins;
+``CupyEnv`` is the real one.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+from .timing import DEFAULT_L2_BYTES, rotation_sets, summarize, time_cuda_events
+
+MATMUL_SIZES = (256, 512, 1024, 2048, 4096, 8192)
+MATMUL_SIZES_QUICK = (256, 512, 1024)
+ELEMENTWISE_LOG2 = (16, 18, 20, 22, 24, 26, 28)
+ELEMENTWISE_LOG2_QUICK = (16, 18, 20)
+LAYOUTS = {"nn": (False, False), "tn": (True, False), "nt": (False, True)}
+COLS = 1024
+
+# Nominal FLOPs and minimum DRAM bytes per element of each elementwise kernel (float32), for the
+# roofline: relu max(x,0); relu_vjp g*(x>0); bias_sigmoid add, exp, add, divide; its VJP
+# (1-h), *h, *g and the column-sum add. Bytes: every input read once, every output written once.
+ELEMENTWISE = {
+    "relu": dict(flops=1, bytes=8),
+    "relu_vjp": dict(flops=1, bytes=12),
+    "bias_sigmoid": dict(flops=4, bytes=8),
+    "bias_sigmoid_vjp": dict(flops=4, bytes=12),
+}
+
+
+# -- environments ----------------------------------------------------------------------------------
+class CupyEnv:
+    """The GPU: CuPy arrays, CUDA-event timing, gpugrad.kernels vs cuBLAS / CuPy."""
+
+    name = "cuda"
+
+    def __init__(self):
+        import cupy
+        import numpy
+        import gpugrad.kernels as K
+        from ..backends.base import ArrayBackend
+        self.xp = cupy
+        self.np = numpy
+        self.K = K
+        self.composite = ArrayBackend(cupy)
+        dev = cupy.cuda.Device()
+        self.l2_bytes = int(dev.attributes.get("L2CacheSize") or DEFAULT_L2_BYTES)
+        self.notes = []
+        self._pin_fp32_compute_type()
+        self._ew = _cupy_elementwise_kernels(cupy)
+
+    def _pin_fp32_compute_type(self):
+        """Make float32 cupy.matmul use CUBLAS_COMPUTE_32F, so the handle's math mode decides TF32
+        (CUPY_TF32=1 would otherwise make every float32 GEMM TF32; PEDANTIC would forbid it)."""
+        try:
+            from cupy._core import _routines_linalg as rl
+            rl.set_compute_type(self.np.float32, rl.COMPUTE_TYPE_DEFAULT)
+        except Exception as exc:  # other CuPy layouts: the TF32 check in the rows still tells
+            self.notes.append(f"could not pin cuBLAS float32 compute type ({exc!r})")
+        if os.environ.get("NVIDIA_TF32_OVERRIDE") == "0":
+            self.notes.append("NVIDIA_TF32_OVERRIDE=0 is set: the cuBLAS TF32 rows run in FP32")
+
+    # timing
+    def time_ms(self, fns, repeats, warmup=3):
+        return time_cuda_events(self.xp, fns, warmup=warmup, repeats=repeats)
+
+    def synchronize(self):
+        self.xp.cuda.get_current_stream().synchronize()
+
+    def free_bytes(self):
+        return int(self.xp.cuda.runtime.memGetInfo()[0])
+
+    def release(self):
+        self.synchronize()
+        self.xp.get_default_memory_pool().free_all_blocks()
+
+    # data
+    def randn(self, shape, seed):
+        return self.xp.random.default_rng(seed).standard_normal(shape, dtype=self.np.float32)
+
+    def empty(self, shape):
+        return self.xp.empty(shape, self.np.float32)
+
+    def max_rel_diff(self, a, ref):
+        return float(self.xp.abs(a - ref).max() / self.xp.abs(ref).max())
+
+    # contenders
+    def copy(self, dst, src):
+        rt = self.xp.cuda.runtime
+        rt.memcpyAsync(dst.data.ptr, src.data.ptr, src.nbytes, rt.memcpyDeviceToDevice,
+                       self.xp.cuda.get_current_stream().ptr)
+
+    def ours_matmul(self, a, b, ta, tb, out):
+        return self.K.matmul(a, b, trans_a=ta, trans_b=tb, out=out)
+
+    def cublas_matmul(self, a, b, ta, tb, out, tf32=False):
+        """cupy.matmul on the same views; TF32 through the handle's math mode, like the CUDA backend."""
+        left, right = (a.T if ta else a), (b.T if tb else b)
+        if not tf32:
+            return self.xp.matmul(left, right, out=out)
+        from cupy_backends.cuda.libs import cublas
+        handle = self.xp.cuda.device.get_cublas_handle()
+        cublas.setMathMode(handle, 3)      # CUBLAS_TF32_TENSOR_OP_MATH
+        try:
+            return self.xp.matmul(left, right, out=out)
+        finally:
+            cublas.setMathMode(handle, 0)  # CUBLAS_DEFAULT_MATH
+
+    def ours_elementwise(self, name, d):
+        K = self.K
+        if name == "relu":
+            return K.relu(d["x"], out=d["y"])
+        if name == "relu_vjp":
+            return K.relu_vjp(d["g"], d["x"], out=d["y"])
+        if name == "bias_sigmoid":
+            return K.bias_sigmoid(d["x"], d["b"], out=d["y"])
+        return K.bias_sigmoid_vjp(d["g"], d["h"])
+
+    def fused_elementwise(self, name, d):
+        relu, relu_vjp, bias_sigmoid, sig_grad = self._ew
+        if name == "relu":
+            return relu(d["x"], d["y"])
+        if name == "relu_vjp":
+            return relu_vjp(d["g"], d["x"], d["y"])
+        if name == "bias_sigmoid":
+            return bias_sigmoid(d["x"], d["b"], d["y"])
+        return sig_grad(d["g"], d["h"], d["y"]).sum(axis=0)
+
+    def policy_elementwise(self, name, d):
+        """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: ArrayBackend's expressions."""
+        c = self.composite
+        if name == "relu":
+            return c.relu(d["x"])
+        if name == "relu_vjp":
+            return c.relu_vjp(d["g"], d["x"])
+        if name == "bias_sigmoid":
+            return c.bias_sigmoid(d["x"], d["b"])
+        return c.bias_sigmoid_vjp(d["g"], d["h"])
+
+
+def _cupy_elementwise_kernels(cupy):
+    relu = cupy.ElementwiseKernel("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gg_bench_relu")
+    relu_vjp = cupy.ElementwiseKernel("T g, T x", "T dx", "dx = x > (T)0 ? g : (T)0", "gg_bench_relu_vjp")
+    bias_sigmoid = cupy.ElementwiseKernel(
+        "T z, T b", "T h",
+        "T x = z + b; T e = exp(-fabs(x)); T r = (T)1 / ((T)1 + e); h = x >= (T)0 ? r : e * r;",
+        "gg_bench_bias_sigmoid")
+    sig_grad = cupy.ElementwiseKernel("T g, T h", "T dz", "dz = g * h * ((T)1 - h)", "gg_bench_sigmoid_grad")
+    return relu, relu_vjp, bias_sigmoid, sig_grad
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+def _matmul_repeats(n, repeats):
+    # Large GEMMs are long and stable: fewer repeats (at least 3) keep the run to minutes.
+    return max(3, min(repeats, int(6e13 / (2.0 * n ** 3))))
+
+
+def bench_matmul(env, sizes, repeats, log) -> list[dict]:
+    """One row per (layout, n): ours, cuBLAS FP32, cuBLAS TF32."""
+    rows = []
+    for n in sizes:
+        sets = rotation_sets(3 * n * n * 4, env.l2_bytes, cap=8)
+        data = [(env.randn((n, n), 2 * s), env.randn((n, n), 2 * s + 1), env.empty((n, n)),
+                 env.empty((n, n)), env.empty((n, n))) for s in range(sets)]
+        flops = 2.0 * n ** 3
+        reps = _matmul_repeats(n, repeats)
+        for layout, (ta, tb) in LAYOUTS.items():
+            ours = [lambda d=d: env.ours_matmul(d[0], d[1], ta, tb, d[2]) for d in data]
+            fp32 = [lambda d=d: env.cublas_matmul(d[0], d[1], ta, tb, d[3]) for d in data]
+            tf32 = [lambda d=d: env.cublas_matmul(d[0], d[1], ta, tb, d[4], tf32=True) for d in data]
+            t = {k: summarize(env.time_ms(f, reps)) for k, f in (("ours", ours), ("fp32", fp32),
+                                                                   ("tf32", tf32))}
+            for f in (ours[0], fp32[0], tf32[0]):
+                f()
+            d = data[0]
+            row = dict(kernel="matmul", layout=layout, dtype="float32", m=n, n=n, k=n, size=f"{n}^3",
+                       flops=flops, bytes=3 * n * n * 4, intensity=flops / (3 * n * n * 4),
+                       ms=t["ours"]["median"], cublas_ms=t["fp32"]["median"], cublas_tf32_ms=t["tf32"]["median"],
+                       ms_stats=t["ours"], cublas_ms_stats=t["fp32"], cublas_tf32_ms_stats=t["tf32"],
+                       max_rel_diff_vs_cublas=env.max_rel_diff(d[2], d[3]),
+                       tf32_max_rel_diff_vs_fp32=env.max_rel_diff(d[4], d[3]),
+                       input_sets=sets, repeats=reps)
+            row["tflops"] = flops / row["ms"] / 1e9
+            row["cublas_tflops"] = flops / row["cublas_ms"] / 1e9
+            row["cublas_tf32_tflops"] = flops / row["cublas_tf32_ms"] / 1e9
+            row["vs_vendor"] = row["cublas_ms"] / row["ms"]
+            rows.append(row)
+            log(f"matmul {layout} {n:5d}^3: ours {row['tflops']:7.2f} TFLOP/s, cuBLAS FP32 "
+                f"{row['cublas_tflops']:7.2f}, TF32 {row['cublas_tf32_tflops']:7.2f}; ours/cuBLAS "
+                f"{row['vs_vendor']:.3f}; max rel diff {row['max_rel_diff_vs_cublas']:.1e}")
+        del data, ours, fp32, tf32
+        env.release()
+    return rows
+
+
+def bench_elementwise(env, log2_sizes, repeats, log) -> list[dict]:
+    """Per size: a copy row (the bandwidth ceiling) and one row per elementwise kernel."""
+    rows = []
+    for p in log2_sizes:
+        n = 2 ** p
+        m = max(1, n // COLS)
+        shape = (m, COLS) if n >= COLS else (1, n)
+        n = shape[0] * shape[1]
+        per_set = 4 * n * 4                                  # x, g, h, y
+        sets = rotation_sets(per_set, env.l2_bytes, cap=4)
+        free = env.free_bytes()
+        while sets > 1 and sets * per_set > 0.7 * free:
+            sets -= 1
+        if per_set > 0.7 * free:
+            log(f"skip 2^{p}: not enough device memory ({free / 2**30:.1f} GiB free)")
+            continue
+        data = [dict(x=env.randn(shape, 10 * p + 4 * s), g=env.randn(shape, 10 * p + 4 * s + 1),
+                     h=env.randn(shape, 10 * p + 4 * s + 2), b=env.randn((shape[1],), 10 * p + 4 * s + 3),
+                     y=env.empty(shape)) for s in range(sets)]
+        nbytes = n * 4
+        t_copy = summarize(env.time_ms([lambda d=d: env.copy(d["y"], d["x"]) for d in data], repeats))
+        copy_gbps = 2 * nbytes / t_copy["median"] / 1e6
+        rows.append(dict(kernel="copy", elements=n, shape=list(shape), size=f"2^{p}", bytes=2 * nbytes,
+                         ms=t_copy["median"], ms_stats=t_copy, gbps=copy_gbps, input_sets=sets, repeats=repeats))
+        log(f"copy 2^{p}: {copy_gbps:8.1f} GB/s (read + write)")
+        for name, spec in ELEMENTWISE.items():
+            t = {k: summarize(env.time_ms([lambda d=d: fn(name, d) for d in data], repeats))
+                 for k, fn in (("ours", env.ours_elementwise), ("fused", env.fused_elementwise),
+                               ("policy", env.policy_elementwise))}
+            moved, flops = spec["bytes"] * n, spec["flops"] * n
+            row = dict(kernel=name, dtype="float32", elements=n, shape=list(shape), size=f"2^{p}",
+                       flops=flops, bytes=moved, intensity=flops / moved,
+                       ms=t["ours"]["median"], cupy_ms=t["fused"]["median"], cupy_policy_ms=t["policy"]["median"],
+                       ms_stats=t["ours"], cupy_ms_stats=t["fused"], cupy_policy_ms_stats=t["policy"],
+                       copy_gbps_same_size=copy_gbps, input_sets=sets, repeats=repeats)
+            row["gbps"] = moved / row["ms"] / 1e6
+            row["cupy_gbps"] = moved / row["cupy_ms"] / 1e6
+            row["vs_vendor"] = row["cupy_ms"] / row["ms"]
+            row["vs_cupy_policy"] = row["cupy_policy_ms"] / row["ms"]
+            row["fraction_of_copy_same_size"] = row["gbps"] / copy_gbps
+            rows.append(row)
+            log(f"{name:17s} 2^{p}: ours {row['gbps']:8.1f} GB/s ({row['fraction_of_copy_same_size']:.0%} of "
+                f"copy), {row['vs_vendor']:.2f}x fused CuPy, {row['vs_cupy_policy']:.2f}x gg cupy policy")
+        del data
+        env.release()
+    return rows
+
+
+def bench_launch_overhead(env, log, launches=2000) -> list[dict]:
+    """Host microseconds per launch, back to back on a tiny input, no synchronisation."""
+    x = env.randn((1, COLS), 0)
+    d = dict(x=x, y=env.empty((1, COLS)))
+    rows = []
+    for impl, fn in (("gpugrad.kernels.relu", lambda: env.ours_elementwise("relu", d)),
+                     ("cupy ElementwiseKernel relu", lambda: env.fused_elementwise("relu", d))):
+        for _ in range(50):
+            fn()
+        env.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(launches):
+            fn()
+        host = time.perf_counter() - t0
+        env.synchronize()
+        wall = time.perf_counter() - t0
+        rows.append(dict(kernel="launch_overhead", impl=impl, host_us_per_launch=host / launches * 1e6,
+                         wall_us_per_launch=wall / launches * 1e6))
+        log(f"launch overhead {impl:28s}: {rows[-1]['host_us_per_launch']:6.1f} us host, "
+            f"{rows[-1]['wall_us_per_launch']:6.1f} us wall per launch")
+    return rows
+
+
+def ceilings_from(rows) -> dict:
+    """The device's ceilings from the sweep: copy GB/s at the largest size, cuBLAS peak at the
+    largest matmul size (best layout), FP32 and TF32."""
+    out = {}
+    copies = [r for r in rows if r["kernel"] == "copy"]
+    if copies:
+        big = max(copies, key=lambda r: r["elements"])
+        out.update(copy_gbps=big["gbps"], copy_elements=big["elements"])
+    mm = [r for r in rows if r["kernel"] == "matmul"]
+    if mm:
+        n = max(r["n"] for r in mm)
+        at = [r for r in mm if r["n"] == n]
+        out.update(cublas_fp32_tflops=max(r["cublas_tflops"] for r in at),
+                   cublas_tf32_tflops=max(r["cublas_tf32_tflops"] for r in at), cublas_peak_n=n)
+    return out
+
+
+def apply_ceilings(rows, ceilings) -> None:
+    """Every kernel row as a fraction of its ceiling (matmul: cuBLAS FP32 peak; elementwise: copy)."""
+    for r in rows:
+        if r["kernel"] == "matmul" and ceilings.get("cublas_fp32_tflops"):
+            r["fraction_of_ceiling"] = r["tflops"] / ceilings["cublas_fp32_tflops"]
+        elif r["kernel"] in ELEMENTWISE and ceilings.get("copy_gbps"):
+            r["fraction_of_ceiling"] = r["gbps"] / ceilings["copy_gbps"]
+        elif r["kernel"] == "copy" and ceilings.get("copy_gbps"):
+            r["fraction_of_ceiling"] = r["gbps"] / ceilings["copy_gbps"]
+
+
+def roofline_points(rows) -> list[dict]:
+    """(kernel, impl, intensity, GFLOP/s) for every measured contender of every row."""
+    pts = []
+    for r in rows:
+        if r["kernel"] == "matmul":
+            for impl, key in (("gpugrad", "ms"), ("cuBLAS FP32", "cublas_ms"), ("cuBLAS TF32", "cublas_tf32_ms")):
+                pts.append(dict(kernel="matmul", impl=impl, size=r["size"], layout=r["layout"],
+                                intensity=r["intensity"], gflops=r["flops"] / r[key] / 1e6))
+        elif r["kernel"] in ELEMENTWISE:
+            for impl, key in (("gpugrad", "ms"), ("CuPy fused", "cupy_ms")):
+                pts.append(dict(kernel=r["kernel"], impl=impl, size=r["size"], intensity=r["intensity"],
+                                gflops=r["flops"] / r[key] / 1e6))
+    return pts
+
+
+def run_kernel_sweep(env, matmul_sizes, log2_sizes, repeats, log, overhead=True) -> dict:
+    rows = bench_matmul(env, matmul_sizes, repeats, log)
+    rows += bench_elementwise(env, log2_sizes, repeats, log)
+    if overhead:
+        rows += bench_launch_overhead(env, log)
+    ceilings = ceilings_from(rows)
+    apply_ceilings(rows, ceilings)
+    return {"rows": rows, "ceilings": ceilings, "roofline": roofline_points(rows), "notes": list(env.notes)}
+
+
+def _ratio(v):
+    return None if v is None else f"{v:.2f}x"
+
+
+def _pct(v):
+    return None if v is None else f"{v:.0%}"
+
+
+KERNEL_COLUMNS = [
+    ("kernel", lambda r: r["kernel"] + (f" {r['layout']}" if r.get("layout") else ""), None, "<"),
+    ("size", "size", None, ">"),
+    ("ours ms", "ms", ".4g", ">"),
+    ("ours", lambda r: f"{r['tflops']:.2f} TFLOP/s" if "tflops" in r else (
+        f"{r['gbps']:.0f} GB/s" if "gbps" in r else None), None, ">"),
+    ("vendor", lambda r: f"{r['cublas_tflops']:.2f} TFLOP/s" if "cublas_tflops" in r else (
+        f"{r['cupy_gbps']:.0f} GB/s" if "cupy_gbps" in r else None), None, ">"),
+    ("ours/vendor", lambda r: _ratio(r.get("vs_vendor")), None, ">"),
+    ("TF32 cuBLAS", lambda r: f"{r['cublas_tf32_tflops']:.2f} TFLOP/s" if "cublas_tf32_tflops" in r else None,
+     None, ">"),
+    ("of ceiling", lambda r: _pct(r.get("fraction_of_ceiling")), None, ">"),
+    ("max rel diff", "max_rel_diff_vs_cublas", ".1e", ">"),
+]
+
+
+def kernel_table(rows) -> str:
+    from .report import format_table
+    main = [r for r in rows if r["kernel"] != "launch_overhead"]
+    text = format_table(KERNEL_COLUMNS, main)
+    over = [r for r in rows if r["kernel"] == "launch_overhead"]
+    if over:
+        text += "\n\n" + format_table([("launch overhead", "impl", None, "<"),
+                                       ("host us/launch", "host_us_per_launch", ".1f", ">"),
+                                       ("wall us/launch", "wall_us_per_launch", ".1f", ">")], over)
+    return text
+
+
+# -- the command -----------------------------------------------------------------------------------
+def gpu_unavailable_reason():
+    """None when a CUDA GPU works, else why not (one phrase)."""
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed (pip install 'gpugrad[cuda13]')"
+    from .. import cuda
+    if not cuda.is_available():
+        return "no usable CUDA GPU (no driver or no device)"
+    return None
+
+
+def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
+    reason = gpu_unavailable_reason()
+    if reason:
+        raise BenchError(f"needs a CUDA GPU and this machine has none: {reason}; nothing measured "
+                         f"(on a CPU, try: gpugrad bench mlp)")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        raise BenchError("NUMBA_ENABLE_CUDASIM is set, which would time the simulator; unset it")
+    from . import report
+    log = report.Log(quiet=args.quiet)
+    env = CupyEnv()
+    meta = report.collect_meta("cuda")
+    meta["l2_bytes_used_for_rotation"] = env.l2_bytes
+    log(f"gpugrad bench kernels: {meta['device_name']} (cc {meta['compute_capability']}, {meta['sm_count']} SMs, "
+        f"L2 {env.l2_bytes / 2**20:.0f} MiB, driver {meta.get('driver_version')}); {meta['date']}")
+    sizes = MATMUL_SIZES_QUICK if args.quick else MATMUL_SIZES
+    log2 = ELEMENTWISE_LOG2_QUICK if args.quick else ELEMENTWISE_LOG2
+    result = run_kernel_sweep(env, sizes, log2, args.repeats, log, overhead=not args.no_overhead)
+    table = kernel_table(result["rows"])
+    c = result["ceilings"]
+    log("")
+    log(table)
+    notes = result["notes"] + [
+        f"ceilings measured in this run: copy {c.get('copy_gbps', float('nan')):.0f} GB/s (read + write, "
+        f"2^{(c.get('copy_elements') or 1).bit_length() - 1} floats); cuBLAS FP32 "
+        f"{c.get('cublas_fp32_tflops', float('nan')):.2f} TFLOP/s, TF32 {c.get('cublas_tf32_tflops', float('nan')):.2f} "
+        f"TFLOP/s at {c.get('cublas_peak_n')}^3",
+        "ours/vendor: vendor time / our time (>1: ours faster); vendor = cuBLAS FP32 for matmul, one "
+        "fused CuPy ElementwiseKernel for the elementwise kernels (vs_cupy_policy in the JSON: against "
+        "what gg.set_kernels(relu/bias_sigmoid='cupy') runs)",
+        "of ceiling: matmul vs the cuBLAS FP32 peak; elementwise vs the copy bandwidth",
+        f"timing: CUDA events, median of up to {args.repeats} repeats after 3 warm-up calls; inputs rotated "
+        f"over sets spanning 2x L2",
+    ]
+    for r in result["rows"]:
+        if r["kernel"] == "matmul" and r["tf32_max_rel_diff_vs_fp32"] < 1e-5 and r["n"] >= 1024:
+            notes.append(f"cuBLAS TF32 results equal FP32 to {r['tf32_max_rel_diff_vs_fp32']:.1e} at {r['size']}: "
+                         f"TF32 probably did not engage")
+            break
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    payload = {"benchmark": "kernels", "meta": meta, "ceilings": c, "notes": notes, "rows": result["rows"],
+               "roofline": result["roofline"], "table": table}
+    write_outputs(out, payload, log, plot=lambda d: report.plot_roofline(
+        result["roofline"], c, os.path.join(d, "bench-kernels-roofline.png"),
+        f"gpugrad kernels roofline, float32: {meta['device_name']}"),
+        plot_names=["bench-kernels-roofline.png"])
+    return 0

@@ -250,11 +250,14 @@ def plot_roofline(rows: list[dict], ceilings: dict, path: str, title: str) -> bo
     if bw:
         ax.plot([], [], " ", label=f"copy bandwidth (measured): {bw:.0f} GB/s")
     markers = {"matmul": "o", "relu": "v", "relu_vjp": "^", "bias_sigmoid": "s", "bias_sigmoid_vjp": "D"}
-    groups = dict.fromkeys((r["kernel"], r["impl"]) for r in pts)
-    for kernel, impl in groups:
+    impls = list(dict.fromkeys(r["impl"] for r in pts))
+    colors = {impl: f"C{i}" for i, impl in enumerate(impls)}
+    for kernel, impl in dict.fromkeys((r["kernel"], r["impl"]) for r in pts):
         sel = [r for r in pts if r["kernel"] == kernel and r["impl"] == impl]
+        ours = impl == "gpugrad"
         ax.scatter([r["intensity"] for r in sel], [r["gflops"] for r in sel], marker=markers.get(kernel, "o"),
-                   facecolors="none" if impl != "gpugrad" else None, label=f"{kernel} ({impl})", s=28)
+                   s=30 if ours else 22, facecolors=colors[impl] if ours else "none",
+                   edgecolors=colors[impl], label=f"{kernel} ({impl})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP / byte of DRAM traffic, minimum)")
