@@ -51,7 +51,7 @@ POLICIES = {
     "cublas-tf32": dict(matmul="cublas-tf32", relu="cupy", bias_sigmoid="cupy"),
 }
 
-OPTIMIZERS = {"sgd": "SGD, lr 0.01, momentum 0.9", "adam": "Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8"}
+OPTIMIZERS = {"sgd": "SGD, lr 1e-3, momentum 0.9", "adam": "Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8"}
 
 
 @dataclasses.dataclass
@@ -139,7 +139,7 @@ class GpugradContender(Contender):
             gg.cuda.reset_peak_memory_stats()   # starts tracking; counts params, state, activations
         model = gg.nn.MLP(list(sizes), activation="relu", device=cfg.device)
         model.load_state_dict(dict(zip(names, init)))
-        opt = (gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if cfg.optimizer == "sgd"
+        opt = (gg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9) if cfg.optimizer == "sgd"
                else gg.optim.Adam(model.parameters(), lr=1e-3))
         self.x = gg.tensor(x, device=cfg.device)
         self.y = gg.tensor(y, device=cfg.device)
@@ -218,7 +218,7 @@ class TorchContender(Contender):
         with torch.no_grad():
             for n, arr in zip(names, init):
                 own[n].copy_(torch.from_numpy(arr))
-        opt = (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if cfg.optimizer == "sgd"
+        opt = (torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9) if cfg.optimizer == "sgd"
                else torch.optim.Adam(model.parameters(), lr=1e-3))
         self.x = torch.from_numpy(x).to(dev)
         self.y = torch.from_numpy(y).to(dev)
@@ -270,7 +270,7 @@ def measure(contender: Contender, cfg: MlpBenchConfig) -> dict:
     contender.stop_memory_tracking()
     # Estimate a step from one more, to size the timed run to the budget.
     est = time_host(contender.step, warmup=cfg.warmup, repeats=1, sync=contender.sync)[0]
-    repeats = adaptive_repeats(est, cfg.budget_s, cfg.min_repeats, cfg.max_repeats)
+    repeats = adaptive_repeats(est, cfg.budget_s, min(cfg.min_repeats, cfg.max_repeats), cfg.max_repeats)
     samples = time_host(contender.step, warmup=0, repeats=repeats, sync=contender.sync)
     return {"losses": losses, "peak_bytes": peak, "samples_s": samples, "repeats": repeats}
 

@@ -62,7 +62,8 @@ def format_table(columns, rows) -> str:
             v = key(r) if callable(key) else r.get(key)
             cells.append(fmt(v, spec) if spec else fmt(v))
         body.append(cells)
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(header)]
+    # at least 3 wide, so the rule row has a dash beside any colon (valid GitHub Markdown)
+    widths = [max(3, len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
     aligns = [c[3] for c in columns]
 
     def line(cells):

@@ -1,0 +1,405 @@
+"""gpugrad bench: the MLP benchmark end to end on the CPU (rows, JSON, PNG, loss agreement with
+PyTorch), ``bench kernels`` refusing a machine without a GPU, the kernel sweep's bookkeeping on
+NumPy stand-ins, and the timing / table / JSON helpers. Nothing here asserts a speed."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+from gpugrad.bench import cli as bench_cli
+from gpugrad.bench import kernels as kb
+from gpugrad.bench import mlp as mb
+from gpugrad.bench import report, timing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAS_GPU = gg.cuda.is_available()
+
+try:
+    import torch  # noqa: F401
+    HAS_TORCH = True
+except ImportError:
+    HAS_TORCH = False
+
+
+def _run(*args, env_extra=None, timeout=120):
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)   # the real command, as a user runs it
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "gpugrad.bench", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# -- bench mlp --quick on the CPU, through the real command ------------------------------------------
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-mlp")
+    proc = _run("mlp", "--quick", "--device", "cpu", "--out", str(out))
+    return proc, out
+
+
+def test_mlp_quick_exits_0_and_prints_the_table(quick_run):
+    proc, _ = quick_run
+    assert proc.returncode == 0, proc.stderr
+    assert "| model" in proc.stdout and "step ms (median)" in proc.stdout
+    for model in mb.QUICK_MODELS:
+        assert f"| {model}" in proc.stdout
+
+
+def test_mlp_quick_produces_every_expected_row(quick_run):
+    _, out = quick_run
+    data = json.loads((out / "bench-mlp.json").read_text())
+    expected = {(m, impl) for m in mb.QUICK_MODELS
+                for impl in (["gpugrad numpy"] + (["torch eager"] if HAS_TORCH else []))}
+    got = {(r["model"], r["impl"]) for r in data["rows"]}
+    assert got == expected
+    for r in data["rows"]:
+        sizes, batch = mb.MODELS[r["model"]]
+        assert r["status"] == "ok", r
+        assert r["layers"] == mb.layers_label(sizes) and r["batch"] == batch
+        assert r["step_ms"] > 0 and r["repeats"] == len(r["samples_ms"]) >= 1
+        assert r["step_ms"] == pytest.approx(float(np.median(r["samples_ms"])))
+        assert len(r["losses"]) == 5 and all(math.isfinite(v) for v in r["losses"])
+        assert r["peak_mib"] is None           # no GPU memory on the CPU
+    assert data["failed_rows"] == 0
+
+
+def test_mlp_quick_json_is_complete(quick_run):
+    _, out = quick_run
+    text = (out / "bench-mlp.json").read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["benchmark"] == "mlp"
+    meta = data["meta"]
+    for key in ("date", "command", "device_type", "device_name", "driver_version", "cpu", "cpu_count",
+                "python", "versions"):
+        assert key in meta, key
+    assert meta["device_type"] == "cpu" and "gpugrad.bench mlp --quick" in meta["command"]
+    assert meta["versions"]["numpy"] == np.__version__
+    for key in ("gpugrad", "cupy", "numba", "torch"):
+        assert key in meta["versions"]
+    assert data["config"]["optimizer"] == "sgd" and data["config"]["threads"] >= 1
+    assert set(data["config"]["models"]) == set(mb.QUICK_MODELS)
+    assert any("threads" in n for n in data["notes"]) and any("SGD" in n for n in data["notes"])
+    assert data["table"].startswith("| model")
+
+
+def test_mlp_quick_writes_a_png_and_the_raw_log(quick_run):
+    _, out = quick_run
+    png = out / "bench-mlp.png"
+    assert report.is_png(str(png)) and png.stat().st_size > 5000
+    log = (out / "bench-mlp.log").read_text()
+    assert "gpugrad bench mlp on cpu" in log and "| model" in log
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_mlp_quick_gpugrad_and_torch_agree_on_the_loss(quick_run):
+    _, out = quick_run
+    rows = json.loads((out / "bench-mlp.json").read_text())["rows"]
+    for model in mb.QUICK_MODELS:
+        ours = next(r for r in rows if r["model"] == model and r["framework"] == "gpugrad")
+        ref = next(r for r in rows if r["model"] == model and r["framework"] == "torch")
+        assert ours["loss_reference"] == "torch eager" and ours["loss_check"] == "ok"
+        np.testing.assert_allclose(ours["losses"], ref["losses"], rtol=1e-4)
+        assert ours["loss_max_rel_diff"] <= 1e-4
+        assert ours["losses"][-1] < ours["losses"][0]   # it trained
+
+
+# -- variants, in process (tiny model) ----------------------------------------------------------------
+def _cfg(**kw):
+    base = dict(device="cpu", models=("tiny",), check_steps=3, max_repeats=2, budget_s=0.05)
+    base.update(kw)
+    return mb.MlpBenchConfig(**base)
+
+
+def test_graphed_rows_match_the_eager_ones():
+    # On the CPU gg.cuda.graphed runs the step eagerly on static buffers: the row's code path
+    # (wrapper, static inputs, returned loss) is the GPU one minus the capture itself.
+    res = mb.run_mlp_bench(_cfg(graphed="on", torch=HAS_TORCH), report.Log(quiet=True))
+    impls = [r["impl"] for r in res["rows"]]
+    assert "gpugrad numpy" in impls and "gpugrad numpy +graph" in impls
+    eager = next(r for r in res["rows"] if r["impl"] == "gpugrad numpy")
+    graph = next(r for r in res["rows"] if r["impl"] == "gpugrad numpy +graph")
+    np.testing.assert_allclose(graph["losses"], eager["losses"], rtol=1e-6)
+    assert graph["status"] == "ok" and graph["graphed"] is True
+    assert any("eagerly" in n for n in graph["notes"])
+    assert res["failed"] == 0
+
+
+def test_no_torch_checks_against_the_first_gpugrad_row():
+    res = mb.run_mlp_bench(_cfg(torch=False, graphed="on"), report.Log(quiet=True))
+    assert [r["framework"] for r in res["rows"]] == ["gpugrad", "gpugrad"]
+    assert res["rows"][0]["loss_check"] == "reference"
+    assert res["rows"][1]["loss_reference"] == "gpugrad numpy"
+    assert any("left out" in n for n in res["notes"])
+
+
+@pytest.mark.skipif(HAS_GPU or os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
+                    reason="needs the CUDA simulator (the suite enables it on machines without a GPU)")
+def test_kernel_policy_rows_on_the_simulated_device():
+    # cudasim runs the CUDA backend's dispatch on NumPy arrays: the per-policy loop and
+    # gg.use_kernels are exercised (the cublas policy only: the numba one is minutes in the simulator).
+    before = gg.get_kernels()
+    res = mb.run_mlp_bench(_cfg(device="cudasim", policies=("cublas",), torch=HAS_TORCH),
+                           report.Log(quiet=True))
+    ours = [r for r in res["rows"] if r["framework"] == "gpugrad"]
+    assert [r["impl"] for r in ours] == ["gpugrad cublas"] and ours[0]["policy"] == "cublas"
+    assert res["failed"] == 0
+    assert gg.get_kernels() == before            # the policy was restored
+
+
+def test_a_loss_mismatch_fails_the_row():
+    rows = [dict(framework="torch", impl="torch eager", status="ok", step_ms=2.0, losses=[1.0, 0.9]),
+            dict(framework="gpugrad", impl="gpugrad numpy", status="ok", step_ms=1.0, losses=[1.0, 0.9001]),
+            dict(framework="gpugrad", impl="gpugrad bad", status="ok", step_ms=1.0, losses=[1.0, 0.95]),
+            dict(framework="gpugrad", impl="gpugrad nan", status="ok", step_ms=1.0, losses=[1.0, float("nan")])]
+    mb._check_losses(rows, rtol=1e-3)
+    assert [r["loss_check"] for r in rows] == ["reference", "ok", "FAIL", "FAIL"]
+    assert rows[1]["loss_max_rel_diff"] == pytest.approx(1e-4 / 0.9)
+    assert rows[2]["status"] == "loss mismatch"
+    assert rows[1]["time_vs_ref"] == 0.5
+
+
+def test_failed_rows_make_the_command_exit_1(monkeypatch, tmp_path, capsys):
+    real = mb._check_losses
+
+    def sabotage(rows, rtol):
+        for r in rows:
+            if r["framework"] == "gpugrad":
+                r["losses"] = [v * 1.1 for v in r["losses"]]
+        real(rows, rtol)
+
+    monkeypatch.setattr(mb, "_check_losses", sabotage)
+    rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet",
+                         "--json", str(tmp_path / "r.json")])
+    assert rc == 1
+    assert "row(s) failed" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["failed_rows"] == 1
+
+
+def test_step_flops():
+    # 2*B*(in*out) forward per layer; backward dW for all and dX for all but the first layer.
+    assert mb.step_flops((3, 4, 2), 5) == 2 * 5 * (3 * (12 + 8) - 12)
+
+
+# -- bench kernels ------------------------------------------------------------------------------------
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_bench_kernels_without_a_gpu_exits_2_with_one_line():
+    proc = _run("kernels", "--quick")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gpugrad bench kernels: needs a CUDA GPU")
+    assert proc.stdout == ""
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_bench_kernels_script_wrapper_without_a_gpu_exits_2():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_kernels.py"), "--quick"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_one_line_and_exit_2():
+    proc = _run("mlp", "--sizes", "huge")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "--sizes" in proc.stderr
+    proc = _run()
+    assert proc.returncode == 2
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_mlp_on_cuda_without_a_gpu_is_one_line():
+    proc = _run("mlp", "--device", "cuda")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+class NumpyEnv:
+    """The kernel sweep's environment with NumPy stand-ins: checks its bookkeeping, not the GPU."""
+
+    name = "numpy"
+    l2_bytes = 64 * 1024
+
+    def __init__(self):
+        from gpugrad.backends.base import ArrayBackend
+        self.xp, self.notes, self.composite = np, [], ArrayBackend(np)
+        self.calls = {}
+
+    def time_ms(self, fns, repeats, warmup=3):
+        it = iter(range(10 ** 9))
+        return [s * 1e3 for s in timing.time_host(lambda: fns[next(it) % len(fns)](), warmup, repeats)]
+
+    def synchronize(self):
+        pass
+
+    def free_bytes(self):
+        return 1 << 34
+
+    def release(self):
+        pass
+
+    def randn(self, shape, seed):
+        return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+    def empty(self, shape):
+        return np.empty(shape, np.float32)
+
+    def max_rel_diff(self, a, ref):
+        return float(np.abs(a - ref).max() / np.abs(ref).max())
+
+    def copy(self, dst, src):
+        np.copyto(dst, src)
+
+    def ours_matmul(self, a, b, ta, tb, out):
+        return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+
+    def cublas_matmul(self, a, b, ta, tb, out, tf32=False):
+        r = np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+        if tf32:   # what TF32 does to the result: about 10 bits of mantissa
+            r[...] = r * (1 + 2.0 ** -11)
+        return r
+
+    def ours_elementwise(self, name, d):
+        c = self.composite
+        return {"relu": lambda: c.relu(d["x"]), "relu_vjp": lambda: c.relu_vjp(d["g"], d["x"]),
+                "bias_sigmoid": lambda: c.bias_sigmoid(d["x"], d["b"]),
+                "bias_sigmoid_vjp": lambda: c.bias_sigmoid_vjp(d["g"], d["h"])}[name]()
+
+    fused_elementwise = policy_elementwise = ours_elementwise
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return kb.run_kernel_sweep(NumpyEnv(), (16, 48), (8, 11), repeats=3, log=report.Log(quiet=True))
+
+
+def test_kernel_sweep_rows(sweep):
+    rows = sweep["rows"]
+    mm = [r for r in rows if r["kernel"] == "matmul"]
+    assert {(r["layout"], r["n"]) for r in mm} == {(lay, n) for lay in kb.LAYOUTS for n in (16, 48)}
+    for r in mm:
+        assert r["flops"] == 2 * r["n"] ** 3 and r["intensity"] == pytest.approx(r["n"] / 6)
+        assert r["tflops"] == pytest.approx(r["flops"] / r["ms"] / 1e9)
+        assert r["vs_vendor"] == pytest.approx(r["cublas_ms"] / r["ms"])
+        assert r["max_rel_diff_vs_cublas"] < 1e-6 and r["tf32_max_rel_diff_vs_fp32"] > 1e-4
+        assert r["input_sets"] == timing.rotation_sets(3 * r["n"] ** 2 * 4, NumpyEnv.l2_bytes, cap=8)
+    ew = [r for r in rows if r["kernel"] in kb.ELEMENTWISE]
+    assert {(r["kernel"], r["elements"]) for r in ew} == {(k, n) for k in kb.ELEMENTWISE for n in (256, 2048)}
+    assert [r["shape"] for r in ew if r["elements"] == 2048][0] == [2, 1024]
+    for r in ew:
+        assert r["gbps"] == pytest.approx(r["bytes"] / r["ms"] / 1e6)
+    assert len([r for r in rows if r["kernel"] == "copy"]) == 2
+    assert len([r for r in rows if r["kernel"] == "launch_overhead"]) == 2
+
+
+def test_kernel_sweep_ceilings_and_fractions(sweep):
+    rows, c = sweep["rows"], sweep["ceilings"]
+    big_copy = max((r for r in rows if r["kernel"] == "copy"), key=lambda r: r["elements"])
+    assert c["copy_gbps"] == big_copy["gbps"] and c["cublas_peak_n"] == 48
+    assert c["cublas_fp32_tflops"] == max(r["cublas_tflops"] for r in rows
+                                          if r["kernel"] == "matmul" and r["n"] == 48)
+    for r in rows:
+        if r["kernel"] == "matmul":
+            assert r["fraction_of_ceiling"] == pytest.approx(r["tflops"] / c["cublas_fp32_tflops"])
+        elif r["kernel"] in kb.ELEMENTWISE:
+            assert r["fraction_of_ceiling"] == pytest.approx(r["gbps"] / c["copy_gbps"])
+    impls = {(p["kernel"], p["impl"]) for p in sweep["roofline"]}
+    assert ("matmul", "cuBLAS TF32") in impls and ("relu", "CuPy fused") in impls
+
+
+def test_kernel_table_json_and_roofline_png(sweep, tmp_path):
+    table = kb.kernel_table(sweep["rows"])
+    assert table.splitlines()[0].startswith("| kernel") and "matmul nt" in table
+    assert "launch overhead" in table
+    path = tmp_path / "k.json"
+    report.write_json(str(path), {"rows": sweep["rows"], "ceilings": sweep["ceilings"]})
+    assert json.loads(path.read_text())["ceilings"]["cublas_peak_n"] == 48
+    png = tmp_path / "roofline.png"
+    pytest.importorskip("matplotlib")
+    assert report.plot_roofline(sweep["roofline"], sweep["ceilings"], str(png), "test")
+    assert report.is_png(str(png))
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def test_summarize():
+    s = timing.summarize([5, 1, 3, 2, 4])
+    assert (s["median"], s["min"], s["max"], s["n"]) == (3, 1, 5, 5)
+    assert s["mean"] == 3 and s["iqr"] == 2
+    assert timing.summarize([1, 2, 3, 10])["median"] == 2.5
+    assert timing.summarize([7])["iqr"] == 0
+    with pytest.raises(ValueError):
+        timing.summarize([])
+
+
+def test_time_host_warms_up_and_syncs_around_each_sample():
+    events = []
+    samples = timing.time_host(lambda: events.append("call"), warmup=2, repeats=3,
+                               sync=lambda: events.append("sync"))
+    assert len(samples) == 3 and all(s >= 0 for s in samples)
+    assert events == ["call"] * 2 + ["sync", "call", "sync"] * 3
+
+
+def test_rotation_sets_span_twice_l2():
+    assert timing.rotation_sets(10 * 2**20, l2_bytes=50 * 2**20) == 10
+    assert timing.rotation_sets(1, l2_bytes=50 * 2**20, cap=16) == 16
+    assert timing.rotation_sets(2**31, l2_bytes=50 * 2**20) == 2    # never fewer than 2
+
+
+def test_adaptive_repeats():
+    assert timing.adaptive_repeats(0.1, 1.0, 3, 30) == 10
+    assert timing.adaptive_repeats(10.0, 1.0, 3, 30) == 3
+    assert timing.adaptive_repeats(1e-6, 1.0, 3, 30) == 30
+    assert timing.adaptive_repeats(0.0, 1.0, 3, 30) == 30
+
+
+def test_format_table():
+    cols = [("name", "name", None, "<"), ("ms", "ms", ".2f", ">"), ("x", lambda r: r.get("x"), None, ">")]
+    text = report.format_table(cols, [dict(name="a", ms=1.234), dict(name="long name", ms=float("nan"), x=3)])
+    lines = text.splitlines()
+    assert lines[0] == "| name      |   ms |   x |"
+    assert lines[1] == "| --------- | ---: | --: |"
+    assert lines[2] == "| a         | 1.23 |   - |"
+    assert lines[3] == "| long name |    - |   3 |"
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_to_jsonable_and_write_json_are_strict(tmp_path):
+    v = report.to_jsonable({"a": np.float32(1.5), "b": (1, np.int64(2)), "c": float("nan"),
+                            "d": np.arange(3), "e": float("inf"), 3: None})
+    assert v == {"a": 1.5, "b": [1, 2], "c": None, "d": [0, 1, 2], "e": None, "3": None}
+    path = tmp_path / "sub" / "x.json"
+    report.write_json(str(path), {"x": float("nan"), "y": np.float64(2.0)})
+    assert json.loads(path.read_text()) == {"x": None, "y": 2.0}
+
+
+def test_is_png(tmp_path):
+    p = tmp_path / "a.png"
+    p.write_bytes(report.PNG_SIGNATURE + b"rest")
+    assert report.is_png(str(p))
+    p.write_bytes(b"GIF89a")
+    assert not report.is_png(str(p)) and not report.is_png(str(tmp_path / "missing.png"))
+
+
+def test_importing_gpugrad_bench_pulls_in_no_gpu_or_plot_library():
+    code = ("import sys, gpugrad.bench, gpugrad.bench.kernels, gpugrad.bench.mlp; "
+            "print(','.join(m for m in ('cupy', 'torch', 'matplotlib', 'numba') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+def test_add_bench_parser_plugs_into_a_parent_cli():
+    import argparse
+    parser = argparse.ArgumentParser(prog="gpugrad")
+    sub = parser.add_subparsers(dest="command")
+    bench_cli.add_bench_parser(sub)
+    args = parser.parse_args(["bench", "mlp", "--quick", "--sizes", "tiny,small", "--optimizer", "adam"])
+    assert args.handler is bench_cli.run_bench
+    assert args.bench_command == "mlp" and args.sizes == ("tiny", "small") and args.optimizer == "adam"
+    assert bench_cli.run_bench(parser.parse_args(["bench"])) == 2
