@@ -288,7 +288,7 @@ def test_kernel_sweep_rows(sweep):
         assert r["tflops"] == pytest.approx(r["flops"] / r["ms"] / 1e9)
         assert r["vs_vendor"] == pytest.approx(r["cublas_ms"] / r["ms"])
         assert r["max_rel_diff_vs_cublas"] < 1e-6 and r["tf32_max_rel_diff_vs_fp32"] > 1e-4
-        assert r["input_sets"] == timing.rotation_sets(3 * r["n"] ** 2 * 4, NumpyEnv.l2_bytes, cap=8)
+        assert r["input_sets"] == timing.rotation_sets(3 * r["n"] ** 2 * 4, NumpyEnv.l2_bytes, cap=kb.MAX_SETS)
     ew = [r for r in rows if r["kernel"] in kb.ELEMENTWISE]
     assert {(r["kernel"], r["elements"]) for r in ew} == {(k, n) for k in kb.ELEMENTWISE for n in (256, 2048)}
     assert [r["shape"] for r in ew if r["elements"] == 2048][0] == [2, 1024]

@@ -198,23 +198,35 @@ def plot_mlp(rows: list[dict], path: str, title: str) -> bool:
         return False
     models = list(dict.fromkeys(r["model"] for r in rows))
     impls = list(dict.fromkeys(r["impl"] for r in rows))
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    for impl in impls:
-        xs, ys = [], []
+    ref = next((r["impl"] for r in rows if r.get("loss_check") == "reference"), None)
+    fig, (ax, rax) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    for k, impl in enumerate(impls):
+        color = f"C{k}"
+        xs, ys, ratios = [], [], []
         for i, m in enumerate(models):
             r = next((r for r in rows if r["model"] == m and r["impl"] == impl), None)
             if r is not None and r.get("step_ms") is not None:
                 xs.append(i)
                 ys.append(r["step_ms"])
+                ratios.append(r.get("time_vs_ref"))
         style = "--" if impl.startswith("torch") else "-"
-        ax.plot(xs, ys, style, marker="o", label=impl)
-    ax.set_xticks(range(len(models)))
-    ax.set_xticklabels([_model_label(rows, m) for m in models], fontsize=8)
+        ax.plot(xs, ys, style, marker="o", color=color, label=impl)
+        if ref and impl != ref:
+            pts = [(x, v) for x, v in zip(xs, ratios) if v is not None]
+            rax.plot([x for x, _ in pts], [v for _, v in pts], style, marker="o", color=color, label=impl)
+    labels = [_model_label(rows, m) for m in models]
+    for a in (ax, rax):
+        a.set_xticks(range(len(models)))
+        a.set_xticklabels(labels, fontsize=7)
+        a.grid(True, which="both", alpha=0.3)
     ax.set_yscale("log")
     ax.set_ylabel("training step, median (ms)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    rax.axhline(1.0, color="k", lw=1, ls="--")
+    rax.set_ylabel(f"step time / {ref} (lower is faster)" if ref else "step time ratio")
+    if rax.lines[1:]:
+        rax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120)
