@@ -317,8 +317,11 @@ def _set_threads(cfg: MlpBenchConfig, torch, notes: list):
     limiter = None
     try:
         from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_info
         limiter = threadpool_limits(limits=threads, user_api="blas")
-        blas = f"NumPy BLAS {threads} thread(s) (threadpoolctl)"
+        libs = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
+                                 if i.get("user_api") == "blas"})) or "unknown BLAS"
+        blas = f"NumPy BLAS ({libs}) {threads} thread(s) (threadpoolctl)"
     except ImportError:
         blas = "NumPy BLAS threads not set (threadpoolctl missing)"
     if torch is not None:
