@@ -3,6 +3,7 @@ PyTorch), ``bench kernels`` refusing a machine without a GPU, the kernel sweep's
 NumPy stand-ins, and the timing / table / JSON helpers. Nothing here asserts a speed."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -21,11 +22,7 @@ from gpugrad.bench import report, timing
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_GPU = gg.cuda.is_available()
 
-try:
-    import torch  # noqa: F401
-    HAS_TORCH = True
-except ImportError:
-    HAS_TORCH = False
+HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def _run(*args, env_extra=None, timeout=120):

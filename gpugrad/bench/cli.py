@@ -209,7 +209,8 @@ def _run_mlp(args) -> int:
                "rows": result["rows"], "failed_rows": result["failed"], "table": table}
     _write_outputs(out, payload, log, plot=lambda d: report.plot_mlp(
         result["rows"], os.path.join(d, "bench-mlp.png"),
-        f"gpugrad vs PyTorch eager: one training step ({cfg.optimizer}, float32) on {device.upper()}: {meta['device_name']}"),
+        f"gpugrad vs PyTorch eager: one training step ({cfg.optimizer}, float32) on {device.upper()}: "
+        f"{meta['device_name']}"),
         plot_names=["bench-mlp.png"])
     if result["failed"]:
         print(f"gpugrad bench mlp: {result['failed']} row(s) failed (see the check column)", file=sys.stderr)

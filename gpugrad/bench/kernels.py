@@ -411,8 +411,8 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
     notes = result["notes"] + [
         f"ceilings measured in this run: copy {c.get('copy_gbps', float('nan')):.0f} GB/s (read + write, "
         f"2^{(c.get('copy_elements') or 1).bit_length() - 1} floats); cuBLAS FP32 "
-        f"{c.get('cublas_fp32_tflops', float('nan')):.2f} TFLOP/s, TF32 {c.get('cublas_tf32_tflops', float('nan')):.2f} "
-        f"TFLOP/s at {c.get('cublas_peak_n')}^3",
+        f"{c.get('cublas_fp32_tflops', float('nan')):.2f} TFLOP/s, TF32 "
+        f"{c.get('cublas_tf32_tflops', float('nan')):.2f} TFLOP/s at {c.get('cublas_peak_n')}^3",
         "ours/vendor: vendor time / our time (>1: ours faster); vendor = cuBLAS FP32 for matmul, one "
         "fused CuPy ElementwiseKernel for the elementwise kernels (vs_cupy_policy in the JSON: against "
         "what gg.set_kernels(relu/bias_sigmoid='cupy') runs)",
