@@ -325,10 +325,24 @@ def _set_threads(cfg: MlpBenchConfig, torch, notes: list):
     except ImportError:
         blas = "NumPy BLAS threads not set (threadpoolctl missing)"
     if torch is not None:
+        previous = torch.get_num_threads()
         torch.set_num_threads(threads)
+        limiter = _Restore(limiter, lambda: torch.set_num_threads(previous))
         blas += f", torch.set_num_threads({threads})"
     notes.append(f"threads: {blas}")
     return threads, limiter
+
+
+class _Restore:
+    """Undo the thread settings when the run ends (threadpoolctl's limiter, then torch's count)."""
+
+    def __init__(self, limiter, undo):
+        self.limiter, self.undo = limiter, undo
+
+    def restore_original_limits(self):
+        if self.limiter is not None:
+            self.limiter.restore_original_limits()
+        self.undo()
 
 
 def run_mlp_bench(cfg: MlpBenchConfig, log) -> dict:
