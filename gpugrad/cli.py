@@ -1,4 +1,4 @@
-"""The ``gpugrad`` command. Subcommands: ``train`` (more, such as ``bench``, plug in beside it).
+"""The ``gpugrad`` command. Subcommands: ``train`` and ``bench`` (``gpugrad.bench``).
 
 Usage errors and unusable inputs print one line on stderr and exit with status 2; no traceback.
 """
@@ -7,55 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_USAGE = 2
+from .argtypes import EXIT_USAGE, OneLineParser as _Parser
+from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float
+from .argtypes import positive_float as _positive_float, positive_int as _positive_int
+
 EXIT_INTERRUPTED = 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors said in one line (``gpugrad train: error: ...``) and exit 2."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
-def _fraction(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {s!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {s!r}")
-    return v
-
-
-def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
-    return v
 
 
 def _hidden(s: str) -> tuple:
@@ -145,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gpugrad", description="gpugrad: reverse-mode autodiff for MLPs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)
+    from .bench import add_bench_parser
+    add_bench_parser(sub)
     return parser
 
 

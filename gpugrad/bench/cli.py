@@ -17,36 +17,14 @@ import argparse
 import os
 import sys
 
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+from ..argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
+from ..argtypes import positive_float as _positive_float, positive_int as _positive_int
+
+EXIT_OK, EXIT_FAILED_ROWS = 0, 1
 
 
 class BenchError(Exception):
     """A reason the benchmark cannot run here, said in one line (exit status 2)."""
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not 0 < v < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
 
 
 def _names(choices):
