@@ -5,6 +5,7 @@ Nothing here fails on a CPU-only machine: ``is_available()`` simply returns Fals
 from __future__ import annotations
 
 import functools
+import weakref
 
 from .cuda_graph import graphed  # noqa: F401  (gg.cuda.graphed)
 
@@ -42,22 +43,46 @@ def synchronize() -> None:
         cupy.cuda.get_current_stream().synchronize()
 
 
+_graph_pools: list = []   # (weakref to the owning graphed step, its private memory pool)
+
+
+def register_graph_pool(owner, pool) -> None:
+    """Count a CUDA graph's private pool in memory_stats() for as long as ``owner`` lives."""
+    _graph_pools.append((weakref.ref(owner), pool))
+
+
+def _pools() -> list:
+    import cupy
+    _graph_pools[:] = [(ref, pool) for ref, pool in _graph_pools if ref() is not None]
+    return [cupy.get_default_memory_pool()] + [pool for _, pool in _graph_pools]
+
+
+def _used_total() -> int:
+    return sum(int(pool.used_bytes()) for pool in _pools())
+
+
 class _PeakTracker:
-    """A CuPy allocator wrapper recording the high-water mark of bytes in use in the pool."""
+    """Allocator wrappers recording the high-water mark of bytes in use across all pools."""
 
-    def __init__(self, pool):
-        self.pool = pool
-        self.peak = pool.used_bytes()
+    def __init__(self):
+        self.peak = _used_total()
 
-    def malloc(self, size):
-        mem = self.pool.malloc(size)
-        used = self.pool.used_bytes()
-        if used > self.peak:
-            self.peak = used
-        return mem
+    def allocator(self, pool):
+        def malloc(size):
+            mem = pool.malloc(size)
+            used = _used_total()
+            if used > self.peak:
+                self.peak = used
+            return mem
+        return malloc
 
 
 _tracker: _PeakTracker | None = None
+
+
+def allocator_for(pool):
+    """The allocation function to use for ``pool``: tracked when peak tracking is on."""
+    return pool.malloc if _tracker is None else _tracker.allocator(pool)
 
 
 def track_peak_memory(enabled: bool = True) -> None:
@@ -65,12 +90,8 @@ def track_peak_memory(enabled: bool = True) -> None:
     global _tracker
     import cupy
     pool = cupy.get_default_memory_pool()
-    if enabled:
-        _tracker = _PeakTracker(pool)
-        cupy.cuda.set_allocator(_tracker.malloc)
-    else:
-        _tracker = None
-        cupy.cuda.set_allocator(pool.malloc)
+    _tracker = _PeakTracker() if enabled else None
+    cupy.cuda.set_allocator(allocator_for(pool))
 
 
 def reset_peak_memory_stats() -> None:
@@ -78,17 +99,18 @@ def reset_peak_memory_stats() -> None:
     if _tracker is None:
         track_peak_memory(True)
     else:
-        _tracker.peak = _tracker.pool.used_bytes()
+        _tracker.peak = _used_total()
 
 
 def memory_stats() -> dict:
-    """GPU memory of CuPy's pool: bytes in use by arrays, bytes held by the pool, and the peak in use
-    since ``reset_peak_memory_stats()`` (None when peak tracking is off)."""
+    """GPU memory of CuPy's pools (the default one and those of captured CUDA graphs): bytes in use
+    by arrays, bytes held by the pools, and the peak in use since ``reset_peak_memory_stats()``
+    (None when peak tracking is off)."""
     if not is_available():
         return {"used_bytes": 0, "pool_bytes": 0, "peak_bytes": None}
-    import cupy
-    pool = cupy.get_default_memory_pool()
-    return {"used_bytes": int(pool.used_bytes()), "pool_bytes": int(pool.total_bytes()),
+    pools = _pools()
+    return {"used_bytes": sum(int(p.used_bytes()) for p in pools),
+            "pool_bytes": sum(int(p.total_bytes()) for p in pools),
             "peak_bytes": None if _tracker is None else int(_tracker.peak)}
 
 

@@ -58,7 +58,7 @@ class GraphedStep:
             return self._outputs
         if self.calls == 1 or self.device.type != "cuda":
             return self.step(*self.static_inputs)
-        self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs)
+        self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs, owner=self)
         self._replay()
         return self._outputs
 
@@ -78,15 +78,18 @@ class GraphedStep:
             static.data[...] = new.data
 
 
-def _capture_cuda(step, static_inputs):
+def _capture_cuda(step, static_inputs, owner):
     """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
     import cupy
+
+    from .cuda import allocator_for, register_graph_pool
 
     current = cupy.cuda.get_current_stream()
     stream = cupy.cuda.Stream(non_blocking=True)
     stream.wait_event(current.record())
     pool = cupy.cuda.MemoryPool()
-    with cupy.cuda.using_allocator(pool.malloc), stream:
+    register_graph_pool(owner, pool)
+    with cupy.cuda.using_allocator(allocator_for(pool)), stream:
         stream.begin_capture()
         try:
             out = step(*static_inputs)

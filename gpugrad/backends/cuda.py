@@ -42,6 +42,20 @@ class CudaBackend(KernelBackend):
         finally:
             cublas.setMathMode(handle, _CUBLAS_DEFAULT_MATH)
 
+    # -- policy "cupy": one fused CuPy elementwise kernel per op (CuPy's best, for a fair baseline) --
+    def sigmoid(self, x):
+        return _elementwise("sigmoid")(x)
+
+    def vendor_relu_vjp(self, g, y):
+        return _elementwise("relu_vjp")(g, y)
+
+    def vendor_bias_sigmoid(self, z, b):
+        return _elementwise("sigmoid_bias")(z, b)      # b broadcasts over the rows of z
+
+    def vendor_bias_sigmoid_vjp(self, g, h):
+        dz = _elementwise("sigmoid_vjp")(g, h)
+        return dz, dz.sum(axis=0)
+
     # -- optimizer updates: one fused elementwise kernel per parameter ------------------------------
     def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
         if momentum == 0:
@@ -125,3 +139,18 @@ def _adam_kernel():
         const T bc2_sqrt = (T)sqrt(1.0 - pow(b2, t));
         p -= step_size * m / (sqrt(v) / bc2_sqrt + (T)eps);
         """, "gpugrad_adam"))
+
+
+# sigmoid(x) without overflow: only exp(-|x|) is evaluated (as in the Numba kernel and the CPU).
+_SIGMOID = "T e = exp(-fabs(s)); y = s >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);"
+_ELEMENTWISE = {
+    "sigmoid": ("T x", "T y", "T s = x; " + _SIGMOID),
+    "sigmoid_bias": ("T z, T b", "T y", "T s = z + b; " + _SIGMOID),
+    "sigmoid_vjp": ("T g, T h", "T dz", "dz = g * h * ((T)1 - h);"),
+    "relu_vjp": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0;"),
+}
+
+
+def _elementwise(name):
+    import cupy
+    return _cached(name, lambda: cupy.ElementwiseKernel(*_ELEMENTWISE[name], f"gpugrad_{name}"))
