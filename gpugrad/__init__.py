@@ -18,18 +18,17 @@ from .device import Device, get_default_device, set_default_device
 from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import (abs, add, bias_sigmoid, div, mul, neg, pow, sub, sign, astype, broadcast_to, cast, clip, concatenate, cos, exp, expand, expand_dims,
-                  flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                  relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum, sum_to, swapaxes, tanh,
-                  transpose, unsqueeze, where)
-from .tensor import Tensor, tensor
 from .kernel_policy import get_kernels, set_kernels, use_kernels
-from . import cuda, nn, viz  # noqa: E402
+from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, cast, clip, concatenate, cos, div, exp,
+                  expand, expand_dims, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
+                  mean, min, minimum, mul, neg, pow, relu, reshape, sigmoid, sign, sin, softmax, sqrt,
+                  squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, where)
+from .serialization import load, save
+from .tensor import Tensor, tensor
+from . import cuda, data, nn, optim, viz
 
-default_device = cuda.default_device
+default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
 
 float32 = "float32"
 float64 = "float64"
 __version__ = "0.1.0"
-from .serialization import load, save  # noqa: E402
-from . import data, optim  # noqa: E402
