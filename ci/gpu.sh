@@ -25,20 +25,22 @@ done
 mkdir -p "$OUT_DIR"
 LOG="$OUT_DIR/gpu_log.txt"
 export PYTHONUNBUFFERED=1
+# The GPU image's interpreter is `python3` (the one holding PyTorch, CuPy and numba-cuda).
+PY="${PYTHON:-$(command -v python3 || command -v python)}"
 want() { [[ " ${STAGES[*]} " == *" all "* || " ${STAGES[*]} " == *" $1 "* ]]; }
 say() { echo "=== $* ($(date -u +%H:%M:%S))" | tee -a "$LOG"; }
 status=0
 
 # The project itself, from this tree, with the packages already on the host (no network there).
-if ! python -c "import gpugrad.kernels" 2>/dev/null; then
-    python -m pip install -q --no-deps --no-build-isolation -e . >>"$LOG" 2>&1 \
+if ! "$PY" -c "import gpugrad.kernels" 2>/dev/null; then
+    "$PY" -m pip install -q --no-deps --no-build-isolation -e . >>"$LOG" 2>&1 \
         || { echo "ci/gpu.sh: could not install the project" | tee -a "$LOG"; exit 1; }
 fi
 
 if want env; then
     say "environment"
-    { date -u; nvidia-smi || true; python --version
-      python - <<'PY'
+    { date -u; nvidia-smi || true; "$PY" --version
+      "$PY" - <<'PY'
 import importlib
 for name in ("numpy", "cupy", "numba", "numba_cuda", "torch", "pytest", "hypothesis"):
     try:
@@ -54,7 +56,7 @@ fi
 
 if want tests; then
     say "whole test suite on the GPU"
-    timeout 560 python -m pytest -q -p no:cacheprovider tests >>"$LOG" 2>&1 || status=1
+    timeout 560 "$PY" -m pytest -q -p no:cacheprovider tests >>"$LOG" 2>&1 || status=1
     tail -n 3 "$LOG"
 fi
 
@@ -66,7 +68,7 @@ if want sanitizer; then
         for tool in memcheck racecheck; do
             say "compute-sanitizer --tool $tool over the kernel tests"
             timeout 280 "$SAN" --tool "$tool" --error-exitcode 99 --target-processes all \
-                python -m pytest -q -p no:cacheprovider tests/kernels -k "not resource" >>"$LOG" 2>&1
+                "$PY" -m pytest -q -p no:cacheprovider tests/kernels -k "not resource" >>"$LOG" 2>&1
             rc=$?; echo "$tool exit code: $rc" | tee -a "$LOG"
             [ "$rc" -ne 0 ] && status=1
         done
@@ -75,18 +77,18 @@ fi
 
 if want bench-kernels; then
     say "gpugrad bench kernels"
-    timeout 560 python -m gpugrad.bench kernels --out "$OUT_DIR/kernels" >>"$LOG" 2>&1 || status=1
+    timeout 560 "$PY" -m gpugrad.bench kernels --out "$OUT_DIR/kernels" >>"$LOG" 2>&1 || status=1
 fi
 
 if want bench-mlp; then
     say "gpugrad bench mlp"
-    timeout 560 python -m gpugrad.bench mlp --out "$OUT_DIR/mlp" >>"$LOG" 2>&1 || status=1
+    timeout 560 "$PY" -m gpugrad.bench mlp --out "$OUT_DIR/mlp" >>"$LOG" 2>&1 || status=1
 fi
 
 if want train; then
     say "gpugrad train: cuda against cpu, default model and data"
     for dev in cpu cuda; do
-        timeout 250 python -m gpugrad train --device "$dev" --out "/tmp/gpugrad-train-$dev" --quiet \
+        timeout 250 "$PY" -m gpugrad train --device "$dev" --out "/tmp/gpugrad-train-$dev" --quiet \
             >>"$LOG" 2>&1 || status=1
     done
 fi
