@@ -59,7 +59,7 @@ class CudaBackend(KernelBackend):
     # -- optimizer updates: one fused elementwise kernel per parameter ------------------------------
     def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
         if momentum == 0:
-            _sgd_kernel()(g, p.dtype.type(lr), p.dtype.type(weight_decay), p)
+            _elementwise("sgd")(g, p.dtype.type(lr), p.dtype.type(weight_decay), p)
             return None
         if buf is None:   # first step: the buffer starts as the (decayed) gradient
             buf = self.xp.empty_like(p)
@@ -67,7 +67,7 @@ class CudaBackend(KernelBackend):
         else:
             first = 0
         t = p.dtype.type
-        _sgd_momentum_kernel()(g, t(lr), t(momentum), t(dampening), t(weight_decay), int(nesterov),
+        _elementwise("sgd_momentum")(g, t(lr), t(momentum), t(dampening), t(weight_decay), int(nesterov),
                                first, p, buf)
         return buf
 
@@ -78,7 +78,7 @@ class CudaBackend(KernelBackend):
         if not hasattr(step, "device"):
             step = state["step"] = self.xp.full((1,), int(step), dtype=self.xp.int64)
         step += 1
-        _adam_kernel()(g, step, float(lr), float(beta1), float(beta2), float(eps),
+        _elementwise("adam")(g, step, float(lr), float(beta1), float(beta2), float(eps),
                        float(weight_decay), int(decoupled), p, state["exp_avg"], state["exp_avg_sq"])
 
     def add_at(self, target, index, values):
@@ -95,38 +95,26 @@ class CudaBackend(KernelBackend):
         self.device.synchronize()
 
 
-_kernels: dict = {}
-
-
-def _cached(name, build):
-    k = _kernels.get(name)
-    if k is None:
-        k = _kernels[name] = build()
-    return k
-
-
-def _sgd_kernel():
-    import cupy
-    return _cached("sgd", lambda: cupy.ElementwiseKernel(
-        "T g, T lr, T wd", "T p",
-        "p -= lr * (g + wd * p);", "gpugrad_sgd"))
-
-
-def _sgd_momentum_kernel():
-    import cupy
-    return _cached("sgd_momentum", lambda: cupy.ElementwiseKernel(
+# Every fused CuPy kernel of this backend, as (input params, output params, body) for
+# cupy.ElementwiseKernel. Plain data, so tests compile the bodies with nvcc on a machine without
+# a GPU (tests/test_cuda_kernel_sources.py).
+# sigmoid without overflow: only exp(-|s|) is evaluated (as in the Numba kernel and on the CPU).
+_SIGMOID = "T e = exp(-fabs(s)); y = s >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);"
+ELEMENTWISE_KERNELS = {
+    "sigmoid": ("T x", "T y", "T s = x; " + _SIGMOID),
+    "sigmoid_bias": ("T z, T b", "T y", "T s = z + b; " + _SIGMOID),
+    "sigmoid_vjp": ("T g, T h", "T dz", "dz = g * h * ((T)1 - h);"),
+    "relu_vjp": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0;"),
+    "sgd": ("T g, T lr, T wd", "T p", "p -= lr * (g + wd * p);"),
+    "sgd_momentum": (
         "T g, T lr, T mom, T damp, T wd, int32 nesterov, int32 first", "T p, T buf",
         """
         T d = g + wd * p;
         buf = first ? d : mom * buf + (1 - damp) * d;
         p -= lr * (nesterov ? d + mom * buf : buf);
-        """, "gpugrad_sgd_momentum"))
-
-
-def _adam_kernel():
-    import cupy
-    # Bias corrections in double from the device step count (as PyTorch computes them on the host).
-    return _cached("adam", lambda: cupy.ElementwiseKernel(
+        """),
+    # Bias corrections in double from the device step count (PyTorch computes them on the host).
+    "adam": (
         "T g, raw int64 step, float64 lr, float64 b1, float64 b2, float64 eps, float64 wd, "
         "int32 decoupled", "T p, T m, T v",
         """
@@ -138,19 +126,16 @@ def _adam_kernel():
         const T step_size = (T)(lr / (1.0 - pow(b1, t)));
         const T bc2_sqrt = (T)sqrt(1.0 - pow(b2, t));
         p -= step_size * m / (sqrt(v) / bc2_sqrt + (T)eps);
-        """, "gpugrad_adam"))
-
-
-# sigmoid(x) without overflow: only exp(-|x|) is evaluated (as in the Numba kernel and the CPU).
-_SIGMOID = "T e = exp(-fabs(s)); y = s >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);"
-_ELEMENTWISE = {
-    "sigmoid": ("T x", "T y", "T s = x; " + _SIGMOID),
-    "sigmoid_bias": ("T z, T b", "T y", "T s = z + b; " + _SIGMOID),
-    "sigmoid_vjp": ("T g, T h", "T dz", "dz = g * h * ((T)1 - h);"),
-    "relu_vjp": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0;"),
+        """),
 }
+
+_kernels: dict = {}
 
 
 def _elementwise(name):
-    import cupy
-    return _cached(name, lambda: cupy.ElementwiseKernel(*_ELEMENTWISE[name], f"gpugrad_{name}"))
+    """The compiled CuPy kernel ``name`` of ELEMENTWISE_KERNELS (built on first use)."""
+    k = _kernels.get(name)
+    if k is None:
+        import cupy
+        k = _kernels[name] = cupy.ElementwiseKernel(*ELEMENTWISE_KERNELS[name], f"gpugrad_{name}")
+    return k

@@ -1,0 +1,46 @@
+"""The CUDA backend's fused CuPy kernels, compiled with nvcc for sm_90 without a GPU.
+
+CuPy compiles an ElementwiseKernel only when it first runs, on a GPU; a typo in a body would
+surface only there. Here each body is wrapped the way CuPy wraps it (inputs by value, raw
+inputs as pointers, outputs by reference, T the array dtype) and compiled for float and double.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from gpugrad.backends.cuda import ELEMENTWISE_KERNELS
+
+NVCC = shutil.which("nvcc")
+_CTYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long", "T": "T"}
+
+
+def _params(spec: str, output: bool) -> list[str]:
+    out = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        words = item.split()
+        raw = words[0] == "raw"
+        ctype, name = _CTYPES[words[-2]], words[-1]
+        out.append(f"{ctype}& {name}" if output else f"const {ctype}* {name}" if raw
+                   else f"const {ctype} {name}")
+    return out
+
+
+def _source(name: str) -> str:
+    ins, outs, body = ELEMENTWISE_KERNELS[name]
+    params = ", ".join(_params(ins, False) + _params(outs, True))
+    return (f"template <typename T>\n__device__ void gpugrad_{name}({params}) {{\n{body}\n}}\n"
+            f"template __device__ void gpugrad_{name}<float>({params.replace('T', 'float')});\n"
+            f"template __device__ void gpugrad_{name}<double>({params.replace('T', 'double')});\n")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE_KERNELS))
+def test_fused_kernel_body_compiles_for_sm90(name, tmp_path):
+    src = tmp_path / f"{name}.cu"
+    src.write_text(_source(name))
+    result = subprocess.run([NVCC, "-arch=sm_90", "-rdc=true", "-c", str(src), "-o",
+                             str(tmp_path / f"{name}.o")], capture_output=True, text=True)
+    assert result.returncode == 0, f"{name}:\n{_source(name)}\n{result.stderr}"
