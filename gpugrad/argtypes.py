@@ -28,6 +28,11 @@ def positive_int(s: str) -> int:
     return _number(int, s, lambda v: v >= 1, "a positive integer")
 
 
+def nonneg_int(s: str) -> int:
+    """An integer >= 0 (seeds)."""
+    return _number(int, s, lambda v: v >= 0, "a non-negative integer")
+
+
 def positive_float(s: str) -> float:
     """A finite number > 0."""
     return _number(float, s, lambda v: 0 < v < float("inf"), "a positive number")

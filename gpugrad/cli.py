@@ -5,10 +5,11 @@ Usage errors and unusable inputs print one line on stderr and exit with status 2
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .argtypes import EXIT_USAGE, OneLineParser as _Parser
-from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float
+from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int
 from .argtypes import positive_float as _positive_float, positive_int as _positive_int
 
 EXIT_INTERRUPTED = 130
@@ -49,7 +50,7 @@ def _add_train(sub) -> None:
                    + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     p.add_argument("--epochs", type=_positive_int, help=f"epochs (default: {d.epochs})")
     p.add_argument("--batch-size", type=_positive_int, help=f"batch size (default: {d.batch_size})")
-    p.add_argument("--seed", type=int, help=f"seed of init, split, shuffling, dropout (default: {d.seed})")
+    p.add_argument("--seed", type=_nonneg_int, help=f"seed of init, split, shuffling, dropout (default: {d.seed})")
     p.add_argument("--dropout", type=_fraction, help=f"dropout after each hidden layer (default: {d.dropout})")
     p.add_argument("--weight-decay", type=_nonneg_float, help=f"weight decay (default: {d.weight_decay})")
     p.add_argument("--schedule", choices=("cosine", "step", "none"),
@@ -91,8 +92,10 @@ def _run_train(args) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         if config is not None:
-            print(f"\ninterrupted; continue with: gpugrad train --resume {config.out}/checkpoint.npz",
-                  file=sys.stderr)
+            checkpoint = os.path.join(config.out, "checkpoint.npz")
+            hint = (f"continue with: gpugrad train --resume {checkpoint}" if os.path.exists(checkpoint)
+                    else "no epoch had finished, so there is no checkpoint to resume from")
+            print(f"\ninterrupted; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

@@ -39,6 +39,8 @@ class CheckpointError(ValueError):
 def _encode(obj, arrays: list, where: str):
     if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, np.generic):  # before int/float: np.float64 subclasses float
+        return {"$": "scalar", "a": _add_array(np.asarray(obj), arrays, where)}
     if isinstance(obj, int):
         return obj
     if isinstance(obj, float):
@@ -46,8 +48,6 @@ def _encode(obj, arrays: list, where: str):
     if isinstance(obj, Tensor):
         return {"$": "tensor", "a": _add_array(obj.numpy(), arrays, where), "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad)}
-    if isinstance(obj, np.generic):
-        return {"$": "scalar", "a": _add_array(np.asarray(obj), arrays, where)}
     if isinstance(obj, np.ndarray):
         return {"$": "ndarray", "a": _add_array(obj, arrays, where)}
     if type(obj).__module__.split(".")[0] == "cupy" and hasattr(obj, "get"):
@@ -92,6 +92,10 @@ def save(obj, path) -> None:
         raise FileNotFoundError(f"gg.save: cannot write {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (umask applied).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **entries)
             f.flush()
@@ -156,7 +160,9 @@ def load(path, device=None):
                                   f"{meta['version']}; this one reads up to {_VERSION}); upgrade gpugrad")
         try:
             return _decode(meta["tree"], archive, path, dev)
-        except (KeyError, TypeError, IndexError) as exc:
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise CheckpointError(f"gg.load: {path} is corrupted: its structure does not match its "
                                   f"arrays ({type(exc).__name__}: {exc})") from None
 

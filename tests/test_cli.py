@@ -117,7 +117,14 @@ def _bad_inputs(tmp_path):
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, w=np.zeros(3))
     gg.save({"something": 1}, tmp_path / "other.npz")
+    scalar_x = tmp_path / "scalar_x.npz"
+    np.savez(scalar_x, x=np.array(1.0), y=np.array([0, 1]))
+    no_features = tmp_path / "no_features.npz"
+    np.savez(no_features, x=np.zeros((10, 0)), y=np.array([0, 1] * 5))
     cases = [
+        (["train", "--seed", "-1"], "--seed: expected a non-negative integer, got '-1'"),
+        (["train", "--data", str(scalar_x)], "scalar_x.npz: x must be 2-D (samples, features)"),
+        (["train", "--data", str(no_features)], "no_features.npz: x has no feature columns"),
         (["train", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
         (["train", "--hidden", "12,x"], "--hidden: expected comma-separated layer sizes"),
         (["train", "--hidden", "0"], "layer sizes must be positive"),

@@ -127,3 +127,10 @@ def test_missing_file(tmp_path):
 
 def test_exported_under_gg():
     assert gg.data.DataLoader is DataLoader and gg.optim.Adam and gg.save and gg.load
+
+
+def test_csv_with_utf8_byte_order_mark_keeps_its_first_row(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf1.0,2.0,0\n3.0,4.0,1\n5.0,6.0,0\n7.0,8.0,1\n")
+    x, y, classes = load_file(str(path))
+    assert x.shape == (4, 2) and x[0].tolist() == [1.0, 2.0]

@@ -239,3 +239,37 @@ def test_module_to_keeps_parameter_objects():
     params = list(m.parameters())
     m.to("cpu", dtype="float64")
     assert list(m.parameters())[0] is params[0] and params[0].dtype == np.float64
+
+
+def test_module_to_another_numpy_backed_device_moves_the_parameters():
+    # cpu -> cudasim keeps NumPy storage: the array may stay the same object, the device must not.
+    m = nn.Linear(3, 2)
+    m.to("cudasim")
+    assert m.weight.device == "cudasim" and m.bias.device == "cudasim"
+    m.to("cpu")
+    assert m.weight.device == "cpu"
+
+
+def test_assigning_a_tensor_to_a_buffer_keeps_it_registered():
+    class Stats(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("running_mean", gg.zeros(3))
+
+    m = Stats()
+    m.running_mean = m.running_mean * 0.9 + 1.0
+    assert list(m.state_dict()) == ["running_mean"]
+    np.testing.assert_allclose(m.state_dict()["running_mean"].numpy(), [1.0, 1.0, 1.0])
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_name_is_refused():
+    lin = nn.Linear(3, 2)
+    with pytest.raises(TypeError, match=r"weight.*Parameter"):
+        lin.weight = gg.randn(2, 3)
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+
+
+def test_register_parameter_refuses_a_plain_tensor():
+    m = nn.Module()
+    with pytest.raises(TypeError, match=r"register_parameter.*'w'.*Parameter"):
+        m.register_parameter("w", gg.ones(3, requires_grad=True))

@@ -243,3 +243,19 @@ def test_clip_grad_norm_nonfinite():
     p.grad = gg.tensor([float("inf"), 1.0])
     with pytest.raises(RuntimeError, match="total norm"):
         optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+def test_adam_state_with_a_device_step_counter_round_trips():
+    # On CUDA the step count lives on the device as a 1-element array (for CUDA-graph replay);
+    # state_dict must store it as a plain count, and load_state_dict must accept it.
+    p = gg.tensor([[1.0, -2.0, 3.0], [0.5, 0.25, -1.0]], requires_grad=True)
+    opt = gg.optim.Adam([p], lr=0.1)
+    (p * p).sum().backward()
+    opt.step()
+    opt.state[id(p)]["step"] = np.full((1,), opt.state[id(p)]["step"], dtype=np.int64)
+    sd = opt.state_dict()
+    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["step"], int)
+    q = gg.tensor(p.numpy(), requires_grad=True)
+    opt2 = gg.optim.Adam([q], lr=0.1)
+    opt2.load_state_dict(sd)
+    assert opt2.state[id(q)]["step"] == 1

@@ -157,3 +157,19 @@ def test_never_unpickles(tmp_path):
              a0=np.array([{"x": 1}], dtype=object))
     with pytest.raises(CheckpointError, match="cannot be read"):
         gg.load(path)
+
+
+def test_numpy_float_scalars_round_trip(tmp_path):
+    # np.float64 is a subclass of float: it must not be written as its repr 'np.float64(0.25)'.
+    gg.save({"loss": np.float64(0.25), "lr": np.float32(0.5), "n": np.int64(3)}, tmp_path / "s.npz")
+    back = gg.load(tmp_path / "s.npz")
+    assert back == {"loss": 0.25, "lr": 0.5, "n": 3}
+
+
+def test_checkpoint_gets_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        gg.save({"a": 1}, tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.npz").st_mode & 0o777 == 0o644

@@ -72,7 +72,8 @@ def _read_npz(path):
 
 def _read_csv(path):
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") must not turn row 1 into a "header"
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the CSV ({exc})") from None
@@ -114,10 +115,14 @@ def _check(path, x, y):
         raise DataError(f"{path}: x must be numeric, got dtype {x.dtype}")
     if y.dtype.kind not in "biuf":
         raise DataError(f"{path}: y must hold integer class labels, got dtype {y.dtype}")
+    if x.ndim == 0:
+        raise DataError(f"{path}: x must be 2-D (samples, features), got a single value")
     if x.ndim == 1:
         x = x.reshape(-1, 1)
-    if x.ndim != 2:
-        x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    if x.ndim > 2:
+        x = x.reshape(len(x), -1)
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: x has no feature columns (shape {x.shape})")
     if y.ndim != 1:
         raise DataError(f"{path}: y must be 1-D (one label per sample), got shape {y.shape}")
     if len(x) == 0:

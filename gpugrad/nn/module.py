@@ -71,6 +71,13 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes (assigning {name!r})")
+        if name in self._buffers and (value is None or isinstance(value, Tensor)) \
+                and not isinstance(value, Parameter):
+            self._buffers[name] = value      # a buffer stays a buffer (e.g. running statistics)
+            return
+        if name in self._parameters and value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to "
+                            f"parameter {name!r}; wrap it as gg.nn.Parameter(...) or assign None")
         for d in (self._parameters, self._buffers, self._modules):
             d.pop(name, None)
         if isinstance(value, Parameter):
@@ -102,6 +109,9 @@ class Module:
         if param is None:
             self.__dict__.pop(name, None)
             self._parameters[name] = None
+        elif not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a gg.nn.Parameter (or None), got a "
+                            f"{type(param).__name__}; wrap it as gg.nn.Parameter(tensor)")
         else:
             setattr(self, name, param)
 
@@ -277,7 +287,7 @@ def _move(t: Tensor, device, dtype) -> None:
         dev = device
     if dtype is not None and arr.dtype != np.dtype(dtype):
         arr = arr.astype(dtype)
-    if arr is not t._data:
+    if arr is not t._data or dev != t._device:  # cpu <-> cudasim keeps the same NumPy array
         t._data = arr
         t._device = dev
         t._bump_version()

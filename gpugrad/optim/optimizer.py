@@ -87,8 +87,7 @@ class Optimizer:
         for _, p in self._params():
             s = self.state.get(id(p))
             if s:
-                state[index[id(p)]] = {k: Tensor._wrap(v, p.device) if hasattr(v, "shape") and
-                                       not isinstance(v, (int, float)) else v for k, v in s.items()}
+                state[index[id(p)]] = {k: _state_value(k, v, p) for k, v in s.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -115,7 +114,9 @@ class Optimizer:
             xp = get_backend(p.device).xp
             restored = {}
             for k, v in s.items():
-                if isinstance(v, Tensor) or (hasattr(v, "shape") and k != "step"):
+                if k == "step":  # a count (the CUDA backend rebuilds its device copy on first use)
+                    restored[k] = int(v.item() if hasattr(v, "item") else v)
+                elif isinstance(v, Tensor) or hasattr(v, "shape"):
                     arr = v.numpy() if isinstance(v, Tensor) and v.device != p.device else (
                         v._data if isinstance(v, Tensor) else v)
                     if tuple(arr.shape) != p.shape:
@@ -123,7 +124,7 @@ class Optimizer:
                                          f"{tuple(arr.shape)} but the parameter has shape {p.shape}")
                     restored[k] = xp.array(arr, dtype=p.dtype, copy=True)
                 else:
-                    restored[k] = v.item() if hasattr(v, "item") else v
+                    restored[k] = v
             new_state[id(p)] = restored
         for saved, own in zip(groups, self.param_groups):
             for k, v in saved.items():
@@ -134,3 +135,12 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
         return f"{type(self).__name__}({hp})"
+
+
+def _state_value(key, value, p):
+    """One entry of a parameter's state for state_dict: counts as ints, arrays as Tensors."""
+    if key == "step":  # a Python int, or (CUDA) a 1-element device array kept for graph replay
+        return int(value.item() if hasattr(value, "item") else value)
+    if hasattr(value, "shape") and not isinstance(value, (int, float)):
+        return Tensor._wrap(value, p.device)
+    return value
