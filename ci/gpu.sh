@@ -5,7 +5,8 @@
 # that is a directory path), ready to commit under benchmarks/results/gpu-<date>/.
 #
 #   bash ci/gpu.sh                       # every stage (about 20 minutes on an H100)
-#   bash ci/gpu.sh tests sanitizer       # chosen stages: env tests sanitizer bench-kernels bench-mlp train
+#   bash ci/gpu.sh tests sanitizer       # chosen stages: env tests memcheck racecheck (= sanitizer)
+#                                        # bench-kernels bench-mlp train
 #
 # Each stage fits the device tool's 10-minute command limit on its own. Files written (at most 8,
 # the device tool's limit): gpu_log.txt (environment, tests, sanitizer, train), and the benchmark
@@ -17,7 +18,7 @@ OUT_DIR="${OUT:-benchmarks/results/gpu-$(date +%Y-%m-%d)}"
 STAGES=()
 for arg in "$@"; do
     case "$arg" in
-        env|tests|sanitizer|bench-kernels|bench-mlp|train|all) STAGES+=("$arg") ;;
+        env|tests|sanitizer|memcheck|racecheck|bench-kernels|bench-mlp|train|all) STAGES+=("$arg") ;;
         *) OUT_DIR="$arg" ;;
     esac
 done
@@ -34,6 +35,8 @@ status=0
 # The project itself, from this tree, with the packages already on the host (no network there).
 if ! "$PY" -c "import gpugrad.kernels" 2>/dev/null; then
     "$PY" -m pip install -q --no-deps --no-build-isolation -e . >>"$LOG" 2>&1 \
+        || "$PY" -m pip install -q --no-deps --no-build-isolation --break-system-packages -e . \
+            >>"$LOG" 2>&1 \
         || { echo "ci/gpu.sh: could not install the project" | tee -a "$LOG"; exit 1; }
 fi
 
@@ -60,20 +63,22 @@ if want tests; then
     tail -n 3 "$LOG"
 fi
 
-if want sanitizer; then
-    SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
-    if [ -z "$SAN" ]; then
-        say "compute-sanitizer not found: skipped"
-    else
-        for tool in memcheck racecheck; do
-            say "compute-sanitizer --tool $tool over the kernel tests"
-            timeout 280 "$SAN" --tool "$tool" --error-exitcode 99 --target-processes all \
-                "$PY" -m pytest -q -p no:cacheprovider tests/kernels -k "not resource" >>"$LOG" 2>&1
-            rc=$?; echo "$tool exit code: $rc" | tee -a "$LOG"
-            [ "$rc" -ne 0 ] && status=1
-        done
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
+for tool in memcheck racecheck; do
+    if want sanitizer || want "$tool"; then
+        if [ -z "$SAN" ]; then
+            say "compute-sanitizer not found: $tool skipped"
+            continue
+        fi
+        say "compute-sanitizer --tool $tool over the kernel tests"
+        # GPUGRAD_SANITIZER=1: one cudaMalloc per array (see tests/kernels/conftest.py)
+        GPUGRAD_SANITIZER=1 timeout 560 "$SAN" --tool "$tool" --error-exitcode 99 \
+            --target-processes all "$PY" -m pytest -q -x -p no:cacheprovider tests/kernels \
+            -k "not resource" >>"$LOG" 2>&1
+        rc=$?; echo "$tool exit code: $rc" | tee -a "$LOG"
+        [ "$rc" -ne 0 ] && status=1
     fi
-fi
+done
 
 if want bench-kernels; then
     say "gpugrad bench kernels"

@@ -44,7 +44,19 @@ def numba_cuda():
         raise ImportError(
             "gpugrad.kernels needs numba-cuda: pip install 'gpugrad[cuda13]' "
             "(or 'numba-cuda[cu13]>=0.30,<0.31')") from exc
+    _quiet_low_occupancy_warnings()
     return cuda
+
+
+def _quiet_low_occupancy_warnings() -> None:
+    """Numba warns on every launch of fewer than 128 blocks (~6.5 us of host time each); small
+    grids are deliberate here (small MLP layers, the skinny-shape tile), so turn that check off."""
+    os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")  # survives a config reload
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # other numba-cuda layouts
+        from numba.core import config
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = int(os.environ["NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"])
 
 
 # ---------------------------------------------------------------------------------------

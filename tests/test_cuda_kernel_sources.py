@@ -44,3 +44,13 @@ def test_fused_kernel_body_compiles_for_sm90(name, tmp_path):
     result = subprocess.run([NVCC, "-arch=sm_90", "-rdc=true", "-c", str(src), "-o",
                              str(tmp_path / f"{name}.o")], capture_output=True, text=True)
     assert result.returncode == 0, f"{name}:\n{_source(name)}\n{result.stderr}"
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+def test_benchmark_spin_kernel_compiles_for_sm90(tmp_path):
+    from gpugrad.bench.timing import _SPIN_SOURCE
+    src = tmp_path / "spin.cu"
+    src.write_text(_SPIN_SOURCE)
+    result = subprocess.run([NVCC, "-arch=sm_90", "-c", str(src), "-o", str(tmp_path / "spin.o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -154,10 +154,7 @@ class GpugradContender(Contender):
 
         if graphed:
             self._step = gg.cuda.graphed(step, self.x, self.y)
-            if self.on_gpu:
-                self.notes.append("peak memory not measured: the graph allocates from its own private "
-                                  "pool, which gg.cuda.memory_stats() does not see")
-            else:
+            if not self.on_gpu:
                 self.notes.append(f"graphed on {cfg.device}: gg.cuda.graphed runs the step eagerly here")
         else:
             self._step = step
@@ -173,7 +170,8 @@ class GpugradContender(Contender):
             self.gg.cuda.synchronize()
 
     def peak_bytes(self):
-        if not self.on_gpu or self.graphed:
+        # memory_stats counts the default pool and every CUDA graph's private pool
+        if not self.on_gpu:
             return None
         return self.gg.cuda.memory_stats()["peak_bytes"]
 

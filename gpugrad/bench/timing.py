@@ -46,24 +46,50 @@ def time_host(fn, warmup: int = 1, repeats: int = 5, sync=None) -> list[float]:
     return samples
 
 
-def time_cuda_events(cupy, fns, warmup: int = 3, repeats: int = 20) -> list[float]:
-    """Milliseconds per call measured with CUDA events on CuPy's current stream.
+_SPIN_SOURCE = r"""
+extern "C" __global__ void gpugrad_spin(long long cycles) {
+    const long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+_spin_kernels: dict = {}
 
-    ``fns`` is a list of callables, one per input set; call i runs ``fns[i % len(fns)]``, so
-    consecutive calls read different operands (see :func:`rotation_sets`).
+
+def _spin(cupy, microseconds: float, stream) -> None:
+    """Keep the GPU busy for about ``microseconds`` (one thread spinning on the clock)."""
+    k = _spin_kernels.get("spin")
+    if k is None:
+        k = _spin_kernels["spin"] = cupy.RawKernel(_SPIN_SOURCE, "gpugrad_spin")
+    # ~2 GHz boost clock; only needs to outlast the host's enqueueing, not be exact
+    k((1,), (1,), (cupy.int64(int(microseconds * 2000)),), stream=stream)
+
+
+def time_cuda_events(cupy, fns, warmup: int = 3, repeats: int = 20, batch: int | None = None,
+                     host_us_per_call: float = 60.0) -> list[float]:
+    """Milliseconds of GPU time per call, with CUDA events on CuPy's current stream.
+
+    ``fns`` is a list of callables, one per input set; consecutive calls read different operands
+    (see :func:`rotation_sets`). Each sample times ``batch`` back-to-back calls (default: one
+    round over the input sets, at least 8) between two events and divides by ``batch``. A spin
+    kernel queued first keeps the GPU busy while the host queues the batch, so the events
+    bracket GPU execution only, not Python's launch overhead (measured separately).
     """
     stream = cupy.cuda.get_current_stream()
+    batch = batch or max(8, len(fns))
     for i in range(warmup):
         fns[i % len(fns)]()
     stream.synchronize()
-    samples = []
-    for i in range(repeats):
+    samples, call = [], 0
+    for _ in range(repeats):
         start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        _spin(cupy, batch * host_us_per_call + 50.0, stream)
         start.record(stream)
-        fns[(warmup + i) % len(fns)]()
+        for _ in range(batch):
+            fns[call % len(fns)]()
+            call += 1
         end.record(stream)
         end.synchronize()
-        samples.append(float(cupy.cuda.get_elapsed_time(start, end)))
+        samples.append(float(cupy.cuda.get_elapsed_time(start, end)) / batch)
     return samples
 
 

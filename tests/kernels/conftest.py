@@ -1,9 +1,17 @@
 """Fixtures for the kernel tests: the same tests run on NumPy arrays in Numba's CUDA simulator
 (no GPU: tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1) and on CuPy arrays on a real GPU."""
+import os
+
 import numpy as np
 import pytest
 
 from gpugrad.kernels import _launch
+
+if os.environ.get("GPUGRAD_SANITIZER") == "1" and not _launch.simulator_enabled():
+    # Under compute-sanitizer: allocate every array with its own cudaMalloc, so memcheck sees its
+    # exact bounds (CuPy's pool rounds sizes up and reuses chunks, hiding edge overruns).
+    import cupy
+    cupy.cuda.set_allocator(None)
 
 
 class Device:
