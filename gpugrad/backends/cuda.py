@@ -28,6 +28,7 @@ class CudaBackend(KernelBackend):
         if not 0 <= index < n:
             raise ValueError(f"device cuda:{index} does not exist: this machine has {n} GPU(s)")
         self.device = cupy.cuda.Device(index)
+        _pin_fp32_compute_type(cupy)
 
     def vendor_matmul(self, a, b, trans_a, trans_b, tf32=False):
         left = a.T if trans_a else a
@@ -93,6 +94,17 @@ class CudaBackend(KernelBackend):
 
     def synchronize(self) -> None:
         self.device.synchronize()
+
+
+def _pin_fp32_compute_type(cupy) -> None:
+    """Make float32 cupy.matmul use CUBLAS_COMPUTE_32F, so only the handle's math mode (set by the
+    "cublas-tf32" policy) turns TF32 on: CUPY_TF32=1 in the environment would otherwise make the
+    "cublas" policy TF32 behind the user's back."""
+    try:
+        from cupy._core import _routines_linalg as rl
+        rl.set_compute_type(cupy.float32, rl.COMPUTE_TYPE_DEFAULT)
+    except Exception:  # a CuPy without this internal: CUPY_TF32 then decides, as CuPy documents
+        pass
 
 
 # Every fused CuPy kernel of this backend, as (input params, output params, body) for
