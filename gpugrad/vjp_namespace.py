@@ -64,13 +64,12 @@ class _TensorNamespace:
 
     def __init__(self):
         from . import ops
-        from .ops import activation, linalg, shape
+        from .ops import linalg, shape
         self.exp, self.log, self.sin, self.cos = ops.exp, ops.log, ops.sin, ops.cos
         self.sqrt, self.sign, self.where = ops.sqrt, ops.sign, ops.where
         self.broadcast_to, self.matmul, self.swapaxes = shape.broadcast_to, linalg.matmul, shape.swapaxes
         self.sum_to, self.reshape, self.transpose = shape.sum_to, shape.reshape, shape.transpose
         self.sum, self.astype = ops.sum, ops.cast
-        self._ops, self._activation = ops, activation
 
     @staticmethod
     def mm(a, b, trans_a, trans_b):
