@@ -74,3 +74,11 @@ def test_peak_memory_tracking():
     assert gg.cuda.memory_stats()["peak_bytes"] >= before + 4 * (1 << 20)
     del t
     gg.cuda.track_peak_memory(False)
+
+
+@pytest.mark.skipif(GPU, reason="checks the error on a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match=r"device 'cuda:0'.*no usable GPU.*device='cpu'"):
+        gg.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match=r"no usable GPU"):
+        gg.ones(2).to("cuda")

@@ -18,6 +18,7 @@ def get_backend(device: Device):
         device.backend = b
         return b
     if device.type == "cuda":
+        _require_gpu(device)
         from .cuda import CudaBackend  # imported lazily: needs CuPy and a GPU
         b = CudaBackend(device.index)
         _backends[device._str] = b
@@ -27,3 +28,17 @@ def get_backend(device: Device):
         b = _backends[device._str] = CudaSimBackend()
         return b
     raise ValueError(f"no backend for device {device}")
+
+
+def _require_gpu(device: Device) -> None:
+    """A clear error, instead of an ImportError or a driver error, when no GPU can serve ``device``."""
+    from ..cuda import is_available
+    if is_available():
+        return
+    try:
+        import cupy  # noqa: F401
+        why = "CuPy is installed but finds no working CUDA driver and GPU"
+    except ImportError:
+        why = "CuPy is not installed (pip install 'gpugrad[cuda13]' or 'gpugrad[cuda12]')"
+    raise RuntimeError(f"device '{device}' was asked for, but there is no usable GPU: {why}. "
+                       f"Use device='cpu' (gg.default_device() picks what is available).")
