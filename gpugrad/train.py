@@ -98,16 +98,11 @@ def resolve_device(name: str) -> str:
         raise TrainError(f"--device must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
         return "cpu"
-    try:
-        from . import cuda as gg_cuda  # added with the CUDA backend; absent until then
-        available = bool(gg_cuda.is_available())
-    except ImportError:
-        available = False
-    except Exception:  # a broken driver or toolkit means "no GPU" here, not a crash
-        available = False
+    from .cuda import is_available  # never raises: no CuPy or no driver means False
+    available = is_available()
     if name == "cuda" and not available:
-        raise TrainError("--device cuda: no usable CUDA device (gpugrad.cuda is not installed or "
-                         "reports no GPU); use --device cpu")
+        raise TrainError("--device cuda: no usable GPU here (no CuPy, no CUDA driver, or a test "
+                         "kernel did not run); use --device cpu or auto")
     return "cuda" if available else "cpu"
 
 

@@ -177,7 +177,7 @@ def test_explicit_cuda_without_gpu(capsys, tmp_path):
         pass
     assert main(["train", *SMALL, "--device", "cuda", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--device cuda: no usable CUDA device" in err and err.count("\n") == 1
+    assert "--device cuda: no usable GPU here" in err and err.count("\n") == 1
 
 
 def test_bad_data_file_subprocess_has_no_traceback(tmp_path):
