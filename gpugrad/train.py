@@ -326,7 +326,7 @@ def _one_epoch(model, opt, loader, epoch, config, device):
     manual_seed(epoch_seed(config.seed, epoch))  # dropout masks of this epoch: from (seed, epoch)
     model.train()
     bar = _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", config.quiet)
-    total, seen = 0.0, 0
+    total, seen = None, 0
     lr = opt.param_groups[0]["lr"]
     t0 = time.perf_counter()
     for i, (xb, yb) in enumerate(loader):
@@ -336,17 +336,20 @@ def _one_epoch(model, opt, loader, epoch, config, device):
         opt.step()
         n = xb.shape[0]
         seen += n
-        # .item() waits for the device: keep it to the progress updates and the epoch mean.
-        value = loss.item()
-        total += value * n
+        # The epoch's loss sum stays on the device; .item() (a wait for the GPU) only when the
+        # progress bar shows it and once at the end of the epoch.
+        weighted = loss.detach().astype("float64") * n
+        total = weighted if total is None else total + weighted
         if bar is not None:
             bar.update(1)
             if not bar.disable and (i % 5 == 0 or i == len(loader) - 1):
-                bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}",
+                                samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
+    mean_loss = total.item() / seen if seen else 0.0
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    return {"loss": total / max(1, seen), "seconds": seconds, "lr": lr,
+    return {"loss": mean_loss, "seconds": seconds, "lr": lr,
             "samples_per_s": seen / max(seconds, 1e-9)}
 
 
