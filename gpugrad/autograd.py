@@ -165,14 +165,16 @@ def _run(roots, retain_graph, create_graph, targets):
             g = pending.pop(k, None)
             if isinstance(n, Tensor):                      # a leaf: the end of a path
                 if g is not None:
-                    g = _run_hooks(n._hooks, g, n._device, create_graph)
+                    if n._hooks:
+                        g = _run_hooks(n._hooks, g, n._device, create_graph)
                     if captured is not None:
                         captured[k] = _hand_out(g, handed, n._device, create_graph)
                     else:
                         _accumulate(n, g, handed, create_graph)
                 continue
             if g is not None:
-                g = _run_hooks(n.hooks, g, n.device, create_graph)
+                if n.hooks:
+                    g = _run_hooks(n.hooks, g, n.device, create_graph)
                 if captured is not None and k in targets:
                     captured[k] = _hand_out(g, handed, n.device, create_graph)
                 elif captured is None and n.retained is not None:
@@ -224,7 +226,10 @@ def _apply_vjp(n, g, needed, create_graph):
                                    f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
                                    f"Recompute the forward after in-place updates.")
     op = n.op
-    needs = [p is not None and (needed is None or id(p) in needed) for p in n.parents]
+    if needed is None:
+        needs = [p is not None for p in n.parents]
+    else:
+        needs = [p is not None and id(p) in needed for p in n.parents]
     if create_graph:
         F = tensor_namespace()
         inputs = [_as_graph_input(v, p, n.device) for v, p in zip(n.saved, n.parents)]
@@ -233,7 +238,7 @@ def _apply_vjp(n, g, needed, create_graph):
             ans = Tensor._wrap(n.ans, n.device, True)
             ans._node = n
     else:
-        F = raw_namespace(get_backend(n.device))
+        F = raw_namespace(n.device.backend or get_backend(n.device))
         inputs, ans = n.saved, n.ans
     if op.joint_vjp is not None:
         return op.joint_vjp(F, g, ans, needs, *inputs, **n.params)

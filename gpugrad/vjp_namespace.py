@@ -103,14 +103,11 @@ class _TensorNamespace:
         return Tensor._wrap(raw, targets.device)
 
 
-_raw_cache: dict[int, RawNamespace] = {}
-
-
 def raw_namespace(backend) -> RawNamespace:
     """The (cached) raw-array namespace of ``backend``."""
-    ns = _raw_cache.get(id(backend))
+    ns = backend.__dict__.get("_raw_namespace")
     if ns is None:
-        ns = _raw_cache[id(backend)] = RawNamespace(backend)
+        ns = backend._raw_namespace = RawNamespace(backend)
     return ns
 
 
