@@ -24,6 +24,7 @@ class RawNamespace:
         self.broadcast_to, self.matmul, self.swapaxes = xp.broadcast_to, xp.matmul, xp.swapaxes
         self.mm = backend.matmul
         self.relu_vjp = backend.relu_vjp
+        self.bias_relu_vjp = backend.bias_relu_vjp
         self.bias_sigmoid_vjp = backend.bias_sigmoid_vjp
         self.sum_to = sum_to_array
 
@@ -88,6 +89,11 @@ class _TensorNamespace:
     @staticmethod
     def bias_sigmoid_vjp(g, h):
         dz = g * h * (1 - h)
+        return dz, dz.sum(axis=0)
+
+    @staticmethod
+    def bias_relu_vjp(g, y):
+        dz = g * (y > 0)
         return dz, dz.sum(axis=0)
 
     @staticmethod

@@ -7,6 +7,7 @@ Public API (the CUDA backend calls exactly these)::
     relu_vjp(g, x, *, out=None) -> dx              # g * (x > 0)
     bias_sigmoid(z, b, *, out=None) -> h           # sigmoid(z + b[None, :])
     bias_sigmoid_vjp(g, h) -> (dz, db)
+    bias_relu_vjp(g, y) -> (dz, db)                # dz = g * (y > 0), db = dz.sum(0), one pass
 
 Arrays are CuPy arrays on a GPU (launched on CuPy's current stream, no host sync) or NumPy
 arrays under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``). float32 and float64 only.
@@ -16,8 +17,9 @@ Importing this package imports neither numba nor cupy; kernels compile on first 
 budget) for introspection and for the sm_90 resource check in ``gpugrad.kernels._resource_check``.
 """
 from ._launch import KernelSpec, kernel_specs
-from .bias_sigmoid import bias_sigmoid, bias_sigmoid_vjp
+from .bias_sigmoid import bias_relu_vjp, bias_sigmoid, bias_sigmoid_vjp
 from .matmul import matmul
 from .relu import relu, relu_vjp
 
-__all__ = ["matmul", "relu", "relu_vjp", "bias_sigmoid", "bias_sigmoid_vjp", "kernel_specs", "KernelSpec"]
+__all__ = ["matmul", "relu", "relu_vjp", "bias_sigmoid", "bias_sigmoid_vjp", "bias_relu_vjp",
+           "kernel_specs", "KernelSpec"]

@@ -1,4 +1,6 @@
-"""Fused bias + sigmoid: forward ``H = sigmoid(Z + b)`` and VJP ``dZ = g*H*(1-H)``, ``db = dZ.sum(0)``.
+"""Fused bias + activation. Sigmoid: forward ``H = sigmoid(Z + b)`` and VJP ``dZ = g*H*(1-H)``,
+``db = dZ.sum(0)``. ReLU (whose forward is the matmul epilogue): VJP ``dZ = g*[Y > 0]`` and
+``db = dZ.sum(0)`` in the same pass, ``bias_relu_vjp``.
 
 Z is (M, N) C-contiguous, b is (N,) broadcast over rows.
 
@@ -54,7 +56,7 @@ def _build_forward(dtype: str):
     return bias_sigmoid_kernel
 
 
-def _build_vjp(dtype: str):
+def _build_vjp(dtype: str, activation: str = "sigmoid"):
     global cuda
     import numba
     cuda = L.numba_cuda()
@@ -62,8 +64,9 @@ def _build_vjp(dtype: str):
     ONE = nbt(1)
     ZERO = nbt(0)
     SMEM = (ROWS, COLS)
+    RELU = activation == "relu"   # a compile-time constant: each variant keeps one branch
 
-    def bias_sigmoid_vjp_kernel(g, h, dz, partial, M, N):
+    def bias_activation_vjp_kernel(g, h, dz, partial, M, N):
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         col = cuda.blockIdx.x * COLS + tx
@@ -73,7 +76,10 @@ def _build_vjp(dtype: str):
             step = cuda.gridDim.y * ROWS
             while row < M:
                 hv = h[row, col]
-                d = g[row, col] * hv * (ONE - hv)
+                if RELU:
+                    d = g[row, col] if hv > ZERO else ZERO
+                else:
+                    d = g[row, col] * hv * (ONE - hv)
                 dz[row, col] = d
                 s += d
                 row += step
@@ -85,7 +91,7 @@ def _build_vjp(dtype: str):
                 s += red[r, tx]
             partial[cuda.blockIdx.y, col] = s
 
-    return bias_sigmoid_vjp_kernel
+    return bias_activation_vjp_kernel
 
 
 def _build_colsum(dtype: str):
@@ -112,7 +118,10 @@ def _specs(dtype: str):
             "bias_sigmoid", dtype, lambda: _build_forward(dtype),
             f"void({m}, {v}, {m}, int64, int64)", THREADS, min_blocks_per_sm=MIN_BLOCKS_PER_SM),
         "bias_sigmoid_vjp": L.KernelSpec(
-            "bias_sigmoid_vjp", dtype, lambda: _build_vjp(dtype),
+            "bias_sigmoid_vjp", dtype, lambda: _build_vjp(dtype, "sigmoid"),
+            f"void({m}, {m}, {m}, {m}, int64, int64)", THREADS, min_blocks_per_sm=MIN_BLOCKS_PER_SM),
+        "bias_relu_vjp": L.KernelSpec(
+            "bias_relu_vjp", dtype, lambda: _build_vjp(dtype, "relu"),
             f"void({m}, {m}, {m}, {m}, int64, int64)", THREADS, min_blocks_per_sm=MIN_BLOCKS_PER_SM),
         "column_sum": L.KernelSpec(
             "column_sum", dtype, lambda: _build_colsum(dtype),
@@ -166,7 +175,16 @@ def bias_sigmoid(z, b, *, out=None):
 def bias_sigmoid_vjp(g, h):
     """Gradients of ``h = bias_sigmoid(z, b)``: returns ``(dz, db)`` with ``dz = g*h*(1-h)``
     (M, N) and ``db = dz.sum(axis=0)`` (N,)."""
-    name = "bias_sigmoid_vjp"
+    return _bias_activation_vjp("bias_sigmoid_vjp", g, h)
+
+
+def bias_relu_vjp(g, y):
+    """Gradients of ``y = relu(z + b)`` (b over rows) from the output ``y``: returns ``(dz, db)``
+    with ``dz = g*[y > 0]`` (M, N) and ``db = dz.sum(axis=0)`` (N,), in one pass over g."""
+    return _bias_activation_vjp("bias_relu_vjp", g, y)
+
+
+def _bias_activation_vjp(name, g, h):
     xp = L.array_module(name, g, h)
     dt = L.check_dtype(name, g, h)
     _check_2d(name, "h", h)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not (HAS_GPU or SIM), reason="needs a GPU or Num
 def spy(monkeypatch):
     """Count calls into the kernel launch wrappers (and the matmul layouts asked for)."""
     calls = []
-    for name in ("matmul", "relu", "relu_vjp", "bias_sigmoid", "bias_sigmoid_vjp"):
+    for name in ("matmul", "relu", "relu_vjp", "bias_sigmoid", "bias_sigmoid_vjp", "bias_relu_vjp"):
         real = getattr(K, name)
 
         def wrapper(*args, _real=real, _name=name, **kwargs):
@@ -64,9 +64,10 @@ def test_linear_uses_the_nt_layout_with_the_bias_in_the_epilogue(spy):
     assert spy[0] == "matmul:NT+bias" and sorted(spy[1:]) == ["matmul:NN", "matmul:TN"]
 
 
-def test_linear_relu_is_one_kernel_forward_and_relu_vjp_backward(spy):
+def test_linear_relu_is_one_kernel_forward_and_one_fused_vjp_pass_backward(spy):
     _compare(lambda x, w, b: F.linear_relu(x, w, b), [(4, 6), (3, 6), (3,)])
-    assert spy[0] == "matmul:NT+bias+relu" and sorted(spy[1:]) == ["matmul:NN", "matmul:TN", "relu_vjp"]
+    assert spy[0] == "matmul:NT+bias+relu"
+    assert sorted(spy[1:]) == ["bias_relu_vjp", "matmul:NN", "matmul:TN"]
 
 
 def test_relu_forward_and_vjp_run_on_the_kernel(spy):

@@ -35,6 +35,11 @@ class ArrayBackend:
         """g * (y > 0): the ReLU VJP from its output (equivalently its input)."""
         return g * (y > 0)
 
+    def bias_relu_vjp(self, g, y):
+        """(dz, db) for y = relu(z + b), from the output: dz = g [y > 0], db = column sums of dz."""
+        dz = self.relu_vjp(g, y)
+        return dz, dz.sum(axis=0)
+
     def bias_sigmoid(self, z, b):
         """sigmoid(z + b) with b broadcast over the rows of z."""
         return self.sigmoid(z + b)

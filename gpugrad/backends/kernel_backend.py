@@ -54,6 +54,13 @@ class KernelBackend(ArrayBackend):
             return self._k.relu_vjp(self._contig(g), self._contig(y))
         return self.vendor_relu_vjp(g, y)
 
+    def bias_relu_vjp(self, g, y):
+        # The VJP of linear_relu's activation and its bias gradient: one kernel, one pass over g.
+        if kernel_policy.current("relu") == "numba":
+            return self._k.bias_relu_vjp(self._contig(g), self._contig(y))
+        dz = self.vendor_relu_vjp(g, y)
+        return dz, dz.sum(axis=0)
+
     def bias_sigmoid(self, z, b):
         if kernel_policy.current("bias_sigmoid") == "numba":
             return self._k.bias_sigmoid(self._contig(z), self._contig(b))

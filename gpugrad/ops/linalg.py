@@ -32,11 +32,13 @@ bmm.defvjp(lambda F, g, ans, a, b: F.matmul(g, F.swapaxes(b, -1, -2)),
 
 def _linear_vjp(F, g, ans, needs, x, w, b, activation):
     # y = act(x wᵀ + b): dz = g·act'(z); dx = dz w (NN); dw = dzᵀ x (TN); db = column sums of dz.
-    dz = F.relu_vjp(g, ans) if activation == "relu" else g
+    if activation == "relu":
+        dz, db = F.bias_relu_vjp(g, ans)   # the ReLU VJP and the bias gradient in one pass
+    else:
+        dz, db = g, (F.sum(g, axis=0) if needs[2] else None)
     dx = F.mm(dz, w, False, False) if needs[0] else None
     dw = F.mm(dz, x, True, False) if needs[1] else None
-    db = F.sum(dz, axis=0) if needs[2] else None
-    return dx, dw, db
+    return dx, dw, (db if needs[2] else None)
 
 
 # x wᵀ + b with an optional ReLU, one op: on the GPU one kernel (bias and ReLU in the matmul

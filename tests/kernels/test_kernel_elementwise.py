@@ -1,10 +1,11 @@
-"""gpugrad.kernels.relu / relu_vjp / bias_sigmoid / bias_sigmoid_vjp against float64 NumPy."""
+"""gpugrad.kernels.relu / relu_vjp / bias_sigmoid / bias_sigmoid_vjp / bias_relu_vjp against float64
+NumPy."""
 import warnings
 
 import numpy as np
 import pytest
 
-from gpugrad.kernels import bias_sigmoid, bias_sigmoid_vjp, relu, relu_vjp
+from gpugrad.kernels import bias_relu_vjp, bias_sigmoid, bias_sigmoid_vjp, relu, relu_vjp
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = ["f32", "f64"]
@@ -103,6 +104,25 @@ def test_bias_sigmoid_vjp(device, rng, shape, dtype):
     # deterministic: no atomics, the same bits every call
     dz2, db2 = bias_sigmoid_vjp(device.put(g), device.put(h))
     np.testing.assert_array_equal(device.get(db2), db)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
+def test_bias_relu_vjp(device, rng, shape, dtype):
+    y = np.maximum(rng.standard_normal(shape), 0).astype(dtype)   # a ReLU output: zeros included
+    g = rng.standard_normal(shape).astype(dtype)
+    dz, db = bias_relu_vjp(device.put(g), device.put(y))
+    dz, db = device.get(dz), device.get(db)
+    ref = np.where(y > 0, g.astype(np.float64), 0.0)
+    assert dz.shape == shape and db.shape == (shape[1],) and dz.dtype == dtype and db.dtype == dtype
+    np.testing.assert_array_equal(dz, ref.astype(dtype))
+    scale = np.abs(ref).sum(axis=0)
+    assert np.all(np.abs(db - ref.sum(axis=0)) <= 2 * shape[0] * np.finfo(dtype).eps * scale + 1e-30)
+
+
+def test_bias_relu_vjp_rejects_bad_input_before_launch(device, no_launch):
+    with pytest.raises(ValueError, match="gpugrad.kernels.bias_relu_vjp"):
+        bias_relu_vjp(device.put(np.zeros((2, 3))), device.put(np.zeros((3, 2))))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
