@@ -13,12 +13,11 @@ import numpy as np
 
 from . import anomaly
 from .backends import get_backend
-from .function import Meta
+from .function import _SCALARS, Meta
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 from .vjp_namespace import raw_namespace, tensor_namespace
 
-_SCALARS = (int, float, bool, np.generic)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:

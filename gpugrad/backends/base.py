@@ -113,6 +113,3 @@ class ArrayBackend:
     def to_numpy(self, a):
         """The array as a NumPy array on the host."""
         raise NotImplementedError
-
-    def synchronize(self) -> None:
-        """Wait for queued work (no-op on the CPU)."""

@@ -92,9 +92,6 @@ class CudaBackend(KernelBackend):
     def to_numpy(self, a):
         return self.xp.asnumpy(a)
 
-    def synchronize(self) -> None:
-        self.device.synchronize()
-
 
 def _pin_fp32_compute_type(cupy) -> None:
     """Make float32 cupy.matmul use CUBLAS_COMPUTE_32F, so only the handle's math mode (set by the
