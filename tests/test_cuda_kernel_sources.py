@@ -46,6 +46,17 @@ def test_fused_kernel_body_compiles_for_sm90(name, tmp_path):
     assert result.returncode == 0, f"{name}:\n{_source(name)}\n{result.stderr}"
 
 
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE_KERNELS))
+def test_fused_kernel_parameters_parse_in_cupy(name):
+    """CuPy parses the parameter lists when the kernel object is built (no GPU needed): the
+    numbers of inputs and outputs are what the backend passes."""
+    cupy = pytest.importorskip("cupy")
+    ins, outs, _ = ELEMENTWISE_KERNELS[name]
+    kernel = cupy.ElementwiseKernel(ins, outs, ELEMENTWISE_KERNELS[name][2], f"gpugrad_{name}")
+    assert kernel.nin == len(_params(ins, False))
+    assert kernel.nout == len(_params(outs, True))
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
 def test_benchmark_spin_kernel_compiles_for_sm90(tmp_path):
     from gpugrad.bench.timing import _SPIN_SOURCE
