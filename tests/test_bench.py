@@ -217,7 +217,7 @@ def test_mlp_on_cuda_without_a_gpu_is_one_line():
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
 
 
-class NumpyEnv:
+class NumpyEnv(kb.EnvBase):
     """The kernel sweep's environment with NumPy stand-ins: checks its bookkeeping, not the GPU."""
 
     name = "numpy"
@@ -228,9 +228,14 @@ class NumpyEnv:
         self.xp, self.notes, self.composite = np, [], ArrayBackend(np)
         self.calls = {}
 
-    def time_ms(self, fns, repeats, warmup=3):
-        it = iter(range(10 ** 9))
-        return [s * 1e3 for s in timing.time_host(lambda: fns[next(it) % len(fns)](), warmup, repeats)]
+    def time_ms(self, contenders, repeats, warmup=3):
+        out = {}
+        for name, fns in contenders.items():
+            it = iter(range(10 ** 9))
+            samples = timing.time_host(lambda: fns[next(it) % len(fns)](), warmup, repeats)
+            out[name] = {**timing.summarize([s * 1e3 for s in samples]), "enqueue_ms": 0.0,
+                         "host_bound_samples": 0}
+        return out
 
     def synchronize(self):
         pass
@@ -246,9 +251,6 @@ class NumpyEnv:
 
     def empty(self, shape):
         return np.empty(shape, np.float32)
-
-    def max_rel_diff(self, a, ref):
-        return float(np.abs(a - ref).max() / np.abs(ref).max())
 
     def copy(self, dst, src):
         np.copyto(dst, src)
@@ -268,7 +270,21 @@ class NumpyEnv:
                 "bias_sigmoid": lambda: c.bias_sigmoid(d["x"], d["b"]),
                 "bias_sigmoid_vjp": lambda: c.bias_sigmoid_vjp(d["g"], d["h"])}[name]()
 
-    fused_elementwise = policy_elementwise = ours_elementwise
+    def fused_elementwise(self, name, d):
+        """Like CupyEnv's: writes d["y"]; the VJP leaves dz there and returns the column sums."""
+        x, g, h, y = d["x"], d.get("g"), d.get("h"), d["y"]
+        if name == "relu":
+            y[...] = np.maximum(x, 0)
+        elif name == "relu_vjp":
+            y[...] = np.where(x > 0, g, 0)
+        elif name == "bias_sigmoid":
+            y[...] = 1 / (1 + np.exp(-(x + d["b"])))
+        else:
+            y[...] = g * h * (1 - h)
+            return y.sum(axis=0)
+        return y
+
+    policy_elementwise = ours_elementwise
 
 
 @pytest.fixture(scope="module")
@@ -340,6 +356,121 @@ def test_time_host_warms_up_and_syncs_around_each_sample():
                                sync=lambda: events.append("sync"))
     assert len(samples) == 3 and all(s >= 0 for s in samples)
     assert events == ["call"] * 2 + ["sync", "call", "sync"] * 3
+
+
+def test_kernel_sweep_checks_every_result_against_the_vendor(sweep):
+    rows = sweep["rows"]
+    for r in rows:
+        if r["kernel"] in kb.ELEMENTWISE:
+            assert r["max_rel_diff_vs_cupy"] <= kb.ELEMENTWISE_RTOL
+            assert set(r["enqueue_ms"]) == {"ours", "fused", "policy"}
+    assert kb.result_failures(rows) == []
+
+
+class WrongKernelsEnv(NumpyEnv):
+    """A fast but wrong matmul (transposed result) and a ReLU that forgets to clamp."""
+
+    def ours_matmul(self, a, b, ta, tb, out):
+        r = super().ours_matmul(a, b, ta, tb, out)
+        r[...] = r.T.copy()
+        return r
+
+    def ours_elementwise(self, name, d):
+        if name == "relu":
+            d["y"][...] = d["x"]
+            return d["y"]
+        return super().ours_elementwise(name, d)
+
+
+def test_kernel_sweep_flags_wrong_results():
+    result = kb.run_kernel_sweep(WrongKernelsEnv(), (16,), (8,), repeats=1, log=report.Log(quiet=True),
+                                 overhead=False)
+    failures = kb.result_failures(result["rows"])
+    assert {f.split(":")[0] for f in failures} == {"matmul nn 16^3", "matmul tn 16^3", "matmul nt 16^3",
+                                                   "relu 2^8"}
+
+
+def test_elementwise_rotation_spans_twice_l2_in_bytes_touched(sweep):
+    # The copy and relu touch 8 bytes per element: their rotation alone must span 2x L2.
+    for r in sweep["rows"]:
+        if r["kernel"] == "copy":
+            assert r["input_sets"] * 8 * r["elements"] >= 2 * NumpyEnv.l2_bytes
+
+
+class FakeCupy:
+    """Just enough of CuPy for time_cuda_events: a timeline of what the host queued."""
+
+    def __init__(self):
+        self.timeline = []
+        fake = self
+
+        class Stream:
+            def synchronize(self):
+                fake.timeline.append("sync")
+
+        class Event:
+            def record(self, stream=None):
+                fake.timeline.append("record")
+
+            def synchronize(self):
+                fake.timeline.append("event-sync")
+
+        class Cuda:
+            @staticmethod
+            def get_current_stream():
+                return Stream()
+
+            @staticmethod
+            def get_elapsed_time(start, end):
+                return 8.0
+
+        def raw_kernel(source, name):
+            def launch(grid, block, args, stream=None):
+                fake.timeline.append(("spin", int(args[0])))
+            return launch
+
+        Cuda.Event = Event
+        self.cuda = Cuda
+        self.RawKernel = raw_kernel
+        self.int64 = int
+
+
+def test_cuda_event_timer_interleaves_contenders_and_spins_ahead_of_each_batch():
+    cp = FakeCupy()
+    fns = {name: [lambda name=name, i=i: cp.timeline.append((name, i)) for i in range(2)]
+           for name in ("a", "b")}
+    out = timing.time_cuda_events(cp, fns, warmup=1, repeats=2, batch=2)
+    assert out["a"]["median"] == 4.0 and out["a"]["n"] == 2      # 8 ms per batch of 2
+    assert out["a"]["host_bound_samples"] == 0 and out["a"]["batch"] == 2
+    timed = cp.timeline[cp.timeline.index(("b", 1)) + 2:]        # after both warm-ups
+    calls = [e[0] for e in timed if isinstance(e, tuple) and e[0] in "ab"]
+    assert calls == ["a", "a", "b", "b", "a", "a", "b", "b"]
+    # every batch: spin, start event, the calls, end event, wait
+    first = timed.index("record") - 1
+    assert timed[first][0] == "spin" and timed[first + 1:first + 6] == [
+        "record", ("a", 0), ("a", 1), "record", "event-sync"]
+
+
+def test_cuda_event_timer_retakes_a_sample_whose_enqueueing_outlasted_the_spin(monkeypatch):
+    import time as time_module
+    cp = FakeCupy()
+    slow = {"on": False, "times": 0}
+
+    def call():
+        if slow["on"] and slow["times"] < 1:     # one slow batch (a GC pause, say)
+            slow["times"] += 1
+            time_module.sleep(0.02)
+
+    def sample_hook(*args, **kwargs):
+        slow["on"] = True
+        return original(*args, **kwargs)
+
+    original = timing._one_sample
+    monkeypatch.setattr(timing, "_one_sample", sample_hook)
+    out = timing.time_cuda_events(cp, {"a": [call]}, warmup=1, repeats=3, batch=1)
+    assert out["a"]["retried_samples"] == 1 and out["a"]["host_bound_samples"] == 0
+    assert out["a"]["n"] == 3
+    assert out["a"]["spin_us"] >= 1.5 * 20_000     # the spin grew to outlast the slow enqueueing
 
 
 def test_rotation_sets_span_twice_l2():

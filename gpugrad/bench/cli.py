@@ -167,7 +167,15 @@ def _run_mlp(args) -> int:
     where = meta["device_name"] + (f" (driver {meta['driver_version']})" if meta.get("driver_version") else
                                    f", {meta['cpu_count']} cores")
     log(f"gpugrad bench mlp on {device}: {where}; {meta['date']}")
-    result = run_mlp_bench(cfg, log)
+    rows = []
+    try:
+        result = run_mlp_bench(cfg, log, rows=rows)
+    except KeyboardInterrupt:   # Ctrl-C or `timeout -s INT`: keep the models already measured
+        log(f"interrupted after {len(rows)} rows; writing them")
+        _write_outputs(out, {"benchmark": "mlp", "meta": meta, "interrupted": True, "rows": rows,
+                             "table": report.format_table(MLP_COLUMNS, rows) if rows else ""},
+                       log, plot=None, plot_names=[])
+        raise
     log("")
     table = report.format_table(MLP_COLUMNS, result["rows"])
     log(table)
@@ -198,7 +206,7 @@ def _run_mlp(args) -> int:
 
 def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
     from . import report
-    if out["plots"]:
+    if out["plots"] and plot is not None:
         if plot(out["plots"]):
             payload["plots"] = [os.path.join(out["plots"], n) for n in plot_names]
             for p in payload["plots"]:

@@ -7,16 +7,18 @@ against the device's two ceilings measured in the same run.
   max relative difference of the results (which also shows whether TF32 really engaged).
 * relu, relu_vjp, bias_sigmoid, bias_sigmoid_vjp (float32, 2^16 .. 2^28 elements, rows of 1024)
   against the same math as one fused CuPy ``ElementwiseKernel`` and against what gpugrad's "cupy"
-  policy runs (the composite CuPy expressions of ``ArrayBackend``): GB/s, ratio to CuPy.
+  policy runs (the CUDA backend's vendor implementations): GB/s, ratio to CuPy. Every result is
+  checked against the fused CuPy one, and matmul's against cuBLAS FP32; a disagreement fails the run.
 * ceilings: device-to-device copy bandwidth (``cudaMemcpyAsync``, bytes read + written) per size, the
   ceiling being the copy at the largest size; cuBLAS peak TFLOP/s (FP32 and TF32) at the largest
   matmul size. Every kernel row is reported as a fraction of its ceiling; the roofline plot places
   every row by arithmetic intensity (minimum DRAM traffic) against the two ceilings.
 * host overhead per launch (tiny input, no synchronisation): gpugrad.kernels.relu vs CuPy.
 
-Timing: CUDA events on CuPy's current stream around each call, after warm-up; medians of the
-repeats. Consecutive calls read different input sets that together span twice the L2 cache (size
-asked from the device), so no call finds its operands in L2.
+Timing: CUDA events on CuPy's current stream around batches of calls queued behind a spin kernel
+(see timing.time_cuda_events), after warm-up; medians of the repeats, the contenders of a row
+sampled in turn. Consecutive calls read different input sets whose bytes touched per call add up to
+twice the L2 cache (size asked from the device), so no call finds its operands in L2.
 
 The sweep is written against a small ``Env`` (array module, timer, the contenders), so its
 bookkeeping (rows, ratios, ceilings, table, plot) is tested on the CPU with NumPy stand-ins;
@@ -26,9 +28,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 
-from .timing import DEFAULT_L2_BYTES, rotation_sets, summarize, time_cuda_events
+from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
 
 MATMUL_SIZES = (256, 512, 1024, 2048, 4096, 8192)
 MATMUL_SIZES_QUICK = (256, 512, 1024)
@@ -37,8 +40,12 @@ ELEMENTWISE_LOG2_QUICK = (16, 18, 20)
 LAYOUTS = {"nn": (False, False), "tn": (True, False), "nt": (False, True)}
 COLS = 1024
 # Input sets are capped only to bound the Python lists: small cases need many sets (2^16 floats:
-# ~100) for the rotation to span twice the L2; large ones need the minimum of 2.
+# ~200) for the rotation to span twice the L2; large ones need the minimum of 2.
 MAX_SETS = 512
+# A result further than this from the vendor's (max |diff| / max |vendor|) fails the run: float32
+# accumulation-order differences at K = 8192 are ~1e-6; a wrong kernel is off by O(1).
+MATMUL_RTOL = 1e-3
+ELEMENTWISE_RTOL = 1e-5
 
 # Nominal FLOPs and minimum DRAM bytes per element of each elementwise kernel (float32), for the
 # roofline: relu max(x,0); relu_vjp g*(x>0); bias_sigmoid add, exp, add, divide; its VJP
@@ -49,10 +56,31 @@ ELEMENTWISE = {
     "bias_sigmoid": dict(flops=4, bytes=8),
     "bias_sigmoid_vjp": dict(flops=4, bytes=12),
 }
+# The fewest bytes per element any contender of a size touches (the copy and relu: one read, one
+# write): the L2 rotation is sized from it, so every contender's rotation spans at least 2x L2.
+MIN_TOUCHED_BYTES = min(min(spec["bytes"] for spec in ELEMENTWISE.values()), 8)
 
 
 # -- environments ----------------------------------------------------------------------------------
-class CupyEnv:
+class EnvBase:
+    """What every sweep environment shares: result comparisons written against ``self.xp``."""
+
+    def max_rel_diff(self, a, ref):
+        """max |a - ref| / max |ref| (absolute when ref is all zeros)."""
+        scale = float(self.xp.abs(ref).max())
+        return float(self.xp.abs(a - ref).max()) / (scale if scale > 0 else 1.0)
+
+    def elementwise_diff(self, name, d):
+        """Max relative difference of our result from the fused CuPy one, on input set ``d``."""
+        ours = self.ours_elementwise(name, d)
+        ours = tuple(a.copy() for a in ours) if isinstance(ours, tuple) else ours.copy()
+        fused = self.fused_elementwise(name, d)
+        if name == "bias_sigmoid_vjp":      # ours: (dz, db); fused: db, with dz left in d["y"]
+            return max(self.max_rel_diff(ours[0], d["y"]), self.max_rel_diff(ours[1], fused))
+        return self.max_rel_diff(ours, fused)
+
+
+class CupyEnv(EnvBase):
     """The GPU: CuPy arrays, CUDA-event timing, gpugrad.kernels vs cuBLAS / CuPy."""
 
     name = "cuda"
@@ -61,11 +89,11 @@ class CupyEnv:
         import cupy
         import numpy
         import gpugrad.kernels as K
-        from ..backends.base import ArrayBackend
+        from ..backends.cuda import CudaBackend
         self.xp = cupy
         self.np = numpy
         self.K = K
-        self.composite = ArrayBackend(cupy)
+        self.backend = CudaBackend(cupy.cuda.runtime.getDevice())
         dev = cupy.cuda.Device()
         self.l2_bytes = int(dev.attributes.get("L2CacheSize") or DEFAULT_L2_BYTES)
         self.notes = []
@@ -84,8 +112,9 @@ class CupyEnv:
             self.notes.append("NVIDIA_TF32_OVERRIDE=0 is set: the cuBLAS TF32 rows run in FP32")
 
     # timing
-    def time_ms(self, fns, repeats, warmup=3):
-        return time_cuda_events(self.xp, fns, warmup=warmup, repeats=repeats)
+    def time_ms(self, contenders, repeats, warmup=3):
+        """{name: list of calls} -> {name: summary of GPU ms per call}, sampled in turn."""
+        return time_cuda_events(self.xp, contenders, warmup=warmup, repeats=repeats)
 
     def synchronize(self):
         self.xp.cuda.get_current_stream().synchronize()
@@ -103,9 +132,6 @@ class CupyEnv:
 
     def empty(self, shape):
         return self.xp.empty(shape, self.np.float32)
-
-    def max_rel_diff(self, a, ref):
-        return float(self.xp.abs(a - ref).max() / self.xp.abs(ref).max())
 
     # contenders
     def copy(self, dst, src):
@@ -150,15 +176,16 @@ class CupyEnv:
         return sig_grad(d["g"], d["h"], d["y"]).sum(axis=0)
 
     def policy_elementwise(self, name, d):
-        """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: ArrayBackend's expressions."""
-        c = self.composite
+        """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: the CUDA backend's vendor
+        implementations (one fused CuPy kernel each, CuPy's own maximum for the relu forward)."""
+        c = self.backend
         if name == "relu":
-            return c.relu(d["x"])
+            return c.vendor_relu(d["x"])
         if name == "relu_vjp":
-            return c.relu_vjp(d["g"], d["x"])
+            return c.vendor_relu_vjp(d["g"], d["x"])
         if name == "bias_sigmoid":
-            return c.bias_sigmoid(d["x"], d["b"])
-        return c.bias_sigmoid_vjp(d["g"], d["h"])
+            return c.vendor_bias_sigmoid(d["x"], d["b"])
+        return c.vendor_bias_sigmoid_vjp(d["g"], d["h"])
 
 
 def _cupy_elementwise_kernels(cupy):
@@ -173,26 +200,26 @@ def _cupy_elementwise_kernels(cupy):
 
 
 # -- the sweep -------------------------------------------------------------------------------------
-def _matmul_repeats(n, repeats):
-    # Large GEMMs are long and stable: fewer repeats (at least 3) keep the run to minutes.
-    return max(3, min(repeats, int(6e13 / (2.0 * n ** 3))))
+def _matmul_repeats(n, repeats, batch=8):
+    # Large GEMMs are long and stable: fewer repeats (at least 3) keep the run to minutes. Each
+    # sample is a batch of calls: about 5e13 FLOP per contender and layout (8192^3: 5 samples of 8).
+    return max(3, min(repeats, int(5e13 / (2.0 * n ** 3 * batch))))
 
 
-def bench_matmul(env, sizes, repeats, log) -> list[dict]:
-    """One row per (layout, n): ours, cuBLAS FP32, cuBLAS TF32."""
-    rows = []
+def bench_matmul(env, sizes, repeats, log, rows=None) -> list[dict]:
+    """One row per (layout, n): ours, cuBLAS FP32, cuBLAS TF32 (appended to ``rows`` as measured)."""
+    rows = [] if rows is None else rows
     for n in sizes:
         sets = rotation_sets(3 * n * n * 4, env.l2_bytes, cap=MAX_SETS)
         data = [(env.randn((n, n), 2 * s), env.randn((n, n), 2 * s + 1), env.empty((n, n)),
                  env.empty((n, n)), env.empty((n, n))) for s in range(sets)]
         flops = 2.0 * n ** 3
-        reps = _matmul_repeats(n, repeats)
+        reps = _matmul_repeats(n, repeats, batch=max(8, sets))
         for layout, (ta, tb) in LAYOUTS.items():
             ours = [lambda d=d: env.ours_matmul(d[0], d[1], ta, tb, d[2]) for d in data]
             fp32 = [lambda d=d: env.cublas_matmul(d[0], d[1], ta, tb, d[3]) for d in data]
             tf32 = [lambda d=d: env.cublas_matmul(d[0], d[1], ta, tb, d[4], tf32=True) for d in data]
-            t = {k: summarize(env.time_ms(f, reps)) for k, f in (("ours", ours), ("fp32", fp32),
-                                                                   ("tf32", tf32))}
+            t = env.time_ms({"ours": ours, "fp32": fp32, "tf32": tf32}, reps)
             for f in (ours[0], fp32[0], tf32[0]):
                 f()
             d = data[0]
@@ -202,7 +229,7 @@ def bench_matmul(env, sizes, repeats, log) -> list[dict]:
                        ms_stats=t["ours"], cublas_ms_stats=t["fp32"], cublas_tf32_ms_stats=t["tf32"],
                        max_rel_diff_vs_cublas=env.max_rel_diff(d[2], d[3]),
                        tf32_max_rel_diff_vs_fp32=env.max_rel_diff(d[4], d[3]),
-                       input_sets=sets, repeats=reps)
+                       input_sets=sets, repeats=reps, **_host_fields(t))
             row["tflops"] = flops / row["ms"] / 1e9
             row["cublas_tflops"] = flops / row["cublas_ms"] / 1e9
             row["cublas_tf32_tflops"] = flops / row["cublas_tf32_ms"] / 1e9
@@ -216,16 +243,17 @@ def bench_matmul(env, sizes, repeats, log) -> list[dict]:
     return rows
 
 
-def bench_elementwise(env, log2_sizes, repeats, log) -> list[dict]:
-    """Per size: a copy row (the bandwidth ceiling) and one row per elementwise kernel."""
-    rows = []
+def bench_elementwise(env, log2_sizes, repeats, log, rows=None) -> list[dict]:
+    """Per size: a copy row (the bandwidth ceiling) and one row per elementwise kernel (appended
+    to ``rows`` as measured)."""
+    rows = [] if rows is None else rows
     for p in log2_sizes:
         n = 2 ** p
         m = max(1, n // COLS)
         shape = (m, COLS) if n >= COLS else (1, n)
         n = shape[0] * shape[1]
-        per_set = 4 * n * 4                                  # x, g, h, y
-        sets = rotation_sets(per_set, env.l2_bytes, cap=MAX_SETS)
+        per_set = 4 * n * 4                                  # allocated: x, g, h, y
+        sets = rotation_sets(MIN_TOUCHED_BYTES * n, env.l2_bytes, cap=MAX_SETS)
         free = env.free_bytes()
         while sets > 1 and sets * per_set > 0.7 * free:
             sets -= 1
@@ -236,21 +264,23 @@ def bench_elementwise(env, log2_sizes, repeats, log) -> list[dict]:
                      h=env.randn(shape, 10 * p + 4 * s + 2), b=env.randn((shape[1],), 10 * p + 4 * s + 3),
                      y=env.empty(shape)) for s in range(sets)]
         nbytes = n * 4
-        t_copy = summarize(env.time_ms([lambda d=d: env.copy(d["y"], d["x"]) for d in data], repeats))
+        t_copy = env.time_ms({"copy": [lambda d=d: env.copy(d["y"], d["x"]) for d in data]}, repeats)["copy"]
         copy_gbps = 2 * nbytes / t_copy["median"] / 1e6
         rows.append(dict(kernel="copy", elements=n, shape=list(shape), size=f"2^{p}", bytes=2 * nbytes,
-                         ms=t_copy["median"], ms_stats=t_copy, gbps=copy_gbps, input_sets=sets, repeats=repeats))
+                         ms=t_copy["median"], ms_stats=t_copy, gbps=copy_gbps, input_sets=sets, repeats=repeats,
+                         **_host_fields({"copy": t_copy})))
         log(f"copy 2^{p}: {copy_gbps:8.1f} GB/s (read + write)")
         for name, spec in ELEMENTWISE.items():
-            t = {k: summarize(env.time_ms([lambda d=d: fn(name, d) for d in data], repeats))
-                 for k, fn in (("ours", env.ours_elementwise), ("fused", env.fused_elementwise),
-                               ("policy", env.policy_elementwise))}
+            t = env.time_ms({k: [lambda d=d, fn=fn: fn(name, d) for d in data]
+                             for k, fn in (("ours", env.ours_elementwise), ("fused", env.fused_elementwise),
+                                           ("policy", env.policy_elementwise))}, repeats)
             moved, flops = spec["bytes"] * n, spec["flops"] * n
             row = dict(kernel=name, dtype="float32", elements=n, shape=list(shape), size=f"2^{p}",
                        flops=flops, bytes=moved, intensity=flops / moved,
                        ms=t["ours"]["median"], cupy_ms=t["fused"]["median"], cupy_policy_ms=t["policy"]["median"],
                        ms_stats=t["ours"], cupy_ms_stats=t["fused"], cupy_policy_ms_stats=t["policy"],
-                       copy_gbps_same_size=copy_gbps, input_sets=sets, repeats=repeats)
+                       copy_gbps_same_size=copy_gbps, input_sets=sets, repeats=repeats,
+                       max_rel_diff_vs_cupy=env.elementwise_diff(name, data[0]), **_host_fields(t))
             row["gbps"] = moved / row["ms"] / 1e6
             row["cupy_gbps"] = moved / row["cupy_ms"] / 1e6
             row["vs_vendor"] = row["cupy_ms"] / row["ms"]
@@ -262,6 +292,26 @@ def bench_elementwise(env, log2_sizes, repeats, log) -> list[dict]:
         del data
         env.release()
     return rows
+
+
+def _host_fields(timings) -> dict:
+    """Per contender: host enqueue ms per call, and samples whose enqueueing outlasted the spin
+    even after retries (their GPU time may include idle gaps: read such a row as host-bound)."""
+    return {"enqueue_ms": {k: t["enqueue_ms"] for k, t in timings.items()},
+            "host_bound_samples": {k: t["host_bound_samples"] for k, t in timings.items()}}
+
+
+def result_failures(rows) -> list[str]:
+    """Rows whose results disagree with the vendor's beyond tolerance, one line each."""
+    bad = []
+    for r in rows:
+        if r["kernel"] == "matmul" and not r["max_rel_diff_vs_cublas"] <= MATMUL_RTOL:
+            bad.append(f"matmul {r['layout']} {r['size']}: max rel diff vs cuBLAS FP32 "
+                       f"{r['max_rel_diff_vs_cublas']:.1e} > {MATMUL_RTOL:.0e}")
+        elif r["kernel"] in ELEMENTWISE and not r["max_rel_diff_vs_cupy"] <= ELEMENTWISE_RTOL:
+            bad.append(f"{r['kernel']} {r['size']}: max rel diff vs fused CuPy "
+                       f"{r['max_rel_diff_vs_cupy']:.1e} > {ELEMENTWISE_RTOL:.0e}")
+    return bad
 
 
 def bench_launch_overhead(env, log, launches=2000) -> list[dict]:
@@ -330,9 +380,12 @@ def roofline_points(rows) -> list[dict]:
     return pts
 
 
-def run_kernel_sweep(env, matmul_sizes, log2_sizes, repeats, log, overhead=True) -> dict:
-    rows = bench_matmul(env, matmul_sizes, repeats, log)
-    rows += bench_elementwise(env, log2_sizes, repeats, log)
+def run_kernel_sweep(env, matmul_sizes, log2_sizes, repeats, log, overhead=True, rows=None) -> dict:
+    """The whole sweep. Rows are appended to ``rows`` (a list the caller may pass) as each section
+    ends, so an interrupted run still has what was measured."""
+    rows = [] if rows is None else rows
+    bench_matmul(env, matmul_sizes, repeats, log, rows)
+    bench_elementwise(env, log2_sizes, repeats, log, rows)
     if overhead:
         rows += bench_launch_overhead(env, log)
     ceilings = ceilings_from(rows)
@@ -403,7 +456,16 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
         f"L2 {env.l2_bytes / 2**20:.0f} MiB, driver {meta.get('driver_version')}); {meta['date']}")
     sizes = MATMUL_SIZES_QUICK if args.quick else MATMUL_SIZES
     log2 = ELEMENTWISE_LOG2_QUICK if args.quick else ELEMENTWISE_LOG2
-    result = run_kernel_sweep(env, sizes, log2, args.repeats, log, overhead=not args.no_overhead)
+    rows = []
+    try:
+        result = run_kernel_sweep(env, sizes, log2, args.repeats, log, overhead=not args.no_overhead,
+                                  rows=rows)
+    except KeyboardInterrupt:   # Ctrl-C or `timeout -s INT`: keep what was measured
+        log(f"interrupted after {len(rows)} rows; writing them")
+        payload = {"benchmark": "kernels", "meta": meta, "interrupted": True, "rows": rows,
+                   "notes": list(env.notes), "table": kernel_table(rows) if rows else ""}
+        write_outputs(out, payload, log, plot=None, plot_names=[])
+        raise
     table = kernel_table(result["rows"])
     c = result["ceilings"]
     log("")
@@ -417,9 +479,17 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
         "fused CuPy ElementwiseKernel for the elementwise kernels (vs_cupy_policy in the JSON: against "
         "what gg.set_kernels(relu/bias_sigmoid='cupy') runs)",
         "of ceiling: matmul vs the cuBLAS FP32 peak; elementwise vs the copy bandwidth",
-        f"timing: CUDA events, median of up to {args.repeats} repeats after 3 warm-up calls; inputs rotated "
-        f"over sets spanning 2x L2",
+        f"timing: CUDA events around batches queued behind a spin kernel, median of up to {args.repeats} "
+        f"repeats after 3 warm-up calls, contenders sampled in turn; inputs rotated over sets whose bytes "
+        f"touched span 2x L2",
     ]
+    host_bound = [f"{r['kernel']} {r.get('layout', '')} {r['size']} {k}".replace("  ", " ")
+                  for r in result["rows"] for k, v in r.get("host_bound_samples", {}).items() if v]
+    if host_bound:
+        notes.append("host-bound (enqueueing outlasted the spin in some samples; GPU time may include idle "
+                     "gaps): " + ", ".join(host_bound))
+    failures = result_failures(result["rows"])
+    notes += [f"WRONG RESULT: {f}" for f in failures]
     for r in result["rows"]:
         if r["kernel"] == "matmul" and r["tf32_max_rel_diff_vs_fp32"] < 1e-5 and r["n"] >= 1024:
             notes.append(f"cuBLAS TF32 results equal FP32 to {r['tf32_max_rel_diff_vs_fp32']:.1e} at {r['size']}: "
@@ -435,4 +505,8 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
         result["roofline"], c, os.path.join(d, "bench-kernels-roofline.png"),
         f"gpugrad kernels roofline, float32: {meta['device_name']}"),
         plot_names=["bench-kernels-roofline.png"])
+    if failures:
+        print(f"gpugrad bench kernels: {len(failures)} kernel result(s) disagree with the vendor's: "
+              + "; ".join(failures), file=sys.stderr)
+        return 1
     return 0

@@ -343,8 +343,10 @@ class _Restore:
         self.undo()
 
 
-def run_mlp_bench(cfg: MlpBenchConfig, log) -> dict:
-    """Run every model and contender; return {"config", "rows", "notes", "failed"}."""
+def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
+    """Run every model and contender; return {"config", "rows", "notes", "failed"}. Each model's rows
+    are appended to ``rows`` (a list the caller may pass) once measured, so an interrupted run
+    keeps them."""
     notes = [f"optimizer: {OPTIMIZERS[cfg.optimizer]}, float32, cross-entropy (mean) on a fixed random batch",
              f"loss check: {cfg.check_steps} steps from the same initial weights; a row fails when "
              f"max_step |loss - reference| / |reference| > {cfg.rtol:g}",
@@ -361,7 +363,7 @@ def run_mlp_bench(cfg: MlpBenchConfig, log) -> dict:
                      "torch torch.cuda.max_memory_allocated(); both from the model's creation on")
     variants, vnotes = _variants(cfg)
     notes += vnotes
-    rows = []
+    rows = [] if rows is None else rows
     try:
         for name in cfg.models:
             sizes, batch = MODELS[name]

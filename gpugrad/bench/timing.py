@@ -6,6 +6,7 @@ as an argument.
 """
 from __future__ import annotations
 
+import gc
 import math
 import statistics
 import time
@@ -54,6 +55,9 @@ extern "C" __global__ void gpugrad_spin(long long cycles) {
 """
 _spin_kernels: dict = {}
 
+#: Longest spin queued ahead of a batch (a call whose enqueueing takes longer is host-bound anyway).
+MAX_SPIN_US = 2e6
+
 
 def _spin(cupy, microseconds: float, stream) -> None:
     """Keep the GPU busy for about ``microseconds`` (one thread spinning on the clock)."""
@@ -64,33 +68,84 @@ def _spin(cupy, microseconds: float, stream) -> None:
     k((1,), (1,), (cupy.int64(int(microseconds * 2000)),), stream=stream)
 
 
-def time_cuda_events(cupy, fns, warmup: int = 3, repeats: int = 20, batch: int | None = None,
-                     host_us_per_call: float = 60.0) -> list[float]:
-    """Milliseconds of GPU time per call, with CUDA events on CuPy's current stream.
+def _spin_for(enqueue_s: float) -> float:
+    """Spin microseconds that outlast an enqueueing measured at ``enqueue_s``, with margin."""
+    return min(MAX_SPIN_US, 1.5 * enqueue_s * 1e6 + 50.0)
 
-    ``fns`` is a list of callables, one per input set; consecutive calls read different operands
-    (see :func:`rotation_sets`). Each sample times ``batch`` back-to-back calls (default: one
-    round over the input sets, at least 8) between two events and divides by ``batch``. A spin
-    kernel queued first keeps the GPU busy while the host queues the batch, so the events
-    bracket GPU execution only, not Python's launch overhead (measured separately).
+
+def time_cuda_events(cupy, contenders: dict, warmup: int = 3, repeats: int = 20,
+                     batch: int | None = None, retries: int = 3) -> dict:
+    """GPU milliseconds per call of each contender, with CUDA events on CuPy's current stream.
+
+    ``contenders`` maps a name to a list of callables, one per input set; consecutive calls read
+    different operands (see :func:`rotation_sets`). Each sample times ``batch`` back-to-back calls
+    (default: one round over the input sets, at least 8) between two events and divides by
+    ``batch``. A spin kernel queued first keeps the GPU busy while the host queues the batch, so
+    the events bracket GPU execution only, not Python's launch overhead (measured separately).
+
+    The spin is sized from the host's enqueue time of a warm-up batch. A sample whose enqueueing
+    outlasted its spin (the GPU may have idled inside the window: a garbage-collector pause, a
+    slow call) is taken again with a longer spin, up to ``retries`` times; what still is counts
+    in ``host_bound_samples``. Contenders are sampled in turn (A, B, C, A, B, C, ...), so clock
+    or temperature drift during the run weighs on all of them alike.
+
+    Returns ``{name: summarize(samples) + {"enqueue_ms", "spin_us", "batch", "retried_samples",
+    "host_bound_samples"}}``.
     """
     stream = cupy.cuda.get_current_stream()
-    batch = batch or max(8, len(fns))
-    for i in range(warmup):
-        fns[i % len(fns)]()
-    stream.synchronize()
-    samples, call = [], 0
-    for _ in range(repeats):
-        start, end = cupy.cuda.Event(), cupy.cuda.Event()
-        _spin(cupy, batch * host_us_per_call + 50.0, stream)
-        start.record(stream)
-        for _ in range(batch):
-            fns[call % len(fns)]()
-            call += 1
-        end.record(stream)
-        end.synchronize()
-        samples.append(float(cupy.cuda.get_elapsed_time(start, end)) / batch)
-    return samples
+    _spin(cupy, 1.0, stream)                       # compile the spin kernel outside any window
+    state = {}
+    for name, fns in contenders.items():
+        b = batch or max(8, len(fns))
+        for i in range(warmup):
+            fns[i % len(fns)]()
+        stream.synchronize()
+        t0 = time.perf_counter()
+        for i in range(b):
+            fns[i % len(fns)]()
+        enqueue = time.perf_counter() - t0
+        stream.synchronize()
+        state[name] = dict(fns=fns, batch=b, call=0, spin_us=_spin_for(enqueue), samples=[],
+                           enqueue=[], retried=0, host_bound=0)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()                                   # no collector pause inside a window
+    try:
+        for _ in range(repeats):
+            for s in state.values():
+                for attempt in range(retries + 1):
+                    ms, enqueue = _one_sample(cupy, stream, s)
+                    if enqueue * 1e6 <= s["spin_us"]:
+                        break
+                    s["spin_us"] = max(s["spin_us"], _spin_for(enqueue))
+                    if attempt < retries:
+                        s["retried"] += 1
+                else:
+                    s["host_bound"] += 1
+                s["samples"].append(ms)
+                s["enqueue"].append(enqueue * 1e3 / s["batch"])
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: {**summarize(s["samples"]), "enqueue_ms": statistics.median(s["enqueue"]),
+                   "spin_us": s["spin_us"], "batch": s["batch"], "retried_samples": s["retried"],
+                   "host_bound_samples": s["host_bound"]}
+            for name, s in state.items()}
+
+
+def _one_sample(cupy, stream, s) -> tuple[float, float]:
+    """(GPU ms per call, host seconds from the spin's launch to the last call queued)."""
+    fns, batch = s["fns"], s["batch"]
+    start, end = cupy.cuda.Event(), cupy.cuda.Event()
+    t0 = time.perf_counter()
+    _spin(cupy, s["spin_us"], stream)
+    start.record(stream)
+    for _ in range(batch):
+        fns[s["call"] % len(fns)]()
+        s["call"] += 1
+    enqueue = time.perf_counter() - t0
+    end.record(stream)
+    end.synchronize()
+    return float(cupy.cuda.get_elapsed_time(start, end)) / batch, enqueue
 
 
 def rotation_sets(bytes_per_set: int, l2_bytes: int = DEFAULT_L2_BYTES, cap: int = 16) -> int:
