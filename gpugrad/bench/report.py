@@ -122,6 +122,9 @@ def _cpu_name() -> str:
 
 
 def _git_commit():
+    """HEAD of the checkout gpugrad runs from; GPUGRAD_COMMIT where the tree travelled without .git."""
+    if os.environ.get("GPUGRAD_COMMIT"):
+        return os.environ["GPUGRAD_COMMIT"]
     try:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -143,6 +146,14 @@ def gpu_meta() -> dict:
             "memory_bytes": int(props.get("totalGlobalMem", 0)) or None,
             "cuda_driver_api_version": cupy.cuda.runtime.driverGetVersion(),
             "cuda_runtime_version": cupy.cuda.runtime.runtimeGetVersion()}
+    try:
+        from cupy_backends.cuda.libs import cublas
+        meta["cublas_version"] = cublas.getVersion(cupy.cuda.device.get_cublas_handle())
+    except Exception:  # an informational field: never fail a benchmark over it
+        meta["cublas_version"] = None
+    torch = sys.modules.get("torch")        # only when the benchmark already uses PyTorch
+    if torch is not None:
+        meta["torch_cuda_version"] = getattr(torch.version, "cuda", None)
     try:  # the driver's own version string (e.g. 580.65.06) is only known to nvidia-smi / NVML
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader",
                               f"--id={dev.id}"], capture_output=True, text=True, timeout=10)
