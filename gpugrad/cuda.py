@@ -37,24 +37,38 @@ def default_device() -> str:
 
 
 def synchronize() -> None:
-    """Wait for all queued GPU work (no-op without a GPU)."""
+    """Wait for all queued GPU work on the current device, on every stream (no-op without a GPU)."""
     if is_available():
         import cupy
-        cupy.cuda.get_current_stream().synchronize()
+        # The device, not just the current stream: a graphed step's side stream and any stream
+        # the user made must be finished too (cudaDeviceSynchronize).
+        cupy.cuda.Device().synchronize()
 
 
-_graph_pools: list = []   # (weakref to the owning graphed step, its private memory pool)
+# Graphed steps that hold a private memory pool (as ``owner._graph_pool``). Only weak references:
+# the pool lives and dies with its owner, and nothing here can free a pool (possibly in the middle
+# of a later capture, from inside an allocation) or keep a discarded one alive. The pool itself
+# cannot be weakly referenced (cupy.cuda.MemoryPool has no __weakref__ slot), hence the owner.
+_graph_owners = weakref.WeakSet()
 
 
 def register_graph_pool(owner, pool) -> None:
-    """Count a CUDA graph's private pool in memory_stats() for as long as ``owner`` lives."""
-    _graph_pools.append((weakref.ref(owner), pool))
+    """Give ``owner`` its CUDA graph's private ``pool`` (as ``owner._graph_pool``) and count that pool
+    in memory_stats() for as long as ``owner`` lives; ``owner`` must be weak-referenceable."""
+    owner._graph_pool = pool
+    _graph_owners.add(owner)
+
+
+def unregister_graph_pool(owner) -> None:
+    """Forget ``owner``'s pool (a failed capture): it is no longer counted, nor kept by ``owner``."""
+    _graph_owners.discard(owner)
+    owner._graph_pool = None
 
 
 def _pools() -> list:
     import cupy
-    _graph_pools[:] = [(ref, pool) for ref, pool in _graph_pools if ref() is not None]
-    return [cupy.get_default_memory_pool()] + [pool for _, pool in _graph_pools]
+    graph_pools = [getattr(owner, "_graph_pool", None) for owner in _graph_owners]
+    return [cupy.get_default_memory_pool()] + [pool for pool in graph_pools if pool is not None]
 
 
 def _used_total() -> int:

@@ -13,10 +13,13 @@ How it works, and the contract it puts on ``step``:
   then launches the graph; later calls only copy inputs and launch. Every call therefore does
   exactly one real step, and the results equal the eager ones.
 * Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
-* ``step`` must not wait for the host inside (``.item()``, ``.numpy()``, printing) and must not
-  depend on Python values that change between calls (a step counter or learning rate kept as a
-  Python float is frozen into the graph; keep such state in device arrays). Random numbers
-  drawn inside (dropout) repeat on every replay.
+* ``step`` must not wait for the host inside (``.item()``, ``.numpy()``, printing). Python values
+  it reads are frozen into the graph at capture: the optimizers pass the learning rate and their
+  other hyper-parameters (momentum, betas, eps, weight decay) to the fused update kernels as
+  Python numbers, so replays keep using the values of call 2. After changing them (e.g. a
+  learning-rate scheduler step), build a new graphed step. (Adam's step count is the exception:
+  it lives on the device and advances on every replay.) Random numbers drawn inside (dropout)
+  repeat on every replay.
 
 On a device without CUDA graphs (cpu, cudasim) the same wrapper runs ``step`` eagerly on the
 static buffers, with the same semantics, so code written for it runs everywhere.
@@ -49,6 +52,7 @@ class GraphedStep:
         self.calls = 0
         self._replay = None
         self._outputs = None
+        self._graph_pool = None   # the captured graph's private pool: held here, never by gg.cuda
 
     def __call__(self, *inputs):
         self._copy_inputs(inputs)
@@ -82,26 +86,34 @@ def _capture_cuda(step, static_inputs, owner):
     """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
     import cupy
 
-    from .cuda import allocator_for, register_graph_pool
+    from .cuda import allocator_for, register_graph_pool, unregister_graph_pool
 
     current = cupy.cuda.get_current_stream()
     stream = cupy.cuda.Stream(non_blocking=True)
     stream.wait_event(current.record())
     pool = cupy.cuda.MemoryPool()
+    # Registered before capturing, so peak tracking counts what the capture allocates.
     register_graph_pool(owner, pool)
-    with cupy.cuda.using_allocator(allocator_for(pool)), stream:
-        stream.begin_capture()
-        try:
-            out = step(*static_inputs)
-        except Exception as exc:
+    try:
+        with cupy.cuda.using_allocator(allocator_for(pool)), stream:
+            stream.begin_capture()
             try:
-                stream.end_capture()
-            except Exception:  # the capture is already invalidated; the original error matters
-                pass
-            raise RuntimeError(f"graphed: capturing the step failed ({type(exc).__name__}: {exc}). A "
-                               f"step that waits for the host inside (.item(), .numpy(), print of a "
-                               f"tensor) cannot be captured; move those outside the step.") from exc
-        graph = stream.end_capture()
+                out = step(*static_inputs)
+            except Exception as exc:
+                try:
+                    stream.end_capture()
+                except Exception:  # the capture is already invalidated; the original error matters
+                    pass
+                raise RuntimeError(
+                    f"graphed: capturing the step failed ({type(exc).__name__}: {exc}). A step that "
+                    f"waits for the host inside (.item(), .numpy(), print of a tensor) cannot be "
+                    f"captured; move those outside the step.") from exc
+            graph = stream.end_capture()
+    except BaseException:
+        # Leave nothing behind: the owner neither keeps nor counts the pool of a failed capture
+        # (the pool and the side stream go when this frame does).
+        unregister_graph_pool(owner)
+        raise
     outputs = tuple(o.detach() if isinstance(o, Tensor) else o for o in out) \
         if isinstance(out, (tuple, list)) else (out.detach() if isinstance(out, Tensor) else out)
     keep_alive = (pool, stream)

@@ -1,6 +1,12 @@
 """gg.cuda.graphed: the static-buffer contract, on every device (a real CUDA graph on "cuda")."""
 from __future__ import annotations
 
+import contextlib
+import gc
+import sys
+import types
+import weakref
+
 import numpy as np
 import pytest
 
@@ -60,3 +66,96 @@ def test_graphed_step_refuses_inputs_of_another_shape(device):
         fast(gg.ones(3, 5, device=device), y)
     with pytest.raises(TypeError, match="2 inputs"):
         fast(x)
+
+
+# --- the private memory pool's lifetime, with a stand-in for CuPy (no GPU needed) ----------------
+
+class _FakePool:
+    """Stands in for cupy.cuda.MemoryPool (which, unlike this, cannot be weakly referenced)."""
+
+    def malloc(self, size):
+        raise AssertionError("the fake capture allocates nothing")
+
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+
+class _FakeStream:
+    def __init__(self, non_blocking=False):
+        pass
+
+    def record(self):
+        return None
+
+    def wait_event(self, event):
+        pass
+
+    def begin_capture(self):
+        pass
+
+    def end_capture(self):
+        return types.SimpleNamespace(launch=lambda stream: None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """``import cupy`` yields a stand-in whose streams capture nothing and whose pools hold nothing;
+    ``fake.pools_made`` lists the private pools made (for captures)."""
+    default_pool = _FakePool()
+
+    def memory_pool():
+        fake.pools_made.append(_FakePool())
+        return fake.pools_made[-1]
+
+    fake = types.SimpleNamespace(
+        pools_made=[], get_default_memory_pool=lambda: default_pool,
+        cuda=types.SimpleNamespace(get_current_stream=_FakeStream, Stream=_FakeStream,
+                                   MemoryPool=memory_pool,
+                                   using_allocator=lambda allocator: contextlib.nullcontext()))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return fake
+
+
+def _graphed_on_fake_cuda(step):
+    """A graphed step that takes the CUDA capture path (on CPU tensors, with the fake CuPy)."""
+    x = gg.ones(4, 5)
+    y = gg.tensor([0, 1, 2, 0])
+    fast = gg.cuda.graphed(step, x, y)
+    fast.device = types.SimpleNamespace(type="cuda")
+    return fast, x, y
+
+
+def test_a_discarded_graphed_step_frees_its_private_pool(fake_cupy):
+    fast, x, y = _graphed_on_fake_cuda(_step_fn(_model("cpu")))
+    fast(x, y)   # eager warm-up
+    fast(x, y)   # capture and first replay
+    assert len(fake_cupy.pools_made) == 1
+    pool = weakref.ref(fake_cupy.pools_made.pop())
+    assert pool() in gg.cuda._pools()     # counted in memory_stats while the step lives
+    del fast
+    gc.collect()
+    assert pool() is None, "the module registry kept a discarded graphed step's pool alive"
+    assert gg.cuda._pools() == [fake_cupy.get_default_memory_pool()]
+
+
+def test_a_failed_capture_leaves_no_pool_registered(fake_cupy):
+    def step(x, y):
+        if fast.calls > 1:
+            raise ValueError("boom")
+        return x
+
+    fast, x, y = _graphed_on_fake_cuda(step)
+    fast(x, y)
+    with pytest.raises(RuntimeError, match=r"graphed: capturing the step failed \(ValueError: boom\)"):
+        fast(x, y)
+    assert gg.cuda._pools() == [fake_cupy.get_default_memory_pool()]
+    assert getattr(fast, "_graph_pool", None) is None
