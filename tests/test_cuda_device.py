@@ -2,6 +2,9 @@
 On a machine without a GPU only the "no GPU" answers are checked; ci/gpu.sh runs the rest."""
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 
@@ -82,3 +85,38 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tmp_path):
         gg.zeros(2, device="cuda")
     with pytest.raises(RuntimeError, match=r"no usable GPU"):
         gg.ones(2).to("cuda")
+
+
+@pytest.mark.parametrize("index", [1, 3])
+def test_a_gpu_other_than_the_first_is_refused_with_how_to_select_it(index):
+    # Checked before availability, so this runs (and must pass) with or without a GPU.
+    msg = (rf"device 'cuda:{index}'.*not supported yet.*CUDA_VISIBLE_DEVICES={index}.*"
+           rf"'cuda' \(or 'cuda:0'\)")
+    with pytest.raises(RuntimeError, match=msg):
+        gg.zeros(2, device=f"cuda:{index}")
+    with pytest.raises(RuntimeError, match=msg):
+        gg.ones(2).to(f"cuda:{index}")
+    with pytest.raises(RuntimeError, match=msg):
+        gg.ones(2).cuda(index)
+
+
+def test_cuda_and_cuda_0_are_not_refused_as_another_gpu():
+    for name in ("cuda", "cuda:0"):
+        if GPU:
+            assert gg.zeros(2, device=name).device == "cuda:0"
+        else:
+            with pytest.raises(RuntimeError, match=r"no usable GPU"):
+                gg.zeros(2, device=name)
+
+
+def test_synchronize_waits_for_the_whole_device_not_only_the_current_stream(monkeypatch):
+    # A stand-in for CuPy records what is waited for (a graphed step's side stream, or any stream
+    # the user made, is not the current stream).
+    waited = []
+    ns = types.SimpleNamespace
+    fake = ns(cuda=ns(Device=lambda: ns(synchronize=lambda: waited.append("device")),
+                      get_current_stream=lambda: ns(synchronize=lambda: waited.append("stream"))))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(gg.cuda, "is_available", lambda: True)
+    gg.cuda.synchronize()
+    assert waited == ["device"]

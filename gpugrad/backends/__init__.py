@@ -18,6 +18,7 @@ def get_backend(device: Device):
         device.backend = b
         return b
     if device.type == "cuda":
+        _refuse_multi_gpu(device)
         _require_gpu(device)
         from .cuda import CudaBackend  # imported lazily: needs CuPy and a GPU
         b = CudaBackend(device.index)
@@ -28,6 +29,21 @@ def get_backend(device: Device):
         b = _backends[device._str] = CudaSimBackend()
         return b
     raise ValueError(f"no backend for device {device}")
+
+
+def _refuse_multi_gpu(device: Device) -> None:
+    """Refuse ``cuda:N`` for N >= 1 before anything is created on it.
+
+    Only the transfer into a device enters that device; creation, ops, optimizer state and
+    kernel outputs all run on CUDA's current device (GPU 0), so a second GPU would silently
+    compute on GPU 0 or crash. Until placement is supported, GPU N is chosen per process.
+    """
+    if device.index:
+        raise RuntimeError(
+            f"device '{device}': placing tensors on a GPU other than the first is not supported "
+            f"yet (multi-GPU placement). To run on GPU {device.index}, select it for the whole "
+            f"process with the environment variable CUDA_VISIBLE_DEVICES={device.index} and use "
+            f"device 'cuda' (or 'cuda:0').")
 
 
 def _require_gpu(device: Device) -> None:
