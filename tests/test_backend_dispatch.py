@@ -95,6 +95,36 @@ def test_policy_switch_gives_the_same_results_and_bypasses_the_kernels(spy):
     np.testing.assert_allclose(host(mine), host(vendor), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32", "float16"])
+def test_dtypes_the_kernels_lack_take_the_vendor_path(spy, dtype):
+    # The Numba kernels take float32/float64 only; any other dtype must give the CPU's answer.
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(-3, 4, (4, 5)).astype(dtype), rng.integers(-3, 4, (5, 3)).astype(dtype)
+    w, bias = rng.integers(-3, 4, (3, 5)).astype(dtype), rng.integers(-3, 4, 3).astype(dtype)
+    for fn in (lambda d: d(a) @ d(b), lambda d: gg.relu(d(a)), lambda d: F.linear(d(a), d(w), d(bias)),
+               lambda d: F.linear_relu(d(a), d(w), d(bias))):
+        cpu = fn(lambda x: gg.tensor(x, dtype=dtype))
+        dev = fn(lambda x: gg.tensor(x, dtype=dtype, device=KERNEL_DEVICE))
+        assert dev.dtype == cpu.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(host(dev), host(cpu))
+    assert spy == []
+
+
+def test_float16_gradients_take_the_vendor_path(spy):
+    rng = np.random.default_rng(0)
+    shapes = {"x": (4, 5), "w": (3, 5), "b": (3,), "z": (4, 3)}
+    data = {k: rng.standard_normal(s).astype(np.float16) for k, s in shapes.items()}
+    grads = {}
+    for dev in ("cpu", KERNEL_DEVICE):
+        t = {k: gg.tensor(v, dtype="float16", device=dev, requires_grad=True) for k, v in data.items()}
+        out = F.bias_sigmoid(t["z"], t["b"]) + gg.relu(F.linear_relu(t["x"], t["w"], t["b"]))
+        out.sum().backward()
+        grads[dev] = [host(out)] + [host(t[k].grad) for k in shapes]
+    for c, d in zip(grads["cpu"], grads[KERNEL_DEVICE]):
+        np.testing.assert_allclose(d, c, rtol=1e-2, atol=1e-2)   # float16 (a GPU may differ in ulps)
+    assert spy == []
+
+
 def test_mlp_training_step_matches_cpu():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 5)).astype(np.float32)

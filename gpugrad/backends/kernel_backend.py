@@ -3,11 +3,14 @@
 
 The kernels read their operands in place: the elementwise ones need C-contiguous arrays, matmul
 takes C- or F-contiguous ones (a transposed view is read as a layout). Any other strided operand
-(rare: a slice feeding an op) is made contiguous here, once.
+(rare: a slice feeding an op) is made contiguous here, once. The kernels are written for float32
+and float64 only; operands of any other dtype (integers, float16) take the vendor path, as under
+the policy "cupy"/"cublas", so such an op gives on a CUDA device what it gives on the CPU.
 """
 from __future__ import annotations
 
 from .. import kernel_policy
+from ..kernels._launch import SUPPORTED_DTYPES  # cheap: imports neither numba nor cupy
 from .base import ArrayBackend
 
 
@@ -19,6 +22,15 @@ class KernelBackend(ArrayBackend):
         from .. import kernels  # noqa: F401  (gpugrad.kernels: cheap, compiles lazily)
         self._k = kernels
 
+    @staticmethod
+    def _use_kernel(op, *arrays):
+        """True when the policy picks the Numba kernel for ``op`` and the kernel takes the operands:
+        one dtype for all, float32 or float64 (any other goes to the vendor path)."""
+        if kernel_policy.current(op) != "numba":
+            return False
+        dt = arrays[0].dtype
+        return dt in SUPPORTED_DTYPES and all(a.dtype == dt for a in arrays[1:])
+
     def _contig(self, a):
         return a if a.flags.c_contiguous else self.xp.ascontiguousarray(a)
 
@@ -27,15 +39,15 @@ class KernelBackend(ArrayBackend):
         return a if a.flags.c_contiguous or a.flags.f_contiguous else self.xp.ascontiguousarray(a)
 
     def matmul(self, a, b, trans_a=False, trans_b=False):
-        impl = kernel_policy.current("matmul")
-        if impl == "numba":
+        if self._use_kernel("matmul", a, b):
             return self._k.matmul(self._contig_either(a), self._contig_either(b), trans_a=trans_a,
                                   trans_b=trans_b)
-        return self.vendor_matmul(a, b, trans_a, trans_b, tf32=impl == "cublas-tf32")
+        return self.vendor_matmul(a, b, trans_a, trans_b,
+                                  tf32=kernel_policy.current("matmul") == "cublas-tf32")
 
     def linear(self, x, w, b, activation=None):
         # The hand-written matmul adds the bias and applies ReLU in its epilogue: one pass.
-        if kernel_policy.current("matmul") == "numba" and activation in (None, "relu"):
+        if activation in (None, "relu") and self._use_kernel("matmul", x, w, b):
             return self._k.matmul(self._contig_either(x), self._contig_either(w), trans_b=True,
                                   bias=self._contig(b), relu=activation == "relu")
         return ArrayBackend.linear(self, x, w, b, activation)
@@ -45,28 +57,28 @@ class KernelBackend(ArrayBackend):
         return ArrayBackend.matmul(self, a, b, trans_a, trans_b)
 
     def relu(self, x):
-        if kernel_policy.current("relu") == "numba":
+        if self._use_kernel("relu", x):
             return self._k.relu(self._contig(x))
         return self.vendor_relu(x)
 
     def relu_vjp(self, g, y):
-        if kernel_policy.current("relu") == "numba":
+        if self._use_kernel("relu", g, y):
             return self._k.relu_vjp(self._contig(g), self._contig(y))
         return self.vendor_relu_vjp(g, y)
 
     def bias_relu_vjp(self, g, y):
         # The VJP of linear_relu's activation and its bias gradient: one kernel, one pass over g.
-        if kernel_policy.current("relu") == "numba":
+        if self._use_kernel("relu", g, y):
             return self._k.bias_relu_vjp(self._contig(g), self._contig(y))
         return ArrayBackend.bias_relu_vjp(self, g, y)   # vendor relu_vjp, then the column sums
 
     def bias_sigmoid(self, z, b):
-        if kernel_policy.current("bias_sigmoid") == "numba":
+        if self._use_kernel("bias_sigmoid", z, b):
             return self._k.bias_sigmoid(self._contig(z), self._contig(b))
         return self.vendor_bias_sigmoid(z, b)
 
     def bias_sigmoid_vjp(self, g, h):
-        if kernel_policy.current("bias_sigmoid") == "numba":
+        if self._use_kernel("bias_sigmoid", g, h):
             return self._k.bias_sigmoid_vjp(self._contig(g), self._contig(h))
         return self.vendor_bias_sigmoid_vjp(g, h)
 
