@@ -70,8 +70,14 @@ def _describe(x) -> str:
     return f"{type(x).__module__.split('.')[0]} array shape={tuple(shape)} dtype={dtype}"
 
 
-def _is_cupy(x) -> bool:
-    return type(x).__module__.split(".")[0] == "cupy"
+def _is_cupy_array(x) -> bool:
+    # isinstance, not hasattr(x, "__cuda_array_interface__"): on a CuPy array that attribute is a
+    # computed property (it builds a dict and looks up the current stream), and this check runs for
+    # every array of every launch. CuPy is imported only for objects of a cupy type.
+    if type(x).__module__.split(".")[0] != "cupy":
+        return False
+    import cupy
+    return isinstance(x, cupy.ndarray)
 
 
 def array_module(kernel: str, *arrays):
@@ -88,7 +94,7 @@ def array_module(kernel: str, *arrays):
                     f"gpugrad.kernels.{kernel}: got a NumPy array ({_describe(x)}), but the kernels run "
                     f"on the GPU. Move it to the device first with cupy.asarray(x) (or run under the "
                     f"CUDA simulator with NUMBA_ENABLE_CUDASIM=1).")
-        elif _is_cupy(x) and hasattr(x, "__cuda_array_interface__"):
+        elif _is_cupy_array(x):
             if sim:
                 raise TypeError(
                     f"gpugrad.kernels.{kernel}: got a CuPy array ({_describe(x)}) while Numba's CUDA "
@@ -251,6 +257,12 @@ def kernel_specs() -> list[KernelSpec]:
     return specs
 
 
+#: Compile options of every kernel and device function, whatever the environment says:
+#: NUMBA_CUDA_DEBUGINFO=1 would otherwise compile with exception checking, whose every launch
+#: memsets a flag and copies it back to the host (a sync per launch, and an error inside CUDA-graph
+#: capture); NUMBA_OPT=0 would compile unoptimised (and NVVM refuses debug with optimisation).
+JIT_OPTIONS = {"debug": False, "opt": True}
+
 _jitted: dict = {}
 
 
@@ -259,5 +271,5 @@ def jit_kernel(spec: KernelSpec):
     k = _jitted.get((spec.name, spec.dtype))
     if k is None:
         cuda = numba_cuda()
-        k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature)(spec.build())
+        k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature, **JIT_OPTIONS)(spec.build())
     return k

@@ -61,7 +61,10 @@ def _link_log(ptx: str, arch: str) -> str:
 
 def check(spec, cc=(9, 0)) -> dict:
     from numba import cuda
-    ptx, _ = cuda.compile_ptx(spec.build(), spec.signature, cc=cc)
+
+    from ._launch import JIT_OPTIONS
+    # The options jit_kernel launches with, so the report describes the code that really runs.
+    ptx, _ = cuda.compile_ptx(spec.build(), spec.signature, cc=cc, **JIT_OPTIONS)
     info = _parse_log(_link_log(ptx, f"sm_{cc[0]}{cc[1]}"))
     info.update(
         name=spec.name, dtype=spec.dtype, signature=spec.signature,

@@ -76,7 +76,7 @@ def _build(dtype: str, trans_a: bool, trans_b: bool, config: str, even: bool):
 
     # Element e of a tile -> (k, m) inside the tile, chosen so that consecutive threads
     # read consecutive addresses of the operand as it is stored in global memory.
-    @cuda.jit(device=True, inline="always")
+    @cuda.jit(device=True, inline="always", **L.JIT_OPTIONS)
     def load_a(a, ra, t, m0, k0, M, K):
         for i in range(A_LOADS):
             e = t + i * THREADS
@@ -96,7 +96,7 @@ def _build(dtype: str, trans_a: bool, trans_b: bool, config: str, even: bool):
                 v = ZERO
             ra[i] = v
 
-    @cuda.jit(device=True, inline="always")
+    @cuda.jit(device=True, inline="always", **L.JIT_OPTIONS)
     def load_b(b, rb, t, n0, k0, N, K):
         for i in range(B_LOADS):
             e = t + i * THREADS
@@ -116,7 +116,7 @@ def _build(dtype: str, trans_a: bool, trans_b: bool, config: str, even: bool):
                 v = ZERO
             rb[i] = v
 
-    @cuda.jit(device=True, inline="always")
+    @cuda.jit(device=True, inline="always", **L.JIT_OPTIONS)
     def store_tiles(As, Bs, ra, rb, buf, t):
         for i in range(A_LOADS):
             e = t + i * THREADS
