@@ -80,6 +80,26 @@ def test_cross_entropy_target_errors():
         F.cross_entropy(logits, [0, 1])
 
 
+def test_gpu_cross_entropy_pick_gives_nan_for_a_bad_target_without_copying(monkeypatch):
+    # On a GPU (array module not NumPy) targets are not range-checked on the host: a bad one gives
+    # a NaN row. The final cast to x's dtype must not copy the result on every step. NumPy stands
+    # in for CuPy; the spy records the array where() returns.
+    import types
+
+    from gpugrad.ops import activation
+    made = []
+
+    def where(*args):
+        made.append(np.where(*args))
+        return made[-1]
+
+    xp = types.SimpleNamespace(arange=np.arange, where=where, clip=np.clip, nan=np.nan)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out = activation._pick_rows_fwd(types.SimpleNamespace(xp=xp), x, np.array([2, 5]))
+    np.testing.assert_array_equal(out, [2.0, np.nan])
+    assert out.dtype == np.float32 and out is made[0]
+
+
 def test_bad_dtype_and_device_strings():
     with pytest.raises(TypeError, match="unknown dtype"):
         gg.zeros(2, dtype="floaty")

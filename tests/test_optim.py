@@ -259,3 +259,22 @@ def test_adam_state_with_a_device_step_counter_round_trips():
     opt2 = gg.optim.Adam([q], lr=0.1)
     opt2.load_state_dict(sd)
     assert opt2.state[id(q)]["step"] == 1
+
+
+def test_cuda_adam_moves_a_numpy_scalar_step_count_to_the_device(monkeypatch):
+    # NumPy 2 scalars have a .device attribute too; the CUDA backend must still turn such a count
+    # into a 1-element device array (advanced in place, so graph replays see it). NumPy stands in
+    # for CuPy, and the fused kernel only records the step count it is given.
+    import types
+
+    from gpugrad.backends import cuda as cuda_backend
+    seen = []
+    monkeypatch.setattr(cuda_backend, "_elementwise",
+                        lambda name: lambda g, step, *rest: seen.append(step.copy()))
+    backend = types.SimpleNamespace(xp=np)
+    state = {"step": np.int64(3), "exp_avg": np.zeros(2), "exp_avg_sq": np.zeros(2)}
+    for _ in range(2):
+        cuda_backend.CudaBackend.adam_update(backend, np.zeros(2), np.ones(2), state, 0.1, 0.9, 0.999,
+                                             1e-8, 0.0, False)
+    assert isinstance(state["step"], np.ndarray) and state["step"].tolist() == [5]
+    assert [s.tolist() for s in seen] == [[4], [5]]

@@ -76,7 +76,9 @@ class CudaBackend(KernelBackend):
         # The step count lives on the device and is advanced there, so a captured CUDA graph
         # replays with the right bias corrections.
         step = state["step"]
-        if not hasattr(step, "device"):
+        # isinstance, not hasattr(step, "device"): NumPy 2 scalars have .device too, and a scalar
+        # (e.g. a restored count) must become a device array as much as a Python int.
+        if not isinstance(step, self.xp.ndarray):
             step = state["step"] = self.xp.full((1,), int(step), dtype=self.xp.int64)
         step += 1
         _elementwise("adam")(g, step, float(lr), float(beta1), float(beta2), float(eps),

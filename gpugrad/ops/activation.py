@@ -51,7 +51,10 @@ def _pick_rows_fwd(b, x, targets):
         return x[rows, targets]
     # No host sync on a GPU: an out-of-range target yields NaN for its row, never a wrong number.
     bad = (targets < 0) | (targets >= x.shape[1])
-    return xp.where(bad, xp.nan, x[rows, xp.clip(targets, 0, x.shape[1] - 1)]).astype(x.dtype)
+    picked = xp.where(bad, xp.nan, x[rows, xp.clip(targets, 0, x.shape[1] - 1)])
+    # copy=False: where() normally keeps x's dtype already (NaN is a Python float), so casting
+    # must not copy the result on every step.
+    return picked.astype(x.dtype, copy=False)
 
 
 # out[i] = x[i, targets[i]]: the gather inside cross-entropy. One pick per row, so the VJP
