@@ -1,0 +1,170 @@
+"""The CUDA backend's fused CuPy kernels, run on the CPU: each body is compiled as host C++ (g++)
+inside a stand-in for ``cupy.ElementwiseKernel`` with CuPy's calling convention (inputs broadcast,
+T taken from the arrays, scalars cast, raw arguments as pointers, outputs written in place), and
+the *real* CudaBackend methods call it on NumPy arrays. Their results must equal the CPU backend's
+formulas (PyTorch's), step after step: the optimizer updates, the sigmoid and the activation VJPs
+that would otherwise first run on a GPU.
+"""
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from gpugrad.backends import cuda as cuda_backend
+from gpugrad.backends.base import ArrayBackend
+from gpugrad.backends.kernel_backend import KernelBackend
+
+GXX = shutil.which("g++")
+pytestmark = pytest.mark.skipif(GXX is None, reason="g++ not installed")
+
+_CTYPE = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long"}
+_NPTYPE = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
+
+
+def _parse(spec: str) -> list[tuple[str, str, bool]]:
+    """'T g, raw int64 step' -> [(type, name, raw)], as CuPy reads a parameter list."""
+    out = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        words = item.split()
+        out.append((words[-2], words[-1], words[0] == "raw"))
+    return out
+
+
+def _host_source(name: str, ins, outs, body: str) -> str:
+    funcs = []
+    for T in ("float", "double"):
+        params = ["long n"]
+        reads = []
+        for typ, var, raw in ins:
+            ctype = T if typ == "T" else _CTYPE[typ]
+            params.append(f"const {ctype}* {var}_")
+            reads.append(f"const {ctype}* {var} = {var}_;" if raw else f"const {ctype} {var} = {var}_[i];")
+        for typ, var, _ in outs:
+            ctype = T if typ == "T" else _CTYPE[typ]
+            params.append(f"{ctype}* {var}_")
+            reads.append(f"{ctype}& {var} = {var}_[i];")
+        funcs.append(f'extern "C" void {name}_{T}({", ".join(params)}) {{\n'
+                     f"  typedef {T} T;\n  for (long i = 0; i < n; ++i) {{\n    "
+                     + "\n    ".join(reads) + f"\n    {body}\n  }}\n}}\n")
+    return "".join(funcs)
+
+
+@pytest.fixture(scope="module")
+def host_library(tmp_path_factory):
+    src = "#include <cmath>\nusing namespace std;\n" + "".join(
+        _host_source(name, _parse(ins), _parse(outs), body)
+        for name, (ins, outs, body) in cuda_backend.ELEMENTWISE_KERNELS.items())
+    d = tmp_path_factory.mktemp("fused")
+    (d / "fused.cpp").write_text(src)
+    proc = subprocess.run([GXX, "-O1", "-shared", "-fPIC", "-o", str(d / "fused.so"), str(d / "fused.cpp")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return ctypes.CDLL(str(d / "fused.so"))
+
+
+class HostElementwiseKernel:
+    """cupy.ElementwiseKernel's calling convention over NumPy arrays, running the host build."""
+
+    def __init__(self, lib, name):
+        ins, outs, _ = cuda_backend.ELEMENTWISE_KERNELS[name]
+        self.lib, self.name, self.ins, self.outs = lib, name, _parse(ins), _parse(outs)
+
+    def __call__(self, *args):
+        nin, nout = len(self.ins), len(self.outs)
+        assert len(args) in (nin, nin + nout), f"{self.name}: {len(args)} arguments"
+        arrays = [a for a, (typ, _, raw) in zip(args, self.ins + self.outs)
+                  if typ == "T" and isinstance(a, np.ndarray) and not raw]
+        t = arrays[0].dtype
+        assert all(a.dtype == t for a in arrays), f"{self.name}: T is ambiguous"
+        shape = np.broadcast_shapes(*(a.shape for a, (_, _, raw) in zip(args, self.ins)
+                                      if isinstance(a, np.ndarray) and not raw))
+        n = int(np.prod(shape))
+        keep, ptrs = [], []
+        for a, (typ, var, raw) in zip(args[:nin], self.ins):
+            dtype = t if typ == "T" else np.dtype(_NPTYPE[typ])
+            if raw:
+                assert isinstance(a, np.ndarray) and a.dtype == dtype, f"{self.name}: raw {var}"
+                arr = a
+            else:
+                arr = np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=dtype), shape))
+            keep.append(arr)
+            ptrs.append(arr.ctypes.data_as(ctypes.c_void_p))
+        outs = list(args[nin:]) or [np.empty(shape, t if typ == "T" else _NPTYPE[typ])
+                                    for typ, _, _ in self.outs]
+        for o in outs:
+            assert o.shape == shape and o.flags.c_contiguous, f"{self.name}: output {o.shape} vs {shape}"
+            ptrs.append(o.ctypes.data_as(ctypes.c_void_p))
+        getattr(self.lib, f"{self.name}_{'float' if t == np.float32 else 'double'}")(ctypes.c_long(n), *ptrs)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+@pytest.fixture
+def backends(host_library, monkeypatch):
+    """(the CudaBackend with NumPy storage and host-built fused kernels, the CPU formulas)."""
+    monkeypatch.setattr(cuda_backend, "_elementwise", lambda name: HostElementwiseKernel(host_library, name))
+    gpu = cuda_backend.CudaBackend.__new__(cuda_backend.CudaBackend)
+    KernelBackend.__init__(gpu, np)
+    return gpu, ArrayBackend(np)
+
+
+def _tol(dtype):
+    return dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum,dampening,weight_decay,nesterov", [
+    (0.0, 0.0, 0.0, False), (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.0, False), (0.9, 0.1, 0.01, False),
+    (0.9, 0.0, 0.01, True)])
+def test_sgd_update_matches_the_cpu_formula(backends, dtype, momentum, dampening, weight_decay, nesterov):
+    gpu, cpu = backends
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((7, 5)).astype(dtype)
+    p_gpu, p_cpu, buf_gpu, buf_cpu = p0.copy(), p0.copy(), None, None
+    for _ in range(4):
+        g = rng.standard_normal(p0.shape).astype(dtype)
+        buf_gpu = gpu.sgd_update(p_gpu, g, buf_gpu, 0.05, momentum, dampening, weight_decay, nesterov)
+        buf_cpu = cpu.sgd_update(p_cpu, g, buf_cpu, 0.05, momentum, dampening, weight_decay, nesterov)
+        np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
+        assert (buf_gpu is None) == (buf_cpu is None)
+        if buf_cpu is not None:
+            np.testing.assert_allclose(buf_gpu, buf_cpu, **_tol(dtype))
+    assert p_gpu.dtype == dtype and not np.allclose(p_gpu, p0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay,decoupled", [(0.0, False), (0.01, False), (0.01, True)])
+def test_adam_update_matches_the_cpu_formula(backends, dtype, weight_decay, decoupled):
+    gpu, cpu = backends
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal((6, 3)).astype(dtype)
+    states = [dict(step=0, exp_avg=np.zeros_like(p0), exp_avg_sq=np.zeros_like(p0)) for _ in range(2)]
+    p_gpu, p_cpu = p0.copy(), p0.copy()
+    for _ in range(5):
+        g = rng.standard_normal(p0.shape).astype(dtype)
+        gpu.adam_update(p_gpu, g, states[0], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled)
+        cpu.adam_update(p_cpu, g, states[1], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled)
+        np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
+        np.testing.assert_allclose(states[0]["exp_avg_sq"], states[1]["exp_avg_sq"], **_tol(dtype))
+    # the CUDA backend keeps its step count on the device, advanced by each update
+    assert isinstance(states[0]["step"], np.ndarray) and states[0]["step"].tolist() == [5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_kernels_match_the_cpu_formulas(backends, dtype):
+    gpu, cpu = backends
+    rng = np.random.default_rng(2)
+    z = (rng.standard_normal((9, 4)) * 30).astype(dtype)       # large |z|: no overflow either way
+    b = rng.standard_normal(4).astype(dtype)
+    g = rng.standard_normal((9, 4)).astype(dtype)
+    np.testing.assert_allclose(gpu.sigmoid(z), cpu.sigmoid(z), **_tol(dtype))
+    h = gpu.vendor_bias_sigmoid(z, b)
+    np.testing.assert_allclose(h, cpu.bias_sigmoid(z, b), **_tol(dtype))
+    assert np.isfinite(h).all() and h.dtype == dtype
+    for got, want in zip(gpu.vendor_bias_sigmoid_vjp(g, h), cpu.bias_sigmoid_vjp(g, h)):
+        np.testing.assert_allclose(got, want, **_tol(dtype))
+    y = np.maximum(z, 0)
+    np.testing.assert_allclose(gpu.vendor_relu_vjp(g, y), cpu.relu_vjp(g, y), **_tol(dtype))
