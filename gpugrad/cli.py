@@ -62,6 +62,9 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="BLAS threads on cpu (default: 1; small matrices run fastest on one)")
+    p.add_argument("--graph", choices=("auto", "on", "off"), default="auto",
+                   help="run the training step as a CUDA graph, rebuilt each epoch (auto: on a GPU "
+                        "when --dropout is 0; on the CPU the step runs eagerly either way)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_train)
 
@@ -76,7 +79,8 @@ def _run_train(args) -> int:
     from .train import TrainConfig, TrainError, config_for_resume, read_checkpoint, train
 
     given = {k: getattr(args, k) for k in _RUN_ARGS}
-    given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads)
+    given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads,
+                 graph=args.graph)
     config = None
     try:
         if args.resume:

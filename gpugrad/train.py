@@ -62,12 +62,15 @@ class TrainConfig:
     schedule: str = "cosine"            # cosine | step | none (stepped once per epoch)
     test_fraction: float = 0.2
     device: str = "auto"
+    graph: str = "auto"                 # auto | on | off: the step as a CUDA graph (see _StepRunner)
     out: str = "runs/latest"
     quiet: bool = False
     threads: int | None = 1             # BLAS threads on CPU (None: leave as is)
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
+        if self.graph not in ("auto", "on", "off"):
+            raise TrainError(f"--graph must be auto, on or off, got {self.graph!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR.get(self.optimizer, 1e-3)
 
@@ -282,10 +285,11 @@ def _train(config, resume, log, on_epoch_end):
     else:
         log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
 
+    run_step = _StepRunner(model, opt, use_graph(config, device), log)
     t_run = time.perf_counter()
     try:
         for epoch in range(start, config.epochs):
-            metrics = _one_epoch(model, opt, loader, epoch, config, device)
+            metrics = _one_epoch(model, opt, loader, epoch, config, run_step)
             if sched is not None:
                 sched.step()
             metrics["train_acc"] = evaluate(model, xt_tr, y_tr)
@@ -321,19 +325,73 @@ def _train(config, resume, log, on_epoch_end):
                        device=device, summary=summary)
 
 
-def _one_epoch(model, opt, loader, epoch, config, device):
+def use_graph(config: TrainConfig, device: str) -> bool:
+    """Whether the training step runs as a CUDA graph: "auto" means on a GPU without dropout (a
+    captured graph replays the same dropout mask every step); "on" asks for it wherever (on the
+    CPU gg.cuda.graphed runs the step eagerly, with the same results)."""
+    if config.graph == "off":
+        return False
+    if config.graph == "on":
+        return True
+    return device.startswith("cuda") and config.dropout == 0
+
+
+class _StepRunner:
+    """The run's training steps: eager, or through gg.cuda.graphed.
+
+    The graph is built anew each epoch (``new_epoch``), because the learning-rate schedule moves
+    between epochs and a graph keeps the values it was captured with. Batches of another shape
+    than the first (a ragged last batch) run eagerly. If capturing fails, the failure is reported
+    once and this batch and all later ones run eagerly: training never stops over a missing
+    speed-up.
+    """
+
+    def __init__(self, model, opt, graphed: bool, log):
+        self.model, self.opt, self.graphed, self.log = model, opt, graphed, log
+        self._graph = None
+
+    def new_epoch(self):
+        """Drop the last epoch's graph (and its memory); the next step captures a new one."""
+        self._graph = None
+
+    def step(self, xb, yb):
+        opt, model = self.opt, self.model
+        opt.zero_grad()
+        loss = cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def __call__(self, xb, yb):
+        if not self.graphed:
+            return self.step(xb, yb)
+        if self._graph is None:
+            from .cuda import graphed
+            self._graph = graphed(self.step, xb, yb)
+        if (xb.shape, yb.shape) != tuple(t.shape for t in self._graph.static_inputs):
+            return self.step(xb, yb)
+        try:
+            return self._graph(xb, yb)
+        except RuntimeError as exc:
+            if "graphed: capturing the step failed" not in str(exc):
+                raise
+            self.log(f"CUDA graph capture failed, training on eagerly (--graph off skips the "
+                     f"attempt): {exc}")
+            self.graphed, self._graph = False, None
+            return self.step(xb, yb)
+
+
+def _one_epoch(model, opt, loader, epoch, config, run_step):
     loader.set_epoch(epoch)
     manual_seed(epoch_seed(config.seed, epoch))  # dropout masks of this epoch: from (seed, epoch)
     model.train()
     bar = _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", config.quiet)
     total, seen = None, 0
     lr = opt.param_groups[0]["lr"]
+    run_step.new_epoch()
     t0 = time.perf_counter()
     for i, (xb, yb) in enumerate(loader):
-        loss = cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        loss = run_step(xb, yb)
         n = xb.shape[0]
         seen += n
         # The epoch's loss sum stays on the device; .item() (a wait for the GPU) only when the

@@ -187,3 +187,63 @@ def test_bad_data_file_subprocess_has_no_traceback(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "not integer-like" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- the training step as a CUDA graph ----------------------------------------------------------------
+def _history(cfg):
+    result = train(cfg, log=lambda s: None)
+    return result.history, {k: v.numpy() for k, v in result.model.state_dict().items()}
+
+
+def test_graphed_training_gives_the_eager_numbers(device, tmp_path):
+    """--graph on: the step through gg.cuda.graphed (eager on the CPU, captured on a GPU), rebuilt
+    each epoch; the last batch of each epoch is ragged (1437 = 44 x 32 + 29) and runs eagerly."""
+    base = dict(epochs=2, hidden=(16,), batch_size=32, optimizer="sgd", schedule="cosine", seed=3,
+                quiet=True, device=device)
+    h_eager, w_eager = _history(TrainConfig(**base, graph="off", out=str(tmp_path / "eager")))
+    h_graph, w_graph = _history(TrainConfig(**base, graph="on", out=str(tmp_path / "graph")))
+    tol = dict(rtol=0, atol=0) if device == "cpu" else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_graph["loss"], h_eager["loss"], **tol)
+    assert h_graph["lr"] == h_eager["lr"] and h_graph["lr"][0] != h_graph["lr"][1]
+    for k in w_eager:
+        np.testing.assert_allclose(w_graph[k], w_eager[k], **tol)
+
+
+def test_graph_policy():
+    from gpugrad.train import TrainError, use_graph
+    assert use_graph(TrainConfig(), "cuda") and use_graph(TrainConfig(graph="auto"), "cuda:0")
+    assert not use_graph(TrainConfig(dropout=0.1), "cuda")        # a graph would freeze the mask
+    assert not use_graph(TrainConfig(), "cpu")
+    assert use_graph(TrainConfig(graph="on", dropout=0.1), "cpu")
+    assert not use_graph(TrainConfig(graph="off"), "cuda")
+    with pytest.raises(TrainError, match="--graph"):
+        TrainConfig(graph="sometimes")
+
+
+def test_failed_capture_falls_back_to_eager_once(tmp_path, monkeypatch):
+    import gpugrad.cuda as gg_cuda
+
+    made = []
+
+    class CaptureFails:
+        """gg.cuda.graphed's interface; its second call fails as a capture does, step unapplied."""
+
+        def __init__(self, step, *inputs):
+            self.step, self.static_inputs, self.calls = step, inputs, 0
+            made.append(self)
+
+        def __call__(self, *inputs):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("graphed: capturing the step failed (cudaErrorStreamCaptureInvalidated)")
+            return self.step(*inputs)
+
+    monkeypatch.setattr(gg_cuda, "graphed", CaptureFails)
+    base = dict(epochs=2, hidden=(16,), batch_size=64, optimizer="adam", seed=1, quiet=True)
+    logs = []
+    graphed = train(TrainConfig(**base, graph="on", out=str(tmp_path / "g")), log=logs.append)
+    eager = train(TrainConfig(**base, graph="off", out=str(tmp_path / "e")), log=lambda s: None)
+    assert graphed.history["loss"] == eager.history["loss"]
+    assert sum("CUDA graph capture failed, training on eagerly" in line for line in logs) == 1
+    assert len(made) == 1 and made[0].calls == 2        # not tried again in the second epoch
+    assert main(["train", *SMALL, "--graph", "off", "--out", str(tmp_path / "cli")]) == 0
