@@ -97,7 +97,7 @@ UNARY = [
            lambda x: -np.log(_np_softmax(x, 1))[np.arange(3), [1, 0, 3]].mean(), [((3, 4),)]),
     OpCase("cross_entropy_sum", lambda x: F.cross_entropy(x, [2, 2], reduction="sum"),
            lambda x: -np.log(_np_softmax(x, 1))[np.arange(2), [2, 2]].sum(), [((2, 3),)]),
-    OpCase("matmul_vec", lambda x: x @ gg.tensor(np.arange(4.0)), lambda x: x @ np.arange(4.0),
+    OpCase("matmul_vec", lambda x: x @ gg.tensor(np.arange(4.0), device=x.device), lambda x: x @ np.arange(4.0),
            [((3, 4),), ((4,),), ((2, 3, 4),)]),
 ]
 

@@ -3,6 +3,7 @@ Linear+Sigmoid path, Dropout, and state_dict round trips and errors. Runs on eve
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -241,6 +242,8 @@ def test_module_to_keeps_parameter_objects():
     assert list(m.parameters())[0] is params[0] and params[0].dtype == np.float64
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"),
+                    reason="the cudasim device needs Numba's CUDA simulator (on only without a GPU)")
 def test_module_to_another_numpy_backed_device_moves_the_parameters():
     # cpu -> cudasim keeps NumPy storage: the array may stay the same object, the device must not.
     m = nn.Linear(3, 2)
