@@ -29,6 +29,29 @@ def _order(loader):
     return np.concatenate([yb.numpy() for _, yb in loader])
 
 
+class _CupyLike:
+    """Stands in for a CuPy array: a cupy module, .get() to the host, no implicit conversion."""
+    __module__ = "cupy._core.core"
+
+    def __init__(self, a):
+        self._a = a
+
+    def get(self):
+        return self._a.copy()
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def test_loader_takes_device_arrays():
+    x, y = np.arange(12.0).reshape(6, 2), np.arange(6)
+    loader = DataLoader(_CupyLike(x), _CupyLike(y), batch_size=4, shuffle=False)
+    (xb, yb), (xb2, _) = list(loader)
+    np.testing.assert_array_equal(xb.numpy(), x[:4])
+    np.testing.assert_array_equal(yb.numpy(), y[:4])
+    assert xb2.shape == (2, 2)
+
+
 def test_order_depends_only_on_seed_and_epoch():
     y = np.arange(50)
     x = y.reshape(-1, 1).astype(np.float32)

@@ -13,6 +13,16 @@ from ..device import as_device
 from ..tensor import Tensor
 
 
+def _host(a) -> np.ndarray:
+    """``a`` as a NumPy array: a Tensor or a CuPy array is copied to the host first (the loader
+    moves the data to its own device once, up front). np.asarray alone refuses CuPy arrays."""
+    if isinstance(a, Tensor):
+        return a.numpy()
+    if type(a).__module__.split(".")[0] == "cupy":
+        return a.get()
+    return np.asarray(a)
+
+
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffled order of ``n`` samples for ``epoch``: a function of (seed, epoch) only."""
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
@@ -33,8 +43,7 @@ class DataLoader:
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False, device=None):
-        x = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
-        y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+        x, y = _host(x), _host(y)
         if len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}; they must match")
         if int(batch_size) < 1:
