@@ -4,7 +4,7 @@
 # `gpugrad train --device cuda` against the CPU run. Results land in $OUT (or the first argument
 # that is a directory path), ready to commit under benchmarks/results/gpu-<date>/.
 #
-#   bash ci/gpu.sh                       # every stage (about 20 minutes on an H100)
+#   GPU_SH_BUDGET=1800 bash ci/gpu.sh    # every stage (about 20 minutes on an H100)
 #   bash ci/gpu.sh env tests             # chosen stages: env tests memcheck racecheck (sanitizer =
 #                                        # both) bench-kernels bench-mlp train
 #
