@@ -33,3 +33,17 @@ def host(t) -> np.ndarray:
 
 
 TOL = {"float32": dict(rtol=2e-5, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-11)}
+
+
+#: C type of each type name a CuPy kernel parameter list may use ("T": the template type).
+KERNEL_CTYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long", "T": "T"}
+
+
+def kernel_params(spec: str) -> list[tuple[str, str, bool]]:
+    """A CuPy ElementwiseKernel parameter list as CuPy reads it: 'T g, raw int64 step' ->
+    [("T", "g", False), ("int64", "step", True)] (type name, parameter name, raw)."""
+    out = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        words = item.split()
+        out.append((words[-2], words[-1], words[0] == "raw"))
+    return out

@@ -18,20 +18,12 @@ from gpugrad.backends import cuda as cuda_backend
 from gpugrad.backends.base import ArrayBackend
 from gpugrad.backends.kernel_backend import KernelBackend
 
+from helpers import KERNEL_CTYPES, kernel_params
+
 GXX = shutil.which("g++")
 pytestmark = pytest.mark.skipif(GXX is None, reason="g++ not installed")
 
-_CTYPE = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long"}
 _NPTYPE = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
-
-
-def _parse(spec: str) -> list[tuple[str, str, bool]]:
-    """'T g, raw int64 step' -> [(type, name, raw)], as CuPy reads a parameter list."""
-    out = []
-    for item in filter(None, (p.strip() for p in spec.split(","))):
-        words = item.split()
-        out.append((words[-2], words[-1], words[0] == "raw"))
-    return out
 
 
 def _host_source(name: str, ins, outs, body: str) -> str:
@@ -40,11 +32,11 @@ def _host_source(name: str, ins, outs, body: str) -> str:
         params = ["long n"]
         reads = []
         for typ, var, raw in ins:
-            ctype = T if typ == "T" else _CTYPE[typ]
+            ctype = T if typ == "T" else KERNEL_CTYPES[typ]
             params.append(f"const {ctype}* {var}_")
             reads.append(f"const {ctype}* {var} = {var}_;" if raw else f"const {ctype} {var} = {var}_[i];")
         for typ, var, _ in outs:
-            ctype = T if typ == "T" else _CTYPE[typ]
+            ctype = T if typ == "T" else KERNEL_CTYPES[typ]
             params.append(f"{ctype}* {var}_")
             reads.append(f"{ctype}& {var} = {var}_[i];")
         funcs.append(f'extern "C" void {name}_{T}({", ".join(params)}) {{\n'
@@ -56,7 +48,7 @@ def _host_source(name: str, ins, outs, body: str) -> str:
 @pytest.fixture(scope="module")
 def host_library(tmp_path_factory):
     src = "#include <cmath>\nusing namespace std;\n" + "".join(
-        _host_source(name, _parse(ins), _parse(outs), body)
+        _host_source(name, kernel_params(ins), kernel_params(outs), body)
         for name, (ins, outs, body) in cuda_backend.ELEMENTWISE_KERNELS.items())
     d = tmp_path_factory.mktemp("fused")
     (d / "fused.cpp").write_text(src)
@@ -71,7 +63,7 @@ class HostElementwiseKernel:
 
     def __init__(self, lib, name):
         ins, outs, _ = cuda_backend.ELEMENTWISE_KERNELS[name]
-        self.lib, self.name, self.ins, self.outs = lib, name, _parse(ins), _parse(outs)
+        self.lib, self.name, self.ins, self.outs = lib, name, kernel_params(ins), kernel_params(outs)
 
     def __call__(self, *args):
         nin, nout = len(self.ins), len(self.outs)

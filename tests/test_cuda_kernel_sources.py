@@ -13,19 +13,14 @@ import pytest
 
 from gpugrad.backends.cuda import ELEMENTWISE_KERNELS
 
+from helpers import KERNEL_CTYPES, kernel_params
+
 NVCC = shutil.which("nvcc")
-_CTYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long", "T": "T"}
 
 
 def _params(spec: str, output: bool) -> list[str]:
-    out = []
-    for item in filter(None, (p.strip() for p in spec.split(","))):
-        words = item.split()
-        raw = words[0] == "raw"
-        ctype, name = _CTYPES[words[-2]], words[-1]
-        out.append(f"{ctype}& {name}" if output else f"const {ctype}* {name}" if raw
-                   else f"const {ctype} {name}")
-    return out
+    return [f"{KERNEL_CTYPES[typ]}& {name}" if output else f"const {KERNEL_CTYPES[typ]}* {name}" if raw
+            else f"const {KERNEL_CTYPES[typ]} {name}" for typ, name, raw in kernel_params(spec)]
 
 
 def _source(name: str) -> str:
