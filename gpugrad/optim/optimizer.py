@@ -46,7 +46,6 @@ class Optimizer:
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         self._check_group(group)
-        group.setdefault("initial_lr", group["lr"])
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
