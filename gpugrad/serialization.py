@@ -126,16 +126,22 @@ def _fsync_dir(directory: str) -> None:
 
 
 # -- decoding ----------------------------------------------------------------------------------------
-def load(path, device=None):
+def load(path, device=None, *, map_location=None, weights_only=None):
     """Read a file written by :func:`save`. Tensors go to ``device`` (default: where they were saved).
 
+    ``map_location`` is PyTorch's spelling of the same: a device ("cpu", "cuda", a gg.Device) for
+    every tensor, or a dict from saved device to target device ({"cuda:0": "cpu"}); devices not in
+    the dict stay. ``weights_only`` is accepted for PyTorch scripts and changes nothing: gg.load
+    never unpickles, so every load is as safe as PyTorch's ``weights_only=True``.
+
     Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a ValueError) naming
-    the file for anything truncated, corrupted or not written by ``gg.save``.
+    the file for anything truncated, corrupted or not written by ``gg.save``; ``TypeError`` for a
+    map_location that is not a device or a dict (PyTorch's callable form is not supported).
     """
     path = os.fspath(path)
+    dev = _placement(device, map_location)
     if not os.path.exists(path):
         raise FileNotFoundError(f"gg.load: no such file: {path}")
-    dev = None if device is None else as_device(device)
     try:
         archive = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
@@ -168,6 +174,29 @@ def load(path, device=None):
                                   f"arrays ({type(exc).__name__}: {exc})") from None
 
 
+def _placement(device, map_location):
+    """None (stay where saved), one Device for every tensor, or a dict {saved device str: Device}."""
+    if device is not None and map_location is not None:
+        raise ValueError("gg.load: give device or map_location, not both")
+    where = device if map_location is None else map_location
+    if where is None:
+        return None
+    if isinstance(where, dict):
+        return {str(as_device(k)): as_device(v) for k, v in where.items()}
+    if callable(where):
+        raise TypeError("gg.load: map_location as a function is not supported; pass a device "
+                        "(map_location='cpu') or a dict ({'cuda:0': 'cpu'})")
+    return as_device(where)
+
+
+def _place(saved: str, dev):
+    if dev is None:
+        return as_device(saved)
+    if isinstance(dev, dict):
+        return dev.get(str(as_device(saved)), None) or as_device(saved)
+    return dev
+
+
 def _read(archive, key: str, path: str) -> np.ndarray:
     if key not in archive.files:
         raise CheckpointError(f"gg.load: {path} is corrupted: array entry {key!r} is missing")
@@ -198,7 +227,7 @@ def _decode(node, archive, path, dev):
     if tag == "scalar":
         return arr[()]
     if tag == "tensor":
-        target = as_device(node["device"]) if dev is None else dev
+        target = _place(node["device"], dev)
         if target.type == "cpu":
             t = Tensor._wrap(arr, target)
         else:
