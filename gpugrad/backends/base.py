@@ -115,20 +115,23 @@ class ArrayBackend:
             d, _ = self._direction(p, g, 0, maximize)
         else:
             d, _ = self._direction(p, g, weight_decay, maximize)
+        tmp = xp.multiply(d, 1 - beta1, out=xp.empty_like(m))   # the one temporary, reused below
         m *= beta1
-        m += (1 - beta1) * d
+        m += tmp
+        xp.multiply(d, d, out=tmp)
+        tmp *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * (d * d)
+        v += tmp
         if amsgrad:
             vmax = state["max_exp_avg_sq"]
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        denom = xp.sqrt(v, out=xp.empty_like(v))
-        denom /= (1 - beta2 ** t) ** 0.5
-        denom += eps
-        xp.divide(m, denom, out=denom)
-        denom *= lr / (1 - beta1 ** t)
-        p -= denom
+        xp.sqrt(v, out=tmp)
+        tmp /= (1 - beta2 ** t) ** 0.5
+        tmp += eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - beta1 ** t)
+        p -= tmp
 
     def rmsprop_update(self, p, g, state, lr, alpha, eps, weight_decay, momentum, centered, maximize=False):
         """PyTorch's RMSprop step, in place on ``p`` and ``state["square_avg"]`` (plus
@@ -137,27 +140,30 @@ class ArrayBackend:
         state["step"] += 1
         d, _ = self._direction(p, g, weight_decay, maximize)
         sq = state["square_avg"]
+        tmp = xp.multiply(d, d, out=xp.empty_like(sq))          # the one temporary, reused below
+        tmp *= 1 - alpha
         sq *= alpha
-        sq += (1 - alpha) * (d * d)
+        sq += tmp
         if centered:
             ga = state["grad_avg"]
+            xp.multiply(d, 1 - alpha, out=tmp)
             ga *= alpha
-            ga += (1 - alpha) * d
-            avg = xp.multiply(ga, ga, out=xp.empty_like(ga))
-            xp.subtract(sq, avg, out=avg)
-            xp.sqrt(avg, out=avg)
+            ga += tmp
+            xp.multiply(ga, ga, out=tmp)
+            xp.subtract(sq, tmp, out=tmp)
+            xp.sqrt(tmp, out=tmp)
         else:
-            avg = xp.sqrt(sq, out=xp.empty_like(sq))
-        avg += eps
-        xp.divide(d, avg, out=avg)
+            xp.sqrt(sq, out=tmp)
+        tmp += eps
+        xp.divide(d, tmp, out=tmp)
         if momentum > 0:
             buf = state["momentum_buffer"]
             buf *= momentum
-            buf += avg
-            p -= lr * buf
+            buf += tmp
+            xp.multiply(buf, lr, out=tmp)
         else:
-            avg *= lr
-            p -= avg
+            tmp *= lr
+        p -= tmp
 
     def adagrad_update(self, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
         """PyTorch's Adagrad step, in place on ``p`` and ``state["sum"]``; ``state["step"]`` counts steps.
@@ -167,12 +173,13 @@ class ArrayBackend:
         clr = lr / (1 + (state["step"] - 1) * lr_decay)
         d, _ = self._direction(p, g, weight_decay, maximize)
         s = state["sum"]
-        s += d * d
-        std = xp.sqrt(s, out=xp.empty_like(s))
-        std += eps
-        xp.divide(d, std, out=std)
-        std *= clr
-        p -= std
+        tmp = xp.multiply(d, d, out=xp.empty_like(s))           # the one temporary, reused below
+        s += tmp
+        xp.sqrt(s, out=tmp)
+        tmp += eps
+        xp.divide(d, tmp, out=tmp)
+        tmp *= clr
+        p -= tmp
 
     # -- numerics shared by both array modules ------------------------------------------------
     def sigmoid(self, x):
