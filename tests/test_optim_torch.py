@@ -174,3 +174,19 @@ def test_defaults_follow_pytorch():
 def test_bad_hyperparameters(make, message):
     with pytest.raises(ValueError, match=message):
         make([gg.nn.Parameter(gg.ones(2))])
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_step_takes_a_closure_and_returns_its_loss(cls):
+    w = gg.nn.Parameter(gg.tensor([1.0, -2.0], dtype="float64"))
+    opt = getattr(gg.optim, cls)([w], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+    with gg.no_grad():                                   # the closure still records its graph
+        loss = opt.step(closure)
+    assert loss.item() == 5.0 and w.grad is not None and not np.allclose(w.numpy(), [1.0, -2.0])
+    assert opt.step() is None

@@ -33,8 +33,11 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU).
+        ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
+        step returns."""
+        loss = self._evaluate(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
@@ -48,3 +51,4 @@ class Adagrad(Optimizer):
             backend.adagrad_update(p._data, p.grad._data, state, group["lr"], group["lr_decay"],
                                    group["weight_decay"], group["eps"], maximize=group["maximize"])
             p._bump_version()
+        return loss

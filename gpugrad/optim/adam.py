@@ -38,8 +38,11 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=(float(b1), float(b2)), eps=eps,
                                       weight_decay=weight_decay, amsgrad=bool(amsgrad), maximize=maximize))
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU).
+        ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
+        step returns."""
+        loss = self._evaluate(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
@@ -56,6 +59,7 @@ class Adam(Optimizer):
                                 group["weight_decay"], self._decoupled, amsgrad=group["amsgrad"],
                                 maximize=group["maximize"])
             p._bump_version()
+        return loss
 
 
 class AdamW(Adam):

@@ -64,8 +64,17 @@ class Optimizer:
         for _, p in self._params():
             clear_grad(p, set_to_none)
 
-    def step(self) -> None:
-        raise NotImplementedError
+    def step(self, closure=None):
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
+
+    @staticmethod
+    def _evaluate(closure):
+        """PyTorch's closure protocol: run ``closure()`` with gradients enabled, return its loss."""
+        if closure is None:
+            return None
+        from ..grad_mode import enable_grad
+        with enable_grad():
+            return closure()
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

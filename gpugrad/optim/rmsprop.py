@@ -34,8 +34,11 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=bool(centered), maximize=maximize))
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU).
+        ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
+        step returns."""
+        loss = self._evaluate(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
@@ -52,3 +55,4 @@ class RMSprop(Optimizer):
                                    group["weight_decay"], group["momentum"], group["centered"],
                                    maximize=group["maximize"])
             p._bump_version()
+        return loss

@@ -35,8 +35,11 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient (one fused kernel each on the GPU)."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient (one fused kernel each on the GPU).
+        ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
+        step returns."""
+        loss = self._evaluate(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
@@ -49,3 +52,4 @@ class SGD(Optimizer):
             if mom != 0:
                 state["momentum_buffer"] = buf
             p._bump_version()
+        return loss
