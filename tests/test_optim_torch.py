@@ -190,3 +190,11 @@ def test_step_takes_a_closure_and_returns_its_loss(cls):
         loss = opt.step(closure)
     assert loss.item() == 5.0 and w.grad is not None and not np.allclose(w.numpy(), [1.0, -2.0])
     assert opt.step() is None
+
+
+def test_state_is_keyed_by_the_parameter_as_in_pytorch():
+    w = gg.nn.Parameter(gg.tensor([1.0, 2.0]))
+    opt = gg.optim.Adam([w])
+    w.grad = gg.ones(2)
+    opt.step()
+    assert opt.state[w]["step"] == 1 and set(opt.state[w]) == {"step", "exp_avg", "exp_avg_sq"}

@@ -42,11 +42,11 @@ class Adagrad(Optimizer):
             if p.grad is None:
                 continue
             backend = get_backend(p.device)
-            state = self.state.get(id(p))
+            state = self.state.get(p)
             if state is None:
                 # PyTorch fills the accumulator when the optimizer is built; a lazy fill from the
                 # group's value is the same for every step taken.
-                state = self.state[id(p)] = {"step": 0, "sum": backend.xp.full_like(
+                state = self.state[p] = {"step": 0, "sum": backend.xp.full_like(
                     p._data, group["initial_accumulator_value"])}
             backend.adagrad_update(p._data, p.grad._data, state, group["lr"], group["lr_decay"],
                                    group["weight_decay"], group["eps"], maximize=group["maximize"])

@@ -48,9 +48,9 @@ class Adam(Optimizer):
                 continue
             backend = get_backend(p.device)
             xp = backend.xp
-            state = self.state.get(id(p))
+            state = self.state.get(p)
             if state is None:
-                state = self.state[id(p)] = {"step": 0, "exp_avg": xp.zeros_like(p._data),
+                state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p._data),
                                              "exp_avg_sq": xp.zeros_like(p._data)}
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = xp.zeros_like(p._data)

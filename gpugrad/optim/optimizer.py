@@ -23,7 +23,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
-        self.state: dict[int, dict] = {}   # keyed by id(param)
+        self.state: dict = {}   # keyed by the parameter Tensor, as in PyTorch (Tensors hash by identity)
         for g in groups:
             self.add_param_group(g)
 
@@ -93,7 +93,7 @@ class Optimizer:
             groups.append(g)
         state = {}
         for _, p in self._params():
-            s = self.state.get(id(p))
+            s = self.state.get(p)
             if s:
                 state[index[id(p)]] = {k: _state_value(k, v, p) for k, v in s.items()}
         return {"state": state, "param_groups": groups}
@@ -133,7 +133,7 @@ class Optimizer:
                     restored[k] = xp.array(arr, dtype=p.dtype, copy=True)
                 else:
                     restored[k] = v
-            new_state[id(p)] = restored
+            new_state[p] = restored
         for saved, own in zip(groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":

@@ -44,9 +44,9 @@ class RMSprop(Optimizer):
                 continue
             backend = get_backend(p.device)
             xp = backend.xp
-            state = self.state.get(id(p))
+            state = self.state.get(p)
             if state is None:
-                state = self.state[id(p)] = {"step": 0, "square_avg": xp.zeros_like(p._data)}
+                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p._data)}
             if group["momentum"] > 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = xp.zeros_like(p._data)
             if group["centered"] and "grad_avg" not in state:

@@ -44,7 +44,7 @@ class SGD(Optimizer):
             if p.grad is None:
                 continue
             mom = group["momentum"]
-            state = self.state.setdefault(id(p), {}) if mom != 0 else None
+            state = self.state.setdefault(p, {}) if mom != 0 else None
             buf = get_backend(p.device).sgd_update(
                 p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
                 group["lr"], mom, group["dampening"], group["weight_decay"], group["nesterov"],
