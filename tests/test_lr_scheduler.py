@@ -13,7 +13,11 @@ import gpugrad as gg
 from gpugrad import optim
 from gpugrad.optim import lr_scheduler
 
-torch = pytest.importorskip("torch", reason="the scheduler conformance tests compare with PyTorch")
+try:
+    import torch
+except ImportError:  # the comparisons skip; the tests of gpugrad alone still run
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="the scheduler conformance tests compare with PyTorch")
 
 STEPS = 40
 
@@ -67,6 +71,7 @@ def _compare(got, want):
                                    err_msg=f"step {t}")
 
 
+@needs_torch
 @pytest.mark.parametrize("name, kind, factory", SCHEDULES, ids=[s[0] for s in SCHEDULES])
 def test_lr_sequence_matches_pytorch(name, kind, factory):
     with warnings.catch_warnings():
@@ -80,6 +85,7 @@ CHAINABLE = [s for s in SCHEDULES if s[0] in ("multiplicative", "step", "multist
                                               "linear", "cosine")]
 
 
+@needs_torch
 @pytest.mark.parametrize("add_at", [0, 6])
 @pytest.mark.parametrize("name, kind, factory", CHAINABLE, ids=[s[0] for s in CHAINABLE])
 def test_group_added_later_is_scheduled_like_pytorch(name, kind, factory, add_at):
@@ -144,6 +150,7 @@ METRICS = [1.0, 0.9, 0.95, 0.95, 0.94, 0.96, 0.97, 0.8, 0.81, 0.82, 0.83, 0.84, 
            0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.69999, 0.6]
 
 
+@needs_torch
 @pytest.mark.parametrize("kwargs", [
     dict(patience=2), dict(mode="max", factor=0.5, patience=1, cooldown=2),
     dict(threshold_mode="abs", threshold=0.02, patience=1, min_lr=[0.05, 0.001]),

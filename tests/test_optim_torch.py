@@ -9,7 +9,11 @@ import pytest
 
 import gpugrad as gg
 
-torch = pytest.importorskip("torch", reason="the optimizer conformance tests compare with PyTorch")
+try:
+    import torch
+except ImportError:  # the comparisons skip; the tests of gpugrad alone still run
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="the optimizer conformance tests compare with PyTorch")
 
 STEPS = 25
 SHAPES = [(4, 3), (5,), ()]          # a 0-d parameter too (issue 10, kind 4)
@@ -92,6 +96,7 @@ def _close(a, b, what):
     np.testing.assert_allclose(np.asarray(a, dtype=np.float64), b, rtol=1e-11, atol=1e-13, err_msg=what)
 
 
+@needs_torch
 @pytest.mark.parametrize("name, cls, opts0, opts1", CASES, ids=[c[0] for c in CASES])
 def test_matches_pytorch_step_by_step(device, monkeypatch, name, cls, opts0, opts1):
     want = _torch_run(cls, opts0, opts1, STEPS)
@@ -153,6 +158,7 @@ def test_adagrad_honours_a_groups_initial_accumulator_value():
     assert a.item() == pytest.approx(1 - 0.1 * 2 / 2) and b.item() == pytest.approx(1 - 0.1 * 2 / 3)
 
 
+@needs_torch
 def test_defaults_follow_pytorch():
     p = [gg.nn.Parameter(gg.ones(2))]
     for cls in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
