@@ -232,3 +232,37 @@ def test_bad_arguments():
         lr_scheduler.StepLR(opt, 1).load_state_dict(lr_scheduler.CosineAnnealingLR(opt, 3).state_dict())
     with pytest.raises(KeyError, match="no 'initial_lr'"):
         lr_scheduler.StepLR(_optimizer(gg, "sgd"), 1, last_epoch=3)
+
+
+def test_reduce_on_plateau_state_round_trips_through_a_file(tmp_path):
+    def run(split=None):
+        opt = _optimizer(gg, "sgd")
+        sched = lr_scheduler.ReduceLROnPlateau(opt, patience=1, cooldown=1, factor=0.5)
+        out = []
+        for t, m in enumerate(METRICS):
+            if t == split:
+                gg.save({"o": opt.state_dict(), "s": sched.state_dict()}, tmp_path / "p.npz")
+                saved = gg.load(tmp_path / "p.npz")
+                opt = _optimizer(gg, "sgd")
+                opt.load_state_dict(saved["o"])
+                sched = lr_scheduler.ReduceLROnPlateau(opt)
+                sched.load_state_dict(saved["s"])
+            sched.step(m)
+            out.append(sched.get_last_lr())
+        return out
+    assert run(split=9) == run()
+
+
+@needs_torch
+def test_step_with_an_epoch_uses_the_closed_form_like_pytorch():
+    def trace(lib):
+        opt = _optimizer(lib, "sgd")
+        sched = lib.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        out = []
+        for e in (3, 7, 1, 4):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sched.step(e)
+            out.append(list(sched.get_last_lr()))
+        return out
+    _compare(trace(gg), trace(torch))
