@@ -165,7 +165,7 @@ def _run(roots, retain_graph, create_graph, targets):
             if isinstance(n, Tensor):                      # a leaf: the end of a path
                 if g is not None:
                     if n._hooks:
-                        g = _run_hooks(n._hooks, g, n._device, create_graph)
+                        g = _run_hooks(n._hooks, g, n._device, create_graph, handed)
                     if captured is not None:
                         captured[k] = _hand_out(g, handed, n._device, create_graph)
                     else:
@@ -173,7 +173,7 @@ def _run(roots, retain_graph, create_graph, targets):
                 continue
             if g is not None:
                 if n.hooks:
-                    g = _run_hooks(n.hooks, g, n.device, create_graph)
+                    g = _run_hooks(n.hooks, g, n.device, create_graph, handed)
                 if captured is not None and k in targets:
                     captured[k] = _hand_out(g, handed, n.device, create_graph)
                 elif captured is None and n.retained is not None:
@@ -270,17 +270,25 @@ def _fit(gp, meta, create_graph, device):
     return gp
 
 
-def _run_hooks(hooks, g, device, create_graph):
+def _run_hooks(hooks, g, device, create_graph, handed):
+    """Apply gradient hooks in order; a returned Tensor replaces the gradient.
+
+    The user may keep the hook's argument or still hold the Tensor a hook returned, so both are
+    marked as handed out: the engine copies them before giving them out as a ``.grad`` (which
+    later accumulation writes into), never aliasing what the user holds.
+    """
     if not hooks:
         return g
     for fn in list(hooks):
         arg = g if create_graph else Tensor._wrap(g, device)
+        handed.add(id(g))
         out = fn(arg)
         if out is not None:
             if not isinstance(out, Tensor) or tuple(out.shape) != tuple(g.shape):
                 raise RuntimeError(f"hook {fn!r} must return None or a Tensor of shape "
                                    f"{tuple(g.shape)}; got {out!r:.80}")
             g = out if create_graph else out._data
+            handed.add(id(g))
     return g
 
 
