@@ -57,9 +57,13 @@ def _add_train(sub) -> None:
                    help=f"learning-rate schedule over the epochs (default: {d.schedule})")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train; auto picks cuda when available (default: auto)")
-    p.add_argument("--out", metavar="DIR", help=f"output folder (default: {d.out}; with --resume, the "
-                   "checkpoint's folder)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: a new timestamped folder under "
+                   "runs/; with --resume, the checkpoint's folder). A folder holding a run is refused "
+                   "unless --resume or --force")
+    p.add_argument("--force", action="store_true", help="start a new run in an --out that holds one; the "
+                   "old files are kept, renamed with a timestamp")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or its checkpoint "
+                   "file); with a larger --epochs, extend it (the schedule is re-planned over the new total)")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="BLAS threads on cpu (default: 1; small matrices run fastest on one)")
     p.add_argument("--graph", choices=("auto", "on", "off"), default="auto",
@@ -75,12 +79,13 @@ _RUN_ARGS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch
 
 def _run_train(args) -> int:
     from .data import DataError
+    from .runs import RunFolderError
     from .serialization import CheckpointError
     from .train import TrainConfig, TrainError, config_for_resume, read_checkpoint, train
 
     given = {k: getattr(args, k) for k in _RUN_ARGS}
     given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads,
-                 graph=args.graph)
+                 graph=args.graph, force=args.force or None)
     config = None
     try:
         if args.resume:
@@ -88,7 +93,7 @@ def _run_train(args) -> int:
         else:
             config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
         train(config, resume=args.resume)
-    except (TrainError, DataError, CheckpointError) as exc:
+    except (TrainError, DataError, CheckpointError, RunFolderError) as exc:
         print(f"gpugrad train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # e.g. --out not writable
