@@ -40,32 +40,30 @@ def timestamped_out(root: str = RUNS_ROOT, now: float | None = None) -> str:
 
 
 def check_writable_dir(path: str, what: str) -> None:
-    """Raise RunFolderError unless ``path`` is (or can be created as) a writable directory.
+    """Raise RunFolderError unless ``path`` is a writable directory, creating it if needed.
 
-    Nothing is created: this runs before the work starts, so a bad path costs nothing.
+    Called before the work starts, so that a bad path costs nothing. The test is a real write (a
+    temporary file, removed at once): permission bits say nothing for root, or on read-only mounts.
     """
-    path = os.path.abspath(path)
+    import tempfile
     if os.path.exists(path) and not os.path.isdir(path):
         raise RunFolderError(f"{what} {path} is a file, not a folder; give a folder path")
-    probe = path
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise RunFolderError(f"{what} {path}: {probe} is a file, so the folder cannot be created there")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise RunFolderError(f"{what} {path}: {probe} is not writable; choose another folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".gpugrad-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RunFolderError(f"{what} {path}: cannot write there ({reason}); choose another "
+                             f"folder") from None
 
 
 def check_writable_file(path: str, what: str) -> None:
-    """Raise RunFolderError unless a file can be written at ``path`` (its folder may not exist yet)."""
+    """Raise RunFolderError unless a file can be written at ``path`` (its folder is created if needed)."""
     if os.path.isdir(path):
         raise RunFolderError(f"{what} {path} is a folder; give a file path")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise RunFolderError(f"{what} {path} exists and is not writable")
-    check_writable_dir(os.path.dirname(os.path.abspath(path)), what)
+    check_writable_dir(os.path.dirname(os.path.abspath(path)), f"{what} {path}: its folder")
 
 
 def check_out(out: str, force: bool, resuming: str | None = None) -> None:
