@@ -63,6 +63,7 @@ def plot_confusion(cm: np.ndarray, classes, path: str, title: str) -> str:
                 ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8 if n > 12 else 10,
                         color="white" if cm[t, p] > high else "black")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)

@@ -159,6 +159,7 @@ def write_predictions(path: str, classes: np.ndarray, proba: np.ndarray, labels=
     """
     pred = classes[proba.argmax(axis=1)]
     header = ["prediction"] + [f"p_{c}" for c in classes] + (["label"] if labels is not None else [])
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)

@@ -40,23 +40,32 @@ def timestamped_out(root: str = RUNS_ROOT, now: float | None = None) -> str:
 
 
 def check_writable_dir(path: str, what: str) -> None:
-    """Raise RunFolderError unless ``path`` is a writable directory, creating it if needed.
+    """Raise RunFolderError unless ``path`` is a writable directory or can be created as one.
 
-    Called before the work starts, so that a bad path costs nothing. The test is a real write (a
-    temporary file, removed at once): permission bits say nothing for root, or on read-only mounts.
+    Called before the work starts, so that a bad path costs nothing; nothing is left behind (a
+    failed run must not leave empty folders). The test is a real write of a temporary file in
+    ``path`` or its nearest existing parent: permission bits say nothing for root, or on
+    read-only mounts.
     """
     import tempfile
+    path = os.path.abspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise RunFolderError(f"{what} {path} is a file, not a folder; give a folder path")
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise RunFolderError(f"{what} {path}: {probe} is a file, so the folder cannot be made there")
     try:
-        os.makedirs(path, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".gpugrad-write-test-")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".gpugrad-write-test-")
         os.close(fd)
-        os.unlink(probe)
+        os.unlink(tmp)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise RunFolderError(f"{what} {path}: cannot write there ({reason}); choose another "
-                             f"folder") from None
+        raise RunFolderError(f"{what} {path}: cannot write in {probe} ({exc.strerror or exc}); choose "
+                             f"another folder") from None
 
 
 def check_writable_file(path: str, what: str) -> None:

@@ -76,9 +76,17 @@ def test_out_that_is_a_file_is_refused_before_work(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("x")
     assert main(["train", *FAST, "--out", str(f / "sub")]) == 2
-    assert "cannot write there" in _err(capsys)
+    assert "is a file, so the folder cannot be made there" in _err(capsys)
     assert main(["train", *FAST, "--out", str(f)]) == 2
     assert "is a file, not a folder" in _err(capsys)
+
+
+def test_a_failed_run_leaves_no_folder_behind(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *FAST, "--data", "missing.csv"]) == 2
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", *FAST, "--data", "missing.csv", "--out", "deep/er/run"]) == 2
+    assert not (tmp_path / "deep").exists()
 
 
 # -- labels ------------------------------------------------------------------------------------------------
