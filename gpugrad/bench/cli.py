@@ -135,7 +135,23 @@ def _outputs(args, kind: str) -> dict:
         out["json"] = args.json
     if args.plots:
         out["plots"] = args.plots
+    _check_outputs(args, out)
     return out
+
+
+def _check_outputs(args, out: dict) -> None:
+    """Refuse unusable output paths before the benchmark runs, not after it (one line, exit 2)."""
+    from ..runs import RunFolderError, check_writable_dir, check_writable_file
+    try:
+        if args.out:
+            check_writable_dir(args.out, "--out")
+        if out["plots"]:
+            check_writable_dir(out["plots"], "--plots" if args.plots else "--out")
+        for key, flag in (("json", "--json"), ("log", "--out")):
+            if out[key]:
+                check_writable_file(out[key], flag if getattr(args, key, None) or key == "log" else "--out")
+    except RunFolderError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def _gpu_works() -> bool:
@@ -193,9 +209,11 @@ def _run_mlp(args) -> int:
         print(table)
     payload = {"benchmark": "mlp", "meta": meta, "config": result["config"], "notes": notes,
                "rows": result["rows"], "failed_rows": result["failed"], "table": table}
+    # Without PyTorch rows the plot compares gpugrad's variants only: its title must not say otherwise.
+    versus = "gpugrad vs PyTorch eager" if ref == "torch eager" else "gpugrad (without PyTorch)"
     _write_outputs(out, payload, log, plot=lambda d: report.plot_mlp(
         result["rows"], os.path.join(d, "bench-mlp.png"),
-        f"gpugrad vs PyTorch eager: one training step ({cfg.optimizer}, float32) on {device.upper()}: "
+        f"{versus}: one training step ({cfg.optimizer}, float32) on {device.upper()}: "
         f"{meta['device_name']}"),
         plot_names=["bench-mlp.png"])
     if result["failed"]:
