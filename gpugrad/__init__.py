@@ -26,6 +26,7 @@ from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, cast, clip, conc
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import cuda, data, nn, optim, viz
+from . import distributed  # noqa: F401  (gg.distributed; imports mpi4py only in init())
 
 default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
 

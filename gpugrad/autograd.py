@@ -18,6 +18,25 @@ from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 from .vjp_namespace import raw_namespace, tensor_namespace
 
+# Callbacks queued during a backward pass, run once when it ends (PyTorch's queue_callback);
+# DistributedDataParallel waits for its gradient all-reduces there.
+_callbacks: list = []
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, when the backward pass now running ends (dropped if it raises)."""
+    _callbacks.append(fn)
+
+
+def _run_with_callbacks(*args, **kwargs):
+    try:
+        out = _run(*args, **kwargs)
+    except BaseException:
+        _callbacks.clear()
+        raise
+    while _callbacks:
+        _callbacks.pop(0)()
+    return out
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
@@ -31,7 +50,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) 
         grad_tensors = [grad_tensors]
     roots = _root_grads("backward", tensors, grad_tensors, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    _run(roots, retain, create_graph, targets=None)
+    _run_with_callbacks(roots, retain, create_graph, targets=None)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -56,7 +75,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         targets.setdefault(id(edge), (edge, []))[1].append(i)
     roots = _root_grads("grad", outputs, grad_outputs, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    captured = _run(roots, retain, create_graph, targets=targets)
+    captured = _run_with_callbacks(roots, retain, create_graph, targets=targets)
     result = []
     for i, t in enumerate(inputs):
         g = captured.get(id(t._edge()))

@@ -291,16 +291,20 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
     caller builds ``config`` with :func:`config_for_resume`). ``on_epoch_end(epoch, metrics)``
     runs after each epoch's checkpoint is written.
     """
-    with _blas_threads(config.threads if config.device != "cuda" else None):
+    from .distributed.train_support import guard
+    with guard(), _blas_threads(config.threads if config.device != "cuda" else None):
         return _train(config, resume, log, on_epoch_end)
 
 
 def _train(config, resume, log, on_epoch_end):
-    device = resolve_device(config.device)
+    from .distributed import train_support
+    dist = train_support.setup(config, log)   # under mpiexec -n N: data-parallel (see that module)
+    log = dist.log(log)
+    device = dist.check_device(resolve_device(config.device))
     resume = checkpoint_path(resume) if resume else None
     ckpt = read_checkpoint(resume) if resume else None
     if config.out is None:
-        config.out = runs.timestamped_out()
+        config.out = dist.from_main(runs.timestamped_out)   # one folder for all ranks
     runs.check_out(config.out, config.force, resuming=resume)   # before any work
     x, y, classes, source, desc = _load_for(config, ckpt, resume)
     x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
@@ -312,7 +316,7 @@ def _train(config, resume, log, on_epoch_end):
 
     model = build_model(config, x_tr.shape[1], n_classes, device)
     opt, sched = build_optimizer(config, model)
-    loader = DataLoader(x_tr, y_tr, config.batch_size, shuffle=True, seed=config.seed, device=device)
+    loader = dist.loader(x_tr, y_tr, config.batch_size, config.seed, device)
     history = {"loss": [], "train_acc": [], "test_acc": [], "seconds": [], "lr": []}
     start = 0
     if ckpt is not None:
@@ -329,7 +333,7 @@ def _train(config, resume, log, on_epoch_end):
             _replan(sched, config)
 
     if ckpt is None or os.path.abspath(config.out) != os.path.dirname(os.path.abspath(resume)):
-        if config.force:
+        if config.force and dist.is_main:
             for moved in runs.set_aside(config.out):
                 log(f"--force: kept the previous run's file as {moved}")
 
@@ -352,8 +356,8 @@ def _train(config, resume, log, on_epoch_end):
     else:
         log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
 
-    run_step = _StepRunner(model, opt, use_graph(config, device), log)
-    board = TensorBoardLog(config.out)
+    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log), loader)
+    board = TensorBoardLog(config.out) if dist.is_main else None
     t_run = time.perf_counter()
     try:
         for epoch in range(start, config.epochs):
@@ -364,22 +368,25 @@ def _train(config, resume, log, on_epoch_end):
             metrics["test_acc"] = evaluate(model, xt_te, y_te)
             for k in history:
                 history[k].append(metrics[k])
-            save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
-                  "model": model.state_dict(), "optimizer": opt.state_dict(),
-                  "scheduler": sched.state_dict() if sched is not None else None,
-                  "loader": loader.state_dict(), "history": history, "data_fingerprint": data_id,
-                  "data_source": source, "classes": np.asarray(classes, dtype=np.int64),
-                  "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
-            write_metrics_csv(history, config.out)
-            board.epoch(epoch + 1, metrics)
+            if dist.is_main:   # rank 0 alone writes the run's files
+                save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
+                      "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict() if sched is not None else None,
+                      "loader": loader.state_dict(), "history": history, "data_fingerprint": data_id,
+                      "data_source": source, "classes": np.asarray(classes, dtype=np.int64),
+                      "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
+                write_metrics_csv(history, config.out)
+                board.epoch(epoch + 1, metrics)
             log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss {metrics['loss']:.4f}  "
                 f"train acc {100 * metrics['train_acc']:6.2f}%  test acc {100 * metrics['test_acc']:6.2f}%  "
                 f"{metrics['seconds']:.2f} s  {metrics['samples_per_s']:,.0f} samples/s")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, metrics)
     finally:
-        board.close()
-        curves = write_curves(history, os.path.join(config.out, CURVES)) if history["loss"] else None
+        if board is not None:
+            board.close()
+        curves = (write_curves(history, os.path.join(config.out, CURVES))
+                  if history["loss"] and dist.is_main else None)
     elapsed = time.perf_counter() - t_run
 
     done = len(history["loss"])
@@ -506,7 +513,9 @@ def _one_epoch(model, opt, loader, epoch, config, run_step):
             if not bar.disable and (i % 5 == 0 or i == len(loader) - 1):
                 bar.set_postfix(loss=f"{loss.item():.4f}",
                                 samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
-    mean_loss = total.item() / seen if seen else 0.0
+    from .distributed.train_support import epoch_totals
+    total, seen = epoch_totals(total, seen)   # summed over the ranks of a data-parallel run
+    mean_loss = total / seen if seen else 0.0
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()

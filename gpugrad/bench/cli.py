@@ -102,6 +102,15 @@ def _configure(bench) -> None:
     m.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     m.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch")
 
+    d = sub.add_parser("ddp", help="data-parallel steps over 1 and 2 MPI ranks on the CPU, all-reduce per "
+                                   "bucket size vs MPI's Allreduce",
+                       description="DistributedDataParallel step time with 1 and 2 ranks, the all-reduce "
+                                   "time per bucket size against MPI's own Allreduce, and the fraction of "
+                                   "the all-reduce hidden behind backward (needs mpi4py and mpiexec).")
+    _common(d)
+    d.add_argument("--ranks", type=lambda s: tuple(_positive_int(v) for v in s.split(",")), default=(1, 2),
+                   help="rank counts to run, comma-separated (default: 1,2)")
+
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -116,6 +125,9 @@ def run_bench(args) -> int:
     try:
         if command == "kernels":
             return _run_kernels(args)
+        if command == "ddp":
+            from .ddp import run_ddp_cli
+            return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
         return _run_mlp(args)
     except BenchError as exc:
         print(f"gpugrad bench {command}: {exc}", file=sys.stderr)

@@ -6,3 +6,4 @@
 """
 from .datasets import DataError, load_digits, load_file, train_test_split  # noqa: F401
 from .loader import DataLoader, epoch_permutation  # noqa: F401
+from .sharding import DistributedSampler, ShardedLoader  # noqa: F401
