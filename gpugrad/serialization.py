@@ -72,8 +72,8 @@ def _add_array(a: np.ndarray, arrays: list, where: str) -> str:
     if a.dtype.kind not in "biuf":
         raise TypeError(f"gg.save: {where} has dtype {a.dtype}; only bool, integer and float arrays "
                         f"can be saved")
-    # np.ascontiguousarray returns at least 1-d: reshape so a 0-d tensor comes back 0-d
-    arrays.append(np.ascontiguousarray(a).reshape(a.shape))
+    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+    arrays.append(a if a.flags.c_contiguous else a.copy(order="C"))
     return f"a{len(arrays) - 1}"
 
 
