@@ -110,6 +110,7 @@ class DataLoader:
             self.device = as_device(a["device"])
             backend = get_backend(self.device)
             self._arrays = [backend.asarray(x), backend.asarray(y)]
+            self._x, self._y = self._arrays      # what subclasses (data.sharding.ShardedLoader) gather from
             self.dataset = None
             self._n = len(x)
         else:
