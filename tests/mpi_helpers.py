@@ -19,12 +19,12 @@ def _mpiexec():
 MPIEXEC = _mpiexec()
 
 
-def mpirun(n, *args, timeout=60):
+def mpirun(n, *args, timeout=60, cwd=ROOT):
     """Run ``python *args`` as n ranks; (returncode, stdout, stderr, seconds)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GPUGRAD_DIST_BACKEND", None)
     t0 = time.perf_counter()
     p = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *args], capture_output=True, text=True,
-                       timeout=timeout, env=env, cwd=ROOT)
+                       timeout=timeout, env=env, cwd=cwd)
     return p.returncode, p.stdout, p.stderr, time.perf_counter() - t0

@@ -53,7 +53,10 @@ def test_gpugrad_train_same_weights_as_one_process(tmp_path, n, optimizer):
     one = gg.load(tmp_path / f"one-{optimizer}" / "checkpoint.npz", device="cpu")["history"]
     np.testing.assert_allclose(hist["loss"], one["loss"], rtol=1e-5)    # reduced over ranks
     assert hist["test_acc"] == one["test_acc"]
-    assert sorted(os.listdir(out_dir)) == ["checkpoint.npz", "curves.png"]
+    files = sorted(os.listdir(out_dir))
+    events = [f for f in files if f.startswith("events.out.tfevents")]   # when tensorboardX is installed
+    assert len(events) <= 1                                            # rank 0's only
+    assert [f for f in files if f not in events] == ["checkpoint.npz", "curves.png", "metrics.csv"]
 
 
 def test_resume_with_another_number_of_ranks(tmp_path):
@@ -95,3 +98,13 @@ def test_checkpoint_interrupted_mid_write_leaves_the_previous_one(tmp_path):
     assert rc != 0 and secs < 20, out + err
     ckpt = gg.load(run / "checkpoint.npz", device="cpu")      # epoch 1's, intact
     assert ckpt["epoch"] == 1
+
+
+def test_default_run_folder_is_one_folder_for_all_ranks(tmp_path):
+    # Without --out each process would pick its own timestamped folder: rank 0's is shared.
+    rc, out, err, _ = mpirun(2, "-m", "gpugrad", "train", "--epochs", "1", "--hidden", "8",
+                             "--batch-size", "64", "--device", "cpu", "--quiet", cwd=str(tmp_path))
+    assert rc == 0, err[-3000:]
+    folders = os.listdir(tmp_path / "runs")
+    assert len(folders) == 1, folders
+    assert "checkpoint.npz" in os.listdir(tmp_path / "runs" / folders[0])
