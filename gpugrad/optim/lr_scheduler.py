@@ -8,8 +8,10 @@ an optimizer + scheduler state_dict continues with bit-identical rates.
 Every schedule applies to **every** param group, including groups added later with
 ``optimizer.add_param_group``: a group's base rate is its ``"initial_lr"``, set (as PyTorch does)
 to its ``"lr"`` when the scheduler first sees it. PyTorch 2.13 does the same for the chainable
-schedules; for LambdaLR and OneCycleLR it raises on a group added later (``zip() argument 2 is
-shorter``), where gpugrad applies the (single) lambda / max_lr to the new group too.
+schedules (StepLR, MultiStepLR, ExponentialLR, LinearLR, CosineAnnealingLR up to its first
+restart); for LambdaLR, MultiplicativeLR, OneCycleLR and CosineAnnealingLR's restart it raises on
+a group added later (``zip() argument 2 is shorter``), where gpugrad applies the (single)
+lambda / max_lr / the group's own initial_lr to the new group too.
 
 * ``LambdaLR``:          lr = initial_lr * lr_lambda(epoch)
 * ``MultiplicativeLR``:  lr = lr * lr_lambda(epoch)           (from epoch 1)
