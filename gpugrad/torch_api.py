@@ -10,7 +10,8 @@ import numpy as np
 from .creation import as_tensor, eye, linspace, randint, randperm  # noqa: F401
 from .grad_mode import inference_mode, set_grad_enabled  # noqa: F401
 from .ops.torch_names import (all, any, argmax, argmin, cat, clamp, masked_fill, max, min, mm,  # noqa: F401
-                              permute, t, transpose, view)
+                              permute, std, t, transpose, var, view)
+from .ops.special import erf  # noqa: F401
 from .tensor import Tensor
 
 float16 = half = np.dtype(np.float16)
@@ -46,5 +47,5 @@ def allclose(a, b, rtol: "float" = 1e-05, atol: "float" = 1e-08, equal_nan: "boo
 __all__ = ["float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",
            "int", "int64", "long", "uint8", "bool", "as_tensor", "eye", "linspace", "randint", "randperm",
            "inference_mode", "set_grad_enabled", "all", "any", "argmax", "argmin", "cat", "concat", "clamp",
-           "masked_fill", "max", "min", "mm", "permute", "t", "transpose", "view", "is_tensor", "numel",
+           "masked_fill", "max", "min", "mm", "permute", "t", "transpose", "view", "var", "std", "erf", "is_tensor", "numel",
            "allclose"]

@@ -114,7 +114,7 @@ Tensor.contiguous = lambda self: self if (self._data.flags.c_contiguous) else op
 
 # -- shape and reductions with PyTorch's conventions (see ops/torch_names.py) ------------------------
 for _name in ("max", "min", "argmax", "argmin", "all", "any", "permute", "transpose", "t", "mm", "view",
-              "expand", "clamp", "masked_fill"):
+              "expand", "clamp", "masked_fill", "var", "std"):
     setattr(Tensor, _name, getattr(T, _name))
 Tensor.clip = T.clamp
 Tensor.swapdims = Tensor.swapaxes

@@ -241,6 +241,34 @@ def masked_fill(x, mask, value):
     return out if out.dtype == x.dtype else E.cast(out, x.dtype)
 
 
+def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
+    """Variance: sum((x - mean)^2) / (n - correction), differentiable.
+
+    PyTorch and NumPy differ in the default: ``x.var()`` / ``x.var(dim=...)`` / ``x.var(0)`` use
+    PyTorch's Bessel correction (correction=1); ``x.var(axis=...)`` uses NumPy's ddof=0. Say it
+    explicitly with ``correction=``, ``unbiased=`` or ``ddof=`` (one of them).
+    """
+    numpy_style = "axis" in kwargs
+    axis, keep = _dim_args("var", dim, keepdim, kwargs)
+    given = [c for c in (correction, ddof, None if unbiased is None else int(bool(unbiased))) if c is not None]
+    if len(given) > 1:
+        raise TypeError("var: pass only one of correction=, unbiased= and ddof=")
+    corr = given[0] if given else (0 if numpy_style else 1)
+    axes = reduce.normalize_axis(axis, x.ndim, "var")
+    n = 1
+    for i, size in enumerate(x.shape):
+        if axes is None or i in axes:
+            n *= size
+    d = x - reduce.mean(x, axis=axes, keepdims=True)
+    return reduce.sum(d * d, axis=axes, keepdims=keep) / float(_builtins.max(n - corr, 0))
+
+
+def std(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
+    """Standard deviation: sqrt(var); the same conventions as :func:`var` (PyTorch's correction=1
+    by default, NumPy's ddof=0 when ``axis=`` is used)."""
+    return E.sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, ddof=ddof, **kwargs))
+
+
 import builtins as _builtins  # noqa: E402  (all/any above shadow the builtins in this module)
 
 builtins_all, builtins_any = _builtins.all, _builtins.any
