@@ -199,3 +199,11 @@ def test_grad_modes():
     with gg.set_grad_enabled(False):
         assert not gg.is_grad_enabled()
     assert gg.is_grad_enabled() and prev is not None
+
+
+def test_gradient_of_a_0d_tensor_used_twice_is_an_array():
+    """Two gradient contributions to a 0-d leaf are summed; NumPy would return a scalar there,
+    which broke x.grad.numpy() (found by the issue-12 op-table rows on 0-d inputs)."""
+    x = gg.tensor(0.5, requires_grad=True)
+    (x * x).backward()
+    assert x.grad.numpy().shape == () and float(x.grad.numpy()) == 1.0
