@@ -72,7 +72,7 @@ def _add_array(a: np.ndarray, arrays: list, where: str) -> str:
     if a.dtype.kind not in "biuf":
         raise TypeError(f"gg.save: {where} has dtype {a.dtype}; only bool, integer and float arrays "
                         f"can be saved")
-    arrays.append(np.ascontiguousarray(a))
+    arrays.append(np.asarray(a, order="C"))  # (np.ascontiguousarray would make a 0-d array 1-d)
     return f"a{len(arrays) - 1}"
 
 

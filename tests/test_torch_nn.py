@@ -376,3 +376,14 @@ def test_nn_utils_match_torch():
     with pytest.raises(ValueError, match="vector has 3 elements but the parameters have 16"):
         nn.utils.vector_to_parameters(gg.zeros(3), g.parameters())
     np.testing.assert_allclose(g.weight.numpy(), 2 * t.weight.detach().numpy(), **TOL)   # nothing changed
+
+
+def test_batchnorm_checkpoint_round_trip_keeps_0d_buffer(tmp_path):
+    """num_batches_tracked is 0-d; gg.save/gg.load must keep it 0-d (it came back as shape (1,))."""
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m(gg.randn(5, 3))
+    gg.save(m.state_dict(), tmp_path / "bn.npz")
+    m2 = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m2.load_state_dict(gg.load(tmp_path / "bn.npz"))
+    assert m2[1].num_batches_tracked.shape == () and int(m2[1].num_batches_tracked.item()) == 1
+    np.testing.assert_array_equal(m2[1].running_var.numpy(), m[1].running_var.numpy())
