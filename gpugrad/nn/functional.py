@@ -6,7 +6,8 @@ in ``norm_fns.py``; this module gathers them under PyTorch's names (``import ...
 """
 from __future__ import annotations
 
-from ..ops import bias_sigmoid, linear, relu, sigmoid, tanh  # noqa: F401
+from ..ops import bias_sigmoid, linear, sigmoid, tanh  # noqa: F401
+from ..ops import relu as _relu
 from ..ops import log_softmax as _log_softmax, softmax as _softmax
 from ..tensor import Tensor
 from .activation_fns import dropout, elu, gelu, leaky_relu, silu  # noqa: F401
@@ -18,6 +19,11 @@ __all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "
            "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
            "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace`` is accepted (PyTorch's argument); the result is a new tensor."""
+    return _relu(x)
 
 
 def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:

@@ -47,7 +47,7 @@ def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) 
         raise TypeError(f"{fn}: targets must be integer class indices, got dtype {targets.dtype}; "
                         f"convert with targets.long()")
     if targets.shape != (logits.shape[0],):
-        raise ValueError(f"{fn}: target shape {targets.shape} does not match input shape "
+        raise ValueError(f"{fn}: targets shape {targets.shape} does not match input shape "
                          f"{logits.shape}: expected ({logits.shape[0]},)")
     if targets.device != logits.device:
         raise RuntimeError(f"{fn}: input is on {logits.device} but targets on {targets.device}; move "
@@ -60,8 +60,10 @@ def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) 
     if raw.size and isinstance(raw, np.ndarray):
         bad = ((raw < 0) | (raw >= c)) & ~ignored
         if bad.any():
-            raise ValueError(f"{fn}: target {int(raw[bad][0])} is out of bounds: the input has {c} classes "
-                             f"(valid: 0..{c - 1}, or ignore_index={ignore_index})")
+            counted = raw[~ignored]
+            raise ValueError(f"{fn}: target class out of range: targets span [{int(counted.min())}, "
+                             f"{int(counted.max())}] but the input has {c} classes (valid: 0..{c - 1}, "
+                             f"or ignore_index={ignore_index})")
     if isinstance(raw, np.ndarray) and not ignored.any():   # (on a GPU, always mask: no sync)
         return targets, None
     xp = get_backend(targets.device).xp
@@ -114,6 +116,10 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         _check_weight("cross_entropy", weight, c)
     logp = log_softmax(input, axis=1)
     if target.dtype.kind == "f":                     # class probabilities
+        if tuple(target.shape) != tuple(input.shape):
+            raise TypeError(f"cross_entropy: targets must be integer class indices of shape ({input.shape[0]},) "
+                            f"or class probabilities of the input's shape {input.shape}; got {target.dtype} "
+                            f"of shape {target.shape} (convert class indices with targets.long())")
         _same_shape("cross_entropy", input, target)
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / c
