@@ -4,6 +4,7 @@ state_dict keys, repr, init and nn.utils."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -388,3 +389,34 @@ def test_batchnorm_checkpoint_round_trip_keeps_0d_buffer(tmp_path):
     m2.load_state_dict(gg.load(tmp_path / "bn.npz"))
     assert m2[1].num_batches_tracked.shape == () and int(m2[1].num_batches_tracked.item()) == 1
     np.testing.assert_array_equal(m2[1].running_var.numpy(), m[1].running_var.numpy())
+
+
+OTHER_DEVICE = "cudasim" if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else "cuda"
+ON_DEVICE = [
+    ("gelu", lambda x, d: F.gelu(x)),
+    ("elu_silu_leaky", lambda x, d: F.elu(x) + F.silu(x) + F.leaky_relu(x)),
+    ("layer_norm", lambda x, d: F.layer_norm(x, (4,))),
+    ("batch_norm", lambda x, d: nn.BatchNorm1d(4, dtype="float64", device=d)(x)),
+    ("cross_entropy_options", lambda x, d: F.cross_entropy(
+        x, gg.tensor([1, -100, 3, 0, 2, 1], device=d), label_smoothing=0.1,
+        weight=gg.tensor([1.0, 2.0, 0.5, 1.0], dtype="float64", device=d))),
+    ("bce_logits", lambda x, d: F.binary_cross_entropy_with_logits(x, (x > 0).double())),
+    ("reductions", lambda x, d: x.max(dim=1).values + x.var(dim=1) + x.clamp(-0.5, 0.5).sum(dim=1)),
+]
+
+
+@pytest.mark.skipif(OTHER_DEVICE == "cuda" and not gg.cuda.is_available(), reason="no GPU and no simulator")
+@pytest.mark.parametrize("name,f", ON_DEVICE, ids=[c[0] for c in ON_DEVICE])
+def test_new_functions_on_the_cuda_backend_match_cpu(name, f):
+    """The same functions through the CUDA backend's dispatch (cudasim without a GPU) give the cpu's
+    values and gradients."""
+    x_np = np.random.default_rng(4).standard_normal((6, 4))
+    results = []
+    for d in ("cpu", OTHER_DEVICE):
+        x = gg.tensor(x_np, dtype="float64", device=d, requires_grad=True)
+        out = f(x, d)
+        out.sum().backward()
+        assert out.device == d and x.grad.device == d
+        results.append((np.asarray(out.to("cpu").numpy()), np.asarray(x.grad.to("cpu").numpy())))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
