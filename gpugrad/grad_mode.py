@@ -40,7 +40,22 @@ class _GradModeSwitch:
         return wrapper
 
 
-class no_grad(_GradModeSwitch):
+class _BareDecorator(_GradModeSwitch):
+    """Also usable without parentheses, ``@gg.no_grad``, as PyTorch 2.x allows."""
+
+    def __new__(cls, fn=None):
+        if fn is not None:
+            if not callable(fn):
+                raise TypeError(f"{cls.__name__}() takes no arguments (got {fn!r}); use it as "
+                                f"`with gg.{cls.__name__}():` or as a decorator")
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
+        pass
+
+
+class no_grad(_BareDecorator):
     """Disable graph recording, as a context manager or decorator (inference, optimizer steps).
 
     >>> with gg.no_grad():
@@ -50,7 +65,7 @@ class no_grad(_GradModeSwitch):
     _value = False
 
 
-class enable_grad(_GradModeSwitch):
+class enable_grad(_BareDecorator):
     """Re-enable graph recording inside a ``no_grad`` region (context manager or decorator)."""
 
     _value = True

@@ -190,6 +190,18 @@ def test_grad_modes():
         return v * 2
 
     assert not f(x).requires_grad
+    @gg.no_grad                                         # bare decorators, as PyTorch 2.x
+    def g(v):
+        return v * 2
+
+    @gg.inference_mode
+    def h(v):
+        return v * 2
+
+    assert not g(x).requires_grad and not h(x).requires_grad and gg.is_grad_enabled()
+    with gg.no_grad():
+        with gg.enable_grad():
+            assert (x * 2).requires_grad
     prev = gg.set_grad_enabled(False)                   # applies at once, as in PyTorch
     try:
         assert not gg.is_grad_enabled() and not (x * 2).requires_grad
