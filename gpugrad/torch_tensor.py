@@ -41,11 +41,26 @@ class Size(int):
 
 Tensor.size = property(lambda self: Size(self._data.size, tuple(self._data.shape)),
                        doc="Element count (an int, as NumPy); call it for the shape (as PyTorch).")
-Tensor.numel = lambda self: int(self._data.size)
-Tensor.nelement = Tensor.numel
-Tensor.dim = lambda self: self._data.ndim
-Tensor.ndimension = Tensor.dim
-Tensor.is_floating_point = lambda self: self._data.dtype.kind == "f"
+
+
+def numel(self) -> int:
+    """The number of elements (a plain int), as ``torch.Tensor.numel``."""
+    return int(self._data.size)
+
+
+def dim(self) -> int:
+    """The number of dimensions, as ``torch.Tensor.dim`` (NumPy: ``ndim``)."""
+    return self._data.ndim
+
+
+def is_floating_point(self) -> bool:
+    """True for float16/32/64 tensors, as ``torch.Tensor.is_floating_point``."""
+    return self._data.dtype.kind == "f"
+
+
+Tensor.numel = Tensor.nelement = numel
+Tensor.dim = Tensor.ndimension = dim
+Tensor.is_floating_point = is_floating_point
 
 
 # -- dtype conversions -----------------------------------------------------------------------------
@@ -101,16 +116,34 @@ def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, **
 
 _to_device_orig = Tensor.to
 Tensor.to = _to
-Tensor.float = lambda self: _convert(self, np.float32)
-Tensor.double = lambda self: _convert(self, np.float64)
-Tensor.half = lambda self: _convert(self, np.float16)
-Tensor.long = lambda self: _convert(self, np.int64)
-Tensor.int = lambda self: _convert(self, np.int32)
-Tensor.short = lambda self: _convert(self, np.int16)
-Tensor.byte = lambda self: _convert(self, np.uint8)
-Tensor.bool = lambda self: _convert(self, np.bool_)
-Tensor.type_as = lambda self, other: _convert(self, other.dtype)
-Tensor.contiguous = lambda self: self if (self._data.flags.c_contiguous) else ops.copy(self)
+
+
+def _conversion(name: str, dtype):
+    def method(self) -> Tensor:
+        return _convert(self, dtype)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"This tensor as {np.dtype(dtype)}, as ``torch.Tensor.{name}()``: differentiable to a "
+                      f"floating dtype, cut from the graph otherwise; ``self`` when already {np.dtype(dtype)}.")
+    return method
+
+
+for _name, _dtype in (("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64),
+                      ("int", np.int32), ("short", np.int16), ("byte", np.uint8), ("bool", np.bool_)):
+    setattr(Tensor, _name, _conversion(_name, _dtype))
+
+
+def type_as(self, other: Tensor) -> Tensor:
+    """This tensor converted to ``other``'s dtype, as ``torch.Tensor.type_as``."""
+    return _convert(self, other.dtype)
+
+
+def contiguous(self) -> Tensor:
+    """This tensor if its elements are one C-ordered block, else a (differentiable) copy that is."""
+    return self if self._data.flags.c_contiguous else ops.copy(self)
+
+
+Tensor.type_as = type_as
+Tensor.contiguous = contiguous
 
 # -- shape and reductions with PyTorch's conventions (see ops/torch_names.py) ------------------------
 for _name in ("max", "min", "argmax", "argmin", "all", "any", "permute", "transpose", "t", "mm", "view",
@@ -123,5 +156,12 @@ Tensor.swapdims = Tensor.swapaxes
 for _name in ("add", "sub", "mul", "div", "matmul", "eq", "ne", "lt", "le", "gt", "ge", "neg"):
     _fn = getattr(ops, _name)
     setattr(Tensor, _name, _fn.as_method() if hasattr(_fn, "as_method") else _fn)
-Tensor.pow = lambda self, exponent: ops.pow(self, exponent)
+
+
+def pow(self, exponent) -> Tensor:  # noqa: A001
+    """``self ** exponent`` (a number or a tensor), as ``torch.Tensor.pow``."""
+    return ops.pow(self, exponent)
+
+
+Tensor.pow = pow
 Tensor.multiply, Tensor.subtract, Tensor.divide = Tensor.mul, Tensor.sub, Tensor.div
