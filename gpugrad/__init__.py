@@ -33,6 +33,5 @@ from .data.generator import Generator  # torch.Generator's spelling: a seed for 
 
 default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
 
-float32 = "float32"
-float64 = "float64"
+from .torch_api import *  # noqa: E402,F401,F403  (PyTorch's top-level names: dtypes, cat, argmax ...)
 __version__ = "0.1.0"

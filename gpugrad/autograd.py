@@ -224,7 +224,11 @@ def _run(roots, retain_graph, create_graph, targets):
                         anomaly.check_finite(gp._data if create_graph else gp,
                                              "the VJP (gradient)", n.op.name, n.site)
                     old = pending.get(kp)
-                    pending[kp] = gp if old is None else old + gp
+                    if old is not None:
+                        gp = old + gp
+                        if isinstance(gp, np.generic):  # NumPy turns a sum of 0-d arrays into a scalar
+                            gp = np.asarray(gp)
+                    pending[kp] = gp
                 deps[kp] -= 1
                 if deps[kp] == 0:
                     ready.append(p)

@@ -153,3 +153,60 @@ def from_dlpack(obj, requires_grad=False) -> Tensor:
     else:
         raise TypeError(f"from_dlpack: unsupported DLPack device type {dev_type}")
     return _new(arr, dev, requires_grad)
+
+
+# -- PyTorch's creation functions (issue 12): randperm, randint, eye, linspace, as_tensor -------------
+def randperm(n: int, dtype="int64", device=None, requires_grad=False) -> Tensor:
+    """A random permutation of 0..n-1 (int64 by default), as ``torch.randperm``; seeded by
+    ``gg.manual_seed``."""
+    if int(n) < 0:
+        raise ValueError(f"randperm: n must be >= 0, got {n}")
+    dev = as_device(device)
+    arr = _generator(dev).permutation(int(n)).astype(resolve_dtype(dtype))
+    return _new(arr, dev, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype="int64", device=None, requires_grad=False) -> Tensor:
+    """Integers uniform in [low, high), as ``torch.randint``: ``randint(high, size)`` or
+    ``randint(low, high, size)``; ``size`` is a tuple. Seeded by ``gg.manual_seed``."""
+    if size is None:                 # randint(high, size)
+        if high is None:
+            raise TypeError("randint: missing size; call randint(high, size) or randint(low, high, size)")
+        low, high, size = 0, low, high
+    if int(high) <= int(low):
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    dev = as_device(device)
+    shape = (int(size),) if isinstance(size, (int, np.integer)) else _shape(tuple(size))
+    arr = _generator(dev).integers(int(low), int(high), size=shape).astype(resolve_dtype(dtype))
+    return _new(arr, dev, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The n x m identity matrix (m = n by default), as ``torch.eye``; default float dtype."""
+    dev = as_device(device)
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    return _new(get_backend(dev).xp.eye(int(n), None if m is None else int(m), dtype=d), dev, requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive, as ``torch.linspace``."""
+    if int(steps) < 0:
+        raise ValueError(f"linspace: steps must be >= 0, got {steps}")
+    dev = as_device(device)
+    d = get_default_dtype() if dtype is None else resolve_dtype(dtype)
+    arr = np.linspace(float(start), float(end), int(steps), dtype=np.float64).astype(d)
+    return _new(get_backend(dev).asarray(arr), dev, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``gg.tensor`` but without a copy when it can: a Tensor already of ``dtype`` and
+    ``device`` is returned as is, and a NumPy array on the cpu is shared (as ``torch.as_tensor``)."""
+    from .tensor import tensor
+    dev = as_device(device) if device is not None else (data.device if isinstance(data, Tensor) else None)
+    if isinstance(data, Tensor):
+        out = data if dev is None or dev == data.device else data.to(dev)
+        return out if dtype is None else out.to(dtype)
+    if isinstance(data, np.ndarray) and as_device(dev).type == "cpu" and data.dtype.kind in "fiub" and (
+            dtype is None or resolve_dtype(dtype) == data.dtype):
+        return _new(data, as_device("cpu"), False)
+    return tensor(data, dtype=dtype, device=dev)

@@ -105,13 +105,8 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
 
 Tensor.astype = ops.cast
 Tensor.reshape = ops.reshape
-Tensor.view = ops.reshape
 Tensor.T = property(lambda self: ops.transpose(self))
 Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
-Tensor.all = lambda self, axis=None: Tensor._wrap(self._data.all(axis=axis), self._device)
-Tensor.any = lambda self, axis=None: Tensor._wrap(self._data.any(axis=axis), self._device)
-Tensor.argmax = lambda self, axis=None: Tensor._wrap(self._data.argmax(axis=axis), self._device)
-Tensor.argmin = lambda self, axis=None: Tensor._wrap(self._data.argmin(axis=axis), self._device)
 
 
 def _setitem(self, index, value):
@@ -138,3 +133,6 @@ Tensor.zero_ = _inplace_method("zero_", lambda x: get_backend(x._device).xp.zero
 Tensor.copy_ = _inplace_method(
     "copy_", lambda x, src: get_backend(x._device).xp.broadcast_to(
         src._data if isinstance(src, Tensor) else src, x.shape).astype(x.dtype, copy=False))
+
+# -- PyTorch's Tensor methods (issue 12): the names a PyTorch script calls, NumPy's kept working --
+from . import torch_tensor as _torch_tensor  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)

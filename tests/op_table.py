@@ -1,6 +1,7 @@
 """The op table the core tests iterate over: each op with its NumPy float64 reference and its domain."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -99,6 +100,51 @@ UNARY = [
            lambda x: -np.log(_np_softmax(x, 1))[np.arange(2), [2, 2]].sum(), [((2, 3),)]),
     OpCase("matmul_vec", lambda x: x @ gg.tensor(np.arange(4.0), device=x.device), lambda x: x @ np.arange(4.0),
            [((3, 4),), ((4,),), ((2, 3, 4),)]),
+    # -- issue 12 (PyTorch names), rows added by the pytorch-habits branch ------------------------------
+    OpCase("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x), UNARY_SHAPES,
+           domain="away_from_zero"),
+    OpCase("gelu", F.gelu, lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))), UNARY_SHAPES),
+    OpCase("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"),
+           lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))), UNARY_SHAPES),
+    OpCase("silu", F.silu, lambda x: x / (1 + np.exp(-x)), UNARY_SHAPES),
+    OpCase("elu", lambda x: F.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(np.minimum(x, 0)) - 1)),
+           UNARY_SHAPES, domain="away_from_zero"),
+    OpCase("erf", gg.erf, np.vectorize(math.erf), UNARY_SHAPES),
+    OpCase("layer_norm", lambda x: F.layer_norm(x, x.shape[-1:]),
+           lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5),
+           [((3, 4),), ((2, 3, 4),)]),
+    OpCase("batch_norm_train", lambda x: F.batch_norm(x, None, None, training=True),
+           lambda x: (x - x.mean((0, 2)[:x.ndim - 1], keepdims=True))
+           / np.sqrt(x.var((0, 2)[:x.ndim - 1], keepdims=True) + 1e-5), [((5, 3),), ((4, 3, 2),)]),
+    OpCase("var_dim", lambda x: x.var(dim=-1), lambda x: x.var(-1, ddof=1), [((3, 4),), ((2, 3, 4),)]),
+    OpCase("std_axis", lambda x: x.std(axis=0, keepdims=True), lambda x: x.std(0, keepdims=True), MATRIX),
+    OpCase("masked_fill", lambda x: x.masked_fill(x < 0, 0.5), lambda x: np.where(x < 0, 0.5, x), UNARY_SHAPES,
+           domain="away_from_zero"),
+    OpCase("permute", lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)]),
+    OpCase("transpose_dims", lambda x: x.transpose(0, 2), lambda x: np.swapaxes(x, 0, 2), [((2, 3, 4),)]),
+    OpCase("flatten_range", lambda x: x.flatten(start_dim=0, end_dim=1), lambda x: x.reshape(-1, x.shape[-1]),
+           [((2, 3, 4),)]),
+    OpCase("t", lambda x: x.t(), lambda x: x.T, MATRIX),
+    OpCase("softmax_dim0", lambda x: F.softmax(x, dim=0), lambda x: _np_softmax(x, 0), MATRIX),
+    OpCase("max_dim_values", lambda x: x.max(dim=1).values, lambda x: x.max(1), MATRIX, domain="distinct"),
+    OpCase("nll_loss", lambda x: F.nll_loss(x, [1, 0, 3]), lambda x: -x[np.arange(3), [1, 0, 3]].mean(), [((3, 4),)]),
+    OpCase("cross_entropy_weight_smooth",
+           lambda x: F.cross_entropy(x, [1, 0, 3], weight=gg.tensor([0.5, 2.0, 1.0, 1.5], dtype=x.dtype,
+                                                                    device=x.device), label_smoothing=0.1),
+           lambda x: (lambda lp, w, t: 0.9 * (-(w[t] * lp[np.arange(3), t]).sum() / w[t].sum())
+                      + 0.1 / 4 * (-(lp * w).sum() / w[t].sum()))(
+               np.log(_np_softmax(x, 1)), np.array([0.5, 2.0, 1.0, 1.5]), np.array([1, 0, 3])), [((3, 4),)]),
+    OpCase("cross_entropy_ignore", lambda x: F.cross_entropy(x, [1, -100, 3]),
+           lambda x: -np.log(_np_softmax(x, 1))[[0, 2], [1, 3]].mean(), [((3, 4),)]),
+    OpCase("bce_with_logits", lambda x: F.binary_cross_entropy_with_logits(
+               x, gg.tensor(np.arange(12.0).reshape(3, 4) % 2, dtype=x.dtype, device=x.device),
+               pos_weight=gg.tensor([1.0, 2.0, 0.5, 3.0], dtype=x.dtype, device=x.device)),
+           lambda x: (lambda t, pw: ((1 - t) * x + (1 + (pw - 1) * t) * np.log1p(np.exp(-x))).mean())(
+               np.arange(12.0).reshape(3, 4) % 2, np.array([1.0, 2.0, 0.5, 3.0])), [((3, 4),)]),
+    OpCase("bce", lambda x: F.binary_cross_entropy(gg.sigmoid(x), gg.tensor(np.arange(12.0).reshape(3, 4) % 2,
+                                                                             dtype=x.dtype, device=x.device)),
+           lambda x: (lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())(
+               _np_sigmoid(x), np.arange(12.0).reshape(3, 4) % 2), [((3, 4),)]),
 ]
 
 BINARY = [
@@ -122,6 +168,16 @@ BINARY = [
            lambda x, y: np.concatenate([x, y, x], axis=-1), [((3, 2), (3, 4)), ((2,), (3,))]),
     OpCase("stack", lambda x, y: gg.stack([x, y], axis=1), lambda x, y: np.stack([x, y], axis=1),
            [((3, 4), (3, 4)), ((2,), (2,))]),
+    # -- issue 12 (PyTorch names), rows added by the pytorch-habits branch ------------------------------
+    OpCase("l1_loss", F.l1_loss, lambda x, y: np.abs(x - y).mean(), [((3, 4), (3, 4))]),
+    OpCase("smooth_l1_loss", lambda x, y: F.smooth_l1_loss(x, y, beta=0.5),
+           lambda x, y: np.where(np.abs(x - y) < 0.5, (x - y) ** 2, np.abs(x - y) - 0.25).mean(), [((3, 4), (3, 4))]),
+    OpCase("huber_loss", lambda x, y: F.huber_loss(x, y, delta=0.5, reduction="sum"),
+           lambda x, y: np.where(np.abs(x - y) <= 0.5, 0.5 * (x - y) ** 2, 0.5 * (np.abs(x - y) - 0.25)).sum(),
+           [((3, 4), (3, 4))]),
+    OpCase("cat_dim", lambda x, y: gg.cat([x, y], dim=1), lambda x, y: np.concatenate([x, y], 1),
+           [((3, 2), (3, 4))]),
+    OpCase("mm", lambda x, y: x.mm(y), lambda x, y: x @ y, [((3, 4), (4, 5))]),
 ]
 
 TERNARY = [
@@ -129,6 +185,12 @@ TERNARY = [
                                                                   ((2, 3, 4), (2, 4), (2,))]),
     OpCase("linear_relu", F.linear_relu, lambda x, w, b: np.maximum(x @ w.T + b, 0),
            [((3, 4), (5, 4), (5,)), ((1, 1), (1, 1), (1,))], domain="linear_relu"),
+    # -- issue 12 (PyTorch names), rows added by the pytorch-habits branch ------------------------------
+    OpCase("layer_norm_affine", lambda x, w, b: F.layer_norm(x, (4,), w, b),
+           lambda x, w, b: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b,
+           [((3, 4), (4,), (4,))]),
+    OpCase("batch_norm_affine", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+           lambda x, w, b: (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5) * w + b, [((5, 3), (3,), (3,))]),
 ]
 
 ALL = UNARY + BINARY + TERNARY

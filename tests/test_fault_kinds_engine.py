@@ -30,6 +30,8 @@ ALIASES = {
     "slice": lambda w: w[0:2],
     "transpose": lambda w: w.reshape(1, 2).T,
     "reshape": lambda w: w.reshape(2, 1),
+    "view": lambda w: w.view(2, 1),
+    "permute": lambda w: w.reshape(1, 2).permute(1, 0),
     "detach_of_view": lambda w: w[:].detach(),
     "view_of_detach": lambda w: w.detach()[:],
 }

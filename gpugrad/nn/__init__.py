@@ -1,6 +1,13 @@
-"""Neural-network building blocks. ``functional`` holds the stateless ops; modules hold parameters."""
+"""Neural-network building blocks, as ``torch.nn``. ``functional`` holds the stateless functions;
+modules hold parameters and buffers; ``init`` the initialisers; ``utils`` gradient clipping."""
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401
+from .activation import ELU, GELU, Flatten, LeakyReLU, LogSoftmax, SiLU, Softmax  # noqa: F401
+from .container import ModuleDict, ModuleList  # noqa: F401
 from .layers import MLP, Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh  # noqa: F401
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,  # noqa: F401
+                   NLLLoss, SmoothL1Loss)
 from .module import Module, Parameter  # noqa: F401
 from . import parallel  # noqa: F401
+from .normalization import BatchNorm1d, LayerNorm  # noqa: F401

@@ -1,24 +1,29 @@
-"""Stateless neural-network functions: linear, activations, softmax family, losses."""
+"""Stateless neural-network functions, as ``torch.nn.functional``: linear, activations, softmax
+family, normalisation, dropout, losses.
+
+The losses live in ``loss_fns.py``, the activations in ``activation_fns.py``, the normalisations
+in ``norm_fns.py``; this module gathers them under PyTorch's names (``import ... as F``).
+"""
 from __future__ import annotations
 
-import numpy as np
+from ..ops import bias_sigmoid, linear, sigmoid, tanh  # noqa: F401
+from ..ops import relu as _relu
+from ..ops import log_softmax as _log_softmax, softmax as _softmax
+from ..tensor import Tensor
+from .activation_fns import dropout, elu, gelu, leaky_relu, silu  # noqa: F401
+from .loss_fns import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
+                       huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from .norm_fns import batch_norm, layer_norm  # noqa: F401
 
-from ..ops import bias_sigmoid, linear, log_softmax, relu, sigmoid, softmax  # noqa: F401
-from ..ops.activation import pick_rows
-from ..tensor import Tensor, tensor as new_tensor
-
-__all__ = ["linear", "linear_relu", "relu", "sigmoid", "bias_sigmoid", "softmax", "log_softmax", "cross_entropy",
-           "mse_loss"]
+__all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "softmax", "log_softmax",
+           "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
+           "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
 
-def _reduce(x, reduction: str, fn: str):
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    if reduction == "none":
-        return x
-    raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace`` is accepted (PyTorch's argument); the result is a new tensor."""
+    return _relu(x)
 
 
 def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -26,38 +31,39 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return linear(x, weight, bias, activation="relu")
 
 
-def cross_entropy(logits: Tensor, targets, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of (N, C) ``logits`` against integer class ``targets`` of shape (N,).
+def _implicit_dim(fn: str, x: Tensor, dim, kwargs) -> int:
+    if "axis" in kwargs:
+        if dim is not None:
+            raise TypeError(f"{fn}: got both dim= (PyTorch's name) and axis= (NumPy's name); pass only one")
+        dim = kwargs.pop("axis")
+    if kwargs:
+        raise TypeError(f"{fn}: unexpected keyword argument(s) {sorted(kwargs)}")
+    if dim is None:   # PyTorch's legacy choice when dim is left out (it warns; so should you pass it)
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return dim
 
-    Computed from log_softmax, so it is finite for logits as large as +-1e4 in float32.
-    """
-    if not isinstance(targets, Tensor):
-        targets = new_tensor(targets, device=logits.device)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
+
+def softmax(x: Tensor, dim=None, **kwargs) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (``axis=`` too); without either, PyTorch's legacy
+    choice (dim 0 for 0-, 1- and 3-D input, else 1)."""
+    return _softmax(x, axis=_implicit_dim("softmax", x, dim, kwargs))
+
+
+def log_softmax(x: Tensor, dim=None, **kwargs) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably; ``dim`` as in :func:`softmax`."""
+    return _log_softmax(x, axis=_implicit_dim("log_softmax", x, dim, kwargs))
+
+
+def one_hot(targets: Tensor, num_classes: int = -1) -> Tensor:
+    """Integer ``targets`` (any shape) as int64 one-hot vectors along a new last dim, as
+    ``torch.nn.functional.one_hot``; ``num_classes=-1`` uses max(targets) + 1."""
+    from ..backends import get_backend
     if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype "
-                        f"{targets.dtype}; convert with targets.astype('int64')")
-    if targets.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: targets shape {targets.shape} does not match logits shape "
-                         f"{logits.shape}: expected ({logits.shape[0]},)")
-    if targets.device != logits.device:
-        raise RuntimeError(f"cross_entropy: logits are on {logits.device} but targets on "
-                           f"{targets.device}; move them to one device")
-    # On the CPU a bad target is a ValueError right here. On a GPU that check would wait for the
-    # device, so the gather itself turns the loss of a bad row into NaN (see pick_rows) instead.
-    if targets.size and isinstance(targets._data, np.ndarray):
-        lo, hi = int(targets._data.min()), int(targets._data.max())  # raw reductions: no graph ops
-        if lo < 0 or hi >= logits.shape[1]:
-            raise ValueError(f"cross_entropy: target class out of range: targets span [{lo}, {hi}] "
-                             f"but logits have {logits.shape[1]} classes (valid: 0..{logits.shape[1] - 1})")
-    return _reduce(-pick_rows(log_softmax(logits, axis=1), targets), reduction, "cross_entropy")
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean squared error between ``input`` and ``target`` (shapes must match)."""
-    if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
-                         f"differ; they must match")
-    d = input - target
-    return _reduce(d * d, reduction, "mse_loss")
+        raise TypeError(f"one_hot: targets must be integer class indices, got {targets.dtype}")
+    xp = get_backend(targets.device).xp
+    raw = targets._data
+    n = int(raw.max()) + 1 if num_classes == -1 else int(num_classes)
+    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= n):
+        raise ValueError(f"one_hot: class values must be in [0, {n - 1}], got [{int(raw.min())}, "
+                         f"{int(raw.max())}]")
+    return Tensor._wrap((raw[..., None] == xp.arange(n)).astype(xp.int64), targets.device)

@@ -16,14 +16,17 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for an activation: 1 (linear, sigmoid), 5/3 (tanh), sqrt(2) (relu)."""
-    if nonlinearity in ("linear", "identity", "sigmoid"):
+    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                        "conv_transpose2d", "conv_transpose3d"):
         return 1.0
+    if nonlinearity == "selu":
+        return 3.0 / 4
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else float(param)
+        slope = 0.01 if param is None else float(param)   # PyTorch's default negative slope
         return math.sqrt(2.0 / (1 + slope ** 2))
     raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; expected linear, sigmoid, "
                      f"tanh, relu or leaky_relu")
@@ -32,6 +35,8 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 def _fans(t: Tensor) -> tuple[int, int]:
     if t.ndim < 2:
         raise ValueError(f"fan in and fan out need a tensor with at least 2 dims, got shape {t.shape}")
+    if t.size == 0:
+        raise ValueError(f"fan in and fan out cannot be computed for an empty tensor of shape {t.shape}")
     receptive = 1
     for s in t.shape[2:]:
         receptive *= s
@@ -44,13 +49,21 @@ def _fill(t: Tensor, src: Tensor) -> Tensor:
     return t
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def _no_generator(generator, fn):
+    if generator is not None:
+        raise TypeError(f"{fn}: generator= is not supported; gpugrad draws from its own seeded generator "
+                        f"(gg.manual_seed)")
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill ``t`` with samples from U(a, b)."""
+    _no_generator(generator, "uniform_")
     return _fill(t, uniform(a, b, t.shape, dtype=t.dtype, device=t.device))
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill ``t`` with samples from N(mean, std^2)."""
+    _no_generator(generator, "normal_")
     z = randn(t.shape, dtype=t.dtype, device=t.device)
     z._data *= z.dtype.type(std)
     z._data += z.dtype.type(mean)
@@ -58,42 +71,56 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
+    """Fill ``t`` with ``value``."""
     t._data[...] = value
     t._bump_version()
     return t
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fill ``t`` with 0."""
     return constant_(t, 0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fill ``t`` with 1."""
     return constant_(t, 1)
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)). Suits sigmoid and tanh."""
+    _no_generator(generator, "xavier_uniform_")
     fan_in, fan_out = _fans(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    _no_generator(generator, "xavier_normal_")
     fan_in, fan_out = _fans(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
+def _fan(t: Tensor, mode: str, fn: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"{fn}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return _fans(t)[0 if mode == "fan_in" else 1]
+
+
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "relu") -> Tensor:
-    """He: U(-bound, bound) with bound = gain * sqrt(3 / fan). Suits ReLU."""
-    fan = _fans(t)[0 if mode == "fan_in" else 1]
+                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
+    """He: U(-bound, bound) with bound = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)
+    (PyTorch's defaults: leaky_relu with a = 0, i.e. gain sqrt(2)). Suits ReLU."""
+    _no_generator(generator, "kaiming_uniform_")
+    fan = _fan(t, mode, "kaiming_uniform_")
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "relu") -> Tensor:
-    """He: N(0, std^2) with std = gain / sqrt(fan)."""
-    fan = _fans(t)[0 if mode == "fan_in" else 1]
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
+    """He: N(0, std^2) with std = gain / sqrt(fan) (defaults as kaiming_uniform_)."""
+    _no_generator(generator, "kaiming_normal_")
+    fan = _fan(t, mode, "kaiming_normal_")
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))

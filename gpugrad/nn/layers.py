@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from . import functional as F
 from . import init as nn_init
-from ..creation import empty, rand
+from ..creation import empty
 from ..ops import tanh
 from .module import Module, Parameter
 
@@ -71,7 +71,14 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0). ``inplace`` is accepted (PyTorch's argument); the result is a new tensor."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
     def forward(self, x):
         return F.relu(x)
@@ -92,6 +99,11 @@ class Tanh(Module):
 
 
 class Identity(Module):
+    """Returns its input; any constructor arguments are ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
         return x
 
@@ -100,25 +112,17 @@ class Dropout(Module):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) in training mode;
     the identity in eval mode. Masks come from gpugrad's seeded generator (``gg.manual_seed``)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
-        self.p = float(p)
+        self.p, self.inplace = float(p), inplace
 
     def forward(self, x):
-        if not self.training or self.p == 0.0:
-            return x
-        if self.p == 1.0:
-            return x * 0
-        keep = rand(x.shape, dtype=x.dtype, device=x.device)
-        # The mask is a constant of the graph: a raw array, not a Tensor that requires grad.
-        mask = keep._data >= x.dtype.type(self.p)
-        keep._data = mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * keep
+        return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Sequential(Module):

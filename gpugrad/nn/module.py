@@ -17,7 +17,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..backends import get_backend
-from ..device import as_device
+from ..device import Device, as_device
+from ..dtypes import resolve_dtype
 from ..tensor import Tensor
 
 
@@ -64,6 +65,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
 
     # -- registration -------------------------------------------------------------------------
@@ -115,10 +117,36 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
-        """Register a non-trainable tensor that is part of the state_dict (e.g. running statistics)."""
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a non-trainable tensor (e.g. running statistics), moved by ``to()`` with the
+        parameters. ``persistent`` buffers are part of the state_dict; others are not (PyTorch's rule)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or submodule of "
+                           f"{type(self).__name__}")
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def register_module(self, name: str, module: "Module | None") -> None:
+        """Alias of :meth:`add_module`, as in PyTorch."""
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The descendant at dotted path ``target`` ("" is self), as PyTorch's get_submodule."""
+        m = self
+        for part in filter(None, target.split(".")):
+            if part not in m._modules or m._modules[part] is None:
+                raise AttributeError(f"get_submodule: {type(m).__name__} has no submodule {part!r} "
+                                     f"(path {target!r})")
+            m = m._modules[part]
+        return m
 
     def add_module(self, name: str, module: "Module | None") -> None:
         """Register ``module`` as a child under ``name``."""
@@ -174,11 +202,31 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
-        for mprefix, m in self.named_modules():
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, persistent or not; None buffers are skipped."""
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (f"{mprefix}.{name}" if mprefix else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every descendant and then on self (children first, as PyTorch);
+        typically to initialise weights. Returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set requires_grad on every parameter (e.g. False to freeze a part). Returns self."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
 
     # -- modes and housekeeping --------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -196,27 +244,76 @@ class Module:
         for p in self.parameters():
             clear_grad(p, set_to_none)
 
-    def to(self, device=None, dtype=None) -> "Module":
-        """Move (and/or cast) every parameter and buffer in place; returns self.
+    def to(self, *args, device=None, dtype=None, non_blocking: bool = False) -> "Module":
+        """Move and/or cast every parameter and buffer in place; returns self. As PyTorch's:
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or keywords; a dtype
+        casts only floating-point parameters and buffers (integer buffers such as
+        num_batches_tracked keep theirs), and must itself be floating.
 
         The Parameter objects stay the same, so an optimizer built before ``to`` still holds them.
         """
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif a is None:
+                continue
+            elif isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "cudasim")):
+                device = a
+            else:
+                dtype = a
+        if dtype is not None:
+            dtype = resolve_dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to: only floating dtypes are allowed, got {dtype}")
         dev = None if device is None else as_device(device)
         tensors = list(self.parameters()) + [b for _, b in self.named_buffers()]
         for t in tensors:
-            _move(t, dev, dtype)
+            cast = dtype if t.dtype.kind == "f" else None
+            _move(t, dev, cast)
             if t.grad is not None:
-                _move(t.grad, dev, dtype)
+                _move(t.grad, dev, cast)
         return self
 
+    def cuda(self, device=None) -> "Module":
+        """Move every parameter and buffer to the GPU (``device``: an index or "cuda:N")."""
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def cpu(self) -> "Module":
+        """Move every parameter and buffer to the CPU."""
+        return self.to("cpu")
+
+    def float(self) -> "Module":  # noqa: A003
+        """Cast floating parameters and buffers to float32."""
+        return self.to(dtype="float32")
+
+    def double(self) -> "Module":
+        """Cast floating parameters and buffers to float64."""
+        return self.to(dtype="float64")
+
+    def half(self) -> "Module":
+        """Cast floating parameters and buffers to float16."""
+        return self.to(dtype="float16")
+
     # -- state ----------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """Parameters and buffers by dotted name, as detached Tensors sharing the module's storage."""
-        out = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = p.detach()
-        for name, b in self.named_buffers():
-            out[name] = b.detach()
+    def _state_items(self, prefix: str = ""):
+        """(dotted name, tensor) of parameters and persistent buffers, module by module (each
+        module's parameters then its buffers), in PyTorch's state_dict order."""
+        seen = set()
+        for mprefix, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mprefix}.{name}" if mprefix else name), p
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent_buffers:
+                    yield (f"{mprefix}.{name}" if mprefix else name), b
+
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by dotted name, as detached Tensors sharing the
+        module's storage (``keep_vars=True``: the Parameters themselves), in PyTorch's order."""
+        out = OrderedDict() if destination is None else destination
+        for name, t in self._state_items(prefix.rstrip(".")):
+            out[name] = t if keep_vars else t.detach()
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -225,8 +322,7 @@ class Module:
         With ``strict`` (the default) any missing or unexpected key is an error; a shape mismatch
         always is. The error lists every offending entry. Returns (missing_keys, unexpected_keys).
         """
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         bad_shape = []

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._shapes import normalize_axis
 from ..function import defop
+from ..torch_args import accepts_torch_names
 
 relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",))
 relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
@@ -72,11 +73,13 @@ def bias_sigmoid(z, b):
     return bias_sigmoid_op(z, b)
 
 
+@accepts_torch_names()
 def softmax(x, axis: int = -1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
     return softmax_op(x, axis=normalize_axis(axis, x.ndim, "softmax"))
 
 
+@accepts_torch_names()
 def log_softmax(x, axis: int = -1):
     """log(softmax(x)) along ``axis``, computed stably (no log of 0 for large inputs)."""
     return log_softmax_op(x, axis=normalize_axis(axis, x.ndim, "log_softmax"))

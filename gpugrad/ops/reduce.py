@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ._shapes import expand_reduced, normalize_axis, reduced_shape
 from ..function import defop
+from ..torch_args import accepts_torch_names
 
 
 def _count(shape, axis) -> int:
@@ -57,11 +58,13 @@ _logsumexp.defvjp(lambda F, g, ans, x, axis, keepdims:
                   * F.exp(x - (ans if keepdims else F.reshape(ans, reduced_shape(x.shape, axis)))))
 
 
+@accepts_torch_names()
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Sum over ``axis`` (all axes when None)."""
     return _sum(x, axis=normalize_axis(axis, x.ndim, "sum"), keepdims=keepdims)
 
 
+@accepts_torch_names()
 def mean(x, axis=None, keepdims: bool = False):
     """Arithmetic mean over ``axis`` (all axes when None)."""
     return _mean(x, axis=normalize_axis(axis, x.ndim, "mean"), keepdims=keepdims)
@@ -72,18 +75,21 @@ def _check_nonempty(x, axis, name):
         raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
 
 
+@accepts_torch_names()
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Maximum over ``axis``; its gradient is shared equally between tied maxima."""
     _check_nonempty(x, axis, "max")
     return _max(x, axis=normalize_axis(axis, x.ndim, "max"), keepdims=keepdims)
 
 
+@accepts_torch_names()
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Minimum over ``axis``; its gradient is shared equally between tied minima."""
     _check_nonempty(x, axis, "min")
     return _min(x, axis=normalize_axis(axis, x.ndim, "min"), keepdims=keepdims)
 
 
+@accepts_torch_names()
 def logsumexp(x, axis=None, keepdims: bool = False):
     """log(sum(exp(x))) over ``axis``, computed without overflow."""
     return _logsumexp(x, axis=normalize_axis(axis, x.ndim, "logsumexp"), keepdims=keepdims)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ._shapes import normalize_axis, sum_to_array
 from ..function import defop
+from ..torch_args import accepts_torch_names
 
 reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
 reshape_op.defvjp(lambda F, g, ans, x, shape: F.reshape(g, x.shape))
@@ -116,6 +117,7 @@ def sum_to(x, shape):
     return x if shape == x.shape else sum_to_op(x, shape=shape)
 
 
+@accepts_torch_names()
 def squeeze(x, axis=None):
     """Remove axes of size 1 (all of them when ``axis`` is None)."""
     axes = normalize_axis(axis, x.ndim, "squeeze")
@@ -127,6 +129,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
+@accepts_torch_names()
 def expand_dims(x, axis: int):
     """Insert an axis of size 1 at ``axis`` (PyTorch: unsqueeze)."""
     nd = x.ndim + 1
@@ -139,9 +142,19 @@ def expand_dims(x, axis: int):
 unsqueeze = expand_dims
 
 
-def flatten(x, start_axis: int = 0):
-    """Collapse the axes from ``start_axis`` on into one."""
-    return reshape(x, x.shape[:start_axis] + (-1,))
+@accepts_torch_names({"start_dim": "start_axis", "end_dim": "end_axis"})
+def flatten(x, start_axis: int = 0, end_axis: int = -1):
+    """Collapse the axes ``start_axis..end_axis`` (inclusive) into one, as ``torch.flatten``.
+
+    A 0-d tensor becomes shape (1,), as in PyTorch. Also accepts ``start_dim=``/``end_dim=``.
+    """
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = (normalize_axis(a, x.ndim, "flatten")[0] for a in (start_axis, end_axis))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_axis} comes after end_dim {end_axis} for a tensor "
+                         f"of shape {x.shape}")
+    return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:])
 
 
 def _normalize_index(index):
@@ -193,6 +206,7 @@ def _check_joinable(name, tensors, axis, same_shape):
                              f"{[tuple(u.shape) for u in tensors]}")
 
 
+@accepts_torch_names()
 def concatenate(tensors, axis: int = 0):
     """Join tensors along an existing axis."""
     tensors = list(tensors)
@@ -203,6 +217,7 @@ def concatenate(tensors, axis: int = 0):
     return concatenate_op(*tensors, axis=axis)
 
 
+@accepts_torch_names()
 def stack(tensors, axis: int = 0):
     """Join tensors of equal shape along a new axis."""
     tensors = list(tensors)

@@ -1,0 +1,220 @@
+"""Loss functions with PyTorch's names and arguments (``torch.nn.functional``): cross_entropy,
+nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy,
+binary_cross_entropy_with_logits. ``reduction`` is "mean" (default), "sum" or "none" throughout.
+
+Formulas and normalisations follow the PyTorch 2.x documentation: a weighted mean divides by the
+sum of the weights of the counted targets; ignored targets count for nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import get_backend
+from ..ops import abs as _abs, exp, log, log_softmax, maximum, relu, where
+from ..ops.activation import pick_rows
+from ..tensor import Tensor, tensor as new_tensor
+
+
+def _reduce(x: Tensor, reduction: str, fn: str, denominator=None) -> Tensor:
+    if reduction == "mean":
+        return x.mean() if denominator is None else x.sum() / denominator
+    if reduction == "sum":
+        return x.sum()
+    if reduction == "none":
+        return x
+    raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _same_shape(fn: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{fn}: input shape {input.shape} and target shape {target.shape} differ; they "
+                         f"must match")
+    if input.device != target.device:
+        raise RuntimeError(f"{fn}: input is on {input.device} but target on {target.device}; move them "
+                           f"to one device")
+
+
+def _as_target(target, like: Tensor) -> Tensor:
+    return target if isinstance(target, Tensor) else new_tensor(target, device=like.device)
+
+
+def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) -> tuple:
+    """Checked integer targets, the targets made safe to gather with (ignored -> 0), and the mask
+    of counted rows (None when nothing can be ignored)."""
+    if logits.ndim != 2:
+        raise ValueError(f"{fn}: input must be (N, C), got shape {logits.shape}")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: targets must be integer class indices, got dtype {targets.dtype}; "
+                        f"convert with targets.long()")
+    if targets.shape != (logits.shape[0],):
+        raise ValueError(f"{fn}: targets shape {targets.shape} does not match input shape "
+                         f"{logits.shape}: expected ({logits.shape[0]},)")
+    if targets.device != logits.device:
+        raise RuntimeError(f"{fn}: input is on {logits.device} but targets on {targets.device}; move "
+                           f"them to one device")
+    c = logits.shape[1]
+    raw = targets._data
+    ignored = raw == ignore_index
+    # On the CPU a bad target is a ValueError here. On a GPU that check would wait for the
+    # device; there the gather turns a bad row's loss into NaN (see pick_rows) instead.
+    if raw.size and isinstance(raw, np.ndarray):
+        bad = ((raw < 0) | (raw >= c)) & ~ignored
+        if bad.any():
+            counted = raw[~ignored]
+            raise ValueError(f"{fn}: target class out of range: targets span [{int(counted.min())}, "
+                             f"{int(counted.max())}] but the input has {c} classes (valid: 0..{c - 1}, "
+                             f"or ignore_index={ignore_index})")
+    if isinstance(raw, np.ndarray) and not ignored.any():   # (on a GPU, always mask: no sync)
+        return targets, None
+    xp = get_backend(targets.device).xp
+    safe = Tensor._wrap(xp.where(ignored, 0, raw), targets.device)
+    return safe, Tensor._wrap(~ignored, targets.device)
+
+
+def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of (N, C) log-probabilities ``input`` at integer ``target`` (N,):
+    loss_i = -weight[t_i] * input[i, t_i]; rows whose target is ``ignore_index`` count for nothing.
+    "mean" divides by the sum of weight[t_i] over counted rows (by their number without weight)."""
+    target = _as_target(target, input)
+    safe, counted = _class_targets("nll_loss", input, target, ignore_index)
+    losses = -pick_rows(input, safe)
+    w = None
+    if weight is not None:
+        _check_weight("nll_loss", weight, input.shape[1])
+        w = weight[safe]
+    if counted is not None:
+        w = counted.astype(input.dtype) if w is None else w * counted
+    if w is not None:
+        losses = losses * w
+    return _reduce(losses, reduction, "nll_loss", None if w is None else w.sum())
+
+
+def _check_weight(fn, weight, c):
+    if not isinstance(weight, Tensor) or tuple(weight.shape) != (c,):
+        raise ValueError(f"{fn}: weight must be a tensor of shape ({c},) (one per class), got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+
+
+def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of (N, C) logits, as ``torch.nn.functional.cross_entropy``.
+
+    ``target``: integer classes (N,) or class probabilities of the input's shape (floating).
+    ``weight``: per-class weights (C,). ``ignore_index``: rows with this target count for nothing
+    (class targets only). ``label_smoothing`` = e mixes the target with the uniform distribution:
+    (1 - e) * nll + e / C * sum_c (-weight_c * log p_c). Computed from log_softmax, so finite
+    for logits as large as +-1e4 in float32.
+    """
+    target = _as_target(target, input)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim != 2:
+        raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape {input.shape}")
+    c = input.shape[1]
+    if weight is not None:
+        _check_weight("cross_entropy", weight, c)
+    logp = log_softmax(input, axis=1)
+    if target.dtype.kind == "f":                     # class probabilities
+        if tuple(target.shape) != tuple(input.shape):
+            raise TypeError(f"cross_entropy: targets must be integer class indices of shape ({input.shape[0]},) "
+                            f"or class probabilities of the input's shape {input.shape}; got {target.dtype} "
+                            f"of shape {target.shape} (convert class indices with targets.long())")
+        _same_shape("cross_entropy", input, target)
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / c
+        per_class = logp * target if weight is None else logp * target * weight
+        return _reduce(-per_class.sum(axis=1), reduction, "cross_entropy")
+    if weight is None and not label_smoothing and reduction in ("mean", "sum"):
+        safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
+        if counted is None:          # the common case: one gather, as before issue 12
+            return _reduce(-pick_rows(logp, target), reduction, "cross_entropy")
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
+    smooth = -(logp.sum(axis=1) if weight is None else (logp * weight).sum(axis=1))
+    if counted is not None:
+        smooth = smooth * counted
+    denom = None
+    if reduction == "mean":
+        w = weight[safe] if weight is not None else None
+        if counted is not None:
+            w = counted.astype(input.dtype) if w is None else w * counted
+        denom = w.sum() if w is not None else None
+    return (1.0 - label_smoothing) * nll + (label_smoothing / c) * _reduce(smooth, reduction,
+                                                                           "cross_entropy", denom)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error (input - target)^2 (shapes must match)."""
+    target = _as_target(target, input)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error |input - target| (shapes must match)."""
+    target = _as_target(target, input)
+    _same_shape("l1_loss", input, target)
+    return _reduce(_abs(input - target), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1."""
+    target = _as_target(target, input)
+    _same_shape("smooth_l1_loss", input, target)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    d = input - target
+    a = _abs(d)
+    if beta == 0:
+        return _reduce(a, reduction, "smooth_l1_loss")
+    return _reduce(where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta), reduction, "smooth_l1_loss")
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta) (d = input - target)."""
+    target = _as_target(target, input)
+    _same_shape("huber_loss", input, target)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    d = input - target
+    a = _abs(d)
+    return _reduce(where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction, "huber_loss")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """-weight (t log p + (1 - t) log(1 - p)) for probabilities p = ``input`` in [0, 1]; each log
+    is clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss."""
+    target = _as_target(target, input)
+    _same_shape("binary_cross_entropy", input, target)
+    raw = input._data
+    if isinstance(raw, np.ndarray) and raw.size and (raw.min() < 0 or raw.max() > 1):
+        raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]; apply sigmoid "
+                         "first, or use binary_cross_entropy_with_logits")
+    loss = -(target * maximum(log(input), -100.0) + (1.0 - target) * maximum(log(1.0 - input), -100.0))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of sigmoid(``input``) computed from the logits without overflow:
+    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), softplus(-x) = log(1 + exp(-|x|)) + max(-x, 0).
+    ``pos_weight`` (broadcast over the last dim) weighs the positive term; ``weight`` each element."""
+    target = _as_target(target, input)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = log(1.0 + exp(-_abs(input))) + relu(-input)
+    if pos_weight is None:
+        loss = (1.0 - target) * input + softplus_neg
+    else:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

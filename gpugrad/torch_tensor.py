@@ -1,0 +1,167 @@
+"""PyTorch's Tensor methods, bound onto Tensor: ``size()``, ``numel()``, ``dim()``, ``float()``,
+``long()``, ``to(dtype)``, ``view``, ``permute``, ``t``, ``mm``, ``masked_fill``, ``clamp`` ...
+
+Each follows the PyTorch 2.x method of the same name. Where NumPy spells the same name differently
+(``size`` is an int attribute in NumPy and a method in PyTorch; ``max(1)``; ``transpose(0, 1)``),
+the docstring says how both uses are served.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .device import Device, as_device
+from .dtypes import resolve_dtype
+from .ops import torch_names as T
+from .tensor import Tensor
+
+
+class Size(int):
+    """``t.size``: NumPy's element count (an int) that can also be called as PyTorch's ``size()``.
+
+    ``t.size == 12`` and ``t.size * 2`` use it as the int; ``t.size()`` gives the shape tuple and
+    ``t.size(0)`` / ``t.size(-1)`` one dimension, as ``torch.Tensor.size``.
+    """
+
+    def __new__(cls, count: int, shape: tuple):
+        obj = int.__new__(cls, count)
+        obj.shape = shape
+        return obj
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        nd = len(self.shape)
+        if not isinstance(dim, (int, np.integer)) or not -max(nd, 1) <= dim < max(nd, 1) or nd == 0:
+            raise IndexError(f"size: dimension {dim!r} is out of range for a tensor of shape {self.shape} "
+                             f"(valid: {-nd}..{nd - 1})" if nd else
+                             f"size: a 0-d tensor has no dimension {dim!r}; size() is ()")
+        return self.shape[dim]
+
+
+Tensor.size = property(lambda self: Size(self._data.size, tuple(self._data.shape)),
+                       doc="Element count (an int, as NumPy); call it for the shape (as PyTorch).")
+
+
+def numel(self) -> int:
+    """The number of elements (a plain int), as ``torch.Tensor.numel``."""
+    return int(self._data.size)
+
+
+def dim(self) -> int:
+    """The number of dimensions, as ``torch.Tensor.dim`` (NumPy: ``ndim``)."""
+    return self._data.ndim
+
+
+def is_floating_point(self) -> bool:
+    """True for float16/32/64 tensors, as ``torch.Tensor.is_floating_point``."""
+    return self._data.dtype.kind == "f"
+
+
+Tensor.numel = Tensor.nelement = numel
+Tensor.dim = Tensor.ndimension = dim
+Tensor.is_floating_point = is_floating_point
+
+
+# -- dtype conversions -----------------------------------------------------------------------------
+_DEVICE_PREFIXES = ("cpu", "cuda", "cudasim")
+
+
+def _is_device(obj) -> bool:
+    return isinstance(obj, Device) or (isinstance(obj, str) and obj.split(":")[0] in _DEVICE_PREFIXES)
+
+
+def _convert(x: Tensor, dtype) -> Tensor:
+    """``x`` as ``dtype``; differentiable between floating dtypes, cut from the graph otherwise
+    (an integer or bool tensor never requires grad, as in PyTorch)."""
+    dtype = resolve_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if dtype.kind != "f":
+        return ops.cast(x.detach(), dtype)
+    return ops.cast(x, dtype)
+
+
+def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, **kwargs):
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``, keywords too, as
+    ``torch.Tensor.to``; differentiable. ``non_blocking`` is accepted and ignored (copies are
+    synchronous); ``copy=True`` always returns a new tensor."""
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword argument(s) {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = (a.device if device is None else device), (a.dtype if dtype is None else dtype)
+        elif a is None:
+            continue
+        elif _is_device(a):
+            if device is not None:
+                raise TypeError(f"to: got two devices ({device}, {a})")
+            device = a
+        else:
+            try:
+                d = resolve_dtype(a)
+            except TypeError:
+                raise TypeError(f"to: {a!r} is neither a device ('cpu', 'cuda', 'cuda:0') nor a dtype "
+                                f"(gg.float32, 'float64', ...)") from None
+            if dtype is not None:
+                raise TypeError(f"to: got two dtypes ({dtype}, {a})")
+            dtype = d
+    out = self if dtype is None else _convert(self, dtype)
+    if device is not None and as_device(device) != out.device:
+        out = _to_device_orig(out, device=device)
+    if copy and out is self:
+        out = self.clone()
+    return out
+
+
+_to_device_orig = Tensor.to
+Tensor.to = _to
+
+
+def _conversion(name: str, dtype):
+    def method(self) -> Tensor:
+        return _convert(self, dtype)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"This tensor as {np.dtype(dtype)}, as ``torch.Tensor.{name}()``: differentiable to a "
+                      f"floating dtype, cut from the graph otherwise; ``self`` when already {np.dtype(dtype)}.")
+    return method
+
+
+for _name, _dtype in (("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64),
+                      ("int", np.int32), ("short", np.int16), ("byte", np.uint8), ("bool", np.bool_)):
+    setattr(Tensor, _name, _conversion(_name, _dtype))
+
+
+def type_as(self, other: Tensor) -> Tensor:
+    """This tensor converted to ``other``'s dtype, as ``torch.Tensor.type_as``."""
+    return _convert(self, other.dtype)
+
+
+def contiguous(self) -> Tensor:
+    """This tensor if its elements are one C-ordered block, else a (differentiable) copy that is."""
+    return self if self._data.flags.c_contiguous else ops.copy(self)
+
+
+Tensor.type_as = type_as
+Tensor.contiguous = contiguous
+
+# -- shape and reductions with PyTorch's conventions (see ops/torch_names.py) ------------------------
+for _name in ("max", "min", "argmax", "argmin", "all", "any", "permute", "transpose", "t", "mm", "view",
+              "expand", "clamp", "masked_fill", "var", "std"):
+    setattr(Tensor, _name, getattr(T, _name))
+Tensor.clip = T.clamp
+Tensor.swapdims = Tensor.swapaxes
+
+# -- arithmetic as methods (x.add(y), x.mul(2), x.pow(2) ...) ---------------------------------------
+for _name in ("add", "sub", "mul", "div", "matmul", "eq", "ne", "lt", "le", "gt", "ge", "neg"):
+    _fn = getattr(ops, _name)
+    setattr(Tensor, _name, _fn.as_method() if hasattr(_fn, "as_method") else _fn)
+
+
+def pow(self, exponent) -> Tensor:  # noqa: A001
+    """``self ** exponent`` (a number or a tensor), as ``torch.Tensor.pow``."""
+    return ops.pow(self, exponent)
+
+
+Tensor.pow = pow
+Tensor.multiply, Tensor.subtract, Tensor.divide = Tensor.mul, Tensor.sub, Tensor.div
