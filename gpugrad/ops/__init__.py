@@ -6,7 +6,7 @@ The public functions here take Tensors (and Python scalars) and are re-exported 
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
 from .elementwise import (abs, add, cast, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
-                          pow as _pow, power, sign, sin, sqrt, sub, tanh, where)
+                          pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
 from .linalg import linear, matmul
 from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,
@@ -17,10 +17,13 @@ astype = cast
 
 
 def pow(x, y):  # noqa: A001
-    """x ** y; a constant exponent uses its own op so that x = 0 has a finite gradient."""
+    """x ** y (NumPy broadcasting). A constant exponent uses its own op (``power``), and so does a
+    Python-scalar base (``2 ** x``, ``rpow``), so neither needs a Tensor in its VJP; each VJP takes
+    the limit at the formula's edge (d/dx x**0 = 0, d/dy 0**y = 0 for y >= 0), as PyTorch does.
+    """
     from ..tensor import Tensor
     if isinstance(y, Tensor):
-        return _pow(x, y)
+        return _rpow(y, c=x) if not isinstance(x, Tensor) else _pow(x, y)
     return power(x, p=y)
 
 
