@@ -24,14 +24,19 @@ def pow(x, y):  # noqa: A001
     from ..tensor import Tensor
     if isinstance(y, Tensor):
         return _rpow(y, c=x) if not isinstance(x, Tensor) else _pow(x, y)
+    if x.dtype.kind in "iu" and isinstance(y, int) and y < 0:  # as NumPy and PyTorch, even when empty
+        raise ValueError(f"pow: integers to negative integer powers are not allowed (tensor of dtype "
+                         f"{x.dtype}, shape {x.shape}, exponent {y}); cast to a float dtype first")
     return power(x, p=y)
 
 
 def clip(x, min=None, max=None):  # noqa: A002
-    """Limit values to [min, max] (either may be None); the gradient is 0 where clipped."""
-    lo = float("-inf") if min is None else min
-    hi = float("inf") if max is None else max
-    return _clip(x, lo, hi)
+    """Limit values to [min, max] (either may be None: no bound), as NumPy's clip / PyTorch's clamp.
+
+    The dtype is kept (an integer tensor with integer bounds stays integer). The gradient passes
+    where min <= x <= max, bounds included, and is 0 where clipped (PyTorch's convention).
+    """
+    return _clip(x, min, max)
 
 
 __all__ = [n for n in dir() if not n.startswith("_")]

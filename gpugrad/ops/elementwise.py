@@ -11,24 +11,32 @@ from ..dtypes import floating_forward as _fl, is_floating, resolve_dtype
 from ..function import defop
 
 # -- arithmetic --------------------------------------------------------------------------------
-add = defop("add", lambda b, x, y: x + y, derivs=("1", "1"))
+def _same_kind(forward):
+    """``forward(b, x, y)`` with an integer/bool array mixed with a floating one cast to the floating
+    dtype first: PyTorch's rule (int64 + float16 is float16), where NumPy would widen to float64
+    (and the float64 guard would then give float32). Python scalars need nothing (NEP 50)."""
+    def wrapped(b, x, y):
+        dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
+        if dx is not None and dy is not None and dx.kind != dy.kind:
+            if dx.kind == "f" and dy.kind in "biu":
+                y = y.astype(dx)
+            elif dy.kind == "f" and dx.kind in "biu":
+                x = x.astype(dy)
+        return forward(b, x, y)
+    return wrapped
+
+
+add = defop("add", _same_kind(lambda b, x, y: x + y), derivs=("1", "1"))
 add.defvjp(lambda F, g, ans, x, y: g,
            lambda F, g, ans, x, y: g)
 
-sub = defop("sub", lambda b, x, y: x - y, derivs=("1", "-1"))
+sub = defop("sub", _same_kind(lambda b, x, y: x - y), derivs=("1", "-1"))
 sub.defvjp(lambda F, g, ans, x, y: g,
            lambda F, g, ans, x, y: -g)
 
-mul = defop("mul", lambda b, x, y: x * y, save=(0, 1), derivs=("y", "x"))
+mul = defop("mul", _same_kind(lambda b, x, y: x * y), save=(0, 1), derivs=("y", "x"))
 mul.defvjp(lambda F, g, ans, x, y: g * y,
            lambda F, g, ans, x, y: g * x)
-
-div = defop("div", lambda b, x, y: _true_divide(b, x, y), save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
-div.defvjp(lambda F, g, ans, x, y: g / y,
-           lambda F, g, ans, x, y: -g * ans / y)
-
-neg = defop("neg", lambda b, x: -x, derivs=("-1",))
-neg.defvjp(lambda F, g, ans, x: -g)
 
 def _true_divide(b, x, y):
     # int / int is a floating op: the default float dtype (PyTorch's rule), not NumPy's float64.
@@ -36,6 +44,15 @@ def _true_divide(b, x, y):
             getattr(y, "dtype", None) is None or y.dtype.kind in "biu"):
         x = _fl(lambda b, x: x)(b, x)
     return x / y
+
+
+div = defop("div", _same_kind(_true_divide), save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
+div.defvjp(lambda F, g, ans, x, y: g / y,
+           lambda F, g, ans, x, y: -g * ans / y)
+
+neg = defop("neg", lambda b, x: -x, derivs=("-1",))
+neg.defvjp(lambda F, g, ans, x: -g)
+
 
 
 # The derivatives of powers follow their limits at the formula's edges, as PyTorch's do:
@@ -49,17 +66,24 @@ power = defop("power", lambda b, x, p: _fl(lambda b, x: x ** p)(b, x) if not flo
 power.defvjp(lambda F, g, ans, x, p: F.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
 
 
+def _in_dtype_of(F, v, ans):
+    """``v`` in the result's dtype: a float16 base of a float32 power must not take its log in float16."""
+    return v if v.dtype == ans.dtype or v.dtype.kind != "f" else F.astype(v, ans.dtype)
+
+
 def _dpow_dx(F, g, ans, x, y):
+    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
     zero = y == 0
     return F.where(zero, 0, g * y * F.where(zero, 1, x) ** (y - 1))
 
 
 def _dpow_dy(F, g, ans, x, y):
+    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
     edge = (x == 0) & (y >= 0)
     return F.where(edge, 0, g * ans * F.log(F.where(edge, 1, x)))
 
 
-pow = defop("pow", lambda b, x, y: x ** y, save=(0, 1), save_ans=True,  # noqa: A001
+pow = defop("pow", _same_kind(lambda b, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 
@@ -83,12 +107,12 @@ def _share(g, x, y):
     return g * (x > y) + (0.5 * g) * (x == y)
 
 
-maximum = defop("maximum", lambda b, x, y: b.xp.maximum(x, y), save=(0, 1),
+maximum = defop("maximum", _same_kind(lambda b, x, y: b.xp.maximum(x, y)), save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
 maximum.defvjp(lambda F, g, ans, x, y: _share(g, x, y),
                lambda F, g, ans, x, y: _share(g, y, x))
 
-minimum = defop("minimum", lambda b, x, y: b.xp.minimum(x, y), save=(0, 1),
+minimum = defop("minimum", _same_kind(lambda b, x, y: b.xp.minimum(x, y)), save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
 minimum.defvjp(lambda F, g, ans, x, y: _share(g, y, x),
                lambda F, g, ans, x, y: _share(g, x, y))
@@ -121,9 +145,25 @@ tanh.defvjp(lambda F, g, ans, x: g * (1 - ans * ans))
 abs = defop("abs", lambda b, x: b.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
 abs.defvjp(lambda F, g, ans, x: g * F.sign(x))
 
-clip = defop("clip", lambda b, x, lo, hi: b.xp.clip(x, lo, hi), save=(0,),
-             derivs=("[lo≤x≤hi]", None, None))
-clip.defvjp(lambda F, g, ans, x, lo, hi: F.where((x >= lo) * (x <= hi), g, 0), None, None)
+def _clip_fwd(b, x, lo, hi):
+    if lo is None and hi is None:
+        return x.copy()
+    return b.xp.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    """[lo <= x <= hi], a bound of None being no bound: the gradient passes at the bounds too (PyTorch)."""
+    if lo is None:
+        return x <= hi
+    if hi is None:
+        return x >= lo
+    return (x >= lo) & (x <= hi)
+
+
+# A bound of None is no bound (not ±inf: that would turn an integer tensor into floats).
+clip = defop("clip", _clip_fwd, save=(0,), derivs=("[lo≤x≤hi]", None, None))
+clip.defvjp(lambda F, g, ans, x, lo, hi: g if lo is None and hi is None else F.where(_inside(x, lo, hi), g, 0),
+            None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
 astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
