@@ -179,7 +179,7 @@ def _check_example(case, arrays, params, dtype, device, contiguous, rng, origina
     for k, (o, t, r) in enumerate(zip(outs, t_outs, ref64)):
         assert o.shape == tuple(t.shape), f"{case.name} output {k}: shape {o.shape} != {tuple(t.shape)}"
         assert o.dtype == _np_dtype(t), f"{case.name} output {k}: dtype {o.dtype} != PyTorch's {t.dtype}"
-        assert o.device == device
+        assert o.device == case.extra.get("out_device", device), (o.device, device)
         _close(_host(o), r.detach().numpy(), o.dtype, FWD_TOL, f"{case.name} forward {k}")
 
     if not case.grad or "forward_only" in expect:
@@ -192,7 +192,7 @@ def _check_example(case, arrays, params, dtype, device, contiguous, rng, origina
     t_g = [torch.from_numpy(g.astype(np.float64)) for g in gouts]
     t1 = torch.autograd.grad([r for _, r in float_outs], leaves, t_g, allow_unused=True, create_graph=True)
     t1_np = _zeros_if_none(t1, diff_xs)
-    to_dev = [gg.tensor(g, dtype=g.dtype, device=device) for g in gouts]
+    to_dev = [gg.tensor(g, dtype=g.dtype, device=o.device) for g, (o, _) in zip(gouts, float_outs)]
 
     # first order: the raw fast path, then through create_graph (the Tensor namespace)
     for create in (False, True):
@@ -237,8 +237,8 @@ def _check_grads(case, got, want, xs, what, limit=False):
         _close(g, w, x.dtype, GRAD_TOL, f"{case.name}: {what} VJP of input {i}")
 
 
-def _draw_example(data, case):
-    dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
+def _draw_example(data, case, dtypes=None):
+    dtype = data.draw(st.sampled_from(dtypes or case.dtypes), label="dtype")
     if getattr(case.draw, "mixed", False):
         arrays, params = data.draw(st.composite(lambda d: case.draw(d, dtype, case.dtypes))(), label="inputs")
     else:
@@ -257,7 +257,7 @@ def test_matches_pytorch_on_cpu(case, data):
     check_example(case, arrays, params, dtype, "cpu", contiguous, rng)
 
 
-_SIM = settings(max_examples=max(2, settings.default.max_examples // 6),
+_SIM = settings(max_examples=max(3, settings.default.max_examples // 4),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -271,7 +271,10 @@ _NO_DEVICE = pytest.mark.skipif(not HAS_GPU and os.environ.get("NUMBA_ENABLE_CUD
 @_SIM
 @given(data=st.data())
 def test_kernel_ops_match_pytorch_on_cuda_device_under_each_policy(case, policy, data):
-    arrays, params, dtype, contiguous, rng = _draw_example(data, case)
+    # float32/float64: the dtypes the hand-written kernels take (others go to the vendor path).
+    # TF32 rounds float32 products on a real GPU (~1e-3): there float64 only, which TF32 leaves alone.
+    dtypes = ("float64",) if policy == "tf32" and HAS_GPU else ("float32", "float64")
+    arrays, params, dtype, contiguous, rng = _draw_example(data, case, dtypes)
     with gg.use_kernels(**POLICIES[policy]):
         check_example(case, arrays, params, dtype, KERNEL_DEVICE, contiguous, rng)
 
@@ -295,5 +298,5 @@ def test_table_covers_every_op_and_every_functional():
 def test_every_difference_is_explained_and_names_known_ops():
     names = {c.name for c in CASES}
     for d in DIFFERENCES:
-        assert d.why and d.expect in ("raises", "numpy", "promotes"), d
+        assert d.why and d.expect in ("raises", "numpy", "promotes", "forward_only", "limit"), d
         assert set(d.ops) <= names, set(d.ops) - names
