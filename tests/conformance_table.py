@@ -499,6 +499,8 @@ def _mixed_0d(c, a, p, d):
     # Only within a kind: an integer/bool mixed with a float takes the float's dtype in both.
     x, y = a[-2:]
     same_kind = (x.dtype.kind == "f") == (y.dtype.kind == "f") and "b" not in (x.dtype.kind, y.dtype.kind)
+    if c.name == "div" and x.dtype.kind != "f":
+        return False   # int / int is the default float dtype in both
     return x.dtype != y.dtype and same_kind and (x.ndim == 0) != (y.ndim == 0)
 
 

@@ -27,8 +27,11 @@ def _zero_d_gradients_wrap_numpy_scalars() -> bool:
 
 _KIND4 = pytest.mark.xfail(_zero_d_gradients_wrap_numpy_scalars(), strict=False,
                            reason="issue 10 kind 4: 0-d gradients wrap NumPy scalars (engine fix pending)")
+# The rows whose VJPs multiply 0-d NumPy arrays (which yields NumPy scalars) on the CPU.
+_KIND4_OPS = {"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "pow_scalar", "pow_half",
+              "rdiv_scalar", "rpow_scalar", "mul", "div", "pow"}
 CASES = [pytest.param(c, s, id=f"{c.name}-{'x'.join(map(str, s))}",
-                      marks=[_KIND4] if () in s else [])
+                      marks=[_KIND4] if () in s and c.name in _KIND4_OPS else [])
          for c in ALL if c.order2 for s in c.shapes]
 
 
