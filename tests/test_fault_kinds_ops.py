@@ -236,3 +236,45 @@ def test_float16_ops_keep_float16_forward_and_backward():
     assert y.dtype == np.float16
     y.backward()
     assert x.grad.dtype == np.float16 and np.all(np.isfinite(x.grad.numpy()))
+
+
+# -- faults the PyTorch conformance suite found beyond the cases ----------------------------
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+                                lambda a, b: a / b, gg.maximum, gg.minimum])
+def test_integer_mixed_with_float16_keeps_float16(op):
+    i, h = gg.tensor([1, 2], dtype="int64"), gg.tensor([0.5, 4.0], dtype="float16")
+    assert op(i, h).dtype == np.float16 and op(h, i).dtype == np.float16   # NumPy: float64 -> float32
+
+
+def test_pow_gradient_of_float16_base_is_taken_in_the_result_dtype():
+    x = gg.tensor(0.5, dtype="float16", requires_grad=True)
+    y = gg.tensor(1.0, dtype="float32", requires_grad=True)
+    (x ** y).backward()
+    # d/dy = 0.5 * log(0.5) in float32; log taken in float16 was off by 3e-4 relative.
+    np.testing.assert_allclose(float(np.asarray(y.grad._data)), 0.5 * np.log(0.5), rtol=1e-6)
+
+
+def test_clip_with_one_bound_keeps_integer_dtype_and_passes_gradient_at_the_bound():
+    assert gg.clip(gg.tensor([-2, 0, 3]), min=0).dtype == np.int64
+    assert gg.clip(gg.tensor([-2, 0, 3]), max=1).numpy().tolist() == [-2, 0, 1]
+    x = gg.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    gg.clip(x, min=0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 1, 1])
+
+
+def test_integer_to_negative_integer_power_raises_even_when_empty():
+    for shape in [(2,), (0,)]:
+        with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
+            gg.zeros(*shape, dtype="int64") ** -1
+
+
+@pytest.mark.parametrize("lead", [(3,), (2, 3), (0,), (2, 0)])
+def test_linear_and_matmul_with_zero_inner_size(lead):
+    x = gg.zeros(*lead, 0, dtype="float64", requires_grad=True)
+    w = gg.zeros(4, 0, dtype="float64", requires_grad=True)
+    b = gg.ones(4, dtype="float64", requires_grad=True)
+    y = gg.nn.functional.linear(x, w, b)
+    assert y.shape == lead + (4,) and np.all(y.numpy() == 1)
+    y.sum().backward()
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape
+    assert (x @ gg.zeros(0, 5, dtype="float64")).shape == lead + (5,)
