@@ -43,6 +43,22 @@ def _float_dtype(dtype, fn):
     return d
 
 
+def _draw(device, method, shape, dtype):
+    """``method`` ("standard_normal" or "random") of ``device``'s generator in ``dtype``.
+
+    NumPy's and CuPy's generators draw float32/float64 only: float16 is drawn in float32 and
+    rounded (as PyTorch's half randn), so every floating dtype NumPy supports works.
+    """
+    draw_dtype = np.float32 if dtype == np.float16 else dtype
+    arr = getattr(_generator(device), method)(shape, dtype=draw_dtype)
+    if dtype == np.float16:
+        arr = arr.astype(np.float16)
+        if method == "random":  # rounding up to 1.0 would leave [0, 1): keep the largest half below 1
+            xp = get_backend(device).xp
+            arr = xp.minimum(arr, np.float16(1) - np.finfo(np.float16).epsneg)
+    return arr
+
+
 def _new(arr, device, requires_grad):
     t = Tensor._wrap(arr, device)
     if requires_grad:
@@ -98,7 +114,7 @@ def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples (seed with gg.manual_seed)."""
     dev = as_device(device)
     d = _float_dtype(dtype, "randn")
-    arr = _generator(dev).standard_normal(_shape(shape), dtype=d)
+    arr = _draw(dev, "standard_normal", _shape(shape), d)
     return _new(arr, dev, requires_grad)
 
 
@@ -106,7 +122,7 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) (seed with gg.manual_seed)."""
     dev = as_device(device)
     d = _float_dtype(dtype, "rand")
-    arr = _generator(dev).random(_shape(shape), dtype=d)
+    arr = _draw(dev, "random", _shape(shape), d)
     return _new(arr, dev, requires_grad)
 
 
@@ -114,7 +130,7 @@ def uniform(low, high, shape, dtype=None, device=None, requires_grad=False) -> T
     """Uniform samples in [low, high) (used by parameter initialisers)."""
     dev = as_device(device)
     d = _float_dtype(dtype, "uniform")
-    arr = _generator(dev).random(_shape((shape,) if isinstance(shape, int) else shape), dtype=d)
+    arr = _draw(dev, "random", _shape((shape,) if isinstance(shape, int) else shape), d)
     arr = arr * d.type(high - low) + d.type(low)
     return _new(arr, dev, requires_grad)
 

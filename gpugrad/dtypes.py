@@ -30,3 +30,18 @@ def resolve_dtype(dtype) -> np.dtype:
 def is_floating(dtype) -> bool:
     """True for floating-point dtypes, the only ones that can require gradients."""
     return np.dtype(dtype).kind == "f"
+
+
+def floating_forward(forward):
+    """``forward(backend, x, ...)`` with an integer or bool ``x`` first cast to the default float dtype.
+
+    The one dtype rule of floating ops (exp, sigmoid, softmax, mean, ...), as PyTorch's: integer
+    and bool inputs promote to the default float dtype (float32 unless set_default_dtype), never
+    to whatever NumPy's ufunc picks (float16 for int8, float64 for int64, or a casting error).
+    """
+    def wrapped(b, x, *rest, **params):
+        if x.dtype.kind in "biu":
+            x = x.astype(get_default_dtype())
+        return forward(b, x, *rest, **params)
+    wrapped.__name__ = getattr(forward, "__name__", "forward")
+    return wrapped

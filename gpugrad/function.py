@@ -197,8 +197,10 @@ def apply(op: Op, args, params):
     try:
         out = op.forward(device.backend or get_backend(device), *arrays, **params)
     except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
-        shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
-        raise ValueError(f"{op.name}: cannot combine tensors of shapes {shapes}: {exc}") from None
+        shapes = [str(tuple(a.shape)) for a in args if isinstance(a, Tensor)]
+        if len(shapes) < 2:  # one input: nothing to broadcast, so not a broadcasting error
+            raise ValueError(f"{op.name} (input shape {shapes[0]}): {exc}") from exc
+        raise ValueError(f"{op.name}: cannot combine tensors of shapes {', '.join(shapes)}: {exc}") from None
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryError":  # CuPy's; nothing was modified, so re-say it
             from .cuda import out_of_memory_error

@@ -21,6 +21,7 @@ class RawNamespace:
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
         self.sqrt, self.sign, self.where = xp.sqrt, xp.sign, xp.where
+        self.zeros_like = xp.zeros_like
         self.broadcast_to, self.matmul, self.swapaxes = xp.broadcast_to, xp.matmul, xp.swapaxes
         self.mm = backend.matmul
         self.relu_vjp = backend.relu_vjp
@@ -71,6 +72,12 @@ class _TensorNamespace:
         self.broadcast_to, self.matmul, self.swapaxes = shape.broadcast_to, linalg.matmul, shape.swapaxes
         self.sum_to, self.reshape, self.transpose = shape.sum_to, shape.reshape, shape.transpose
         self.sum, self.astype = ops.sum, ops.cast
+
+    @staticmethod
+    def zeros_like(t):
+        """A constant zero gradient (a derivative that is 0 everywhere, e.g. of x ** 0)."""
+        from .creation import zeros_like
+        return zeros_like(t)
 
     @staticmethod
     def mm(a, b, trans_a, trans_b):

@@ -32,3 +32,24 @@ def available_devices() -> list[str]:
 def device(request):
     """Every device-aware test runs once per available device."""
     return request.param
+
+
+# -- Hypothesis profiles -----------------------------------------------------------------------------
+# "ci" (env CI=true): bounded and derandomized, so the suite's time and its examples are the same
+# on every run; "dev" (the default): as bounded, with fresh examples each run; "thorough"
+# (HYPOTHESIS_PROFILE=thorough): many more examples, for a local hunt. Tests that pin their own
+# max_examples keep it; the PyTorch conformance suite takes its count from the profile.
+def _register_hypothesis_profiles():
+    try:
+        from hypothesis import settings
+    except ImportError:  # the tests that need Hypothesis skip on their own
+        return
+    settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
+                              print_blob=True)
+    settings.register_profile("dev", max_examples=12, deadline=None)
+    settings.register_profile("thorough", max_examples=300, deadline=None)
+    default = "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default))
+
+
+_register_hypothesis_profiles()

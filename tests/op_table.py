@@ -1,4 +1,9 @@
-"""The op table the core tests iterate over: each op with its NumPy float64 reference and its domain."""
+"""The op table the core tests iterate over: each op with its NumPy float64 reference and its domain.
+
+Shared by tests/test_core_ops.py (forward, first-order gradcheck, dtypes) and
+tests/test_op_table_second_order.py (the second-order column); tests/conformance_table.py holds
+the same ops' PyTorch counterparts.
+"""
 from __future__ import annotations
 
 import math
@@ -20,6 +25,7 @@ class OpCase:
     domain: str = "any"           # any | positive | away_from_zero | distinct
     smooth: bool = True           # False: gradcheck only away from kinks (handled by domain)
     extra: dict = field(default_factory=dict)
+    order2: bool = True           # the second-order column: gradcheck of its VJP (create_graph=True)
 
 
 def _np_sigmoid(x):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_backend
-from ..ops import abs as _abs, exp, log, log_softmax, maximum, relu, where
+from ..ops import abs as _abs, exp, log, log_softmax, maximum, where
 from ..ops.activation import pick_rows
 from ..tensor import Tensor, tensor as new_tensor
 
@@ -184,7 +184,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: 
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     d = input - target
     a = _abs(d)
-    return _reduce(where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction, "huber_loss")
+    # "<", not "<=": at |d| = delta both pieces and their slopes agree, and the outer piece gives
+    # the second derivative PyTorch gives there (0).
+    return _reduce(where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction, "huber_loss")
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A002
@@ -203,6 +205,19 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A0
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+def _softplus(z: Tensor) -> Tensor:
+    """log(1 + e^z) without overflow, and with its exact derivative sigmoid(z) everywhere.
+
+    Not log(1 + e^-|z|) + max(z, 0): at z = 0 the subgradients of |z| and max(z, 0) do not cancel
+    (0 + 0 instead of 1/2), which made the gradient of binary_cross_entropy_with_logits wrong
+    by a factor of 2 at logit 0. Each branch sees only its own side of 0, so the branch not taken
+    never overflows into a NaN gradient.
+    """
+    pos = where(z > 0, z, 0.0)
+    neg = where(z > 0, 0.0, z)
+    return where(z > 0, pos + log(1.0 + exp(-pos)), log(1.0 + exp(neg)))
+
+
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,  # noqa: A002
                                      reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy of sigmoid(``input``) computed from the logits without overflow:
@@ -210,7 +225,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
     ``pos_weight`` (broadcast over the last dim) weighs the positive term; ``weight`` each element."""
     target = _as_target(target, input)
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    softplus_neg = log(1.0 + exp(-_abs(input))) + relu(-input)
+    softplus_neg = _softplus(-input)
     if pos_weight is None:
         loss = (1.0 - target) * input + softplus_neg
     else:

@@ -6,7 +6,7 @@ The public functions here take Tensors (and Python scalars) and are re-exported 
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
 from .elementwise import (abs, add, cast, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
-                          pow as _pow, power, sign, sin, sqrt, sub, tanh, where)
+                          pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
 from .linalg import linear, matmul
 from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,
@@ -17,18 +17,26 @@ astype = cast
 
 
 def pow(x, y):  # noqa: A001
-    """x ** y; a constant exponent uses its own op so that x = 0 has a finite gradient."""
+    """x ** y (NumPy broadcasting). A constant exponent uses its own op (``power``), and so does a
+    Python-scalar base (``2 ** x``, ``rpow``), so neither needs a Tensor in its VJP; each VJP takes
+    the limit at the formula's edge (d/dx x**0 = 0, d/dy 0**y = 0 for y >= 0), as PyTorch does.
+    """
     from ..tensor import Tensor
     if isinstance(y, Tensor):
-        return _pow(x, y)
+        return _rpow(y, c=x) if not isinstance(x, Tensor) else _pow(x, y)
+    if x.dtype.kind in "iu" and isinstance(y, int) and y < 0:  # as NumPy and PyTorch, even when empty
+        raise ValueError(f"pow: integers to negative integer powers are not allowed (tensor of dtype "
+                         f"{x.dtype}, shape {x.shape}, exponent {y}); cast to a float dtype first")
     return power(x, p=y)
 
 
 def clip(x, min=None, max=None):  # noqa: A002
-    """Limit values to [min, max] (either may be None); the gradient is 0 where clipped."""
-    lo = float("-inf") if min is None else min
-    hi = float("inf") if max is None else max
-    return _clip(x, lo, hi)
+    """Limit values to [min, max] (either may be None: no bound), as NumPy's clip / PyTorch's clamp.
+
+    The dtype is kept (an integer tensor with integer bounds stays integer). The gradient passes
+    where min <= x <= max, bounds included, and is 0 where clipped (PyTorch's convention).
+    """
+    return _clip(x, min, max)
 
 
 __all__ = [n for n in dir() if not n.startswith("_")]

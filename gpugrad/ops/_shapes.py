@@ -1,18 +1,36 @@
 """Shape helpers shared by the op table: axis normalisation and undoing reductions/broadcasts."""
 from __future__ import annotations
 
+import operator
+
+from numpy.exceptions import AxisError
+
+
+def check_axis(axis, ndim: int, op_name: str) -> int:
+    """One axis as a non-negative int, with NumPy's rules: an integer in [-ndim, ndim).
+
+    Raises ``numpy.exceptions.AxisError`` (a ValueError and an IndexError, as NumPy's) naming the op,
+    the axis and ndim, and TypeError for a non-integer axis (NumPy does not truncate 1.5 to 1).
+    """
+    try:
+        a = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{op_name}: axis must be an integer, got {axis!r} "
+                        f"({type(axis).__name__})") from None
+    if not -ndim <= a < ndim:
+        raise AxisError(a, ndim, op_name)
+    return a % ndim
+
 
 def normalize_axis(axis, ndim: int, op_name: str):
-    """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints, or None for all axes."""
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints, or None for all axes.
+
+    NumPy's semantics: each axis in [-ndim, ndim) (so a 0-d tensor has none), no repeats.
+    """
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        a = int(a)
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % max(ndim, 1))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    out = [check_axis(a, ndim, op_name) for a in axes]
     if len(set(out)) != len(out):
         raise ValueError(f"{op_name}: repeated axis in {axis!r}")
     return tuple(sorted(out))

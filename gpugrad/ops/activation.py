@@ -9,23 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 from ._shapes import normalize_axis
+from ..dtypes import floating_forward as _fl
 from ..function import defop
 from ..torch_args import accepts_torch_names
 
 relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",))
 relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
 
-sigmoid = defop("sigmoid", lambda b, x: b.sigmoid(x), save_ans=True, derivs=("σ(1-σ)",))
+sigmoid = defop("sigmoid", _fl(lambda b, x: b.sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
 sigmoid.defvjp(lambda F, g, ans, x: g * ans * (1 - ans))
 
 # H = sigmoid(Z + b), b broadcast over rows: one fused pass forward, and one fused VJP that
 # yields dZ = g H (1 - H) and db = sum over rows of dZ together.
-bias_sigmoid_op = defop("bias_sigmoid", lambda b, z, bias: b.bias_sigmoid(z, bias), save_ans=True,
+bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: b.bias_sigmoid(z, bias)), save_ans=True,
                         derivs=("H(1-H)", "Σrows H(1-H)"))
 bias_sigmoid_op.defvjp_joint(lambda F, g, ans, needs, z, bias: F.bias_sigmoid_vjp(g, ans))
 
 
+# A zero-size input gives a zero-size output (NumPy/PyTorch); max() of an empty axis would raise.
+@_fl
 def _softmax_fwd(b, x, axis):
+    if x.size == 0:
+        return b.xp.empty_like(x)
     e = b.xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -34,8 +39,11 @@ softmax_op = defop("softmax", _softmax_fwd, save_ans=True, derivs=("diag(s) - s 
 softmax_op.defvjp(lambda F, g, ans, x, axis: ans * (g - F.sum(g * ans, axis=axis, keepdims=True)))
 
 
+@_fl
 def _log_softmax_fwd(b, x, axis):
     xp = b.xp
+    if x.size == 0:
+        return xp.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 

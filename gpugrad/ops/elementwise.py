@@ -5,44 +5,101 @@ Binary ops broadcast like NumPy; the engine sums each gradient back to its input
 """
 from __future__ import annotations
 
-from ..dtypes import resolve_dtype
+import math
+
+from ..dtypes import floating_forward as _fl, is_floating, resolve_dtype
 from ..function import defop
 
 # -- arithmetic --------------------------------------------------------------------------------
-add = defop("add", lambda b, x, y: x + y, derivs=("1", "1"))
+def _same_kind(forward):
+    """``forward(b, x, y)`` with an integer/bool array mixed with a floating one cast to the floating
+    dtype first: PyTorch's rule (int64 + float16 is float16), where NumPy would widen to float64
+    (and the float64 guard would then give float32). Python scalars need nothing (NEP 50)."""
+    def wrapped(b, x, y):
+        dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
+        if dx is not None and dy is not None and dx.kind != dy.kind:
+            if dx.kind == "f" and dy.kind in "biu":
+                y = y.astype(dx)
+            elif dy.kind == "f" and dx.kind in "biu":
+                x = x.astype(dy)
+        return forward(b, x, y)
+    return wrapped
+
+
+add = defop("add", _same_kind(lambda b, x, y: x + y), derivs=("1", "1"))
 add.defvjp(lambda F, g, ans, x, y: g,
            lambda F, g, ans, x, y: g)
 
-sub = defop("sub", lambda b, x, y: x - y, derivs=("1", "-1"))
+sub = defop("sub", _same_kind(lambda b, x, y: x - y), derivs=("1", "-1"))
 sub.defvjp(lambda F, g, ans, x, y: g,
            lambda F, g, ans, x, y: -g)
 
-mul = defop("mul", lambda b, x, y: x * y, save=(0, 1), derivs=("y", "x"))
+mul = defop("mul", _same_kind(lambda b, x, y: x * y), save=(0, 1), derivs=("y", "x"))
 mul.defvjp(lambda F, g, ans, x, y: g * y,
            lambda F, g, ans, x, y: g * x)
 
-div = defop("div", lambda b, x, y: x / y, save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
+def _true_divide(b, x, y):
+    # int / int is a floating op: the default float dtype (PyTorch's rule), not NumPy's float64.
+    if getattr(x, "dtype", None) is not None and x.dtype.kind in "biu" and (
+            getattr(y, "dtype", None) is None or y.dtype.kind in "biu"):
+        x = _fl(lambda b, x: x)(b, x)
+    return x / y
+
+
+div = defop("div", _same_kind(_true_divide), save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
 div.defvjp(lambda F, g, ans, x, y: g / y,
            lambda F, g, ans, x, y: -g * ans / y)
 
 neg = defop("neg", lambda b, x: -x, derivs=("-1",))
 neg.defvjp(lambda F, g, ans, x: -g)
 
+
+
+# The derivatives of powers follow their limits at the formula's edges, as PyTorch's do:
+# d/dx x**0 = 0 (not 0 * x**-1 = NaN at x = 0), d/dy x**y = 0 at x = 0 for y >= 0
+# (not x**y * log 0 = 0 * -inf). The masked values are replaced inside the formula too, so the
+# gradient of the gradient (create_graph) is finite there as well.
+
 # x ** p for a constant exponent p: its own op, so x = 0 with p >= 1 has a finite gradient.
-power = defop("power", lambda b, x, p: x ** p, save=(0,), derivs=("p·x^(p-1)",))
-power.defvjp(lambda F, g, ans, x, p: g * p * x ** (p - 1))
+power = defop("power", lambda b, x, p: _fl(lambda b, x: x ** p)(b, x) if not float(p).is_integer()
+              else x ** p, save=(0,), derivs=("p·x^(p-1)",))
+power.defvjp(lambda F, g, ans, x, p: F.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
 
 
-def _log_positive(F, x):
-    """log(x) where x > 0, else 0: the d/dy of x**y is taken as 0 where log x is undefined."""
-    pos = x > 0
-    return F.where(pos, F.log(F.where(pos, x, 1)), 0)
+def _in_dtype_of(F, v, ans):
+    """``v`` in the result's dtype: a float16 base of a float32 power must not take its log in float16."""
+    return v if v.dtype == ans.dtype or v.dtype.kind != "f" else F.astype(v, ans.dtype)
 
 
-pow = defop("pow", lambda b, x, y: x ** y, save=(0, 1), save_ans=True,  # noqa: A001
+def _dpow_dx(F, g, ans, x, y):
+    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
+    zero = y == 0
+    return F.where(zero, 0, g * y * F.where(zero, 1, x) ** (y - 1))
+
+
+def _dpow_dy(F, g, ans, x, y):
+    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
+    edge = (x == 0) & (y >= 0)
+    return F.where(edge, 0, g * ans * F.log(F.where(edge, 1, x)))
+
+
+pow = defop("pow", _same_kind(lambda b, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
             derivs=("y·x^(y-1)", "x^y·log(x)"))
-pow.defvjp(lambda F, g, ans, x, y: g * y * x ** (y - 1),
-           lambda F, g, ans, x, y: g * ans * _log_positive(F, x))
+pow.defvjp(_dpow_dx, _dpow_dy)
+
+
+def _rpow_vjp(F, g, ans, y, c):
+    if c > 0:
+        return g * ans * math.log(c)
+    if c == 0:   # 0 ** y: 0 for y > 0 (gradient 0, PyTorch's convention), inf for y < 0
+        return F.where(y >= 0, 0, -g * ans)
+    return g * ans * math.nan   # log of a negative base: undefined, as PyTorch's NaN
+
+
+# c ** y for a Python-scalar base c (``2 ** x``): its own op, so its VJP needs no Tensor base.
+rpow = defop("rpow", lambda b, y, c: _fl(lambda b, y: c ** y)(b, y) if isinstance(c, float)
+             else c ** y, save=(0,), save_ans=True, derivs=("c^y·log(c)",))
+rpow.defvjp(_rpow_vjp)
 
 
 def _share(g, x, y):
@@ -50,12 +107,12 @@ def _share(g, x, y):
     return g * (x > y) + (0.5 * g) * (x == y)
 
 
-maximum = defop("maximum", lambda b, x, y: b.xp.maximum(x, y), save=(0, 1),
+maximum = defop("maximum", _same_kind(lambda b, x, y: b.xp.maximum(x, y)), save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
 maximum.defvjp(lambda F, g, ans, x, y: _share(g, x, y),
                lambda F, g, ans, x, y: _share(g, y, x))
 
-minimum = defop("minimum", lambda b, x, y: b.xp.minimum(x, y), save=(0, 1),
+minimum = defop("minimum", _same_kind(lambda b, x, y: b.xp.minimum(x, y)), save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
 minimum.defvjp(lambda F, g, ans, x, y: _share(g, y, x),
                lambda F, g, ans, x, y: _share(g, x, y))
@@ -67,34 +124,53 @@ where.defvjp(None,
              lambda F, g, ans, c, x, y: F.where(c, 0, g))
 
 # -- unary math --------------------------------------------------------------------------------
-exp = defop("exp", lambda b, x: b.xp.exp(x), save_ans=True, derivs=("exp(x)",))
+exp = defop("exp", _fl(lambda b, x: b.xp.exp(x)), save_ans=True, derivs=("exp(x)",))
 exp.defvjp(lambda F, g, ans, x: g * ans)
 
-log = defop("log", lambda b, x: b.xp.log(x), save=(0,), derivs=("1/x",))
+log = defop("log", _fl(lambda b, x: b.xp.log(x)), save=(0,), derivs=("1/x",))
 log.defvjp(lambda F, g, ans, x: g / x)
 
-sqrt = defop("sqrt", lambda b, x: b.xp.sqrt(x), save_ans=True, derivs=("1/(2√x)",))
+sqrt = defop("sqrt", _fl(lambda b, x: b.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
 sqrt.defvjp(lambda F, g, ans, x: g / (2 * ans))
 
-sin = defop("sin", lambda b, x: b.xp.sin(x), save=(0,), derivs=("cos(x)",))
+sin = defop("sin", _fl(lambda b, x: b.xp.sin(x)), save=(0,), derivs=("cos(x)",))
 sin.defvjp(lambda F, g, ans, x: g * F.cos(x))
 
-cos = defop("cos", lambda b, x: b.xp.cos(x), save=(0,), derivs=("-sin(x)",))
+cos = defop("cos", _fl(lambda b, x: b.xp.cos(x)), save=(0,), derivs=("-sin(x)",))
 cos.defvjp(lambda F, g, ans, x: -g * F.sin(x))
 
-tanh = defop("tanh", lambda b, x: b.xp.tanh(x), save_ans=True, derivs=("1-tanh²(x)",))
+tanh = defop("tanh", _fl(lambda b, x: b.xp.tanh(x)), save_ans=True, derivs=("1-tanh²(x)",))
 tanh.defvjp(lambda F, g, ans, x: g * (1 - ans * ans))
 
 abs = defop("abs", lambda b, x: b.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
 abs.defvjp(lambda F, g, ans, x: g * F.sign(x))
 
-clip = defop("clip", lambda b, x, lo, hi: b.xp.clip(x, lo, hi), save=(0,),
-             derivs=("[lo≤x≤hi]", None, None))
-clip.defvjp(lambda F, g, ans, x, lo, hi: F.where((x >= lo) * (x <= hi), g, 0), None, None)
+def _clip_fwd(b, x, lo, hi):
+    if lo is None and hi is None:
+        return x.copy()
+    return b.xp.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    """[lo <= x <= hi], a bound of None being no bound: the gradient passes at the bounds too (PyTorch)."""
+    if lo is None:
+        return x <= hi
+    if hi is None:
+        return x >= lo
+    return (x >= lo) & (x <= hi)
+
+
+# A bound of None is no bound (not ±inf: that would turn an integer tensor into floats).
+clip = defop("clip", _clip_fwd, save=(0,), derivs=("[lo≤x≤hi]", None, None))
+clip.defvjp(lambda F, g, ans, x, lo, hi: g if lo is None and hi is None else F.where(_inside(x, lo, hi), g, 0),
+            None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
 astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
 astype.defvjp(lambda F, g, ans, x, dtype: F.astype(g, x.dtype))
+# A cast to an integer or bool dtype rounds: it has no gradient, so its result never requires grad.
+astype_discrete = defop("astype", lambda b, x, dtype: x.astype(dtype), differentiable=False,
+                        exact_dtype=True)
 
 copy = defop("copy", lambda b, x: x.copy(), derivs=("1",))
 copy.defvjp(lambda F, g, ans, x: g)
@@ -113,6 +189,12 @@ logical_not = defop("logical_not", lambda b, x: b.xp.logical_not(x), differentia
 
 
 def cast(x, dtype):
-    """``x`` converted to ``dtype`` (differentiable between floating dtypes)."""
+    """``x`` converted to ``dtype``, as NumPy's ``astype`` (PyTorch's ``to(dtype)``).
+
+    Differentiable between floating dtypes (the gradient is cast back); a cast to an integer or
+    bool dtype gives a tensor that does not require grad, as in PyTorch.
+    """
     dtype = resolve_dtype(dtype)
-    return x if x.dtype == dtype else astype(x, dtype=dtype)
+    if x.dtype == dtype:
+        return x
+    return (astype if is_floating(dtype) else astype_discrete)(x, dtype=dtype)

@@ -2,6 +2,8 @@
 hand-written kernel implements (NN, TN, NT) are exactly what its own VJPs need."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import defop
 
 
@@ -79,7 +81,7 @@ def matmul(a, b):
     if b.ndim == 2:
         # (..., n, k) @ (k, m): fold the batch into the rows and use the 2-D kernel.
         lead = a.shape[:-1]
-        out = mm(S.reshape(a, (-1, ka)), b, trans_a=False, trans_b=False)
+        out = mm(S.reshape(a, (int(np.prod(lead, dtype=np.int64)), ka)), b, trans_a=False, trans_b=False)
         return S.reshape(out, lead + (b.shape[1],))
     return bmm(a, b)
 
@@ -102,7 +104,8 @@ def linear(x, weight, bias=None, activation=None):
         raise ValueError(f"linear: bias shape {bias.shape} does not match weight shape "
                          f"{weight.shape}: expected ({weight.shape[0]},)")
     lead = x.shape[:-1]
-    x2 = x if x.ndim == 2 else S.reshape(x, (-1, x.shape[-1]))
+    # The row count spelled out, not -1: with in_features 0 the size is 0 and -1 is ambiguous.
+    x2 = x if x.ndim == 2 else S.reshape(x, (int(np.prod(lead, dtype=np.int64)), x.shape[-1]))
     if bias is not None:
         op = linear_relu_op if activation == "relu" else linear_op
         out = op(x2, weight, bias, activation=activation)

@@ -1,9 +1,17 @@
 """Reductions: sum, mean, max, min, logsumexp (``axis``/``keepdims`` as in NumPy). Forward beside VJP."""
 from __future__ import annotations
 
+import builtins
+
+import numpy as np  # noqa: F401  (np.errstate: also harmless around CuPy calls)
+
 from ._shapes import expand_reduced, normalize_axis, reduced_shape
+from ..dtypes import floating_forward as _fl
 from ..function import defop
 from ..torch_args import accepts_torch_names
+
+
+_builtin_max = builtins.max
 
 
 def _count(shape, axis) -> int:
@@ -18,10 +26,16 @@ _sum = defop("sum", lambda b, x, axis, keepdims: b.xp.asarray(x.sum(axis=axis, k
              derivs=("1",))
 _sum.defvjp(lambda F, g, ans, x, axis, keepdims: expand_reduced(F, g, x.shape, axis, keepdims))
 
-_mean = defop("mean", lambda b, x, axis, keepdims: b.xp.asarray(x.mean(axis=axis, keepdims=keepdims)),
-              derivs=("1/n",))
+def _mean_fwd(b, x, axis, keepdims):
+    if _count(x.shape, axis) == 0:  # an empty slice's mean is NaN (NumPy, PyTorch), without the warning
+        return b.xp.full(x.sum(axis=axis, keepdims=keepdims).shape, np.nan, dtype=x.dtype)
+    return b.xp.asarray(x.mean(axis=axis, keepdims=keepdims))
+
+
+_mean = defop("mean", _fl(_mean_fwd), derivs=("1/n",))
+# max(n, 1): an empty slice has no element to receive its gradient (and no division by 0).
 _mean.defvjp(lambda F, g, ans, x, axis, keepdims:
-             expand_reduced(F, g / _count(x.shape, axis), x.shape, axis, keepdims))
+             expand_reduced(F, g / _builtin_max(_count(x.shape, axis), 1), x.shape, axis, keepdims))
 
 
 def _extreme_vjp(F, g, ans, x, axis, keepdims):
@@ -42,12 +56,18 @@ _min = defop("min", lambda b, x, axis, keepdims: b.xp.asarray(x.min(axis=axis, k
 _min.defvjp(_extreme_vjp)
 
 
+@_fl
 def _logsumexp_fwd(b, x, axis, keepdims):
-    # Shift by the max so exp never overflows; an all -inf slice gives -inf, not NaN.
+    # Shift by the max so exp never overflows; an all -inf slice gives -inf, not NaN, and so does
+    # an empty one (log of an empty sum, NumPy's logaddexp.reduce identity and PyTorch's result).
     xp = b.xp
-    m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    if x.size == 0:
+        m = xp.zeros(reduced_shape(x.shape, axis), dtype=x.dtype)
+    else:
+        m = x.max(axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else xp.asarray(out.reshape(
         tuple(s for i, s in enumerate(out.shape) if axis is not None and i not in axis)))
 
@@ -70,23 +90,31 @@ def mean(x, axis=None, keepdims: bool = False):
     return _mean(x, axis=normalize_axis(axis, x.ndim, "mean"), keepdims=keepdims)
 
 
-def _check_nonempty(x, axis, name):
-    if x.size == 0:
-        raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
+def _check_nonempty(x, axes, name):
+    """NumPy's rule: max/min have no identity, so reducing over an axis of size 0 raises."""
+    empty = [a for a in (range(x.ndim) if axes is None else axes) if x.shape[a] == 0]
+    if (axes is None and x.size == 0) or empty:
+        where = "all axes" if axes is None else f"axis {empty[0]}"
+        raise ValueError(f"{name}: cannot reduce over {where} of a tensor of shape {x.shape}: it has "
+                         f"size 0 and {name} has no identity (as in NumPy); choose a non-empty axis")
 
 
 @accepts_torch_names()
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Maximum over ``axis``; its gradient is shared equally between tied maxima."""
-    _check_nonempty(x, axis, "max")
-    return _max(x, axis=normalize_axis(axis, x.ndim, "max"), keepdims=keepdims)
+    """Maximum over ``axis`` (NumPy's amax); its gradient is shared equally between tied maxima
+    (as PyTorch's ``amax``). Raises ValueError over an axis of size 0, AxisError for a bad axis."""
+    axes = normalize_axis(axis, x.ndim, "max")
+    _check_nonempty(x, axes, "max")
+    return _max(x, axis=axes, keepdims=keepdims)
 
 
 @accepts_torch_names()
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Minimum over ``axis``; its gradient is shared equally between tied minima."""
-    _check_nonempty(x, axis, "min")
-    return _min(x, axis=normalize_axis(axis, x.ndim, "min"), keepdims=keepdims)
+    """Minimum over ``axis`` (NumPy's amin); its gradient is shared equally between tied minima
+    (as PyTorch's ``amin``). Raises ValueError over an axis of size 0, AxisError for a bad axis."""
+    axes = normalize_axis(axis, x.ndim, "min")
+    _check_nonempty(x, axes, "min")
+    return _min(x, axis=axes, keepdims=keepdims)
 
 
 @accepts_torch_names()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import normalize_axis, sum_to_array
+from ._shapes import check_axis, normalize_axis, sum_to_array
 from ..function import defop
 from ..torch_args import accepts_torch_names
 
@@ -79,18 +79,28 @@ def reshape(x, *shape):
     return x if shape == x.shape else reshape_op(x, shape=shape)
 
 
-def transpose(x, axes=None):
-    """Permute the axes (reverse them when ``axes`` is None), as NumPy's transpose."""
-    if axes is None:
+def transpose(x, *axes):
+    """Permute the axes (reverse them when none are given), as NumPy's ``transpose``.
+
+    NumPy's spellings: ``x.transpose((2, 0, 1))``, ``x.transpose(2, 0, 1)`` or ``x.transpose()``;
+    negative axes count from the end. Note: PyTorch's ``transpose(d0, d1)`` swaps two dims, which
+    is ``swapaxes`` here. Raises AxisError for an axis outside [-ndim, ndim) and ValueError when
+    ``axes`` is not a permutation.
+    """
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = axes[0]
+    if axes is None or len(axes) == 0:
         axes = tuple(range(x.ndim))[::-1]
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    axes = tuple(check_axis(a, x.ndim, "transpose") for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the axes of a tensor of "
+                         f"shape {x.shape} ({x.ndim} dimensions)")
     return transpose_op(x, axes=axes)
 
 
-def swapaxes(x, a: int, b: int):
-    """Swap two axes."""
+def swapaxes(x, axis1: int, axis2: int):
+    """Swap two axes (NumPy's ``swapaxes``; PyTorch's ``transpose(d0, d1)``)."""
+    a, b = check_axis(axis1, x.ndim, "swapaxes"), check_axis(axis2, x.ndim, "swapaxes")
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
@@ -130,13 +140,17 @@ def squeeze(x, axis=None):
 
 
 @accepts_torch_names()
-def expand_dims(x, axis: int):
-    """Insert an axis of size 1 at ``axis`` (PyTorch: unsqueeze)."""
-    nd = x.ndim + 1
-    if not -nd <= axis < nd:
-        raise ValueError(f"expand_dims: axis {axis} is out of range for a result with {nd} dimensions")
-    axis %= nd
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+def expand_dims(x, axis):
+    """Insert axes of size 1 at ``axis`` (an int or a tuple, as NumPy's; PyTorch: unsqueeze).
+
+    Each axis is a position in the result, in [-(ndim + k), ndim + k) for k new axes.
+    """
+    axes = normalize_axis(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1),
+                          "expand_dims")
+    shape, rest = [], iter(x.shape)
+    for i in range(x.ndim + len(axes)):
+        shape.append(1 if i in axes else next(rest))
+    return reshape(x, tuple(shape))
 
 
 unsqueeze = expand_dims
@@ -212,7 +226,10 @@ def concatenate(tensors, axis: int = 0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
-    axis = normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
+    if tensors[0].ndim == 0:
+        raise ValueError(f"concatenate: 0-d tensors cannot be concatenated (shape {tensors[0].shape}); "
+                         f"use stack, or reshape them to (1,) first")
+    axis = check_axis(axis, tensors[0].ndim, "concatenate")
     _check_joinable("concatenate", tensors, axis, same_shape=False)
     return concatenate_op(*tensors, axis=axis)
 
@@ -224,7 +241,4 @@ def stack(tensors, axis: int = 0):
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     _check_joinable("stack", tensors, None, same_shape=True)
-    nd = tensors[0].ndim + 1
-    if not -nd <= axis < nd:
-        raise ValueError(f"stack: axis {axis} is out of range for a result with {nd} dimensions")
-    return stack_op(*tensors, axis=axis % nd)
+    return stack_op(*tensors, axis=check_axis(axis, tensors[0].ndim + 1, "stack"))

@@ -1,0 +1,677 @@
+"""The PyTorch conformance table: every op of the op table and every function of gg.nn.functional,
+each with its PyTorch counterpart and a Hypothesis recipe for its inputs.
+
+One ``Case`` per op: ``draw(draw, dtype) -> (arrays, params)`` makes the inputs (NumPy arrays:
+0-d, size-1 and zero-size dims, broadcastable pairs, values at the op's boundary points) and the
+non-array arguments; ``gg(*tensors, **params)`` and ``torch(*torch_tensors, **params)`` compute
+the same thing. ``DIFFERENCES`` lists, once, each place where gpugrad deliberately follows NumPy
+rather than PyTorch, with the reason and what gpugrad does instead (checked by the suite).
+
+Used by tests/test_conformance_torch.py; importing it needs torch and Hypothesis.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+import gpugrad as gg
+import gpugrad.nn.functional as F
+from gpugrad.device import as_device
+
+FLOATS = ("float16", "float32", "float64")
+INTS = ("int64", "int32", "uint8")
+ANY = FLOATS + INTS + ("bool",)
+INF, NAN = float("inf"), float("nan")
+
+#: Values every op meets: its usual boundary points (0, -0, ±1, ±inf, NaN) and ordinary ones.
+SPECIAL = (0.0, -0.0, 1.0, -1.0, 0.5, 2.0, INF, -INF, NAN)
+#: The same without NaN, for ops whose gradients at NaN have no convention worth comparing.
+FINITE_SPECIAL = (0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.5)
+SIDES = st.sampled_from([1, 2, 3, 4, 2, 3, 0])
+
+
+@dataclass
+class Case:
+    name: str                       # the op (a name in gpugrad.ops or gg.nn.functional), plus a variant
+    gg: Callable
+    torch: Callable
+    draw: Callable                  # (draw, dtype) -> (list of np.ndarray, dict of params)
+    dtypes: tuple = FLOATS
+    grad: bool = True               # differentiable: compare first- and second-order VJPs
+    order2: bool = True             # compare the second order too (False: PyTorch lacks it)
+    covers: tuple = ()              # names of gpugrad.ops / gg.nn.functional this case stands for
+    kernel: bool = False            # runs a hand-written kernel on CUDA devices (the policy axis)
+    extra: dict = field(default_factory=dict)
+
+
+# -- input recipes ----------------------------------------------------------------------------------
+def shapes(min_dims=0, max_dims=3):
+    return st.lists(SIDES, min_size=min_dims, max_size=max_dims).map(tuple)
+
+
+def values(draw, shape, dtype, special=SPECIAL, lo=-3.0, hi=3.0):
+    """An array of ``shape`` and ``dtype`` whose float values mix ``special`` points and uniform ones."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    if dtype.kind == "b":
+        flat = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    elif dtype.kind in "iu":
+        flat = draw(st.lists(st.integers(0 if dtype.kind == "u" else -3, 3), min_size=n, max_size=n))
+    else:
+        pick = st.sampled_from(special) if special else st.nothing()
+        flat = draw(st.lists(st.one_of(pick, st.floats(lo, hi)), min_size=n, max_size=n))
+    return np.array(flat, dtype=np.float64 if dtype.kind == "f" else dtype).reshape(shape).astype(dtype)
+
+
+def unary(special=SPECIAL, min_dims=0, max_dims=3, lo=-3.0, hi=3.0):
+    def draw_fn(draw, dtype):
+        return [values(draw, draw(shapes(min_dims, max_dims)), dtype, special, lo, hi)], {}
+    return draw_fn
+
+
+def binary(special=SPECIAL, mixed=True):
+    def draw_fn(draw, dtype, dtypes=None):
+        (sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
+                                                          min_side=0, max_side=3))
+        db = dtype
+        if mixed and dtypes and draw(st.integers(0, 3)) == 0:
+            db = draw(st.sampled_from(dtypes))
+        return [values(draw, sa, dtype, special), values(draw, sb, db, special)], {}
+    draw_fn.mixed = mixed
+    return draw_fn
+
+
+def axis_arg(draw, ndim, allow_none=True, allow_tuple=True):
+    """An axis as users write it: None, an int (negative too, sometimes out of range) or a tuple."""
+    choices = [st.integers(-ndim - 1, ndim)]
+    if allow_none:
+        choices.append(st.none())
+    if allow_tuple and ndim > 0:
+        choices.append(st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim,
+                                unique_by=lambda a: a % ndim).map(tuple))
+    return draw(st.one_of(*choices))
+
+
+def reduction(special=SPECIAL, keepdims=True, tuples=True):
+    def draw_fn(draw, dtype):
+        shape = draw(shapes())
+        params = {"axis": axis_arg(draw, len(shape), allow_tuple=tuples)}
+        if keepdims:
+            params["keepdims"] = draw(st.booleans())
+        return [values(draw, shape, dtype, special)], params
+    return draw_fn
+
+
+def _dims(axis, ndim):
+    """A NumPy axis as PyTorch's dim: None/tuple/int (None: every dim, as a tuple)."""
+    return tuple(range(ndim)) if axis is None else axis
+
+
+def _tdtype(name):
+    return getattr(torch, np.dtype(name).name) if name != "bool" else torch.bool
+
+
+# -- recipes for the ops with structured arguments ----------------------------------------------------
+def draw_scalar_binary(draw, dtype):
+    x = values(draw, draw(shapes()), dtype)
+    s = draw(st.sampled_from([0.0, 1.0, -1.0, 2.0, 0.5, 3, 0, -2, INF]))
+    return [x], {"s": s}
+
+
+def draw_power(draw, dtype):
+    x = values(draw, draw(shapes()), dtype)
+    return [x], {"p": draw(st.sampled_from([0, 1, 2, 3, 0.5, -1, -2, 2.5, -0.5, 0.0, 1.0]))}
+
+
+def draw_rpow(draw, dtype):
+    x = values(draw, draw(shapes()), dtype, lo=-2.0, hi=2.0)
+    return [x], {"c": draw(st.sampled_from([2.0, 0.0, 0.5, 1.0, -2.0, 2.718281828459045, 3.0]))}
+
+
+def draw_clip(draw, dtype):
+    x = values(draw, draw(shapes()), dtype)
+    lo = draw(st.sampled_from([None, -1.0, 0.0, 0.5, -INF]))
+    hi = draw(st.sampled_from([None, 1.0, 0.0, 2.0, INF]))
+    return [x], {"lo": lo, "hi": hi}
+
+
+def draw_where(draw, dtype, dtypes=None):
+    (sc, sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3,
+                                                          min_side=0, max_side=3))
+    return [values(draw, sc, "bool"), values(draw, sa, dtype), values(draw, sb, dtype)], {}
+
+
+def draw_astype(draw, dtype):
+    # Casting NaN/inf to an integer is undefined in both libraries: finite values only.
+    x = values(draw, draw(shapes()), dtype, FINITE_SPECIAL)
+    return [x], {"dtype": draw(st.sampled_from(("float16", "float32", "float64", "int64", "int32",
+                                                "bool")))}
+
+
+def draw_softmax(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype)], {"axis": draw(st.integers(-len(shape) - 1, len(shape)))}
+
+
+def draw_reshape(draw, dtype):
+    shape = draw(shapes())
+    n = int(np.prod(shape, dtype=np.int64))
+    target = draw(st.sampled_from([(-1,), (n,), (n, 1), (1, -1), shape[::-1], (1,) + shape, (n + 1,)]))
+    return [values(draw, shape, dtype)], {"shape": target}
+
+
+def draw_transpose(draw, dtype):
+    shape = draw(shapes())
+    nd = len(shape)
+    perm = draw(st.permutations(range(nd)))
+    axes = draw(st.sampled_from(["none", "perm", "neg", "bad"]))
+    if axes == "none":
+        axes = None
+    elif axes == "neg":
+        axes = tuple(a - nd for a in perm)
+    elif axes == "bad":
+        axes = tuple(perm[:-1]) + (nd,) if nd else (0,)
+    else:
+        axes = tuple(perm)
+    return [values(draw, shape, dtype)], {"axes": axes}
+
+
+def draw_swapaxes(draw, dtype):
+    shape = draw(shapes())
+    nd = len(shape)
+    a, b = (draw(st.integers(-nd - 1, nd)) for _ in range(2))
+    return [values(draw, shape, dtype)], {"a": a, "b": b}
+
+
+def draw_broadcast_to(draw, dtype):
+    shape = draw(shapes())
+    lead = tuple(draw(st.lists(SIDES, max_size=2)))
+    target = lead + tuple(draw(st.sampled_from([s, 3])) if s == 1 else s for s in shape)
+    if draw(st.integers(0, 5)) == 0 and target:
+        target = target[:-1] + (target[-1] + 1,)            # sometimes not broadcastable
+    return [values(draw, shape, dtype)], {"shape": target}
+
+
+def draw_sum_to(draw, dtype):
+    target = draw(shapes())
+    lead = tuple(draw(st.lists(SIDES, max_size=2)))
+    shape = lead + tuple(draw(st.sampled_from([1, 3])) if s == 1 else s for s in target)
+    return [values(draw, shape, dtype)], {"shape": target}
+
+
+def draw_squeeze(draw, dtype):
+    shape = draw(st.lists(st.sampled_from([1, 1, 2, 0]), max_size=3).map(tuple))
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape) - 1, len(shape))))
+    return [values(draw, shape, dtype)], {"axis": axis}
+
+
+def draw_unsqueeze(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype)], {"axis": draw(st.integers(-len(shape) - 2, len(shape) + 1))}
+
+
+def draw_flatten(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype)], {"start": draw(st.integers(-len(shape), max(len(shape) - 1, 0)))}
+
+
+def draw_getitem(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    n = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "ints", "mask", "tuple"]))
+    if kind == "int":
+        index = draw(st.integers(-n - 1, n))
+    elif kind == "slice":
+        index = slice(draw(st.integers(-n, n)), draw(st.none() | st.integers(-n, n)),
+                      draw(st.sampled_from([1, 2, -1])))
+    elif kind == "ints":
+        index = np.array(draw(st.lists(st.integers(-n, max(n - 1, -n)), max_size=4)), dtype=np.int64)
+    elif kind == "mask":
+        index = values(draw, (n,), "bool")
+    else:
+        index = (slice(None, None, 2),) + ((draw(st.integers(0, max(shape[1] - 1, 0))),)
+                                            if len(shape) > 1 else ())
+    return [values(draw, shape, dtype)], {"index": index}
+
+
+def draw_join(stack):
+    def draw_fn(draw, dtype):
+        shape = draw(shapes(min_dims=0 if stack else 1))
+        nd = len(shape)
+        axis = draw(st.integers(-nd - 1 - stack, nd + stack))
+        k = draw(st.integers(1, 3))
+        arrays = []
+        for _ in range(k):
+            s = list(shape)
+            if not stack and s and -nd <= axis < nd:
+                s[axis] = draw(SIDES)
+            arrays.append(values(draw, tuple(s), dtype))
+        return arrays, {"axis": axis}
+    return draw_fn
+
+
+def draw_matmul(draw, dtype):
+    k = draw(SIDES)
+    kind = draw(st.sampled_from(["mm", "mv", "vm", "vv", "bmm", "b2"]))
+    m, n, b = draw(SIDES), draw(SIDES), draw(st.sampled_from([1, 2]))
+    sa, sb = {"mm": ((m, k), (k, n)), "mv": ((m, k), (k,)), "vm": ((k,), (k, n)), "vv": ((k,), (k,)),
+              "bmm": ((b, m, k), (2, k, n)), "b2": ((2, m, k), (k, n))}[kind]
+    if draw(st.integers(0, 7)) == 0:
+        sb = sb[:-2] + (sb[-2] + 1,) + sb[-1:] if len(sb) > 1 else (sb[0] + 1,)   # misaligned
+    return [values(draw, sa, dtype, FINITE_SPECIAL), values(draw, sb, dtype, FINITE_SPECIAL)], {}
+
+
+def draw_linear(bias):
+    def draw_fn(draw, dtype):
+        n, k, o = draw(SIDES), draw(SIDES), draw(SIDES)
+        lead = draw(st.sampled_from([(n,), (2, n), (n,)]))
+        arrays = [values(draw, lead + (k,), dtype, FINITE_SPECIAL), values(draw, (o, k), dtype, FINITE_SPECIAL)]
+        if bias:
+            arrays.append(values(draw, (o,), dtype, FINITE_SPECIAL))
+        return arrays, {}
+    return draw_fn
+
+
+def draw_bias_sigmoid(draw, dtype):
+    m, n = draw(SIDES), draw(SIDES)
+    return [values(draw, (m, n), dtype), values(draw, (n,), dtype)], {}
+
+
+def draw_cross_entropy(draw, dtype):
+    n, c = draw(SIDES), draw(st.integers(1, 4))
+    logits = values(draw, (n, c), dtype, FINITE_SPECIAL)
+    targets = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
+    return [logits, targets], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_mse(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype), values(draw, shape, dtype)], \
+        {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_pair_loss(lo=-3.0, hi=3.0, special=FINITE_SPECIAL, **extra):
+    """(input, target) of one shape, a reduction, and ``extra`` params drawn from their strategies."""
+    def draw_fn(draw, dtype):
+        shape = draw(shapes())
+        params = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+        params.update({k: draw(v) for k, v in extra.items()})
+        return [values(draw, shape, dtype, special, lo, hi), values(draw, shape, dtype, special, lo, hi)], params
+    return draw_fn
+
+
+def draw_bce(draw, dtype):
+    # Probabilities strictly inside (0, 1): PyTorch clamps log(0) to -100, a convention of its own.
+    shape = draw(shapes())
+    return [values(draw, shape, dtype, (0.5, 0.25, 0.75), 0.05, 0.95),
+            values(draw, shape, dtype, (0.0, 1.0, 0.5), 0.0, 1.0)], \
+        {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_bce_logits(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype, FINITE_SPECIAL),
+            values(draw, shape, dtype, (0.0, 1.0, 0.5), 0.0, 1.0)], \
+        {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_nll(draw, dtype):
+    n, c = draw(SIDES), draw(st.integers(1, 4))
+    logp = values(draw, (n, c), dtype, FINITE_SPECIAL)
+    targets = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
+    return [logp, targets], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_layer_norm(draw, dtype):
+    n, d = draw(SIDES), draw(st.integers(1, 4))
+    return [values(draw, (n, d), dtype, FINITE_SPECIAL), values(draw, (d,), dtype, FINITE_SPECIAL),
+            values(draw, (d,), dtype, FINITE_SPECIAL)], {"normalized_shape": (d,)}
+
+
+def draw_batch_norm(draw, dtype):
+    # Training mode (batch statistics, no running buffers): at least 2 rows, as PyTorch requires.
+    n, c = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    return [values(draw, (n, c), dtype, FINITE_SPECIAL), values(draw, (c,), dtype, FINITE_SPECIAL),
+            values(draw, (c,), dtype, FINITE_SPECIAL)], {}
+
+
+def draw_class_indices(draw, dtype):
+    n, c = draw(SIDES), draw(st.integers(1, 4))
+    idx = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=dtype)
+    return [idx], {"num_classes": c}
+
+
+# -- PyTorch spellings of the NumPy-style calls ----------------------------------------------------
+def _t_clip(x, lo, hi):
+    return torch.clamp(x, lo, hi) if (lo, hi) != (None, None) else x.clone()
+
+
+def _t_reduce(fn):
+    def call(x, axis, keepdims=False):
+        return fn(x, _dims(axis, x.ndim), keepdims)
+    return call
+
+
+def _t_sum(x, axis, keepdims):
+    out = torch.sum(x, dim=_dims(axis, x.ndim), keepdim=keepdims)
+    return out
+
+
+def _t_mean(x, axis, keepdims):
+    return torch.mean(x, dim=_dims(axis, x.ndim), keepdim=keepdims)
+
+
+def _t_transpose(x, axes):
+    return x.permute(tuple(range(x.ndim))[::-1] if axes is None else axes)
+
+
+def _t_squeeze(x, axis):
+    return x.squeeze() if axis is None else x.squeeze(axis)
+
+
+def _t_getitem(x, index):
+    if isinstance(index, np.ndarray):
+        index = torch.from_numpy(index)
+    return x[index]
+
+
+def _t_concat(*xs, axis):
+    return torch.cat(xs, dim=axis)
+
+
+def _t_stack(*xs, axis):
+    return torch.stack(xs, dim=axis)
+
+
+def _t_linear(x, w, b=None):
+    return TF.linear(x, w, b)
+
+
+CASES = [
+    # elementwise, one input
+    Case("neg", lambda x: -x, lambda x: -x, unary(), FLOATS + ("int64", "int32")),
+    Case("exp", gg.exp, torch.exp, unary(), ANY),
+    Case("log", gg.log, torch.log, unary(), ANY),
+    Case("sqrt", gg.sqrt, torch.sqrt, unary(), ANY),
+    Case("sin", gg.sin, torch.sin, unary(), ANY),
+    Case("cos", gg.cos, torch.cos, unary(), ANY),
+    Case("tanh", gg.tanh, torch.tanh, unary(), ANY, covers=("tanh", "F.tanh")),
+    Case("sigmoid", gg.sigmoid, torch.sigmoid, unary(), ANY, covers=("sigmoid", "F.sigmoid")),
+    Case("relu", gg.relu, torch.relu, unary(), FLOATS + ("int64", "int32"), covers=("relu", "F.relu"),
+         kernel=True),
+    Case("abs", gg.abs, torch.abs, unary(), FLOATS + ("int64", "int32")),
+    Case("sign", gg.sign, torch.sign, unary(), FLOATS + ("int64", "int32"), grad=False),
+    Case("clip", lambda x, lo, hi: gg.clip(x, lo, hi), _t_clip, draw_clip, FLOATS + ("int64",)),
+    Case("copy", gg.ops.copy, torch.clone, unary()),
+    Case("to_device", lambda x: gg.ops.to_device(x, as_device("cpu")), lambda x: x.to("cpu") * 1, unary(),
+         extra={"out_device": "cpu"}),
+    Case("astype", lambda x, dtype: x.astype(dtype), lambda x, dtype: x.to(_tdtype(dtype)),
+         draw_astype, ANY, covers=("astype", "cast")),
+    Case("power", lambda x, p: x ** p, lambda x, p: x ** p, draw_power, FLOATS + ("int64",),
+         covers=("power", "pow")),
+    Case("rpow", lambda x, c: c ** x, lambda x, c: c ** x, draw_rpow, covers=("pow",)),
+    # elementwise, two inputs (and a Python scalar on either side)
+    Case("add", lambda x, y: x + y, torch.add, binary(), ANY[:-1]),
+    Case("sub", lambda x, y: x - y, torch.sub, binary(), FLOATS + INTS),
+    Case("mul", lambda x, y: x * y, torch.mul, binary(), ANY),
+    Case("div", lambda x, y: x / y, torch.div, binary(), FLOATS + INTS),
+    Case("pow", lambda x, y: x ** y, torch.pow, binary()),
+    Case("maximum", gg.maximum, torch.maximum, binary(), FLOATS + ("int64",)),
+    Case("minimum", gg.minimum, torch.minimum, binary(), FLOATS + ("int64",)),
+    Case("where", gg.where, torch.where, draw_where, FLOATS + ("int64",)),
+    Case("scalar_ops", lambda x, s: (x + s, s - x, x * s, s * x, x / s if s else x, x - s),
+         lambda x, s: (x + s, s - x, x * s, s * x, x / s if s else x, x - s),
+         draw_scalar_binary, FLOATS + ("int64",), covers=("add", "sub", "mul", "div")),
+    Case("eq", lambda x, y: x == y, torch.eq, binary(), ANY, grad=False),
+    Case("ne", lambda x, y: x != y, torch.ne, binary(), ANY, grad=False),
+    Case("lt", lambda x, y: x < y, torch.lt, binary(), ANY, grad=False),
+    Case("le", lambda x, y: x <= y, torch.le, binary(), ANY, grad=False),
+    Case("gt", lambda x, y: x > y, torch.gt, binary(), ANY, grad=False),
+    Case("ge", lambda x, y: x >= y, torch.ge, binary(), ANY, grad=False),
+    Case("logical_and", gg.ops.logical_and, torch.logical_and, binary(), ("bool",), grad=False),
+    Case("logical_or", gg.ops.logical_or, torch.logical_or, binary(), ("bool",), grad=False),
+    Case("logical_not", gg.ops.logical_not, torch.logical_not, unary(), ("bool",), grad=False),
+    # reductions
+    Case("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims), _t_sum, reduction(), ANY),
+    Case("mean", lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims), _t_mean, reduction(),
+         FLOATS + ("int64", "bool")),
+    Case("max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims), _t_reduce(torch.amax),
+         reduction(), FLOATS + ("int64",)),
+    Case("min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), _t_reduce(torch.amin),
+         reduction(), FLOATS + ("int64",)),
+    Case("logsumexp", lambda x, axis, keepdims: gg.logsumexp(x, axis=axis, keepdims=keepdims),
+         lambda x, axis, keepdims: torch.logsumexp(x, _dims(axis, x.ndim), keepdims), reduction(),
+         FLOATS + ("int64",)),
+    Case("softmax", lambda x, axis: gg.softmax(x, axis=axis), lambda x, axis: torch.softmax(x, axis),
+         draw_softmax, FLOATS + ("int64",), covers=("softmax", "F.softmax")),
+    Case("log_softmax", lambda x, axis: gg.log_softmax(x, axis=axis),
+         lambda x, axis: torch.log_softmax(x, axis), draw_softmax, FLOATS + ("int64",),
+         covers=("log_softmax", "F.log_softmax")),
+    # movement
+    Case("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: x.reshape(shape), draw_reshape),
+    Case("transpose", lambda x, axes: x.transpose(axes), _t_transpose, draw_transpose),
+    Case("swapaxes", lambda x, a, b: x.swapaxes(a, b), lambda x, a, b: x.transpose(a, b), draw_swapaxes),
+    Case("broadcast_to", lambda x, shape: gg.broadcast_to(x, shape), lambda x, shape: torch.broadcast_to(x, shape),
+         draw_broadcast_to,
+         covers=("broadcast_to", "expand")),
+    Case("sum_to", lambda x, shape: gg.sum_to(x, shape), lambda x, shape: x.sum_to_size(shape),
+         draw_sum_to),
+    Case("squeeze", lambda x, axis: x.squeeze(axis), _t_squeeze, draw_squeeze),
+    Case("expand_dims", lambda x, axis: gg.expand_dims(x, axis), lambda x, axis: x.unsqueeze(axis),
+         draw_unsqueeze, covers=("expand_dims", "unsqueeze")),
+    Case("flatten", lambda x, start: x.flatten(start), lambda x, start: x.flatten(start), draw_flatten),
+    Case("getitem", lambda x, index: x[index], _t_getitem, draw_getitem),
+    Case("concatenate", lambda *xs, axis: gg.concatenate(xs, axis=axis), _t_concat, draw_join(False)),
+    Case("stack", lambda *xs, axis: gg.stack(xs, axis=axis), _t_stack, draw_join(True)),
+    # products and nn
+    Case("matmul", lambda x, y: x @ y, torch.matmul, draw_matmul, FLOATS + ("int64",), kernel=True),
+    Case("linear", F.linear, _t_linear, draw_linear(False), kernel=True, covers=("linear", "F.linear")),
+    Case("linear_bias", F.linear, _t_linear, draw_linear(True), kernel=True, covers=("linear", "F.linear")),
+    Case("linear_relu", F.linear_relu, lambda x, w, b: torch.relu(TF.linear(x, w, b)), draw_linear(True),
+         kernel=True, covers=("F.linear_relu",)),
+        # bool excluded: PyTorch's bool + bool is a logical or, gpugrad adds in floating point.
+    Case("bias_sigmoid", F.bias_sigmoid, lambda z, b: torch.sigmoid(z + b), draw_bias_sigmoid, FLOATS + INTS,
+         kernel=True, covers=("bias_sigmoid", "F.bias_sigmoid")),
+    Case("cross_entropy", lambda x, t, reduction: F.cross_entropy(x, t, reduction=reduction),
+         lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction), draw_cross_entropy,
+         covers=("F.cross_entropy",)),
+    Case("mse_loss", lambda x, y, reduction: F.mse_loss(x, y, reduction=reduction),
+         lambda x, y, reduction: TF.mse_loss(x, y, reduction=reduction), draw_mse,
+         covers=("F.mse_loss",)),
+    # PyTorch's nn.functional names (issue 12): activations, normalizations and losses
+    Case("leaky_relu", lambda x, negative_slope: F.leaky_relu(x, negative_slope),
+         lambda x, negative_slope: TF.leaky_relu(x, negative_slope),
+         lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
+                              {"negative_slope": draw(st.sampled_from([0.01, 0.2]))}),
+         covers=("F.leaky_relu",)),
+    Case("gelu", lambda x, approximate: F.gelu(x, approximate=approximate),
+         lambda x, approximate: TF.gelu(x, approximate=approximate),
+         lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
+                              {"approximate": draw(st.sampled_from(["none", "tanh"]))}),
+         ("float32", "float64"), covers=("F.gelu",)),
+    Case("silu", F.silu, TF.silu, unary(FINITE_SPECIAL), ("float32", "float64"), covers=("F.silu",)),
+    Case("elu", lambda x, alpha: F.elu(x, alpha), lambda x, alpha: TF.elu(x, alpha),
+         lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
+                              {"alpha": draw(st.sampled_from([1.0, 0.5]))}),
+         ("float32", "float64"), covers=("F.elu",)),
+    Case("dropout_eval", lambda x: F.dropout(x, 0.5, training=False),
+         lambda x: TF.dropout(x, 0.5, training=False), unary(FINITE_SPECIAL), covers=("F.dropout",)),
+    Case("layer_norm", lambda x, w, b, normalized_shape: F.layer_norm(x, normalized_shape, w, b),
+         lambda x, w, b, normalized_shape: TF.layer_norm(x, normalized_shape, w, b), draw_layer_norm,
+         ("float32", "float64"), covers=("F.layer_norm",)),
+    Case("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+         lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True), draw_batch_norm,
+         ("float32", "float64"), covers=("F.batch_norm",)),
+    Case("nll_loss", lambda x, t, reduction: F.nll_loss(x, t, reduction=reduction),
+         lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_nll,
+         ("float32", "float64"), covers=("F.nll_loss",)),
+    Case("l1_loss", lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction),
+         lambda x, y, reduction: TF.l1_loss(x, y, reduction=reduction),
+         draw_pair_loss(special=(1.0, -1.0, 0.5, 2.0)), covers=("F.l1_loss",)),
+    Case("smooth_l1_loss", lambda x, y, reduction, beta: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta),
+         lambda x, y, reduction, beta: TF.smooth_l1_loss(x, y, reduction=reduction, beta=beta),
+         draw_pair_loss(beta=st.sampled_from([1.0, 0.5])), covers=("F.smooth_l1_loss",)),
+    Case("huber_loss", lambda x, y, reduction, delta: F.huber_loss(x, y, reduction=reduction, delta=delta),
+         lambda x, y, reduction, delta: TF.huber_loss(x, y, reduction=reduction, delta=delta),
+         draw_pair_loss(delta=st.sampled_from([1.0, 0.5])), covers=("F.huber_loss",)),
+    Case("binary_cross_entropy", lambda x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction),
+         lambda x, y, reduction: TF.binary_cross_entropy(x, y, reduction=reduction), draw_bce,
+         ("float32", "float64"), order2=False, covers=("F.binary_cross_entropy",)),
+    Case("binary_cross_entropy_with_logits",
+         lambda x, y, reduction: F.binary_cross_entropy_with_logits(x, y, reduction=reduction),
+         lambda x, y, reduction: TF.binary_cross_entropy_with_logits(x, y, reduction=reduction),
+         draw_bce_logits, ("float32", "float64"), covers=("F.binary_cross_entropy_with_logits",)),
+    Case("one_hot", lambda t, num_classes: F.one_hot(t, num_classes),
+         lambda t, num_classes: TF.one_hot(t, num_classes), draw_class_indices, ("int64",), grad=False,
+         covers=("F.one_hot",)),
+]
+CASES_BY_NAME = {c.name: c for c in CASES}
+assert len(CASES_BY_NAME) == len(CASES), "duplicate case names"
+
+
+def covered_names() -> set:
+    """The gpugrad.ops / gg.nn.functional (``F.``) names the table compares."""
+    out = set()
+    for c in CASES:
+        out.update(c.covers or (c.name,))
+    return out
+
+
+#: Public names of gpugrad.ops that are not ops (submodules).
+NOT_OPS = {"activation", "elementwise", "linalg", "reduce", "shape", "transfer"}
+
+
+# -- the deliberate differences from PyTorch ---------------------------------------------------------
+@dataclass
+class Difference:
+    """Where gpugrad follows NumPy (or its own documented rule) instead of PyTorch.
+
+    ``when(case, arrays, params, dtype)`` says whether an example is in the difference; then the
+    suite checks ``expect`` instead of plain agreement with PyTorch:
+
+    * "raises": gpugrad raises a ValueError/IndexError/TypeError naming the op or the axis;
+    * "numpy": gpugrad's forward (values, dtype, shape) equals ``numpy(*arrays, **params)``
+      (``numpy=None``: the case's NumPy ufunc in ``_NUMPY_BINARY``); gradients are not compared;
+    * "promotes": gpugrad equals PyTorch run on the inputs cast to the default float dtype;
+    * "forward_only": the forward agrees with PyTorch, the gradient convention differs;
+    * "first_order_only": forward and first-order VJPs agree; second order differs at a kink;
+    * "limit": gradients agree wherever PyTorch's are finite; where PyTorch's are inf/NaN,
+      gpugrad's are the formula's limit (finite, or an inf of the limit's sign).
+    """
+    ops: tuple
+    when: Callable
+    expect: str
+    why: str
+    numpy: Callable = None
+
+    def numpy_ref(self, case):
+        return self.numpy if self.numpy is not None else _NUMPY_BINARY[case.name]
+
+
+def _is_int(a):
+    return np.asarray(a).dtype.kind in "biu"
+
+
+def _axes_of(params):
+    axis = params.get("axis")
+    return () if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+
+
+def _nd(arrays):
+    return arrays[0].ndim
+
+
+_NUMPY_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
+                 "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
+                 "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+                 "gt": np.greater, "ge": np.greater_equal}
+
+
+def _mixed_0d(c, a, p, d):
+    # Only within a kind: an integer/bool mixed with a float takes the float's dtype in both.
+    x, y = a[-2:]
+    same_kind = (x.dtype.kind == "f") == (y.dtype.kind == "f") and "b" not in (x.dtype.kind, y.dtype.kind)
+    if c.name == "div" and x.dtype.kind != "f":
+        return False   # int / int is the default float dtype in both
+    return x.dtype != y.dtype and same_kind and (x.ndim == 0) != (y.ndim == 0)
+
+
+def _has_nan(a):
+    return any(np.isnan(x).any() for x in a if x.dtype.kind == "f")
+
+
+def _bad_axis(c, a, p, d):
+    nd = _nd(a) + (c.name == "stack")
+    return not -nd <= p["axis"] < nd
+
+
+DIFFERENCES = [
+    Difference(("sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax", "squeeze", "flatten",
+                "swapaxes", "transpose"),
+               lambda c, a, p, d: _nd(a) == 0 and (any(v in (0, -1) for v in _axes_of(p))
+                                                   or p.get("a") in (0, -1) or p.get("b") in (0, -1)
+                                                   or p.get("start") in (0, -1) and c.name != "flatten"),
+               "raises",
+               "A 0-d tensor has no axes (NumPy: AxisError); PyTorch accepts dim 0 and -1 of a 0-d tensor."),
+    Difference(("squeeze",),
+               lambda c, a, p, d: p["axis"] is not None and -_nd(a) <= p["axis"] < _nd(a)
+               and a[0].shape[p["axis"]] != 1,
+               "raises",
+               "NumPy's squeeze(axis) raises for an axis whose size is not 1; PyTorch returns the "
+               "tensor unchanged, silently."),
+    Difference(("concatenate",), _bad_axis, "raises",
+               "An axis outside [-ndim, ndim) raises (NumPy); PyTorch's cat still accepts it when the "
+               "inputs include a legacy empty 1-D tensor of shape (0,), which it skips."),
+    Difference(("mean", "softmax", "log_softmax", "logsumexp"),
+               lambda c, a, p, d: _is_int(a[0]),
+               "promotes",
+               "One dtype rule: integer/bool inputs of a floating op promote to the default float "
+               "dtype, as PyTorch's exp/sigmoid/logsumexp do; PyTorch's mean and softmax raise instead."),
+    Difference(("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
+                "ge"),
+               _mixed_0d, "numpy",
+               "A 0-d tensor takes part in dtype promotion like any array (NumPy 2, NEP 50: float64 0-d "
+               "+ float32 array is float64); PyTorch ranks 0-d tensors like Python scalars.",
+               numpy=None),
+    Difference(("sign",), lambda c, a, p, d: _has_nan(a), "numpy",
+               "sign(NaN) is NaN (NumPy); PyTorch gives 0.", numpy=np.sign),
+    Difference(("getitem",),
+               lambda c, a, p, d: isinstance(p["index"], slice) and (p["index"].step or 1) < 0,
+               "numpy", "Negative slice steps work (NumPy); PyTorch raises.",
+               numpy=lambda x, index: x[index]),
+    Difference(("sum",), lambda c, a, p, d: d == "uint8", "numpy",
+               "The sum of uint8 is uint64 (NumPy); PyTorch sums every integer dtype to int64.",
+               numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims)),
+    Difference(("maximum", "minimum", "relu", "abs"), lambda c, a, p, d: _has_nan(a), "forward_only",
+               "At a NaN input the gradient is 0 for maximum/minimum (to neither operand, as x > y and "
+               "x == y are both False) and relu (NaN > 0 is False), where PyTorch passes it through; "
+               "for abs it is NaN (g * sign(NaN), NumPy's sign), where PyTorch gives 0. The forward "
+               "(NaN) is the same."),
+    Difference(("power",),
+               lambda c, a, p, d: a[0].dtype.kind == "f"
+               and ((np.signbit(a[0]) & (a[0] == 0)) | np.isneginf(a[0])).any()
+               and p["p"] in (0.5, -0.5),
+               "numpy",
+               "(-0.0) ** ±0.5 and (-inf) ** ±0.5 are IEEE pow's (+0.0 and +inf; +inf and +0.0, NumPy); "
+               "PyTorch computes them as sqrt/rsqrt (-0.0 and -inf; NaN).",
+               numpy=lambda x, p: np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else x ** p),
+    Difference(("power", "pow", "rpow"), lambda c, a, p, d: True, "limit",
+               "Where PyTorch's formula gives inf or NaN, gpugrad may give the formula's limit instead: "
+               "d/dx x**y at x = 0 with y = 0, (0 ** y)' at every order for y > 0, the one-sided "
+               "d/dx sqrt at -0.0 (+inf). Where PyTorch's gradient is finite they agree."),
+    Difference(("elu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
+               "At x = 0 elu's second derivative jumps (alpha on the left, 0 on the right). Both give "
+               "the left slope alpha as the first derivative, but PyTorch's double backward then takes "
+               "the right side (0) while gpugrad's composite stays on the left (alpha); a one-sided value "
+               "either way, so only the forward and the first order are compared there."),
+]
+
+
+def differences_for(case, arrays, params, dtype):
+    return [d for d in DIFFERENCES if case.name in d.ops and d.when(case, arrays, params, dtype)]

@@ -1,0 +1,41 @@
+"""Issue 10 kind 1 (derivatives at the boundary of their formula) in gg.nn.functional's losses,
+found by the PyTorch conformance suite: each fails on the code before its fix."""
+import numpy as np
+import pytest
+
+import gpugrad as gg
+import gpugrad.nn.functional as F
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.3])
+@pytest.mark.parametrize("pos_weight", [None, 2.0])
+def test_bce_with_logits_gradient_at_logit_zero(t, pos_weight):
+    # d/dx = (1 + (pw - 1) t) sigmoid(x) - pw t; at x = 0, sigmoid = 1/2. Was 2x off: the
+    # subgradients of |x| and max(-x, 0) at 0 did not cancel.
+    x = gg.tensor([0.0, 1e-3, -1e-3], dtype="float64", requires_grad=True)
+    y = gg.tensor([t, t, t], dtype="float64")
+    pw = None if pos_weight is None else gg.tensor([pos_weight], dtype="float64")
+    F.binary_cross_entropy_with_logits(x, y, reduction="sum", pos_weight=pw).backward()
+    w = 1.0 if pos_weight is None else pos_weight
+    sig = 1 / (1 + np.exp(-x.numpy()))
+    np.testing.assert_allclose(x.grad.numpy(), (1 + (w - 1) * t) * sig - w * t, rtol=1e-9)
+
+
+def test_bce_with_logits_extreme_logits_finite_at_every_order():
+    x = gg.tensor([-1e4, -50.0, 0.0, 50.0, 1e4], dtype="float64", requires_grad=True)
+    y = gg.tensor([1.0, 0.0, 1.0, 1.0, 0.0], dtype="float64")
+    loss = F.binary_cross_entropy_with_logits(x, y, reduction="sum")
+    assert np.isfinite(loss.item())
+    (g,) = gg.grad(loss, x, create_graph=True)
+    (h,) = gg.grad(g.sum(), x)
+    assert np.isfinite(g.numpy()).all() and np.isfinite(h.numpy()).all()
+    np.testing.assert_allclose(h.numpy()[2], 0.25)     # sigmoid'(0)
+
+
+def test_huber_second_derivative_at_delta_is_the_outer_piece():
+    # |d| = delta: value and slope agree on both pieces; PyTorch's second derivative there is 0.
+    x = gg.tensor([1.0], dtype="float64", requires_grad=True)
+    (g,) = gg.grad(F.huber_loss(x, gg.zeros(1, dtype="float64"), reduction="sum", delta=1.0), x,
+                   create_graph=True)
+    (h,) = gg.grad(g.sum(), x)
+    assert g.item() == 1.0 and h.item() == 0.0
