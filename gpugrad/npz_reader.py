@@ -51,7 +51,8 @@ PARSE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, s
 
 
 class NpzError(ValueError):
-    """An .npz file that cannot be read safely; the message is one line, without the file name."""
+    """An .npz file that cannot be read safely. The message is one line without the file name,
+    phrased to follow "<file>: " (e.g. "a FIFO (named pipe), not a regular file")."""
 
 
 def open_regular(path):
@@ -68,7 +69,7 @@ def open_regular(path):
     except FileNotFoundError:
         raise
     except IsADirectoryError:
-        raise NpzError("is a directory, not a file") from None
+        raise NpzError("a directory, not a file") from None
     except OSError as exc:
         raise NpzError(f"cannot be opened ({exc.strerror or exc})") from None
     try:
@@ -77,7 +78,7 @@ def open_regular(path):
             kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
                     else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise NpzError(f"is {kind}, not a regular file")
+            raise NpzError(f"{kind}, not a regular file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -114,24 +115,24 @@ class NpzReader:
         head = self._file.read(4)
         self._file.seek(0)
         if head[:2] == b"\x93N":
-            raise NpzError("is a single .npy array, not an .npz archive")
+            raise NpzError("a single .npy array, not an .npz archive")
         if head != b"PK\x03\x04" and head != b"PK\x05\x06":
-            raise NpzError("is not an .npz archive (no zip signature at its start)")
+            raise NpzError("not an .npz archive (no zip signature at its start)")
         try:
             return zipfile.ZipFile(self._file)
         except PARSE_ERRORS as exc:
-            raise NpzError(f"is not a valid .npz archive ({_why(exc)})") from None
+            raise NpzError(f"not a valid .npz archive ({_why(exc)}); it may be truncated or corrupted") from None
 
     def _index(self) -> dict:
         infos = self._zip.infolist()
         if len(infos) > _MAX_MEMBERS:
-            raise NpzError(f"has {len(infos)} members (more than {_MAX_MEMBERS})")
+            raise NpzError(f"{len(infos)} members (more than {_MAX_MEMBERS})")
         members = {}
         spans = []
         for info in infos:
             name = info.filename
             if not name.endswith(".npy") or name[:-4] in members:
-                raise NpzError(f"has an unexpected or repeated member {name[:80]!r}")
+                raise NpzError(f"an unexpected or repeated member {name[:80]!r}")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise NpzError(f"member {name[:80]!r} uses an unsupported compression "
                                f"(method {info.compress_type}); only stored and deflate are read")
@@ -166,7 +167,7 @@ class NpzReader:
         except NpzError:
             raise
         except PARSE_ERRORS as exc:
-            raise NpzError(f"member {key[:80]!r} cannot be read ({_why(exc)}); the file may be "
+            raise NpzError(f"member {key[:80]!r} cannot be read ({_why(exc)}); it may be "
                            f"truncated or corrupted") from None
 
     def _read_member(self, key, info, fp) -> np.ndarray:

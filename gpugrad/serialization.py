@@ -205,7 +205,7 @@ def load(path, device=None, max_bytes: int | None = None):
     except FileNotFoundError:
         raise FileNotFoundError(f"gg.load: no such file: {path}") from None
     except NpzError as exc:
-        raise CheckpointError(f"gg.load: {path} is not a readable gpugrad checkpoint: it {exc}") from None
+        raise CheckpointError(f"gg.load: {path} is not a readable gpugrad checkpoint: {exc}") from None
     with reader:
         if _META not in reader.files:
             held = ", ".join(k[:40] for k in reader.files[:8]) or "nothing"
@@ -250,8 +250,7 @@ def _read(reader, key: str, path: str) -> np.ndarray:
     try:
         return reader.read(key)
     except NpzError as exc:
-        raise CheckpointError(f"gg.load: {path} is corrupted: entry {key[:40]!r} cannot be read ({exc}); "
-                              f"it may be truncated") from None
+        raise CheckpointError(f"gg.load: {path} is corrupted: {exc}") from None
 
 
 def _one_line(exc) -> str:

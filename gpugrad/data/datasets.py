@@ -75,7 +75,7 @@ def _read_npz(path, limit):
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except NpzError as exc:
-        raise DataError(f"{path}: cannot read the .npz: it {exc}") from None
+        raise DataError(f"{path}: cannot read the .npz: {exc}") from None
 
 
 def _read_csv(path, limit):
@@ -91,7 +91,7 @@ def _read_csv(path, limit):
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except NpzError as exc:  # open_regular: a FIFO, a device, a directory ...
-        raise DataError(f"{path}: cannot read the CSV: it {exc}") from None
+        raise DataError(f"{path}: cannot read the CSV: {exc}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the CSV ({exc})") from None
     if rows and not _numeric(rows[0]):
