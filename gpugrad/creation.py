@@ -113,6 +113,9 @@ def empty(*shape, dtype=None, device=None) -> Tensor:
     return Tensor._wrap(get_backend(dev).xp.empty(_shape(shape), dtype=d), dev)
 
 
+_INT = np.dtype(np.int_)
+
+
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Evenly spaced values in [start, stop), as NumPy's arange: integer arguments give int64
     (NumPy's rule), any float argument gives the default float dtype (float32).
@@ -123,8 +126,13 @@ def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     dev = as_device(device)
     if stop is None:
         start, stop = 0, start
+    kinds = {type(start), type(stop), type(step)}
     if dtype is not None:
         d = resolve_dtype(dtype)
+    elif kinds == {int}:                    # the common cases, without NumPy's type machinery
+        d = _INT
+    elif kinds <= {int, float}:
+        d = get_default_dtype()
     else:
         # np.arange computes in at least the default integer; a float anywhere makes it float.
         d = np.result_type(np.dtype(np.int_), *(np.asarray(v).dtype for v in (start, stop, step)))
