@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .backends import get_backend
 from .tensor import Tensor
 
 __all__ = ["TrainError", "DivergedError", "MAX_EPOCHS", "check_run_settings", "check_checkpoint",
@@ -249,8 +250,7 @@ def check_finite_epoch(epoch: int, loss: float, model, lr: float, checkpoint: st
         bad = f"the training loss is {loss}"
     else:
         for name, p in model.named_parameters():
-            xp = np if isinstance(p._data, np.ndarray) else __import__("cupy")
-            if not bool(xp.isfinite(p._data).all()):
+            if not bool(get_backend(p.device).xp.isfinite(p._data).all()):
                 bad = f"parameter {name!r} holds NaN or Inf"
                 break
     if bad is None:

@@ -74,7 +74,7 @@ class TrainConfig:
             raise TrainError(f"--graph must be auto, on or off, got {self.graph!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR.get(self.optimizer, 1e-3)
-        check_run_settings(self.run_settings(), "TrainConfig")
+        check_run_settings(self.run_settings(), "run settings")
 
     def run_settings(self) -> dict:
         d = {k: getattr(self, k) for k in RUN_FIELDS}

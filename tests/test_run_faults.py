@@ -288,3 +288,32 @@ def test_train_config_refuses_out_of_range_settings():
         TrainConfig(epochs=10 ** 12)
     with pytest.raises(TrainError, match="lr must be"):
         TrainConfig(lr=float("inf"))
+
+
+@pytest.mark.parametrize("optimizer,schedule,extra", [
+    ("sgd", "none", {"momentum": 0.0}), ("sgd", "step", {}), ("adam", "cosine", {"clip": 1.0}),
+    ("adamw", "step", {"weight_decay": 0.01})])
+def test_valid_checkpoints_of_every_kind_pass_validation(data_file, tmp_path, optimizer, schedule, extra):
+    """The checks refuse what train() would never write, and nothing it does write."""
+    cfg = dict(data=data_file, epochs=3, hidden=(8, 4), batch_size=64, optimizer=optimizer,
+               schedule=schedule, quiet=True, **extra)
+    straight = train(TrainConfig(**cfg, out=str(tmp_path / "a")), log=lambda s: None)
+
+    def stop(epoch, metrics):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**cfg, out=str(tmp_path / "b")), log=lambda s: None, on_epoch_end=stop)
+    assert main(["train", "--resume", str(tmp_path / "b" / "checkpoint.npz"), "--quiet"]) == 0
+    resumed = gg.load(tmp_path / "b" / "checkpoint.npz")
+    for k, v in straight.model.state_dict().items():
+        assert np.array_equal(resumed["model"][k].numpy(), v.numpy()), k
+
+
+def test_checkpoint_without_the_newer_clip_setting_resumes(good_checkpoint, tmp_path):
+    ckpt = gg.load(good_checkpoint)
+    del ckpt["config"]["clip"]                     # as written before --clip existed
+    old = tmp_path / "checkpoint.npz"
+    gg.save(ckpt, old)
+    assert main(["train", "--resume", str(old), "--quiet"]) == 0
