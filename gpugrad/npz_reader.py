@@ -138,8 +138,10 @@ class NpzReader:
                                f"(method {info.compress_type}); only stored and deflate are read")
             if info.flag_bits & 0x1:
                 raise NpzError(f"member {name[:80]!r} is encrypted")
-            end = info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "surrogateescape")) \
-                + info.compress_size
+            # The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437.
+            raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437",
+                                                 "surrogateescape")
+            end = info.header_offset + 30 + len(raw_name) + info.compress_size
             if info.header_offset < 0 or end > self._size:
                 raise NpzError(f"member {name[:80]!r} extends past the end of the file; "
                                f"it may be truncated")

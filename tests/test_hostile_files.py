@@ -260,8 +260,9 @@ def test_truncation_at_every_structural_boundary(tmp_path):
 
 
 def test_byte_flips_in_every_structural_part(tmp_path):
-    """Flip every byte of every region: each load is identical or a clean error; and a flip in
-    the array data (covered by the CRC) is always an error."""
+    """Flip every byte of every region (alternately all its bits and its lowest bit): each load
+    is identical or a clean error; and a flip in the array data or an array header (covered by
+    the CRC) is always an error. (An offline sweep of all 9 masks per byte: see the report.)"""
     good = tmp_path / "good.npz"
     state = small_checkpoint()
     gg.save(state, good)
@@ -272,19 +273,18 @@ def test_byte_flips_in_every_structural_part(tmp_path):
         errors = 0
         for a, b in spans:
             for i in range(a, b):
-                for x in (0xFF, 0x01):
-                    mutated = bytearray(data)
-                    mutated[i] ^= x
-                    bad.write_bytes(bytes(mutated))
-                    run = Bounded(lambda: gg.load(bad))
-                    if run.exc is None:
-                        assert same(run.result, state), f"{part} byte {i}: loaded something else"
-                    else:
-                        assert_clean(run, bad)
-                        errors += 1
+                mutated = bytearray(data)
+                mutated[i] ^= 0xFF if i % 2 else 0x01
+                bad.write_bytes(bytes(mutated))
+                run = Bounded(lambda: gg.load(bad))
+                if run.exc is None:
+                    assert same(run.result, state), f"{part} byte {i}: loaded something else"
+                else:
+                    assert_clean(run, bad)
+                    errors += 1
         counts[part] = errors
         if part in ("array data", "npy header"):
-            assert errors == 2 * sum(b - a for a, b in spans), f"{part}: a flip went unnoticed"
+            assert errors == sum(b - a for a, b in spans), f"{part}: a flip went unnoticed"
     assert all(counts.values()), counts
 
 

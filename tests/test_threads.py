@@ -15,6 +15,8 @@ from gpugrad import anomaly
 from gpugrad.train import TrainConfig, train, write_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The NaN of log(-1) is the point of the anomaly tests (np.errstate is per thread: a mark is not).
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
 
 
 def _in_threads(*fns, timeout=120):
@@ -154,8 +156,8 @@ def test_generator_scopes_are_per_thread_and_nest():
 
 def test_curves_from_concurrent_runs(tmp_path):
     history = {"loss": [1.0, 0.5, 0.25], "train_acc": [0.5, 0.7, 0.9], "test_acc": [0.4, 0.6, 0.8]}
-    paths = [tmp_path / f"c{i}.png" for i in range(4)]
-    for _ in range(3):
+    paths = [tmp_path / f"c{i}.png" for i in range(3)]
+    for _ in range(2):
         _in_threads(*(lambda p=p: write_curves(history, str(p)) for p in paths))
     for p in paths:
         assert p.read_bytes()[:8] == PNG_SIGNATURE
