@@ -31,7 +31,11 @@ _META = "__gpugrad__"
 _FORMAT = "gpugrad-checkpoint"
 _VERSION = 1
 MAX_DEPTH = 100                     # containers nested deeper are refused by save and load alike
-_MAX_META_BYTES = 16 * 2 ** 20      # the JSON structure entry (its parse costs ~20x its size)
+# The JSON structure entry: parsing costs up to ~25x its size in Python objects, so it is bounded
+# (32 MiB: ~800 MB at worst) and, if compressed, may expand at most 20x (JSON text compresses
+# ~5-10x; a bomb of "[]," repeated compresses ~1000x).
+_MAX_META_BYTES = 32 * 2 ** 20
+_MAX_META_RATIO = 20
 
 # For fault-injection tests: called as hook(point, path) at each step of save() (see save).
 _write_hook = None
@@ -109,7 +113,7 @@ def save(obj, path) -> None:
     arrays: list = []
     meta = {"format": _FORMAT, "version": _VERSION, "tree": _encode(obj, arrays, "obj")}
     entries = {f"a{i}": a for i, a in enumerate(arrays)}
-    text = json.dumps(meta).encode("utf-8")
+    text = json.dumps(meta, separators=(",", ":")).encode("utf-8")
     if len(text) > _MAX_META_BYTES:
         raise ValueError(f"gg.save: the structure of {path} would take {len(text):,} bytes of JSON (at "
                          f"most {_MAX_META_BYTES:,}); put long lists of numbers in arrays")
@@ -216,10 +220,15 @@ def load(path, device=None, max_bytes: int | None = None):
 
 
 def _read_meta(reader, path) -> dict:
-    info_size = reader._members[_META].file_size  # noqa: SLF001 (checked before reading it)
-    if info_size > _MAX_META_BYTES:
+    info = reader._members[_META]  # noqa: SLF001 (its sizes are checked before it is read)
+    if info.file_size > _MAX_META_BYTES:
         raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry declares "
-                              f"{info_size:,} bytes (at most {_MAX_META_BYTES:,})")
+                              f"{info.file_size:,} bytes (at most {_MAX_META_BYTES:,})")
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > 65536 and \
+            info.file_size > _MAX_META_RATIO * max(1, info.compress_size):
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry expands from "
+                              f"{info.compress_size:,} to {info.file_size:,} bytes (over "
+                              f"{_MAX_META_RATIO}x): refused as a decompression bomb")
     raw = _read(reader, _META, path)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry is a {raw.dtype} "

@@ -172,6 +172,8 @@ def hostile_archives(tmp) -> dict:
         "decompression bomb": (deflate_bomb("a0.npy", 64 * 2 ** 20, {"__gpugrad__.npy": meta_npy(meta(tensor_tree))}),
                                "decompression bomb"),
         "metadata bomb": (deflate_bomb("__gpugrad__.npy", 64 * 2 ** 20), "structure entry declares"),
+        "metadata bomb under the size limit": (deflate_bomb("__gpugrad__.npy", 8 * 2 ** 20),
+                                               "refused as a decompression bomb"),
     }
 
 
