@@ -6,7 +6,7 @@
 #
 #   GPU_SH_BUDGET=1800 bash ci/gpu.sh    # every stage (about 20 minutes on an H100)
 #   bash ci/gpu.sh env tests             # chosen stages: env tests memcheck racecheck (sanitizer =
-#                                        # both) bench-kernels bench-mlp train
+#                                        # both) bench-kernels bench-mlp train ddp
 #
 # The device tool gives one command 10 minutes, so run the long stages one per command, e.g.
 #   env tests | memcheck | racecheck | bench-kernels | bench-mlp train
@@ -22,7 +22,7 @@ OUT_DIR="${OUT:-benchmarks/results/gpu-$(date +%Y-%m-%d)}"
 STAGES=()
 for arg in "$@"; do
     case "$arg" in
-        env|tests|sanitizer|memcheck|racecheck|bench-kernels|bench-mlp|train|all) STAGES+=("$arg") ;;
+        env|tests|sanitizer|memcheck|racecheck|bench-kernels|bench-mlp|train|ddp|all) STAGES+=("$arg") ;;
         *) OUT_DIR="$arg" ;;
     esac
 done
@@ -125,6 +125,20 @@ if want train && budget train 250; then
         >>"$LOG" 2>&1 || status=1
     if budget train-compare 250; then
         run_for "$T" "$PY" ci/compare_train.py 2>&1 | tee -a "$LOG" || status=1
+    fi
+fi
+
+if want ddp && budget ddp 200; then
+    # The nccl backend: one rank (NCCL refuses two ranks on one GPU), checked against the mpi
+    # backend and under gg.cuda.graphed. Needs mpi4py + mpiexec and CuPy's NCCL library on the host.
+    say "ddp: the nccl backend on one GPU (${T} s at most)"
+    MPIEXEC=$(dirname "$PY")/mpiexec; [ -x "$MPIEXEC" ] || MPIEXEC=$(command -v mpiexec || true)
+    if ! "$PY" -c "import mpi4py" 2>/dev/null || [ -z "$MPIEXEC" ]; then
+        say "ddp NOT RUN: mpi4py or mpiexec missing (pip install 'gpugrad[distributed]' where there is network)"
+        status=1
+    else
+        run_for "$T" "$MPIEXEC" -n 1 "$PY" ci/ddp_gpu_check.py 2>&1 | tee -a "$LOG"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
     fi
 fi
 

@@ -8,9 +8,10 @@ by hand gives
     dB = column sums of dZ      (B was copied to every row, so its gradient sums over rows)
     dX = dZ W^T
 
-The example checks gpugrad's H, dX, dW, dB against those formulas in float64, then writes the
-graph as Graphviz DOT (each edge labelled with its local derivative) and, when Graphviz's
-``dot`` is installed, as SVG.
+The example checks gpugrad's H, dX, dW, dB against those formulas in float64, then draws the
+graph with exactly those labels: each edge carries the gradient it sends back, in the
+variables' own names (dZ = dH ⊙ H(1-H) into XW, Σrows dZ to B, dZ Wᵀ to X, Xᵀ dZ to W). It
+writes Graphviz DOT and, when Graphviz's ``dot`` is installed, SVG and PNG.
 
 Run: python examples/bias_sigmoid_graph.py [--out DIR]     (default: a new temporary directory)
 """
@@ -52,28 +53,29 @@ def hand_formulas(X, W, B, G):
     return H, dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)
 
 
-def write_graph(H, out_dir: str) -> dict:
-    """Write ``graph.dot`` (always) and ``graph.svg`` (when ``dot`` exists); returns their paths."""
+def write_graph(H, names: dict, out_dir: str) -> dict:
+    """Write ``graph.dot`` (always), ``graph.svg`` and ``graph.png`` (when ``dot`` exists)."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {"dot": os.path.join(out_dir, "graph.dot")}
-    src = gg.viz.to_dot(H)
+    src = gg.viz.to_dot(H, names=names)
     with open(paths["dot"], "w", encoding="utf-8") as f:
         f.write(src + "\n")
     if shutil.which("dot") is not None:
-        paths["svg"] = gg.viz.render(H, os.path.join(out_dir, "graph.svg"))
+        for fmt in ("svg", "png"):
+            paths[fmt] = gg.viz.render(H, os.path.join(out_dir, f"graph.{fmt}"), names=names)
     return paths
 
 
+# The chain rule of the module docstring, as the drawn edges must read it.
+CHAIN_RULE_LABELS = ("dZ = dH ⊙ H(1-H)", "Σrows dZ", "dZ Wᵀ", "Xᵀ dZ")
+
+
 def check_dot(src: str) -> None:
-    """The DOT names both ops, the three leaves and each edge's local derivative."""
-    for needle in ('label="bias_sigmoid"', 'label="matmul"', "∂/∂in0: H(1-H)", "∂/∂in1: Σrows H(1-H)",
-                   "∂/∂in0: g·Bᵀ", "∂/∂in1: Aᵀ·g", "(4, 3) float64", "(3, 2) float64", "(2,) float64",
-                   'label="H\\n(4, 2)"'):
+    """The DOT names both ops, the leaves X, W, B, the product XW, and the chain-rule labels."""
+    for needle in ('label="bias_sigmoid"', 'label="matmul"', *(f'label="{s}"' for s in CHAIN_RULE_LABELS),
+                   'label="X\\n(4, 3) float64"', 'label="W\\n(3, 2) float64"', 'label="B\\n(2,) float64"',
+                   'label="XW\\n(4, 2)"', 'label="H\\n(4, 2)"', 'label="dH"'):
         assert needle in src, f"DOT source lacks {needle!r}:\n{src}"
-    for leaf in ("X", "W", "B"):
-        # viz.to_dot escapes the backslash of its own "\n" in leaf labels (see the report on
-        # viz._esc), so accept either spelling of the line break after the leaf's name.
-        assert f'label="{leaf}\\n' in src or f'label="{leaf}\\\\n' in src, f"no leaf {leaf} in DOT"
 
 
 def main(out_dir: str | None = None) -> dict:
@@ -88,25 +90,29 @@ def main(out_dir: str | None = None) -> dict:
 
     # The graph of a fresh forward: backward above freed the saved arrays, not the structure,
     # but a new graph keeps the example independent of that.
-    (_, _, _, H2), _ = forward_backward()
+    (X2, W2, B2, H2), _ = forward_backward()
     if out_dir is None:
         out_dir = tempfile.mkdtemp(prefix="gpugrad-bias-sigmoid-")
-    paths = write_graph(H2, out_dir)
+    paths = write_graph(H2, {"X": X2, "W": W2, "B": B2, "H": H2}, out_dir)
     with open(paths["dot"], encoding="utf-8") as f:
         check_dot(f.read())
     if "svg" in paths:
         with open(paths["svg"], encoding="utf-8") as f:
             svg = f.read()
         assert "<svg" in svg and "bias_sigmoid" in svg and "matmul" in svg, "SVG lacks the ops"
+        assert all(s.replace("ᵀ", "") in svg.replace("ᵀ", "") for s in ("Σrows dZ", "Xᵀ dZ")), "SVG lacks labels"
+    if "png" in paths:
+        with open(paths["png"], "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", "graph.png is not a PNG"
     for kind, p in paths.items():
         print(f"  wrote {kind}: {p}")
     if "svg" not in paths:
-        print("  (Graphviz 'dot' not found: SVG skipped; apt-get install graphviz)")
+        print("  (Graphviz 'dot' not found: SVG and PNG skipped; apt-get install graphviz)")
     return {"H": H.numpy().copy(), "dX": X.grad.numpy().copy(), "dW": W.grad.numpy().copy(),
             "dB": B.grad.numpy().copy(), "paths": paths}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="directory for graph.dot / graph.svg")
+    parser.add_argument("--out", default=None, help="directory for graph.dot / graph.svg / graph.png")
     main(parser.parse_args().out)

@@ -26,6 +26,10 @@ from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, cast, clip, conc
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import cuda, data, nn, optim, viz
+from . import distributed  # noqa: F401  (gg.distributed; imports mpi4py only in init())
+from . import utils  # noqa: F401  (torch.utils.data's import path)
+from . import safetensors  # noqa: F401  (state_dict <-> .safetensors files, PyTorch interchange)
+from .data.generator import Generator  # torch.Generator's spelling: a seed for DataLoader/random_split
 
 default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
 

@@ -1,8 +1,9 @@
 """``detect_anomaly``: find the first op whose forward or VJP produces NaN or Inf."""
 from __future__ import annotations
 
+import linecache
+import sys
 import threading
-import traceback
 
 
 class AnomalyError(RuntimeError):
@@ -46,11 +47,22 @@ class detect_anomaly:
         return False
 
 
+def _is_library_frame(frame) -> bool:
+    """True for frames of gpugrad's own modules, told by module name, not by path: a user's
+    script in any folder named gpugrad (a clone of this repository is one) is still user code."""
+    module = frame.f_globals.get("__name__", "")
+    return module == "gpugrad" or module.startswith("gpugrad.")
+
+
 def creation_site() -> str:
-    """The innermost stack frame outside gpugrad, as 'file:line in func: code'."""
-    for frame in reversed(traceback.extract_stack()[:-1]):
-        if "/gpugrad/" not in frame.filename.replace("\\", "/"):
-            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    """The innermost stack frame outside gpugrad's modules, as 'file:line in func: code'."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not _is_library_frame(frame):
+            code = frame.f_code
+            line = linecache.getline(code.co_filename, frame.f_lineno).strip()
+            return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}: {line}"
+        frame = frame.f_back
     return "<unknown>"
 
 

@@ -18,6 +18,25 @@ from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 from .vjp_namespace import raw_namespace, tensor_namespace
 
+# Callbacks queued during a backward pass, run once when it ends (PyTorch's queue_callback);
+# DistributedDataParallel waits for its gradient all-reduces there.
+_callbacks: list = []
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, when the backward pass now running ends (dropped if it raises)."""
+    _callbacks.append(fn)
+
+
+def _run_with_callbacks(*args, **kwargs):
+    try:
+        out = _run(*args, **kwargs)
+    except BaseException:
+        _callbacks.clear()
+        raise
+    while _callbacks:
+        _callbacks.pop(0)()
+    return out
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
@@ -31,7 +50,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) 
         grad_tensors = [grad_tensors]
     roots = _root_grads("backward", tensors, grad_tensors, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    _run(roots, retain, create_graph, targets=None)
+    _run_with_callbacks(roots, retain, create_graph, targets=None)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -56,7 +75,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         targets.setdefault(id(edge), (edge, []))[1].append(i)
     roots = _root_grads("grad", outputs, grad_outputs, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    captured = _run(roots, retain, create_graph, targets=targets)
+    captured = _run_with_callbacks(roots, retain, create_graph, targets=targets)
     result = []
     for i, t in enumerate(inputs):
         g = captured.get(id(t._edge()))
@@ -165,7 +184,7 @@ def _run(roots, retain_graph, create_graph, targets):
             if isinstance(n, Tensor):                      # a leaf: the end of a path
                 if g is not None:
                     if n._hooks:
-                        g = _run_hooks(n._hooks, g, n._device, create_graph)
+                        g = _run_hooks(n._hooks, g, n._device, create_graph, handed)
                     if captured is not None:
                         captured[k] = _hand_out(g, handed, n._device, create_graph)
                     else:
@@ -173,7 +192,7 @@ def _run(roots, retain_graph, create_graph, targets):
                 continue
             if g is not None:
                 if n.hooks:
-                    g = _run_hooks(n.hooks, g, n.device, create_graph)
+                    g = _run_hooks(n.hooks, g, n.device, create_graph, handed)
                 if captured is not None and k in targets:
                     captured[k] = _hand_out(g, handed, n.device, create_graph)
                 elif captured is None and n.retained is not None:
@@ -270,17 +289,25 @@ def _fit(gp, meta, create_graph, device):
     return gp
 
 
-def _run_hooks(hooks, g, device, create_graph):
+def _run_hooks(hooks, g, device, create_graph, handed):
+    """Apply gradient hooks in order; a returned Tensor replaces the gradient.
+
+    The user may keep the hook's argument or still hold the Tensor a hook returned, so both are
+    marked as handed out: the engine copies them before giving them out as a ``.grad`` (which
+    later accumulation writes into), never aliasing what the user holds.
+    """
     if not hooks:
         return g
     for fn in list(hooks):
         arg = g if create_graph else Tensor._wrap(g, device)
+        handed.add(id(g))
         out = fn(arg)
         if out is not None:
             if not isinstance(out, Tensor) or tuple(out.shape) != tuple(g.shape):
                 raise RuntimeError(f"hook {fn!r} must return None or a Tensor of shape "
                                    f"{tuple(g.shape)}; got {out!r:.80}")
             g = out if create_graph else out._data
+            handed.add(id(g))
     return g
 
 

@@ -1,4 +1,4 @@
-"""The ``gpugrad`` command. Subcommands: ``train`` and ``bench`` (``gpugrad.bench``).
+"""The ``gpugrad`` command. Subcommands: ``train``, ``predict``, ``eval`` and ``bench`` (``gpugrad.bench``).
 
 Usage errors and unusable inputs print one line on stderr and exit with status 2; no traceback.
 """
@@ -59,9 +59,13 @@ def _add_train(sub) -> None:
                    help=f"learning-rate schedule over the epochs (default: {d.schedule})")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train; auto picks cuda when available (default: auto)")
-    p.add_argument("--out", metavar="DIR", help=f"output folder (default: {d.out}; with --resume, the "
-                   "checkpoint's folder)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: a new timestamped folder under "
+                   "runs/; with --resume, the checkpoint's folder). A folder holding a run is refused "
+                   "unless --resume or --force")
+    p.add_argument("--force", action="store_true", help="start a new run in an --out that holds one; the "
+                   "old files are kept, renamed with a timestamp")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or its checkpoint "
+                   "file); with a larger --epochs, extend it (the schedule is re-planned over the new total)")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="BLAS threads on cpu (default: 1; small matrices run fastest on one)")
     p.add_argument("--graph", choices=("auto", "on", "off"), default="auto",
@@ -77,12 +81,13 @@ _RUN_ARGS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch
 
 def _run_train(args) -> int:
     from .data import DataError
+    from .runs import RunFolderError
     from .serialization import CheckpointError
     from .train import TrainConfig, TrainError, config_for_resume, read_checkpoint, train
 
     given = {k: getattr(args, k) for k in _RUN_ARGS}
     given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads,
-                 graph=args.graph)
+                 graph=args.graph, force=args.force or None)
     config = None
     try:
         if args.resume:
@@ -90,7 +95,7 @@ def _run_train(args) -> int:
         else:
             config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
         train(config, resume=args.resume)
-    except (TrainError, DataError, CheckpointError) as exc:
+    except (TrainError, DataError, CheckpointError, RunFolderError) as exc:
         print(f"gpugrad train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # e.g. --out not writable
@@ -106,19 +111,137 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_use(sub, name: str) -> None:
+    """``predict`` and ``eval``: a trained run on a data file."""
+    if name == "predict":
+        p = sub.add_parser("predict", help="predict classes (and probabilities) of a data file with a trained run",
+                           description="Predict with a trained run: one CSV row per sample with the predicted "
+                                       "label (in the labels the run was trained with) and each class's "
+                                       "probability. The data file may have a label column or not.")
+        p.add_argument("--out", metavar="CSV", help="where to write the predictions (default: "
+                       "predictions-<data name>.csv in the run's folder)")
+    else:
+        p = sub.add_parser("eval", help="accuracy, per-class precision/recall and a confusion matrix of a run "
+                                        "on a labelled data file",
+                           description="Evaluate a trained run on a labelled .csv/.npz: accuracy, per-class "
+                                       "precision and recall, and the confusion matrix as a PNG.")
+        p.add_argument("--out", metavar="PNG", help="where to write the confusion matrix (default: "
+                       "confusion-<data name>.png in the run's folder)")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a run folder (as written by gpugrad train) or "
+                   "its checkpoint.npz")
+    p.add_argument("--data", metavar="FILE", required=True, help="a .csv with the run's feature columns "
+                   "(and optionally the label last), or an .npz with x (and optionally y)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to run the model (default: auto)")
+    p.set_defaults(handler=_run_predict if name == "predict" else _run_eval)
+
+
+def _default_out(run_folder: str, prefix: str, data: str, ext: str) -> str:
+    stem = os.path.splitext(os.path.basename(data))[0] or "data"
+    return os.path.join(run_folder, f"{prefix}-{stem}{ext}")
+
+
+def _use_errors(command: str, work) -> int:
+    """Run ``work()``; the errors of a bad run, file or path become one line and exit status 2."""
+    from .data import DataError
+    from .runs import RunFolderError
+    from .serialization import CheckpointError
+    from .train import TrainError
+    try:
+        work()
+    except (TrainError, DataError, CheckpointError, RunFolderError, OSError) as exc:
+        print(f"gpugrad {command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\ngpugrad {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _run_predict(args) -> int:
+    from .predict import load_run, predict_proba, read_inputs, write_predictions
+    from .runs import check_writable_file
+
+    def work():
+        if args.out:
+            check_writable_file(args.out, "--out")
+        run = load_run(args.run, args.device)
+        out = args.out or _default_out(run.folder, "predictions", args.data, ".csv")
+        check_writable_file(out, "--out")          # before the work
+        x, y = read_inputs(args.data, run)
+        proba = predict_proba(run, x)
+        labels = None if y is None else run.classes[y]
+        write_predictions(out, run.classes, proba, labels)
+        msg = f"predicted {len(x)} samples of {args.data} with {run.checkpoint} (epoch {run.epoch}) on {run.device}"
+        if y is not None:
+            msg += f"; accuracy {100 * float((proba.argmax(axis=1) == y).mean()):.2f}% against its labels"
+        print(msg)
+        print(f"wrote {out}")
+    return _use_errors("predict", work)
+
+
+def _run_eval(args) -> int:
+    from .data import DataError
+    from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
+    from .predict import load_run, predict_proba, read_inputs
+    from .runs import check_writable_file
+
+    def work():
+        if args.out:
+            check_writable_file(args.out, "--out")
+        run = load_run(args.run, args.device)
+        out = args.out or _default_out(run.folder, "confusion", args.data, ".png")
+        check_writable_file(out, "--out")
+        x, y = read_inputs(args.data, run)
+        if y is None:
+            raise DataError(f"{args.data}: no label column, so there is nothing to evaluate against; "
+                            f"gpugrad predict gives the predictions")
+        pred = predict_proba(run, x).argmax(axis=1)
+        cm = confusion_matrix(y, pred, len(run.classes))
+        report = class_report(cm)
+        print(f"{run.checkpoint} (epoch {run.epoch}) on {args.data}: {len(y)} samples, accuracy "
+              f"{100 * report['accuracy']:.2f}%")
+        print(format_report(report, run.classes))
+        plot_confusion(cm, run.classes, out, f"{os.path.basename(args.data)}: accuracy "
+                       f"{100 * report['accuracy']:.2f}% ({len(y)} samples)")
+        print(f"wrote {out}")
+    return _use_errors("eval", work)
+
+
+def _version() -> str:
+    from . import __version__
+    return f"gpugrad {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gpugrad", description="gpugrad: reverse-mode autodiff for MLPs.")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)
+    _add_use(sub, "predict")
+    _add_use(sub, "eval")
     from .bench import add_bench_parser
     add_bench_parser(sub)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser) -> None:
+    """Let every (sub)command's namespace carry its own parser, so that an unknown flag after
+    ``gpugrad train`` is reported by ``gpugrad train`` and points to ``gpugrad train --help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(command_parser=sub)
+                _remember_parsers(sub)
 
 
 def main(argv=None) -> int:
     """Entry point of the ``gpugrad`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

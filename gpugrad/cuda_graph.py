@@ -48,7 +48,7 @@ class GraphedStep:
                             "graphed(step, x_batch, y_batch)")
         self.step = step
         self.device = example_inputs[0].device
-        self.static_inputs = [Tensor._wrap(t.data.copy(), t.device) for t in example_inputs]
+        self.static_inputs = [Tensor._wrap(t._data.copy(), t.device) for t in example_inputs]
         self.calls = 0
         self._replay = None
         self._outputs = None
@@ -79,7 +79,7 @@ class GraphedStep:
                     f"but the step was set up for shape {static.shape}, dtype {static.dtype} on "
                     f"{static.device}. Make a separate graphed step per shape (e.g. drop_last=True "
                     f"in the data loader for a ragged last batch).")
-            static.data[...] = new.data
+            static._data[...] = new._data
 
 
 def _capture_cuda(step, static_inputs, owner):

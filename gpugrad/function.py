@@ -146,6 +146,26 @@ def _device_error(op_name, tensors):
                         f"Move them to one device first, e.g. with .to('cpu') or .to('cuda').")
 
 
+def _storage_root(array):
+    """The array that owns ``array``'s memory (NumPy and CuPy views point at it through ``.base``)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
+def _share_version_counter(result, out, args) -> None:
+    """A view (or the very array) of an input shares that input's version counter.
+
+    Views from reshape, transpose, basic slicing, broadcast_to ... alias their input's storage,
+    so an in-place write through either must invalidate graphs that saved the other.
+    """
+    root = _storage_root(out)
+    for a in args:
+        if isinstance(a, Tensor) and (a._data is out or _storage_root(a._data) is root):
+            result._vc = a._version_counter()
+            return
+
+
 def apply(op: Op, args, params):
     """Run ``op`` on Tensors and Python scalars, recording a graph Node when a gradient is needed.
 
@@ -191,6 +211,13 @@ def apply(op: Op, args, params):
     if out.dtype is _F64 and not has_f64 and not op.exact_dtype and get_default_dtype() is not _F64:
         out = out.astype(get_default_dtype())
     result = Tensor._wrap(out, device)
+    if out.base is not None:
+        _share_version_counter(result, out, args)
+    else:
+        for a in arrays:
+            if a is out:  # the op returned its input (a no-op reshape, sum_to, cast)
+                _share_version_counter(result, out, args)
+                break
 
     if needs_grad and op.differentiable and _grad_state.enabled:
         save = op.save

@@ -103,14 +103,14 @@ def _show(v) -> str:
 
 
 # -- resuming ----------------------------------------------------------------------------------------
-def check_checkpoint(ckpt, path: str) -> dict:
+def check_checkpoint(ckpt, path: str, flag: str = "--resume") -> dict:
     """Validate a loaded `gpugrad train` checkpoint's own fields (type, range, finiteness).
 
     Fields this version does not use are ignored (as PyTorch ignores extra keys in a checkpoint
     dict). Returns the checkpoint. The model, optimizer and scheduler states are checked against
     the rebuilt objects by :func:`check_states`.
     """
-    where = f"--resume: {path}"
+    where = f"{flag}: {path}"
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise TrainError(f"{where} is a gpugrad file but not a `gpugrad train` checkpoint")
     for field, kind in (("config", dict), ("epoch", int), ("model", dict), ("optimizer", dict),
@@ -158,8 +158,42 @@ def check_checkpoint(ckpt, path: str) -> dict:
     if ckpt["device"] not in ("cpu", "cuda"):
         raise TrainError(f"{where}: device {_show(ckpt['device'])} is not cpu or cuda")
     for name, t in ckpt["model"].items():
-        _check_array(t, f"{where}: model weight {str(name)[:60]!r}")
+        if not isinstance(name, str):
+            raise TrainError(f"{where}: a model weight is named by a {type(name).__name__}")
+        _check_array(t, f"{where}: model weight {name[:60]!r}")
+    _check_data_fields(ckpt, where)
     return ckpt
+
+
+def _check_data_fields(ckpt: dict, where: str) -> None:
+    """The fields about the data (absent from older checkpoints): data_source, classes, n_features."""
+    source = ckpt.get("data_source")
+    if source is not None:
+        ok = (isinstance(source, dict)
+              and isinstance(source.get("path"), str) and 0 < len(source["path"]) < 4096
+              and isinstance(source.get("sha256"), str) and len(source["sha256"]) == 64
+              and all(c in "0123456789abcdef" for c in source["sha256"])
+              and _is_int(source.get("rows")) and source["rows"] >= 1
+              and _is_int(source.get("columns")) and source["columns"] >= 1
+              and isinstance(source.get("labels"), list) and all(_is_int(v) for v in source["labels"]))
+        if not ok:
+            raise TrainError(f"{where}: its data_source record is malformed (expected path, sha256, "
+                             f"rows, columns, labels)")
+    weights = [v for k, v in ckpt["model"].items() if k.endswith("weight")]
+    if "classes" in ckpt:
+        classes = ckpt["classes"]
+        if not isinstance(classes, np.ndarray) or classes.dtype != np.int64 or classes.ndim != 1 \
+                or len(classes) < 2 or not np.all(np.diff(classes) > 0):
+            raise TrainError(f"{where}: its label map ('classes') must be at least 2 increasing int64 "
+                             f"label values")
+        if weights and getattr(weights[-1], "ndim", 0) == 2 and len(classes) != weights[-1].shape[0]:
+            raise TrainError(f"{where}: its label map has {len(classes)} classes but the model has "
+                             f"{weights[-1].shape[0]} outputs")
+    if "n_features" in ckpt:
+        n = ckpt["n_features"]
+        if not _is_int(n) or n < 1 or (weights and getattr(weights[0], "ndim", 0) == 2
+                                       and n != weights[0].shape[1]):
+            raise TrainError(f"{where}: n_features {_show(n)} does not match the model's input size")
 
 
 def _check_array(v, what: str, shape=None) -> None:

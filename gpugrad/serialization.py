@@ -99,7 +99,8 @@ def _add_array(a: np.ndarray, arrays: list, where: str) -> str:
     if a.dtype.kind not in "biuf":
         raise TypeError(f"gg.save: {where} has dtype {a.dtype}; only bool, integer and float arrays "
                         f"can be saved")
-    arrays.append(np.asarray(a, order="C"))  # not ascontiguousarray: it turns 0-d into 1-d
+    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+    arrays.append(a if a.flags.c_contiguous else a.copy(order="C"))
     return f"a{len(arrays) - 1}"
 
 
@@ -189,21 +190,27 @@ def _fsync_dir(directory: str) -> None:
 
 
 # -- decoding ----------------------------------------------------------------------------------------
-def load(path, device=None, max_bytes: int | None = None):
+def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: int | None = None):
     """Read a file written by :func:`save`. Tensors go to ``device`` (default: where they were saved).
+
+    ``map_location`` is PyTorch's spelling of the same: a device ("cpu", "cuda", a gg.Device) for
+    every tensor, or a dict from saved device to target device ({"cuda:0": "cpu"}); devices not in
+    the dict stay. ``weights_only`` is accepted for PyTorch scripts and changes nothing: gg.load
+    never unpickles, so every load is as safe as PyTorch's ``weights_only=True``.
 
     The file is untrusted input: it is read with :class:`gpugrad.npz_reader.NpzReader` (a
     regular file only, every array's declared shape x item size checked against its stored size
     and ``max_bytes`` before allocation, no pickle, decompression bombs refused), and its
-    structure entry must be a 1-D uint8 JSON document of at most 16 MiB, nested at most
+    structure entry must be a 1-D uint8 JSON document of at most 32 MiB, nested at most
     ``MAX_DEPTH`` deep, whose every node has the expected type and references each array once.
 
     Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a ValueError) with
     one line naming the file for anything truncated, corrupted, oversized or not written by
-    ``gg.save``. (PyTorch's ``torch.load(weights_only=True)`` is the model: data, never code.)
+    ``gg.save``; ``TypeError`` for a map_location that is not a device or a dict (PyTorch's
+    callable form is not supported).
     """
     path = os.fspath(path)
-    dev = None if device is None else as_device(device)
+    dev = _placement(device, map_location)
     try:
         reader = NpzReader(path, max_bytes=max_bytes)
     except FileNotFoundError:
@@ -217,6 +224,29 @@ def load(path, device=None, max_bytes: int | None = None):
                                   f"(no '{_META}' entry; it holds: {held})")
         meta = _read_meta(reader, path)
         return _Decoder(reader, path, dev).decode(meta["tree"], 0)
+
+
+def _placement(device, map_location):
+    """None (stay where saved), one Device for every tensor, or a dict {saved device str: Device}."""
+    if device is not None and map_location is not None:
+        raise ValueError("gg.load: give device or map_location, not both")
+    where = device if map_location is None else map_location
+    if where is None:
+        return None
+    if isinstance(where, dict):
+        return {str(as_device(k)): as_device(v) for k, v in where.items()}
+    if callable(where):
+        raise TypeError("gg.load: map_location as a function is not supported; pass a device "
+                        "(map_location='cpu') or a dict ({'cuda:0': 'cpu'})")
+    return as_device(where)
+
+
+def _place(saved: str, dev):
+    if dev is None:
+        return as_device(saved)
+    if isinstance(dev, dict):
+        return dev.get(str(as_device(saved)), None) or as_device(saved)
+    return dev
 
 
 def _read_meta(reader, path) -> dict:
@@ -334,7 +364,7 @@ class _Decoder:
         if not isinstance(requires_grad, bool):
             raise self.bad(f"tensor entry {key!r} has requires_grad of type {type(requires_grad).__name__}")
         try:
-            target = as_device(device) if self.dev is None else self.dev
+            target = _place(device, self.dev)
         except (ValueError, TypeError, RuntimeError) as exc:
             raise self.bad(f"tensor entry {key!r} names device {device[:40]!r} ({_one_line(exc)})") from None
         if target.type == "cpu":

@@ -37,6 +37,8 @@ class Tensor:
     def _wrap(cls, data, device, requires_grad=False):
         """Wrap an array of ``device``'s backend, without copying or checking."""
         t = object.__new__(cls)
+        if isinstance(data, np.generic):  # NumPy returns scalars from 0-d operations
+            data = np.asarray(data)
         t._data = data
         t._device = device
         t._requires_grad = requires_grad
@@ -47,9 +49,33 @@ class Tensor:
 
     # -- attributes -------------------------------------------------------------------------
     @property
-    def data(self):
-        """The underlying array (NumPy on cpu, CuPy on cuda). Writing to it bypasses autograd."""
-        return self._data
+    def data(self) -> "Tensor":
+        """A tensor sharing this one's storage, cut from the graph (PyTorch's ``.data``).
+
+        Writes through it (``p.data -= lr * p.grad``) change this tensor and bump the version
+        counter it shares, so a graph that saved the old values refuses to backward. The raw
+        NumPy/CuPy array is ``.numpy()`` (a read-only view on cpu) or ``._data``.
+        """
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        """Make this tensor share ``value``'s storage (PyTorch's ``x.data = y``); no gradient flows.
+
+        Raises TypeError when ``value`` is not a Tensor, or is not floating while this tensor
+        requires grad.
+        """
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: can only be set to a Tensor, got {type(value).__name__}; wrap "
+                            f"arrays with gg.tensor(...) first")
+        if value._data is self._data:        # ``p.data -= x`` wrote in place already
+            return
+        if self._requires_grad and value.dtype.kind != "f":
+            raise TypeError(f"data: this tensor requires grad, so its data must be floating; got "
+                            f"{value.dtype} (shape {value.shape})")
+        self._data = value._data
+        self._device = value._device
+        self._vc = value._version_counter()
 
     @property
     def shape(self) -> tuple:
@@ -148,8 +174,14 @@ class Tensor:
         return self.to(f"cuda:{index}")
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this one's array, cut from the graph (requires_grad False)."""
-        return Tensor._wrap(self._data, self._device)
+        """A tensor sharing this one's array, cut from the graph (requires_grad False).
+
+        It shares the version counter too: an in-place write through either is seen by graphs
+        that saved the other (PyTorch's rule: one counter per storage).
+        """
+        t = Tensor._wrap(self._data, self._device)
+        t._vc = self._version_counter()
+        return t
 
     def clone(self) -> "Tensor":
         """A copy with its own storage; differentiable."""
@@ -199,6 +231,13 @@ class Tensor:
             hooks = self._hooks
         hooks.append(fn)
         return _HookHandle(hooks, fn)
+
+    def _version_counter(self) -> list:
+        """The version counter ``[n]`` of this tensor's storage, created on first need."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = [0]
+        return vc
 
     def _bump_version(self) -> None:
         """Record an in-place change, so graphs that saved the old values refuse to backward."""

@@ -6,6 +6,7 @@ this file is the one place that maps Python syntax and method names onto ops.
 from __future__ import annotations
 
 from . import ops
+from .backends import get_backend
 from .function import Op
 from .tensor import Tensor
 
@@ -22,17 +23,54 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
+def _check_inplace(self, what: str) -> None:
+    from .grad_mode import is_grad_enabled
+    if self._requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{what}: in place on a tensor that requires grad (shape {self.shape}) "
+                           f"would corrupt its graph; do it under gg.no_grad() or use the "
+                           f"out-of-place form")
+
+
+def _write_inplace(self, result, what: str):
+    """Write ``result`` (an op's output) into ``self``'s storage, all or nothing, and bump its version.
+
+    Follows PyTorch: the result must keep ``self``'s shape (no broadcasting ``self`` up) and must
+    be castable to ``self``'s dtype by NumPy's "same_kind" rule (a float result into an integer
+    tensor is refused). Checked before writing, so an error never leaves a half-done change.
+    """
+    src = result._data if isinstance(result, Tensor) else result
+    if tuple(src.shape) != self.shape:
+        raise RuntimeError(f"{what}: the result has shape {tuple(src.shape)} but the tensor written "
+                           f"in place has shape {self.shape}; an in-place op cannot change the shape")
+    if src.dtype != self.dtype and not get_backend(self._device).xp.can_cast(
+            src.dtype, self.dtype, casting="same_kind"):
+        raise TypeError(f"{what}: the result's dtype {src.dtype} cannot be written in place into a "
+                        f"{self.dtype} tensor; convert the tensor first, e.g. t = t.astype({str(src.dtype)!r})")
+    self._data[...] = src
+    self._bump_version()
+    return self
+
+
 def _inplace(fn):
     """An in-place operator: allowed only outside the graph (e.g. optimizer updates under no_grad)."""
     def method(self, other):
-        from .grad_mode import is_grad_enabled
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(f"in-place {fn.name} on a tensor that requires grad would corrupt "
-                               f"its graph; do it under gg.no_grad() or use the out-of-place form")
+        _check_inplace(self, f"in-place {fn.name}")
         result = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
-        self._data[...] = result._data
-        self._bump_version()
-        return self
+        return _write_inplace(self, result, f"in-place {fn.name}")
+    method.__name__ = f"__i{fn.name}__"
+    return method
+
+
+def _inplace_method(name, compute):
+    """A PyTorch-style in-place method (``add_``, ``mul_`` ...) from an out-of-place computation."""
+    def method(self, *args, **kwargs):
+        _check_inplace(self, f"{name}()")
+        args = [a.detach() if isinstance(a, Tensor) else a for a in args]
+        return _write_inplace(self, compute(self.detach(), *args, **kwargs), f"{name}()")
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"In place: ``{name}`` writes the result into this tensor and bumps its "
+                      f"version counter (PyTorch's ``Tensor.{name}``). Not allowed on a tensor "
+                      f"that requires grad unless under ``gg.no_grad()``.")
     return method
 
 
@@ -89,19 +127,14 @@ def _setitem(self, index, value):
 Tensor.__setitem__ = _setitem
 
 
-def _zero_(self):
-    """Fill with zeros in place."""
-    self._data[...] = 0
-    self._bump_version()
-    return self
-
-
-def _copy_(self, src):
-    """Copy ``src``'s values into this tensor in place (shapes must broadcast)."""
-    self._data[...] = src._data if isinstance(src, Tensor) else src
-    self._bump_version()
-    return self
-
-
-Tensor.zero_ = _zero_
-Tensor.copy_ = _copy_
+Tensor.add_ = _inplace_method("add_", lambda x, y, alpha=1: x + (y if alpha == 1 else y * alpha))
+Tensor.sub_ = _inplace_method("sub_", lambda x, y, alpha=1: x - (y if alpha == 1 else y * alpha))
+Tensor.mul_ = _inplace_method("mul_", lambda x, y: x * y)
+Tensor.div_ = _inplace_method("div_", lambda x, y: x / y)
+Tensor.clamp_ = _inplace_method("clamp_", lambda x, min=None, max=None: ops.clip(x, min, max))
+Tensor.fill_ = _inplace_method(
+    "fill_", lambda x, value: get_backend(x._device).xp.full(x.shape, value, dtype=x.dtype))
+Tensor.zero_ = _inplace_method("zero_", lambda x: get_backend(x._device).xp.zeros_like(x._data))
+Tensor.copy_ = _inplace_method(
+    "copy_", lambda x, src: get_backend(x._device).xp.broadcast_to(
+        src._data if isinstance(src, Tensor) else src, x.shape).astype(x.dtype, copy=False))

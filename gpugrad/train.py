@@ -28,7 +28,9 @@ from .creation import generator_scope
 from .data import DataLoader, load_digits, load_file, train_test_split
 from .grad_mode import no_grad
 from .nn.functional import cross_entropy
+from . import runs
 from .run_checks import TrainError, check_checkpoint, check_finite_epoch, check_run_settings, check_states
+from .run_log import METRICS, TensorBoardLog, write_metrics_csv
 from .run_signals import InterruptGuard
 from .serialization import load, remove_stale_temps, save
 from .tensor import Tensor
@@ -64,9 +66,10 @@ class TrainConfig:
     clip: float = 0.0                   # max global gradient norm per step (0: no clipping)
     device: str = "auto"
     graph: str = "auto"                 # auto | on | off: the step as a CUDA graph (see _StepRunner)
-    out: str = "runs/latest"
+    out: str | None = None              # None: a new timestamped folder under runs/ (runs.timestamped_out)
     quiet: bool = False
     threads: int | None = 1             # BLAS threads on CPU (None: leave as is)
+    force: bool = False                 # --out may hold a run: set it aside (runs.set_aside), never delete
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -113,16 +116,25 @@ def resolve_device(name: str) -> str:
 
 def load_dataset(config: TrainConfig):
     """(x_train, y_train, x_test, y_test, n_classes, description) for the config's data."""
-    if config.data is None:
-        x, y = load_digits()
-        desc = "digits (8x8, sklearn)"
-        n_classes = 10
-    else:
-        x, y, classes = load_file(config.data)
-        desc = os.path.basename(config.data)
-        n_classes = len(classes)
+    x, y, classes, _, desc = load_data(config.data)
     x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
-    return x_tr, y_tr, x_te, y_te, n_classes, desc
+    return x_tr, y_tr, x_te, y_te, len(classes), desc
+
+
+def load_data(path: str | None):
+    """(x, y in 0..C-1, classes (original label values), source, description) for ``--data path``.
+
+    ``source`` is :func:`gpugrad.runs.data_source` of a file (None for the bundled digits).
+    """
+    if path is None:
+        x, y = load_digits()
+        return x, y, np.arange(10), None, "digits (8x8, sklearn)"
+    if os.path.isdir(path):
+        from .data import DataError
+        raise DataError(f"--data {path} is a folder; give a data file (.npz with arrays x and y, or "
+                        f".csv with the label in the last column)")
+    x, y, classes = load_file(path)
+    return x, y, classes, runs.data_source(path, x, classes[y]), os.path.basename(path)
 
 
 def fingerprint(*arrays) -> str:
@@ -167,14 +179,32 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), 0xD20]).generate_state(1)[0])
 
 
-def read_checkpoint(path: str) -> dict:
-    """Load a training checkpoint (on cpu), with one-line errors for anything unusable: the file
-    through gg.load's checks, then every field through run_checks.check_checkpoint."""
+def checkpoint_path(path: str, flag: str = "--resume") -> str:
+    """A run folder means its checkpoint.npz; anything else must be an existing .npz file."""
+    if os.path.isdir(path):
+        inner = os.path.join(path, CHECKPOINT)
+        if not os.path.isfile(inner):
+            raise TrainError(f"{flag}: the folder {path} holds no {CHECKPOINT}; give a run folder or "
+                             f"its checkpoint file")
+        return inner
+    if not os.path.exists(path):
+        raise TrainError(f"{flag}: no such checkpoint: {path}")
+    if not path.lower().endswith(".npz"):
+        raise TrainError(f"{flag}: {path} is not a checkpoint (those are {CHECKPOINT} files in a run "
+                         f"folder); give a run folder or its {CHECKPOINT}")
+    return path
+
+
+def read_checkpoint(path: str, flag: str = "--resume") -> dict:
+    """Load a training checkpoint (on cpu) from a run folder or a checkpoint file, with one-line
+    errors (naming ``flag``) for anything unusable: the file through gg.load's checks, then every
+    field through run_checks.check_checkpoint."""
+    path = checkpoint_path(path, flag)
     try:
         ckpt = load(path, device="cpu")
     except FileNotFoundError:
-        raise TrainError(f"--resume: no such checkpoint: {path}") from None
-    return check_checkpoint(ckpt, path)
+        raise TrainError(f"{flag}: no such checkpoint: {path}") from None
+    return check_checkpoint(ckpt, path, flag)   # every field: type, range, finiteness
 
 
 def config_for_resume(ckpt: dict, given: dict, path: str) -> TrainConfig:
@@ -183,6 +213,24 @@ def config_for_resume(ckpt: dict, given: dict, path: str) -> TrainConfig:
     the checkpoint's is an error: the result would not be a continuation of that run."""
     saved = dict(ckpt["config"])
     saved["hidden"] = tuple(saved["hidden"])
+    path = checkpoint_path(path)
+    given = dict(given)
+    source = ckpt.get("data_source")
+    if given.get("data") is not None and saved["data"] is not None:
+        # The data is found by content (checked in train once loaded): any path to the same data.
+        saved["data"] = given.pop("data")
+    elif saved["data"] is not None and source is not None:
+        saved["data"] = source["path"]
+    epochs = given.pop("epochs", None)
+    if epochs is not None and epochs < saved["epochs"]:
+        raise TrainError(f"--resume: {path} was planned for --epochs {saved['epochs']}; --epochs {epochs} "
+                         f"would shorten it (a run can be extended, not shortened); drop --epochs, or "
+                         f"give more than {saved['epochs']}")
+    if epochs is not None:
+        saved["epochs"] = epochs   # an extension: the schedule is re-planned over the new total
+    if given.get("data") is not None and saved["data"] is None:
+        raise TrainError(f"--resume: {path} was trained on the bundled digits, not on a file; drop --data "
+                         f"to continue that run")
     for k, v in given.items():
         if k in RUN_FIELDS and v is not None:
             mine = tuple(v) if k == "hidden" else v
@@ -246,14 +294,24 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
     caller builds ``config`` with :func:`config_for_resume`). ``on_epoch_end(epoch, metrics)``
     runs after each epoch's checkpoint is written.
     """
-    with _blas_threads(config.threads if config.device != "cuda" else None):
+    from .distributed.train_support import guard
+    with guard(), _blas_threads(config.threads if config.device != "cuda" else None):
         return _train(config, resume, log, on_epoch_end)
 
 
 def _train(config, resume, log, on_epoch_end):
-    device = resolve_device(config.device)
+    from .distributed import train_support
+    dist = train_support.setup(config, log)   # under mpiexec -n N: data-parallel (see that module)
+    log = dist.log(log)
+    device = dist.check_device(resolve_device(config.device))
+    resume = checkpoint_path(resume) if resume else None
     ckpt = read_checkpoint(resume) if resume else None
-    x_tr, y_tr, x_te, y_te, n_classes, desc = load_dataset(config)
+    if config.out is None:
+        config.out = dist.from_main(runs.timestamped_out)   # one folder for all ranks
+    runs.check_out(config.out, config.force, resuming=resume)   # before any work
+    x, y, classes, source, desc = _load_for(config, ckpt, resume)
+    x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
+    n_classes = len(classes)
     data_id = fingerprint(x_tr, y_tr, x_te, y_te)
     if ckpt is not None and ckpt.get("data_fingerprint") != data_id:
         raise TrainError(f"--resume: {resume} was trained on different data (the dataset or its split "
@@ -261,7 +319,7 @@ def _train(config, resume, log, on_epoch_end):
 
     model = build_model(config, x_tr.shape[1], n_classes, device)
     opt, sched = build_optimizer(config, model)
-    loader = DataLoader(x_tr, y_tr, config.batch_size, shuffle=True, seed=config.seed, device=device)
+    loader = dist.loader(x_tr, y_tr, config.batch_size, config.seed, device)
     history = {"loss": [], "train_acc": [], "test_acc": [], "seconds": [], "lr": []}
     start = 0
     if ckpt is not None:
@@ -275,16 +333,31 @@ def _train(config, resume, log, on_epoch_end):
             raise TrainError(f"--resume: {resume} does not fit this model: {exc}") from None
         history = {k: list(v) for k, v in ckpt["history"].items()}
         start = int(ckpt["epoch"])
+        if sched is not None:
+            _replan(sched, config)
+
+    if ckpt is None or os.path.abspath(config.out) != os.path.dirname(os.path.abspath(resume)):
+        if config.force and dist.is_main:
+            for moved in runs.set_aside(config.out):
+                log(f"--force: kept the previous run's file as {moved}")
 
     from .tensor import tensor
     xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
-    # Interrupted saves (SIGKILL, power loss) leave their temporary files; clear this run's.
-    remove_stale_temps(ckpt_path)
-    remove_stale_temps(os.path.join(config.out, CURVES))
+    if dist.is_main:   # interrupted saves (SIGKILL, power loss) leave temporary files: clear this run's
+        remove_stale_temps(ckpt_path)
+        remove_stale_temps(os.path.join(config.out, CURVES))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(config.out, METRICS + ".tmp"))   # run_log.write_metrics_csv's
     n_params = sum(p.size for p in model.parameters())
+    log(f"run folder: {config.out}")
+    if not runs.is_identity(classes):
+        log(f"labels mapped to classes: {runs.describe_label_map(classes)} (stored in the checkpoint; "
+            f"predict and eval map back)")
     if start == 0:
+        for w in runs.split_warnings(y_tr, y_te, classes):
+            log(w)
         log(f"training MLP {x_tr.shape[1]}-{'-'.join(map(str, config.hidden))}{'-' if config.hidden else ''}"
             f"{n_classes} ({config.activation}, {n_params:,} parameters) on {desc}: {len(y_tr)} train / "
             f"{len(y_te)} test samples, {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
@@ -292,7 +365,9 @@ def _train(config, resume, log, on_epoch_end):
     else:
         log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
 
-    run_step = _StepRunner(model, opt, use_graph(config, device), log, config.clip)
+    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log, config.clip),
+                                loader)
+    board = TensorBoardLog(config.out) if dist.is_main else None
     t_run = time.perf_counter()
     # SIGTERM (a batch scheduler's stop) takes the Ctrl-C path; neither cuts a checkpoint short.
     guard = InterruptGuard()
@@ -310,11 +385,16 @@ def _train(config, resume, log, on_epoch_end):
                 with guard.critical():
                     for k in history:
                         history[k].append(metrics[k])
-                    save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
-                          "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "scheduler": sched.state_dict() if sched is not None else None,
-                          "loader": loader.state_dict(), "history": history, "data_fingerprint": data_id,
-                          "device": device}, ckpt_path)
+                    if dist.is_main:   # rank 0 alone writes the run's files
+                        save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
+                              "model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "scheduler": sched.state_dict() if sched is not None else None,
+                              "loader": loader.state_dict(), "history": history,
+                              "data_fingerprint": data_id, "data_source": source,
+                              "classes": np.asarray(classes, dtype=np.int64),
+                              "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
+                        write_metrics_csv(history, config.out)
+                        board.epoch(epoch + 1, metrics)
                     log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss "
                         f"{metrics['loss']:.4f}  train acc {100 * metrics['train_acc']:6.2f}%  test acc "
                         f"{100 * metrics['test_acc']:6.2f}%  {metrics['seconds']:.2f} s  "
@@ -322,7 +402,10 @@ def _train(config, resume, log, on_epoch_end):
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, metrics)
     finally:
-        curves = write_curves(history, os.path.join(config.out, CURVES)) if history["loss"] else None
+        if board is not None:
+            board.close()
+        curves = (write_curves(history, os.path.join(config.out, CURVES))
+                  if history["loss"] and dist.is_main else None)
     elapsed = time.perf_counter() - t_run
 
     done = len(history["loss"])
@@ -333,11 +416,54 @@ def _train(config, resume, log, on_epoch_end):
                + (f" (best {100 * history['test_acc'][best]:.2f}% at epoch {best + 1})" if done else "")
                + f", train acc {100 * train_acc:.2f}%, {sum(history['seconds'][start:]):.1f} s training"
                f" ({elapsed:.1f} s with evaluation and checkpoints); checkpoint {ckpt_path}"
-               + (f", curves {curves}" if curves else ""))
+               + (f", curves {curves}" if curves else "") + f"; run folder {config.out}")
     log(summary)
     return TrainResult(model=model, history=history, epochs_run=done - start, train_acc=train_acc,
                        test_acc=test_acc, seconds=elapsed, checkpoint=ckpt_path, curves=curves,
                        device=device, summary=summary)
+
+
+def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None):
+    """load_data for this run; when resuming, the file must hold the run's data (by content)."""
+    from .data import DataError
+    source = ckpt.get("data_source") if ckpt is not None else None
+    try:
+        loaded = load_data(config.data)
+    except DataError as exc:
+        if source is None or os.path.exists(config.data):
+            raise
+        raise TrainError(f"--resume: the run's data file {config.data} is not there any more ({exc}); "
+                         f"pass --data FILE at its new place (any name: the data is recognised by "
+                         f"its content)") from None
+    now = loaded[3]
+    if source is not None and now is not None and now["sha256"] != source["sha256"]:
+        raise TrainError(f"--resume: {resume} was trained on {source['path']}, but {config.data} holds "
+                         f"different data: {runs.differences(source, now)}; give the run's data file")
+    return loaded
+
+
+def _replan(sched, config: TrainConfig) -> None:
+    """Fit a restored schedule to ``config.epochs``. Unchanged for a plain resume; for an
+    extended run (``--resume RUN --epochs N`` with a larger N) the schedule is re-planned over
+    the new total: the remaining epochs get the rates a run planned for N epochs has there."""
+    if isinstance(sched, optim.lr_scheduler.CosineAnnealingLR):
+        kwargs = dict(T_max=int(config.epochs), eta_min=sched.eta_min)
+        same = sched.T_max == kwargs["T_max"]
+    elif isinstance(sched, optim.lr_scheduler.StepLR):
+        kwargs = dict(step_size=max(1, config.epochs // 3), gamma=sched.gamma)
+        same = sched.step_size == kwargs["step_size"]
+    else:
+        return
+    if same:
+        return
+    # The schedules are chained (PyTorch's): replaying the new plan from epoch 0 reaches exactly
+    # (bit for bit) the rates of a run planned for N epochs from the start.
+    for g in sched.optimizer.param_groups:
+        g["lr"] = g["initial_lr"]
+    fresh = type(sched)(sched.optimizer, **kwargs)
+    for _ in range(sched.last_epoch):
+        fresh.step()
+    sched.load_state_dict(fresh.state_dict())
 
 
 def use_graph(config: TrainConfig, device: str) -> bool:
@@ -425,7 +551,9 @@ def _epoch_steps(model, opt, loader, epoch, config, run_step):
             if not bar.disable and (i % 5 == 0 or i == len(loader) - 1):
                 bar.set_postfix(loss=f"{loss.item():.4f}",
                                 samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
-    mean_loss = total.item() / seen if seen else 0.0
+    from .distributed.train_support import epoch_totals
+    total, seen = epoch_totals(total, seen)   # summed over the ranks of a data-parallel run
+    mean_loss = total / seen if seen else 0.0
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()

@@ -167,17 +167,25 @@ def test_failed_rows_make_the_command_exit_1(monkeypatch, tmp_path, capsys):
     real = mb._check_losses
 
     def sabotage(rows, rtol):
-        for r in rows:
-            if r["framework"] == "gpugrad":
-                r["losses"] = [v * 1.1 for v in r["losses"]]
+        # Break every row checked against the reference: PyTorch's row when it ran, else the
+        # first gpugrad row (which then stays intact, so the eager-graph pair must disagree).
+        ours = [r for r in rows if r["framework"] == "gpugrad"]
+        has_torch = any(r["framework"] == "torch" for r in rows)
+        broken = ours if has_torch else ours[1:]
+        for r in broken:
+            r["losses"] = [v * 1.1 for v in r["losses"]]
+        sabotaged.append(len(broken))
         real(rows, rtol)
+
+    sabotaged = []
 
     monkeypatch.setattr(mb, "_check_losses", sabotage)
     rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet",
-                         "--json", str(tmp_path / "r.json")])
+                         "--graphed", "on", "--json", str(tmp_path / "r.json")])
     assert rc == 1
     assert "row(s) failed" in capsys.readouterr().err
-    assert json.loads((tmp_path / "r.json").read_text())["failed_rows"] == 1
+    assert sabotaged and sabotaged[0] >= 1
+    assert json.loads((tmp_path / "r.json").read_text())["failed_rows"] == sabotaged[0]
 
 
 def test_step_flops():

@@ -40,7 +40,8 @@ def test_train_end_to_end(device, tmp_path, capsys):
     import matplotlib.image
     img = matplotlib.image.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    assert sorted(os.listdir(out)) == ["checkpoint.npz", "curves.png"]
+    files = sorted(f for f in os.listdir(out) if not f.startswith("events.out.tfevents."))
+    assert files == ["checkpoint.npz", "curves.png", "metrics.csv"]     # (+ TensorBoard events)
 
 
 def test_python_dash_m_and_data_file(tmp_path):
@@ -112,6 +113,8 @@ def test_finished_run_resumes_to_nothing(tmp_path, capsys):
 def _bad_inputs(tmp_path):
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("1,2,0\n3,oops,1\n")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip archive")
     no_y = tmp_path / "no_y.npz"
     np.savez(no_y, x=np.zeros((4, 2)))
     foreign = tmp_path / "foreign.npz"
@@ -139,7 +142,10 @@ def _bad_inputs(tmp_path):
         (["train", "--data", str(no_y)], "missing array(s) y"),
         (["train", "--resume", str(tmp_path / "none.npz")], "no such checkpoint"),
         (["train", "--resume", str(foreign)], "not a gpugrad checkpoint"),
-        (["train", "--resume", str(bad_csv)], "not a readable gpugrad checkpoint"),
+        (["train", "--resume", str(bad_csv)], "bad.csv is not a checkpoint (those are checkpoint.npz files"),
+        (["train", "--resume", str(garbage)], "not a readable gpugrad checkpoint"),
+        (["train", "--resume", str(tmp_path)], "holds no checkpoint.npz; give a run folder or its checkpoint"),
+        (["train", "--data", str(tmp_path)], "is a folder; give a data file"),
         (["train", "--resume", str(tmp_path / "other.npz")], "not a `gpugrad train` checkpoint"),
         ([], "usage"),
     ]

@@ -79,7 +79,7 @@ def test_intermediate_gradients_are_dropped_once_consumed(device):
     def hook(g):
         gc.collect()
         alive_when_next_seen.append([r() is not None for r in refs])
-        refs.append(weakref.ref(g.data))
+        refs.append(weakref.ref(g._data))
 
     h = x
     for _ in range(5):

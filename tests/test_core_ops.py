@@ -61,7 +61,7 @@ def test_backward_keeps_dtype_matches_float64_and_mutates_nothing(case, shapes, 
         np.testing.assert_allclose(host(x.grad), host(x64.grad), **tol)
     # Gradients are never views of each other or of the upstream gradient.
     xp = get_backend(as_device(device)).xp
-    arrays = [x.grad.data for x in xs] + [g.data]
+    arrays = [x.grad._data for x in xs] + [g._data]
     for i in range(len(arrays)):
         for j in range(i + 1, len(arrays)):
             assert not xp.shares_memory(arrays[i], arrays[j])

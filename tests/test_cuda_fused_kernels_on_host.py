@@ -2,7 +2,8 @@
 inside a stand-in for ``cupy.ElementwiseKernel`` with CuPy's calling convention (inputs broadcast,
 T taken from the arrays, scalars cast, raw arguments as pointers, outputs written in place), and
 the *real* CudaBackend methods call it on NumPy arrays. Their results must equal the CPU backend's
-formulas (PyTorch's), step after step: the optimizer updates, the sigmoid and the activation VJPs
+formulas (PyTorch's), step after step: the optimizer updates (SGD, Adam/AdamW with amsgrad,
+RMSprop, Adagrad, each with maximize), the sigmoid and the activation VJPs
 that would otherwise first run on a GPU.
 """
 from __future__ import annotations
@@ -108,18 +109,24 @@ def _tol(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("momentum,dampening,weight_decay,nesterov", [
-    (0.0, 0.0, 0.0, False), (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.0, False), (0.9, 0.1, 0.01, False),
-    (0.9, 0.0, 0.01, True)])
-def test_sgd_update_matches_the_cpu_formula(backends, dtype, momentum, dampening, weight_decay, nesterov):
+@pytest.mark.parametrize("momentum,dampening,weight_decay,nesterov,maximize", [
+    (0.0, 0.0, 0.0, False, False), (0.0, 0.0, 0.1, False, False), (0.0, 0.0, 0.1, False, True),
+    (0.9, 0.0, 0.0, False, False), (0.9, 0.1, 0.01, False, False), (0.9, 0.0, 0.01, True, False),
+    (0.9, 0.2, 0.01, False, True), (0.9, 0.0, 0.0, True, True)])
+def test_sgd_update_matches_the_cpu_formula(backends, dtype, momentum, dampening, weight_decay, nesterov,
+                                            maximize):
     gpu, cpu = backends
     rng = np.random.default_rng(0)
     p0 = rng.standard_normal((7, 5)).astype(dtype)
     p_gpu, p_cpu, buf_gpu, buf_cpu = p0.copy(), p0.copy(), None, None
     for _ in range(4):
         g = rng.standard_normal(p0.shape).astype(dtype)
-        buf_gpu = gpu.sgd_update(p_gpu, g, buf_gpu, 0.05, momentum, dampening, weight_decay, nesterov)
-        buf_cpu = cpu.sgd_update(p_cpu, g, buf_cpu, 0.05, momentum, dampening, weight_decay, nesterov)
+        g_before = g.copy()
+        buf_gpu = gpu.sgd_update(p_gpu, g, buf_gpu, 0.05, momentum, dampening, weight_decay, nesterov,
+                                 maximize=maximize)
+        buf_cpu = cpu.sgd_update(p_cpu, g, buf_cpu, 0.05, momentum, dampening, weight_decay, nesterov,
+                                 maximize=maximize)
+        assert np.array_equal(g, g_before), "the gradient must not be written"
         np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
         assert (buf_gpu is None) == (buf_cpu is None)
         if buf_cpu is not None:
@@ -127,22 +134,81 @@ def test_sgd_update_matches_the_cpu_formula(backends, dtype, momentum, dampening
     assert p_gpu.dtype == dtype and not np.allclose(p_gpu, p0)
 
 
+def _state(p0, keys, **counts):
+    return dict({k: np.zeros_like(p0) for k in keys}, **counts)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("weight_decay,decoupled", [(0.0, False), (0.01, False), (0.01, True)])
-def test_adam_update_matches_the_cpu_formula(backends, dtype, weight_decay, decoupled):
+@pytest.mark.parametrize("weight_decay,decoupled,amsgrad,maximize", [
+    (0.0, False, False, False), (0.01, False, False, False), (0.01, True, False, False),
+    (0.01, False, True, False), (0.01, True, True, True), (0.0, False, False, True)])
+def test_adam_update_matches_the_cpu_formula(backends, dtype, weight_decay, decoupled, amsgrad, maximize):
     gpu, cpu = backends
     rng = np.random.default_rng(1)
     p0 = rng.standard_normal((6, 3)).astype(dtype)
-    states = [dict(step=0, exp_avg=np.zeros_like(p0), exp_avg_sq=np.zeros_like(p0)) for _ in range(2)]
+    keys = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+    states = [_state(p0, keys, step=0) for _ in range(2)]
+    p_gpu, p_cpu = p0.copy(), p0.copy()
+    for t in range(6):
+        # shrinking gradients after step 3: v falls and amsgrad's max must hold the old value
+        g = (rng.standard_normal(p0.shape) * (1.0 if t < 3 else 0.1)).astype(dtype)
+        gpu.adam_update(p_gpu, g, states[0], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled,
+                        amsgrad=amsgrad, maximize=maximize)
+        cpu.adam_update(p_cpu, g, states[1], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled,
+                        amsgrad=amsgrad, maximize=maximize)
+        np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
+        for k in keys:
+            np.testing.assert_allclose(states[0][k], states[1][k], **_tol(dtype))
+    if amsgrad:
+        assert np.all(states[0]["max_exp_avg_sq"] >= states[0]["exp_avg_sq"])
+        assert np.any(states[0]["max_exp_avg_sq"] > states[0]["exp_avg_sq"])
+    # the CUDA backend keeps its step count on the device, advanced by each update
+    assert isinstance(states[0]["step"], np.ndarray) and states[0]["step"].tolist() == [6]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum,centered,weight_decay,maximize", [
+    (0.0, False, 0.0, False), (0.9, False, 0.01, False), (0.0, True, 0.0, True), (0.5, True, 0.1, False)])
+def test_rmsprop_update_matches_the_cpu_formula(backends, dtype, momentum, centered, weight_decay, maximize):
+    gpu, cpu = backends
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal((5, 4)).astype(dtype)
+    keys = ["square_avg"] + (["grad_avg"] if centered else []) + (["momentum_buffer"] if momentum else [])
+    states = [_state(p0, keys, step=0) for _ in range(2)]
     p_gpu, p_cpu = p0.copy(), p0.copy()
     for _ in range(5):
         g = rng.standard_normal(p0.shape).astype(dtype)
-        gpu.adam_update(p_gpu, g, states[0], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled)
-        cpu.adam_update(p_cpu, g, states[1], 1e-2, 0.9, 0.999, 1e-8, weight_decay, decoupled)
+        for backend, p, st in ((gpu, p_gpu, states[0]), (cpu, p_cpu, states[1])):
+            backend.rmsprop_update(p, g, st, 1e-2, 0.9, 1e-8, weight_decay, momentum, centered, maximize=maximize)
         np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
-        np.testing.assert_allclose(states[0]["exp_avg_sq"], states[1]["exp_avg_sq"], **_tol(dtype))
-    # the CUDA backend keeps its step count on the device, advanced by each update
+        for k in keys:
+            np.testing.assert_allclose(states[0][k], states[1][k], **_tol(dtype))
+    assert states[0]["step"] == states[1]["step"] == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lr_decay,weight_decay,maximize,initial", [
+    (0.0, 0.0, False, 0.0), (0.1, 0.01, False, 0.5), (0.05, 0.0, True, 0.1)])
+def test_adagrad_update_matches_the_cpu_formula(backends, dtype, lr_decay, weight_decay, maximize, initial):
+    gpu, cpu = backends
+    rng = np.random.default_rng(4)
+    p0 = rng.standard_normal((3, 7)).astype(dtype)
+    states = [dict(step=0, sum=np.full_like(p0, initial)) for _ in range(2)]
+    p_gpu, p_cpu = p0.copy(), p0.copy()
+    for _ in range(5):
+        g = rng.standard_normal(p0.shape).astype(dtype)
+        for backend, p, st in ((gpu, p_gpu, states[0]), (cpu, p_cpu, states[1])):
+            backend.adagrad_update(p, g, st, 0.1, lr_decay, weight_decay, 1e-10, maximize=maximize)
+        np.testing.assert_allclose(p_gpu, p_cpu, **_tol(dtype))
+        np.testing.assert_allclose(states[0]["sum"], states[1]["sum"], **_tol(dtype))
     assert isinstance(states[0]["step"], np.ndarray) and states[0]["step"].tolist() == [5]
+
+
+def test_every_optimizer_kernel_is_exercised_here():
+    """A kernel added to ELEMENTWISE_KERNELS without a host test above fails here."""
+    optimizer_kernels = {n for n in cuda_backend.ELEMENTWISE_KERNELS if not n.startswith(("sigmoid", "relu"))}
+    assert optimizer_kernels == {"sgd", "sgd_momentum", "adam", "adam_amsgrad", "rmsprop", "rmsprop_momentum",
+                                 "rmsprop_centered", "rmsprop_centered_momentum", "adagrad"}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

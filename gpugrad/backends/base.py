@@ -50,49 +50,136 @@ class ArrayBackend:
         return dz, dz.sum(axis=0)
 
     # -- optimizer updates (in place; the CUDA backend fuses each into one kernel) ---------------
-    def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
+    # PyTorch's single-tensor formulas (torch/optim/{sgd,adam,rmsprop,adagrad}.py), written with as
+    # few temporaries as NumPy allows: the user's gradient ``g`` is never written, everything else
+    # is updated in place. Fresh temporaries come from out=empty_like(...), so a 0-d parameter gets a
+    # 0-d array (NumPy ufuncs return scalars for 0-d inputs, which out= cannot write into).
+    def _direction(self, p, g, weight_decay, maximize):
+        """(d, owned): d = (-g if maximize else g) + weight_decay * p; ``owned`` when d is a fresh
+        array that may be overwritten (never ``g`` itself)."""
+        if weight_decay != 0:
+            d = self.xp.multiply(p, weight_decay, out=self.xp.empty_like(p))
+            if maximize:
+                d -= g
+            else:
+                d += g
+            return d, True
+        if maximize:
+            return self.xp.negative(g, out=self.xp.empty_like(g)), True
+        return g, False
+
+    def sgd_update(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
         """PyTorch's SGD step, in place on ``p`` and on ``buf``, the momentum buffer.
 
         Returns the buffer to keep: with momentum, ``buf`` None (the first step) starts a new one
         holding the (decayed) gradient; without momentum, None.
         """
         xp = self.xp
-        if weight_decay != 0:
-            g = g + weight_decay * p
+        d, owned = self._direction(p, g, weight_decay, maximize)
         if momentum != 0:
             if buf is None:
-                buf = xp.array(g, dtype=p.dtype, copy=True)
+                buf = xp.array(d, dtype=p.dtype, copy=True)
             else:
-                xp.multiply(buf, momentum, out=buf)
-                buf += (1 - dampening) * g
-            g = g + momentum * buf if nesterov else buf
-        p -= lr * g
+                buf *= momentum
+                if dampening == 0:
+                    buf += d
+                else:
+                    buf += (1 - dampening) * d
+            if nesterov:
+                if not owned:
+                    d, owned = xp.multiply(buf, momentum, out=xp.empty_like(buf)), True
+                    d += g
+                else:
+                    d += momentum * buf
+            else:
+                d, owned = buf, False
+        if owned:
+            d *= lr
+            p -= d
+        else:
+            p -= lr * d
         return buf
 
-    def adam_update(self, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled):
-        """PyTorch's Adam/AdamW step in place on ``p``, ``state["exp_avg"]``, ``state["exp_avg_sq"]``.
-
-        ``state["step"]`` counts steps (incremented here).
+    def adam_update(self, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False,
+                    maximize=False):
+        """PyTorch's Adam/AdamW step in place on ``p``, ``state["exp_avg"]``, ``state["exp_avg_sq"]``
+        (and ``state["max_exp_avg_sq"]`` with amsgrad). ``state["step"]`` counts steps (incremented here).
         """
         xp = self.xp
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        if weight_decay != 0:
-            if decoupled:
-                xp.multiply(p, 1 - lr * weight_decay, out=p)
-            else:
-                g = g + weight_decay * p
-        xp.multiply(m, beta1, out=m)
-        m += (1 - beta1) * g
-        xp.multiply(v, beta2, out=v)
-        v += (1 - beta2) * (g * g)
-        denom = xp.sqrt(v)
-        denom /= (1 - beta2 ** t) ** 0.5
-        denom += eps
-        step = m / denom
-        step *= lr / (1 - beta1 ** t)
-        p -= step
+        if decoupled:
+            if weight_decay != 0:
+                p *= 1 - lr * weight_decay
+            d, _ = self._direction(p, g, 0, maximize)
+        else:
+            d, _ = self._direction(p, g, weight_decay, maximize)
+        tmp = xp.multiply(d, 1 - beta1, out=xp.empty_like(m))   # the one temporary, reused below
+        m *= beta1
+        m += tmp
+        xp.multiply(d, d, out=tmp)
+        tmp *= 1 - beta2
+        v *= beta2
+        v += tmp
+        if amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        xp.sqrt(v, out=tmp)
+        tmp /= (1 - beta2 ** t) ** 0.5
+        tmp += eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - beta1 ** t)
+        p -= tmp
+
+    def rmsprop_update(self, p, g, state, lr, alpha, eps, weight_decay, momentum, centered, maximize=False):
+        """PyTorch's RMSprop step, in place on ``p`` and ``state["square_avg"]`` (plus
+        ``state["momentum_buffer"]`` with momentum > 0, ``state["grad_avg"]`` when centered)."""
+        xp = self.xp
+        state["step"] += 1
+        d, _ = self._direction(p, g, weight_decay, maximize)
+        sq = state["square_avg"]
+        tmp = xp.multiply(d, d, out=xp.empty_like(sq))          # the one temporary, reused below
+        tmp *= 1 - alpha
+        sq *= alpha
+        sq += tmp
+        if centered:
+            ga = state["grad_avg"]
+            xp.multiply(d, 1 - alpha, out=tmp)
+            ga *= alpha
+            ga += tmp
+            xp.multiply(ga, ga, out=tmp)
+            xp.subtract(sq, tmp, out=tmp)
+            xp.sqrt(tmp, out=tmp)
+        else:
+            xp.sqrt(sq, out=tmp)
+        tmp += eps
+        xp.divide(d, tmp, out=tmp)
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += tmp
+            xp.multiply(buf, lr, out=tmp)
+        else:
+            tmp *= lr
+        p -= tmp
+
+    def adagrad_update(self, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
+        """PyTorch's Adagrad step, in place on ``p`` and ``state["sum"]``; ``state["step"]`` counts steps.
+        The rate is lr / (1 + (step - 1) * lr_decay)."""
+        xp = self.xp
+        state["step"] += 1
+        clr = lr / (1 + (state["step"] - 1) * lr_decay)
+        d, _ = self._direction(p, g, weight_decay, maximize)
+        s = state["sum"]
+        tmp = xp.multiply(d, d, out=xp.empty_like(s))           # the one temporary, reused below
+        s += tmp
+        xp.sqrt(s, out=tmp)
+        tmp += eps
+        xp.divide(d, tmp, out=tmp)
+        tmp *= clr
+        p -= tmp
 
     # -- numerics shared by both array modules ------------------------------------------------
     def sigmoid(self, x):

@@ -102,6 +102,15 @@ def _configure(bench) -> None:
     m.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     m.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch")
 
+    d = sub.add_parser("ddp", help="data-parallel steps over 1 and 2 MPI ranks on the CPU, all-reduce per "
+                                   "bucket size vs MPI's Allreduce",
+                       description="DistributedDataParallel step time with 1 and 2 ranks, the all-reduce "
+                                   "time per bucket size against MPI's own Allreduce, and the fraction of "
+                                   "the all-reduce hidden behind backward (needs mpi4py and mpiexec).")
+    _common(d)
+    d.add_argument("--ranks", type=lambda s: tuple(_positive_int(v) for v in s.split(",")), default=(1, 2),
+                   help="rank counts to run, comma-separated (default: 1,2)")
+
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -116,6 +125,9 @@ def run_bench(args) -> int:
     try:
         if command == "kernels":
             return _run_kernels(args)
+        if command == "ddp":
+            from .ddp import run_ddp_cli
+            return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
         return _run_mlp(args)
     except BenchError as exc:
         print(f"gpugrad bench {command}: {exc}", file=sys.stderr)
@@ -135,7 +147,23 @@ def _outputs(args, kind: str) -> dict:
         out["json"] = args.json
     if args.plots:
         out["plots"] = args.plots
+    _check_outputs(args, out)
     return out
+
+
+def _check_outputs(args, out: dict) -> None:
+    """Refuse unusable output paths before the benchmark runs, not after it (one line, exit 2)."""
+    from ..runs import RunFolderError, check_writable_dir, check_writable_file
+    try:
+        if args.out:
+            check_writable_dir(args.out, "--out")
+        if out["plots"]:
+            check_writable_dir(out["plots"], "--plots" if args.plots else "--out")
+        for key, flag in (("json", "--json"), ("log", "--out")):
+            if out[key]:
+                check_writable_file(out[key], flag if getattr(args, key, None) or key == "log" else "--out")
+    except RunFolderError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def _gpu_works() -> bool:
@@ -193,9 +221,11 @@ def _run_mlp(args) -> int:
         print(table)
     payload = {"benchmark": "mlp", "meta": meta, "config": result["config"], "notes": notes,
                "rows": result["rows"], "failed_rows": result["failed"], "table": table}
+    # Without PyTorch rows the plot compares gpugrad's variants only: its title must not say otherwise.
+    versus = "gpugrad vs PyTorch eager" if ref == "torch eager" else "gpugrad (without PyTorch)"
     _write_outputs(out, payload, log, plot=lambda d: report.plot_mlp(
         result["rows"], os.path.join(d, "bench-mlp.png"),
-        f"gpugrad vs PyTorch eager: one training step ({cfg.optimizer}, float32) on {device.upper()}: "
+        f"{versus}: one training step ({cfg.optimizer}, float32) on {device.upper()}: "
         f"{meta['device_name']}"),
         plot_names=["bench-mlp.png"])
     if result["failed"]:

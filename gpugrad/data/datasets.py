@@ -64,9 +64,9 @@ def load_file(path, max_bytes: int | None = None):
     return _check(path, x, y)
 
 
-def _read_npz(path, limit):
+def _read_npz(path, limit=None):
     try:
-        with NpzReader(path, max_bytes=limit) as f:
+        with NpzReader(path, max_bytes=limit) as f:   # limit None: DEFAULT_MAX_BYTES
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the .npz must hold "
@@ -79,7 +79,8 @@ def _read_npz(path, limit):
         raise DataError(f"{path}: cannot read the .npz: {exc}") from None
 
 
-def _read_csv(path, limit):
+def _read_csv(path, limit=None):
+    limit = DEFAULT_MAX_BYTES if limit is None else limit
     try:
         with open_regular(path) as raw:
             size = os.fstat(raw.fileno()).st_size
@@ -176,7 +177,16 @@ def _check(path, x, y):
         bad = y[~(np.isfinite(y) & (y == np.round(y)))][:1]
         raise DataError(f"{path}: the labels are not integer-like (e.g. {bad}); "
                         f"the label column must hold class numbers")
-    # Labels must fit int64 (the label dtype): 1e19 would otherwise wrap to INT64_MIN.
+    check_labels_fit_int64(path, y)
+    classes, y_idx = np.unique(y.astype(np.int64), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{path}: need at least 2 classes, found {len(classes)}")
+    return x, y_idx.astype(np.int64), classes
+
+
+def check_labels_fit_int64(path, y: np.ndarray) -> None:
+    """Raise DataError when an integer-like label does not fit int64, the label dtype (1e19 would
+    otherwise wrap to INT64_MIN in ``astype``)."""
     lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
     if y.dtype.kind == "f" and not np.all((y >= -2.0 ** 63) & (y < 2.0 ** 63)):
         raise DataError(f"{path}: a label ({y[(y < -2.0 ** 63) | (y >= 2.0 ** 63)][0]:g}) does not fit "
@@ -184,10 +194,6 @@ def _check(path, x, y):
     if y.dtype == np.uint64 and y.size and int(y.max()) > hi:
         raise DataError(f"{path}: a label ({int(y.max())}) does not fit int64 (at most {hi}); use class "
                         f"numbers such as 0..C-1")
-    classes, y_idx = np.unique(y.astype(np.int64), return_inverse=True)
-    if len(classes) < 2:
-        raise DataError(f"{path}: need at least 2 classes, found {len(classes)}")
-    return x, y_idx.astype(np.int64), classes
 
 
 def train_test_split(x, y, test_fraction: float = 0.2, seed: int = 0):

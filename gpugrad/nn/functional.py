@@ -46,8 +46,8 @@ def cross_entropy(logits: Tensor, targets, reduction: str = "mean") -> Tensor:
                            f"{targets.device}; move them to one device")
     # On the CPU a bad target is a ValueError right here. On a GPU that check would wait for the
     # device, so the gather itself turns the loss of a bad row into NaN (see pick_rows) instead.
-    if targets.size and isinstance(targets.data, np.ndarray):
-        lo, hi = int(targets.data.min()), int(targets.data.max())  # raw reductions: no graph ops
+    if targets.size and isinstance(targets._data, np.ndarray):
+        lo, hi = int(targets._data.min()), int(targets._data.max())  # raw reductions: no graph ops
         if lo < 0 or hi >= logits.shape[1]:
             raise ValueError(f"cross_entropy: target class out of range: targets span [{lo}, {hi}] "
                              f"but logits have {logits.shape[1]} classes (valid: 0..{logits.shape[1] - 1})")

@@ -23,7 +23,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
-        self.state: dict[int, dict] = {}   # keyed by id(param)
+        self.state: dict = {}   # keyed by the parameter Tensor, as in PyTorch (Tensors hash by identity)
         for g in groups:
             self.add_param_group(g)
 
@@ -46,7 +46,6 @@ class Optimizer:
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         self._check_group(group)
-        group.setdefault("initial_lr", group["lr"])
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
@@ -65,8 +64,17 @@ class Optimizer:
         for _, p in self._params():
             clear_grad(p, set_to_none)
 
-    def step(self) -> None:
-        raise NotImplementedError
+    def step(self, closure=None):
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
+
+    @staticmethod
+    def _evaluate(closure):
+        """PyTorch's closure protocol: run ``closure()`` with gradients enabled, return its loss."""
+        if closure is None:
+            return None
+        from ..grad_mode import enable_grad
+        with enable_grad():
+            return closure()
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -85,7 +93,7 @@ class Optimizer:
             groups.append(g)
         state = {}
         for _, p in self._params():
-            s = self.state.get(id(p))
+            s = self.state.get(p)
             if s:
                 state[index[id(p)]] = {k: _state_value(k, v, p) for k, v in s.items()}
         return {"state": state, "param_groups": groups}
@@ -125,7 +133,7 @@ class Optimizer:
                     restored[k] = xp.array(arr, dtype=p.dtype, copy=True)
                 else:
                     restored[k] = v
-            new_state[id(p)] = restored
+            new_state[p] = restored
         for saved, own in zip(groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":

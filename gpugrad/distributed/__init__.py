@@ -1,0 +1,160 @@
+"""``gg.distributed``: data-parallel processes over MPI (CPU arrays) and NCCL (GPU arrays).
+
+Start one process per CPU/GPU with ``mpiexec -n N python script.py`` and call :func:`init` in
+each; then :func:`all_reduce`, :func:`broadcast`, :func:`all_gather` and :func:`barrier` work on
+gpugrad Tensors (in place where PyTorch's ``torch.distributed`` works in place) and on small
+Python objects (returned). Backends (``GPUGRAD_DIST_BACKEND`` or ``init(backend=...)``):
+
+* ``mpi``: mpi4py on host arrays; CuPy arrays are staged through the host. Default on cpu.
+* ``nccl``: CuPy's NCCL bindings on CuPy arrays, on CuPy's current stream; communicator built
+  from a unique id that rank 0 broadcasts over MPI. Default on cuda.
+
+>>> import gpugrad as gg
+>>> gg.distributed.init()                     # under mpiexec -n 2
+>>> t = gg.tensor([float(gg.distributed.get_rank())])
+>>> gg.distributed.all_reduce(t)              # tensor([1.]) on both ranks
+>>> gg.distributed.all_gather({"rank": gg.distributed.get_rank()})
+[{'rank': 0}, {'rank': 1}]
+
+Faults: after ``init``, an uncaught exception on any rank prints that rank's traceback and aborts
+the whole job (MPI_Abort, as ``python -m mpi4py`` does), so the other ranks never wait forever in
+a collective. A rank killed by a signal is detected by ``mpiexec``, which ends the others.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from ..tensor import Tensor
+from .launch import launched_world_size
+
+__all__ = ["init", "is_initialized", "get_rank", "get_world_size", "get_local_rank", "get_backend",
+           "all_reduce", "broadcast", "all_gather", "barrier", "abort", "launched_world_size"]
+
+_backend = None
+
+
+def init(backend: str | None = None, device: str | None = None):
+    """Join the job started by ``mpiexec`` and return its backend (idempotent).
+
+    ``backend``: "mpi" or "nccl"; default ``GPUGRAD_DIST_BACKEND``, else "nccl" when ``device``
+    (default: ``gg.cuda.default_device()``) is cuda and "mpi" on cpu. Run outside ``mpiexec``,
+    it is a job of one process. Raises ImportError (mpi4py, or CuPy's NCCL, missing, with what to
+    install) or ValueError (an unknown backend).
+    """
+    global _backend
+    if _backend is not None:
+        return _backend
+    name = backend or os.environ.get("GPUGRAD_DIST_BACKEND") or None
+    if name is None:
+        if device is None:
+            from ..cuda import default_device
+            device = default_device()
+        name = "nccl" if str(device).startswith("cuda") else "mpi"
+    if name not in ("mpi", "nccl"):
+        raise ValueError(f"gg.distributed.init: backend must be 'mpi' or 'nccl', got {name!r} "
+                         f"(from {'the argument' if backend else 'GPUGRAD_DIST_BACKEND'})")
+    from .mpi_backend import MPIBackend
+    b = MPIBackend()
+    if name == "nccl":
+        from .nccl_backend import NCCLBackend
+        b = NCCLBackend(b)
+    _backend = b
+    from .faults import install_excepthook
+    install_excepthook(b)
+    return b
+
+
+def is_initialized() -> bool:
+    return _backend is not None
+
+
+def get_backend():
+    """The backend :func:`init` made; RuntimeError if it was not called."""
+    if _backend is None:
+        raise RuntimeError("gg.distributed: not initialized; call gg.distributed.init() first (in "
+                           "every process started by mpiexec)")
+    return _backend
+
+
+def get_rank() -> int:
+    """This process's rank, 0..world_size-1 (0 when not initialized, like a one-process job)."""
+    return _backend.rank if _backend is not None else 0
+
+
+def get_world_size() -> int:
+    return _backend.size if _backend is not None else 1
+
+
+def get_local_rank() -> int:
+    """This process's rank among those on the same host (which GPU it should use)."""
+    return _backend.local_rank if _backend is not None else 0
+
+
+def _raw(t: Tensor):
+    return t._data
+
+
+def all_reduce(obj, op: str = "sum"):
+    """Reduce over all ranks: a Tensor in place (returned too); a number or NumPy array returned.
+
+    ``op``: "sum", "mean", "prod", "max", "min". Every rank must call it, in the same order.
+    """
+    b = get_backend()
+    if isinstance(obj, Tensor):
+        data = _raw(obj)
+        b.all_reduce(data, "sum" if op == "mean" else op)
+        if op == "mean":
+            data[...] = data / b.size   # ints floor-divide, as NumPy casts back into data's dtype
+        obj._bump_version()
+        return obj
+    if isinstance(obj, np.ndarray):
+        out = np.array(obj, copy=True, order="C")
+        b.all_reduce(out, "sum" if op == "mean" else op)
+        return out / b.size if op == "mean" else out
+    out = b.all_reduce_object(obj, "sum" if op == "mean" else op)
+    return out / b.size if op == "mean" else out
+
+
+def broadcast(obj, src: int = 0):
+    """Rank ``src``'s value on every rank: a Tensor in place (same shape and dtype on every rank),
+    any other (picklable) object returned."""
+    b = get_backend()
+    _check_src(src, b)
+    if isinstance(obj, Tensor):
+        b.broadcast(_raw(obj), src)
+        obj._bump_version()
+        return obj
+    return b.broadcast_object(obj, src)
+
+
+def all_gather(obj) -> list:
+    """Every rank's value, in rank order: Tensors (same shape and dtype on every rank) as a list of
+    Tensors on this rank's device; other (picklable) objects as a list of objects."""
+    b = get_backend()
+    if isinstance(obj, Tensor):
+        stacked = b.all_gather(np.ascontiguousarray(_raw(obj)) if isinstance(_raw(obj), np.ndarray)
+                               else _raw(obj))
+        return [Tensor._wrap(stacked[i], obj.device) for i in range(b.size)]
+    return b.all_gather_object(obj)
+
+
+def barrier() -> None:
+    """Wait until every rank has reached this call."""
+    get_backend().barrier()
+
+
+def abort(code: int = 1) -> None:
+    """End every rank of the job now with exit status ``code`` (a plain exit otherwise)."""
+    if _backend is None:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _backend.abort(code)
+
+
+def _check_src(src, b):
+    if not 0 <= int(src) < b.size:
+        raise ValueError(f"broadcast: src={src} is not a rank of this job (world size {b.size})")

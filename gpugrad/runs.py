@@ -1,0 +1,180 @@
+"""Run folders of ``gpugrad train``: never losing a run, the label map, and the data's fingerprint.
+
+* A folder that already holds a run (its ``checkpoint.npz``) is refused as ``--out`` unless the
+  run is resumed (``--resume``) or ``--force`` is given; ``--force`` renames the old files with a
+  timestamp (``checkpoint.npz`` -> ``checkpoint-20261129-184500.npz``) and never deletes them.
+* The default ``--out`` is a new timestamped folder under ``runs/``.
+* Labels of a data file are mapped to classes 0..C-1 in sorted order (``gpugrad.data.load_file``);
+  the original values are stored in the checkpoint (``"classes"``) so predictions map back.
+* The data is recognised by content: :func:`data_source` describes a file by a SHA-256 of its
+  parsed arrays (and their shapes) plus its absolute path, so a moved or renamed copy resumes
+  and a different file is refused with what differs (rows, columns, labels).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import numpy as np
+
+CHECKPOINT = "checkpoint.npz"
+# What a run writes into its folder; --force sets all of these aside together.
+RUN_FILES = (CHECKPOINT, "curves.png", "metrics.csv")
+RUNS_ROOT = "runs"
+
+
+class RunFolderError(ValueError):
+    """An output folder that cannot be used as given, said in one line."""
+
+
+def timestamped_out(root: str = RUNS_ROOT, now: float | None = None) -> str:
+    """A new folder name under ``root``, e.g. ``runs/20261129-184500`` (``-2``, ``-3`` ... when taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = os.path.join(root, stamp)
+    k = 2
+    while os.path.exists(path):
+        path = os.path.join(root, f"{stamp}-{k}")
+        k += 1
+    return path
+
+
+def check_writable_dir(path: str, what: str) -> None:
+    """Raise RunFolderError unless ``path`` is a writable directory or can be created as one.
+
+    Called before the work starts, so that a bad path costs nothing; nothing is left behind (a
+    failed run must not leave empty folders). The test is a real write of a temporary file in
+    ``path`` or its nearest existing parent: permission bits say nothing for root, or on
+    read-only mounts.
+    """
+    import tempfile
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RunFolderError(f"{what} {path} is a file, not a folder; give a folder path")
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise RunFolderError(f"{what} {path}: {probe} is a file, so the folder cannot be made there")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".gpugrad-write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise RunFolderError(f"{what} {path}: cannot write in {probe} ({exc.strerror or exc}); choose "
+                             f"another folder") from None
+
+
+def check_writable_file(path: str, what: str) -> None:
+    """Raise RunFolderError unless a file can be written at ``path`` (its folder is created if needed)."""
+    if os.path.isdir(path):
+        raise RunFolderError(f"{what} {path} is a folder; give a file path")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)), f"{what} {path}: its folder")
+
+
+def check_out(out: str, force: bool, resuming: str | None = None) -> None:
+    """Refuse an ``out`` that holds another run unless ``force``; see the module docstring.
+
+    ``resuming``: the checkpoint being resumed; writing over that one is the point of resuming.
+    """
+    check_writable_dir(out, "--out")
+    ckpt = os.path.join(out, CHECKPOINT)
+    if not os.path.exists(ckpt) or force:
+        return
+    if resuming and os.path.abspath(resuming) == os.path.abspath(ckpt):
+        return
+    raise RunFolderError(f"--out {out} already holds a run ({ckpt}); continue it with "
+                         f"--resume {ckpt}, or start a new run there with --force (the old files are "
+                         f"kept, renamed with a timestamp), or choose another --out")
+
+
+def set_aside(out: str, now: float | None = None) -> list[str]:
+    """Rename the run files in ``out`` with a timestamp (for ``--force``); returns the new paths."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    moved = []
+    for name in RUN_FILES:
+        src = os.path.join(out, name)
+        if not os.path.exists(src):
+            continue
+        stem, ext = os.path.splitext(name)
+        dst = os.path.join(out, f"{stem}-{stamp}{ext}")
+        k = 2
+        while os.path.exists(dst):
+            dst = os.path.join(out, f"{stem}-{stamp}-{k}{ext}")
+            k += 1
+        os.replace(src, dst)
+        moved.append(dst)
+    return moved
+
+
+# -- labels ----------------------------------------------------------------------------------------
+def is_identity(classes) -> bool:
+    """True when the original labels already are 0..C-1 (nothing to map)."""
+    classes = np.asarray(classes)
+    return bool(np.array_equal(classes, np.arange(len(classes))))
+
+
+def describe_label_map(classes, limit: int = 12) -> str:
+    """``"1 -> 0, 1000 -> 1"`` (the first ``limit`` pairs, then how many more)."""
+    pairs = [f"{c} -> {i}" for i, c in enumerate(np.asarray(classes).tolist())]
+    more = f", ... ({len(pairs) - limit} more)" if len(pairs) > limit else ""
+    return ", ".join(pairs[:limit]) + more
+
+
+# -- the data's identity -------------------------------------------------------------------------------
+def data_source(path: str, x: np.ndarray, y_original: np.ndarray) -> dict:
+    """What the checkpoint keeps about a data file: absolute path, SHA-256 of the parsed arrays
+    (float32 features, int64 original labels, each with its shape), rows, columns, label values."""
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y_original, dtype=np.int64)):
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return {"path": os.path.abspath(path), "sha256": h.hexdigest(), "rows": int(x.shape[0]),
+            "columns": int(x.shape[1]), "labels": sorted(int(v) for v in np.unique(y_original))}
+
+
+def differences(saved: dict, now: dict) -> str:
+    """What differs between two :func:`data_source` records, in words (rows, columns, labels)."""
+    out = []
+    if saved["rows"] != now["rows"]:
+        out.append(f"{now['rows']} rows instead of {saved['rows']}")
+    if saved["columns"] != now["columns"]:
+        out.append(f"{now['columns']} feature columns instead of {saved['columns']}")
+    if list(saved["labels"]) != list(now["labels"]):
+        new = sorted(set(now["labels"]) - set(saved["labels"]))
+        gone = sorted(set(saved["labels"]) - set(now["labels"]))
+        out.append("labels differ (" + "; ".join(
+            ([f"new: {_few(new)}"] if new else []) + ([f"missing: {_few(gone)}"] if gone else [])) + ")")
+    if not out:
+        out.append("same rows, columns and labels, but different values")
+    return ", ".join(out)
+
+
+def _few(values, limit: int = 6) -> str:
+    return ", ".join(map(str, values[:limit])) + (" ..." if len(values) > limit else "")
+
+
+# -- the split --------------------------------------------------------------------------------------
+MIN_TEST = 10  # below this many test samples the test accuracy moves in steps of 10% or more
+
+
+def split_warnings(y_train: np.ndarray, y_test: np.ndarray, classes) -> list[str]:
+    """Warnings (one line each, with counts) for a split that leaves the test set or a class
+    nearly empty: fewer than MIN_TEST test samples, a class with no test sample, a class with
+    fewer than 2 training samples."""
+    classes = np.asarray(classes)
+    n_tr = np.bincount(y_train, minlength=len(classes))
+    n_te = np.bincount(y_test, minlength=len(classes))
+    warnings = []
+    if len(y_test) < MIN_TEST:
+        warnings.append(f"warning: the test set has only {len(y_test)} sample(s) (train: {len(y_train)}); "
+                        f"its accuracy is coarse (steps of {100 / max(1, len(y_test)):.0f}%); more data "
+                        f"makes it meaningful")
+    thin = [f"{classes[c]} ({n_tr[c]} train / {n_te[c]} test)" for c in range(len(classes))
+            if n_tr[c] < 2 or n_te[c] == 0]
+    if thin:
+        warnings.append(f"warning: {len(thin)} class(es) nearly empty after the split: {_few(thin)}")
+    return warnings

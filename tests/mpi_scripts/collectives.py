@@ -1,0 +1,43 @@
+"""Run under mpiexec -n N (N >= 2): gg.distributed's collectives on tensors and objects, and
+DistributedDataParallel refusing models that differ across ranks."""
+import numpy as np
+
+import gpugrad as gg
+import gpugrad.distributed as dist
+
+dist.init(backend="mpi")
+N, r = dist.get_world_size(), dist.get_rank()
+assert N >= 2
+
+t = gg.tensor([float(r), 1.0])
+assert dist.all_reduce(t) is t and t.numpy().tolist() == [N * (N - 1) / 2, N]
+t = gg.tensor([float(r)]); dist.all_reduce(t, op="max"); assert t.item() == N - 1
+t = gg.tensor([float(r)]); dist.all_reduce(t, op="mean"); assert abs(t.item() - (N - 1) / 2) < 1e-6
+assert dist.all_reduce(r + 1) == N * (N + 1) // 2                       # a Python number
+assert np.array_equal(dist.all_reduce(np.arange(3) * r), np.arange(3) * N * (N - 1) // 2)
+t = gg.tensor(np.full((2, 3), r, np.float32)); dist.broadcast(t, src=1); assert (t.numpy() == 1).all()
+assert dist.broadcast({"from": r}, src=N - 1) == {"from": N - 1}
+parts = dist.all_gather(gg.tensor(np.arange(4, dtype=np.float32)[::2] + r))   # a strided view
+assert [p.numpy().tolist() for p in parts] == [[i, i + 2] for i in range(N)]
+assert dist.all_gather(("rank", r)) == [("rank", i) for i in range(N)]
+dist.barrier()
+try:
+    dist.broadcast(gg.tensor([1.0]), src=N)
+except ValueError as exc:
+    assert "src=" in str(exc)
+else:
+    raise AssertionError("broadcast from a rank outside the job was accepted")
+
+# DDP: a model whose shapes differ across ranks is refused, naming the parameter.
+gg.manual_seed(0)
+model = gg.nn.MLP([8, 16 if r == 0 else 17, 3])
+try:
+    gg.nn.parallel.DistributedDataParallel(model)
+except ValueError as exc:
+    msg = str(exc)
+    assert "'0.weight' is (16, 8) float32 on rank 0 but '0.weight' is (17, 8)" in msg, msg
+    assert "rank 1" in msg, msg
+else:
+    raise AssertionError("DDP accepted models of different shapes")
+if r == 0:
+    print("OK collectives", flush=True)
