@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import linecache
 import sys
+import threading
 
 
 class AnomalyError(RuntimeError):
     """Raised under ``detect_anomaly`` when an op's forward or VJP produces NaN or Inf."""
 
 
-class _State:
+class _State(threading.local):
+    """Anomaly mode of the current thread (as in PyTorch, where it is thread-local).
+
+    ``depth`` counts the open ``detect_anomaly`` blocks of this thread, so blocks may be left
+    in any order (A in, B in, A out, B out) and the mode ends when the last one does;
+    ``enabled`` mirrors ``depth > 0`` as a plain attribute because every op reads it.
+    """
+
+    depth = 0
     enabled = False
 
 
@@ -21,15 +30,20 @@ class detect_anomaly:
 
     The first op that produces one raises :class:`AnomalyError` naming the op and the line
     of user code that created it. Slow (one extra pass per op): use it to debug, not to train.
+
+    The mode belongs to the thread that enters the block (other threads' ops are not checked
+    and not slowed down), and lasts while any block of that thread is open; enter and leave a
+    block in the same thread.
     """
 
     def __enter__(self):
-        self._prev = state.enabled
+        state.depth += 1
         state.enabled = True
         return self
 
     def __exit__(self, *exc):
-        state.enabled = self._prev
+        state.depth = max(0, state.depth - 1)
+        state.enabled = state.depth > 0
         return False
 
 

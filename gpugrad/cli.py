@@ -53,6 +53,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=_nonneg_int, help=f"seed of init, split, shuffling, dropout (default: {d.seed})")
     p.add_argument("--dropout", type=_fraction, help=f"dropout after each hidden layer (default: {d.dropout})")
     p.add_argument("--weight-decay", type=_nonneg_float, help=f"weight decay (default: {d.weight_decay})")
+    p.add_argument("--clip", type=_nonneg_float, metavar="MAX_NORM",
+                   help="clip the global gradient norm of each step to MAX_NORM (default: 0, off)")
     p.add_argument("--schedule", choices=("cosine", "step", "none"),
                    help=f"learning-rate schedule over the epochs (default: {d.schedule})")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -74,7 +76,7 @@ def _add_train(sub) -> None:
 
 
 _RUN_ARGS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
-             "dropout", "weight_decay", "schedule")
+             "dropout", "weight_decay", "schedule", "clip")
 
 
 def _run_train(args) -> int:
@@ -99,13 +101,13 @@ def _run_train(args) -> int:
     except OSError as exc:  # e.g. --out not writable
         print(f"gpugrad train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (gpugrad.run_signals): same path
         if config is not None:
             checkpoint = os.path.join(config.out, "checkpoint.npz")
             hint = (f"continue with: gpugrad train --resume {checkpoint}" if os.path.exists(checkpoint)
                     else "no epoch had finished, so there is no checkpoint to resume from")
             print(f"\ninterrupted; {hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)   # 143 for SIGTERM, as a shell reports it
     return 0
 
 

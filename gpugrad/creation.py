@@ -1,6 +1,9 @@
 """Creating tensors: zeros, ones, full, arange, randn, rand, *_like, from_numpy, from_dlpack, manual_seed."""
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from .backends import get_backend
@@ -10,23 +13,50 @@ from .tensor import Tensor
 
 _seed = None
 _generators: dict[str, object] = {}
+# A generator_scope active in this thread: (seed, {device: generator}); None outside any scope.
+_scoped = threading.local()
 
 
 def manual_seed(seed: int) -> None:
-    """Seed gpugrad's random generators (every device) for reproducible randn/rand/init."""
+    """Seed gpugrad's global random generators (every device) for reproducible randn/rand/init.
+
+    As in PyTorch, this is process-wide state for the user's own code; code inside a
+    :func:`generator_scope` (such as ``gpugrad.train.train``) draws from its own generators
+    and neither reads nor changes these.
+    """
     global _seed
     _seed = int(seed)
     _generators.clear()
 
 
+@contextlib.contextmanager
+def generator_scope(seed: int):
+    """Within this block, in this thread only, randn/rand/uniform/initialisers/dropout draw from
+    private generators seeded with ``seed`` (the same streams ``manual_seed(seed)`` would give),
+    leaving the global generators untouched. Scopes nest; each thread has its own.
+
+    What a run needs when several share a process: two ``train()`` calls in two threads each
+    get their own numbers, and the user's ``gg.manual_seed`` state is not disturbed.
+    """
+    prev = getattr(_scoped, "active", None)
+    _scoped.active = (int(seed), {})
+    try:
+        yield
+    finally:
+        _scoped.active = prev
+
+
 def _generator(device):
     """The random generator of ``device``'s array module, created from the seed on first use."""
-    g = _generators.get(device._str)
+    active = getattr(_scoped, "active", None)
+    seed, table = active if active is not None else (_seed, _generators)
+    g = table.get(device._str)
     if g is None:
         xp = get_backend(device).xp
-        seed = _seed if _seed is not None else np.random.SeedSequence().entropy % (2 ** 63)
+        if seed is None:
+            seed = np.random.SeedSequence().entropy % (2 ** 63)
         g = xp.random.default_rng(seed + (device.index or 0) if device.type == "cuda" else seed)
-        _generators[device._str] = g
+        table[device._str] = g
     return g
 
 
@@ -99,14 +129,34 @@ def empty(*shape, dtype=None, device=None) -> Tensor:
     return Tensor._wrap(get_backend(dev).xp.empty(_shape(shape), dtype=d), dev)
 
 
+_INT = np.dtype(np.int_)
+
+
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
-    """Evenly spaced values in [start, stop), as NumPy's arange (integers stay int64)."""
+    """Evenly spaced values in [start, stop), as NumPy's arange: integer arguments give int64
+    (NumPy's rule), any float argument gives the default float dtype (float32).
+
+    The dtype is worked out from the arguments' types, without building a throwaway array:
+    one allocation, the result's.
+    """
     dev = as_device(device)
     if stop is None:
         start, stop = 0, start
-    raw = np.arange(start, stop, step)
-    d = resolve_dtype(dtype) if dtype is not None else (
-        get_default_dtype() if raw.dtype.kind == "f" else raw.dtype)
+    kinds = {type(start), type(stop), type(step)}
+    if dtype is not None:
+        d = resolve_dtype(dtype)
+    elif kinds == {int}:                    # the common cases, without NumPy's type machinery
+        d = _INT
+    elif kinds <= {int, float}:
+        d = get_default_dtype()
+    else:
+        # np.arange computes in at least the default integer; a float anywhere makes it float.
+        d = np.result_type(np.dtype(np.int_), *(np.asarray(v).dtype for v in (start, stop, step)))
+        if d.kind == "f":
+            d = get_default_dtype()
+        elif d.kind not in "iub":
+            raise TypeError(f"arange: start, stop and step must be real numbers, got "
+                            f"{type(start).__name__}, {type(stop).__name__}, {type(step).__name__}")
     return Tensor._wrap(get_backend(dev).xp.arange(start, stop, step, dtype=d), dev)
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import csv
 import os
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .data import DataError
 from .data.datasets import _read_csv   # the train command's CSV reader, with its one-line errors
+from .data.datasets import check_labels_fit_int64
+from .npz_reader import NpzError, NpzReader
 
 
 @dataclass
@@ -102,24 +103,26 @@ def read_inputs(path: str, run: Run):
                         f"(shape (N, {d}))")
     if len(x) == 0:
         raise DataError(f"{path}: the dataset is empty")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32)   # checked in the model's dtype: 1e39 is inf in float32
     if not np.all(np.isfinite(x)):
-        raise DataError(f"{path}: x contains NaN or infinite values")
-    return x.astype(np.float32), (None if y is None else _to_classes(path, np.asarray(y), len(x), run))
+        raise DataError(f"{path}: x contains NaN or infinite values after the cast to float32")
+    return x, (None if y is None else _to_classes(path, np.asarray(y), len(x), run))
 
 
 def _read_npz(path):
+    # Through NpzReader, as --data: regular files only, sizes checked before allocation, no pickle.
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: not an .npz archive")
+        with NpzReader(path) as f:
             if "x" not in f.files:
                 raise DataError(f"{path}: missing array x; the .npz must hold 'x' (samples, features) and "
-                                f"optionally 'y' (labels); it holds: {', '.join(f.files) or 'nothing'}")
-            return f["x"], (f["y"] if "y" in f.files else None)
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read the .npz ({exc})") from None
+                                f"optionally 'y' (labels); it holds: "
+                                f"{', '.join(k[:40] for k in f.files[:8]) or 'nothing'}")
+            return f.read("x"), (f.read("y") if "y" in f.files else None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except NpzError as exc:
+        raise DataError(f"{path}: cannot read the .npz: {exc}") from None
 
 
 def _to_classes(path, y, n, run: Run) -> np.ndarray:
@@ -128,6 +131,7 @@ def _to_classes(path, y, n, run: Run) -> np.ndarray:
     if y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not (np.all(np.isfinite(y))
                                                                     and np.all(y == np.round(y)))):
         raise DataError(f"{path}: the labels are not integer-like; the label column must hold class numbers")
+    check_labels_fit_int64(path, y)
     y = y.astype(np.int64)
     idx = np.searchsorted(run.classes, y).clip(0, len(run.classes) - 1)
     unknown = np.unique(y[run.classes[idx] != y])

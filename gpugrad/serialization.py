@@ -13,22 +13,46 @@ previous checkpoint intact.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
 import zipfile
-import zlib
 
 import numpy as np
 
 from .device import as_device
+from .npz_reader import NpzError, NpzReader
 from .tensor import Tensor
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "remove_stale_temps", "set_write_hook", "MAX_DEPTH"]
 
 _META = "__gpugrad__"
 _FORMAT = "gpugrad-checkpoint"
 _VERSION = 1
+MAX_DEPTH = 100                     # containers nested deeper are refused by save and load alike
+# The JSON structure entry: parsing costs up to ~25x its size in Python objects, so it is bounded
+# (32 MiB: ~800 MB at worst) and, if compressed, may expand at most 20x (JSON text compresses
+# ~5-10x; a bomb of "[]," repeated compresses ~1000x).
+_MAX_META_BYTES = 32 * 2 ** 20
+_MAX_META_RATIO = 20
+
+# For fault-injection tests: called as hook(point, path) at each step of save() (see save).
+_write_hook = None
+
+
+def set_write_hook(hook) -> None:
+    """Install ``hook(point, path)`` (or None), called by :func:`save` at each step of a write:
+    ``"tmp-created"``, ``"member:<key>"`` after each array, ``"written"``, ``"synced"`` (fsynced,
+    before the rename) and ``"replaced"`` (after it). Tests raise or send signals there to prove
+    that an interruption at any point leaves the previous file intact."""
+    global _write_hook
+    _write_hook = hook
+
+
+def _hook(point: str, path: str) -> None:
+    if _write_hook is not None:
+        _write_hook(point, path)
 
 
 class CheckpointError(ValueError):
@@ -36,7 +60,10 @@ class CheckpointError(ValueError):
 
 
 # -- encoding --------------------------------------------------------------------------------------
-def _encode(obj, arrays: list, where: str):
+def _encode(obj, arrays: list, where: str, depth: int = 0):
+    if depth > MAX_DEPTH:
+        raise ValueError(f"gg.save: {where[:120]} is nested more than {MAX_DEPTH} levels deep (or "
+                         f"contains itself); gg.load would refuse it")
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, np.generic):  # before int/float: np.float64 subclasses float
@@ -59,10 +86,10 @@ def _encode(obj, arrays: list, where: str):
                 raise TypeError(f"gg.save: dict keys must be str or int; {where} has key {k!r} "
                                 f"({type(k).__name__})")
         return {"$": "dict", "k": keys,
-                "v": [_encode(obj[k], arrays, f"{where}[{k!r}]") for k in keys]}
+                "v": [_encode(obj[k], arrays, f"{where}[{k!r}]", depth + 1) for k in keys]}
     if isinstance(obj, (list, tuple)):
         return {"$": "list" if isinstance(obj, list) else "tuple",
-                "v": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+                "v": [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
     hint = " (save its .state_dict() instead)" if hasattr(obj, "state_dict") else ""
     raise TypeError(f"gg.save: cannot save {where} of type {type(obj).__name__}{hint}; supported: "
                     f"dict, list, tuple, Tensor, NumPy array, int, float, bool, str, None")
@@ -87,7 +114,11 @@ def save(obj, path) -> None:
     arrays: list = []
     meta = {"format": _FORMAT, "version": _VERSION, "tree": _encode(obj, arrays, "obj")}
     entries = {f"a{i}": a for i, a in enumerate(arrays)}
-    entries[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    text = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    if len(text) > _MAX_META_BYTES:
+        raise ValueError(f"gg.save: the structure of {path} would take {len(text):,} bytes of JSON (at "
+                         f"most {_MAX_META_BYTES:,}); put long lists of numbers in arrays")
+    entries[_META] = np.frombuffer(text, dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"gg.save: cannot write {path}: directory {directory} does not exist")
@@ -98,10 +129,14 @@ def save(obj, path) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)
+            _hook("tmp-created", tmp)
+            _write_npz(f, entries, tmp)
             f.flush()
+            _hook("written", tmp)
             os.fsync(f.fileno())
+        _hook("synced", tmp)
         os.replace(tmp, path)
+        _hook("replaced", path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -109,6 +144,35 @@ def save(obj, path) -> None:
             pass
         raise
     _fsync_dir(directory)
+
+
+def _write_npz(f, entries: dict, tmp: str) -> None:
+    """The archive np.savez writes (stored members, zip64 headers), one member at a time so that
+    the fault-injection hook can interrupt it between members."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, arr in entries.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
+            _hook(f"member:{key}", tmp)
+
+
+def remove_stale_temps(path) -> list:
+    """Delete the temporary files that interrupted saves to ``path`` left beside it (a SIGKILL
+    or power loss mid-save cannot clean up after itself). Returns the paths removed.
+
+    Only call this when no other process is saving to ``path`` at the same moment (``gpugrad
+    train`` calls it when a run starts or resumes, before its first save).
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(name)}.*.tmp")):
+        try:
+            os.unlink(tmp)
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _fsync_dir(directory: str) -> None:
@@ -126,7 +190,7 @@ def _fsync_dir(directory: str) -> None:
 
 
 # -- decoding ----------------------------------------------------------------------------------------
-def load(path, device=None, *, map_location=None, weights_only=None):
+def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: int | None = None):
     """Read a file written by :func:`save`. Tensors go to ``device`` (default: where they were saved).
 
     ``map_location`` is PyTorch's spelling of the same: a device ("cpu", "cuda", a gg.Device) for
@@ -134,44 +198,32 @@ def load(path, device=None, *, map_location=None, weights_only=None):
     the dict stay. ``weights_only`` is accepted for PyTorch scripts and changes nothing: gg.load
     never unpickles, so every load is as safe as PyTorch's ``weights_only=True``.
 
-    Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a ValueError) naming
-    the file for anything truncated, corrupted or not written by ``gg.save``; ``TypeError`` for a
-    map_location that is not a device or a dict (PyTorch's callable form is not supported).
+    The file is untrusted input: it is read with :class:`gpugrad.npz_reader.NpzReader` (a
+    regular file only, every array's declared shape x item size checked against its stored size
+    and ``max_bytes`` before allocation, no pickle, decompression bombs refused), and its
+    structure entry must be a 1-D uint8 JSON document of at most 32 MiB, nested at most
+    ``MAX_DEPTH`` deep, whose every node has the expected type and references each array once.
+
+    Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a ValueError) with
+    one line naming the file for anything truncated, corrupted, oversized or not written by
+    ``gg.save``; ``TypeError`` for a map_location that is not a device or a dict (PyTorch's
+    callable form is not supported).
     """
     path = os.fspath(path)
     dev = _placement(device, map_location)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"gg.load: no such file: {path}")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"gg.load: {path} is not a readable gpugrad checkpoint (not a valid .npz "
-                              f"archive: {exc}); it may be truncated or corrupted") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"gg.load: {path} is a single .npy array, not a gpugrad checkpoint")
-    with archive:
-        if _META not in archive.files:
-            held = ", ".join(archive.files[:8]) or "nothing"
+        reader = NpzReader(path, max_bytes=max_bytes)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"gg.load: no such file: {path}") from None
+    except NpzError as exc:
+        raise CheckpointError(f"gg.load: {path} is not a readable gpugrad checkpoint: {exc}") from None
+    with reader:
+        if _META not in reader.files:
+            held = ", ".join(k[:40] for k in reader.files[:8]) or "nothing"
             raise CheckpointError(f"gg.load: {path} is an .npz archive but not a gpugrad checkpoint "
                                   f"(no '{_META}' entry; it holds: {held})")
-        try:
-            raw = bytes(_read(archive, _META, path))
-            meta = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry is not valid "
-                                  f"JSON ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT or "tree" not in meta:
-            raise CheckpointError(f"gg.load: {path} is not a gpugrad checkpoint (unknown format)")
-        if meta.get("version", 0) > _VERSION:
-            raise CheckpointError(f"gg.load: {path} was written by a newer gpugrad (format version "
-                                  f"{meta['version']}; this one reads up to {_VERSION}); upgrade gpugrad")
-        try:
-            return _decode(meta["tree"], archive, path, dev)
-        except CheckpointError:
-            raise
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise CheckpointError(f"gg.load: {path} is corrupted: its structure does not match its "
-                                  f"arrays ({type(exc).__name__}: {exc})") from None
+        meta = _read_meta(reader, path)
+        return _Decoder(reader, path, dev).decode(meta["tree"], 0)
 
 
 def _placement(device, map_location):
@@ -197,43 +249,133 @@ def _place(saved: str, dev):
     return dev
 
 
-def _read(archive, key: str, path: str) -> np.ndarray:
-    if key not in archive.files:
-        raise CheckpointError(f"gg.load: {path} is corrupted: array entry {key!r} is missing")
+def _read_meta(reader, path) -> dict:
+    info = reader._members[_META]  # noqa: SLF001 (its sizes are checked before it is read)
+    if info.file_size > _MAX_META_BYTES:
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry declares "
+                              f"{info.file_size:,} bytes (at most {_MAX_META_BYTES:,})")
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > 65536 and \
+            info.file_size > _MAX_META_RATIO * max(1, info.compress_size):
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry expands from "
+                              f"{info.compress_size:,} to {info.file_size:,} bytes (over "
+                              f"{_MAX_META_RATIO}x): refused as a decompression bomb")
+    raw = _read(reader, _META, path)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry is a {raw.dtype} "
+                              f"array of shape {raw.shape}, not 1-D uint8 JSON text")
     try:
-        return archive[key]
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"gg.load: {path} is corrupted: entry {key!r} cannot be read "
-                              f"({exc}); it may be truncated") from None
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry is not valid "
+                              f"JSON ({_one_line(exc)})") from None
+    except RecursionError:
+        raise CheckpointError(f"gg.load: {path} is corrupted: its structure entry is nested too "
+                              f"deeply to parse") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT or "tree" not in meta:
+        raise CheckpointError(f"gg.load: {path} is not a gpugrad checkpoint (unknown format)")
+    version = meta.get("version", 0)
+    if type(version) is not int:
+        raise CheckpointError(f"gg.load: {path} is corrupted: its format version is a "
+                              f"{type(version).__name__}, not an integer")
+    if version > _VERSION:
+        raise CheckpointError(f"gg.load: {path} was written by a newer gpugrad (format version "
+                              f"{version}; this one reads up to {_VERSION}); upgrade gpugrad")
+    return meta
 
 
-def _decode(node, archive, path, dev):
-    if node is None or isinstance(node, (bool, int, str)):
-        return node
-    if isinstance(node, float):
-        return node
-    tag = node["$"]
-    if tag == "float":
-        return float(node["v"])
-    if tag == "dict":
-        return {k: _decode(v, archive, path, dev) for k, v in zip(node["k"], node["v"])}
-    if tag == "list":
-        return [_decode(v, archive, path, dev) for v in node["v"]]
-    if tag == "tuple":
-        return tuple(_decode(v, archive, path, dev) for v in node["v"])
-    arr = _read(archive, node["a"], path)
-    if tag == "ndarray":
-        return arr
-    if tag == "scalar":
-        return arr[()]
-    if tag == "tensor":
-        target = _place(node["device"], dev)
+def _read(reader, key: str, path: str) -> np.ndarray:
+    if key not in reader.files:
+        raise CheckpointError(f"gg.load: {path} is corrupted: array entry {key[:40]!r} is missing")
+    try:
+        return reader.read(key)
+    except NpzError as exc:
+        raise CheckpointError(f"gg.load: {path} is corrupted: {exc}") from None
+
+
+def _one_line(exc) -> str:
+    text = " ".join(str(exc).split())
+    return text[:160] + ("..." if len(text) > 160 else "")
+
+
+class _Decoder:
+    """Rebuilds the saved object from the JSON tree, checking each node's type as it goes."""
+
+    def __init__(self, reader, path, dev):
+        self.reader, self.path, self.dev = reader, path, dev
+        self.used: set = set()
+
+    def bad(self, what: str) -> CheckpointError:
+        return CheckpointError(f"gg.load: {self.path} is corrupted: {what}")
+
+    def field(self, node: dict, name: str, types):
+        if name not in node:
+            raise self.bad(f"a {node.get('$')!r} node has no {name!r} field")
+        v = node[name]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in _as_tuple(types)):
+            raise self.bad(f"a {node.get('$')!r} node's {name!r} is a {type(v).__name__}")
+        return v
+
+    def decode(self, node, depth: int):
+        if depth > MAX_DEPTH:
+            raise self.bad(f"its structure is nested more than {MAX_DEPTH} levels deep")
+        if node is None or isinstance(node, (bool, int, str, float)):
+            return node
+        if not isinstance(node, dict) or not isinstance(node.get("$"), str):
+            raise self.bad(f"a structure node is a {type(node).__name__} without a type tag")
+        tag = node["$"]
+        if tag == "float":
+            v = self.field(node, "v", str)
+            try:
+                if len(v) > 64:
+                    raise ValueError
+                return float(v)
+            except ValueError:
+                raise self.bad(f"a float is stored as {v[:20]!r}") from None
+        if tag == "dict":
+            keys, vals = self.field(node, "k", list), self.field(node, "v", list)
+            if len(keys) != len(vals):
+                raise self.bad(f"a dict has {len(keys)} keys but {len(vals)} values")
+            out = {}
+            for k, v in zip(keys, vals):
+                if not isinstance(k, (str, int)) or isinstance(k, bool):
+                    raise self.bad(f"a dict key is a {type(k).__name__}")
+                out[k] = self.decode(v, depth + 1)
+            return out
+        if tag in ("list", "tuple"):
+            items = [self.decode(v, depth + 1) for v in self.field(node, "v", list)]
+            return items if tag == "list" else tuple(items)
+        if tag not in ("ndarray", "scalar", "tensor"):
+            raise self.bad(f"unknown entry type {tag[:40]!r}")
+        key = self.field(node, "a", str)
+        if key in self.used or key == _META:
+            # gg.save writes each array once; a second reference would read it again (a way to
+            # make a small file allocate without bound).
+            raise self.bad(f"array entry {key[:40]!r} is referenced more than once")
+        self.used.add(key)
+        arr = _read(self.reader, key, self.path)
+        if tag == "ndarray":
+            return arr
+        if tag == "scalar":
+            if arr.ndim != 0:
+                raise self.bad(f"scalar entry {key!r} has shape {arr.shape}")
+            return arr[()]
+        device = self.field(node, "device", str)
+        requires_grad = node.get("requires_grad", False)
+        if not isinstance(requires_grad, bool):
+            raise self.bad(f"tensor entry {key!r} has requires_grad of type {type(requires_grad).__name__}")
+        try:
+            target = _place(device, self.dev)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise self.bad(f"tensor entry {key!r} names device {device[:40]!r} ({_one_line(exc)})") from None
         if target.type == "cpu":
             t = Tensor._wrap(arr, target)
         else:
             from .backends import get_backend
             t = Tensor._wrap(get_backend(target).asarray(arr), target)
-        if node.get("requires_grad") and arr.dtype.kind == "f":
+        if requires_grad and arr.dtype.kind == "f":
             t.requires_grad = True
         return t
-    raise CheckpointError(f"gg.load: {path} is corrupted: unknown entry type {tag!r}")
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)

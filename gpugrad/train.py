@@ -16,19 +16,23 @@ import contextlib
 import hashlib
 import os
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import nn, optim
-from .creation import manual_seed
+from .creation import generator_scope
 from .data import DataLoader, load_digits, load_file, train_test_split
 from .grad_mode import no_grad
 from .nn.functional import cross_entropy
 from . import runs
-from .run_log import TensorBoardLog, write_metrics_csv
-from .serialization import load, save
+from .run_checks import TrainError, check_checkpoint, check_finite_epoch, check_run_settings, check_states
+from .run_log import METRICS, TensorBoardLog, write_metrics_csv
+from .run_signals import InterruptGuard
+from .serialization import load, remove_stale_temps, save
 from .tensor import Tensor
 
 CHECKPOINT = "checkpoint.npz"
@@ -39,11 +43,7 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 
 # The settings that define a run: resuming with any of them changed would not continue it.
 RUN_FIELDS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
-              "dropout", "weight_decay", "momentum", "schedule", "test_fraction")
-
-
-class TrainError(ValueError):
-    """A problem with the run's settings, device or checkpoint, said in one line."""
+              "dropout", "weight_decay", "momentum", "schedule", "test_fraction", "clip")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class TrainConfig:
     momentum: float = 0.9               # SGD only
     schedule: str = "cosine"            # cosine | step | none (stepped once per epoch)
     test_fraction: float = 0.2
+    clip: float = 0.0                   # max global gradient norm per step (0: no clipping)
     device: str = "auto"
     graph: str = "auto"                 # auto | on | off: the step as a CUDA graph (see _StepRunner)
     out: str | None = None              # None: a new timestamped folder under runs/ (runs.timestamped_out)
@@ -76,6 +77,7 @@ class TrainConfig:
             raise TrainError(f"--graph must be auto, on or off, got {self.graph!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR.get(self.optimizer, 1e-3)
+        check_run_settings(self.run_settings(), "run settings")
 
     def run_settings(self) -> dict:
         d = {k: getattr(self, k) for k in RUN_FIELDS}
@@ -144,9 +146,11 @@ def fingerprint(*arrays) -> str:
 
 
 def build_model(config: TrainConfig, n_in: int, n_classes: int, device) -> nn.MLP:
-    manual_seed(config.seed)
-    return nn.MLP([n_in, *config.hidden, n_classes], activation=config.activation,
-                  dropout=config.dropout, device=device)
+    # The run's own generators: the user's gg.manual_seed state is neither used nor changed,
+    # and runs in other threads draw from theirs.
+    with generator_scope(config.seed):
+        return nn.MLP([n_in, *config.hidden, n_classes], activation=config.activation,
+                      dropout=config.dropout, device=device)
 
 
 def build_optimizer(config: TrainConfig, model: nn.Module):
@@ -193,15 +197,14 @@ def checkpoint_path(path: str, flag: str = "--resume") -> str:
 
 def read_checkpoint(path: str, flag: str = "--resume") -> dict:
     """Load a training checkpoint (on cpu) from a run folder or a checkpoint file, with one-line
-    errors (naming ``flag``) for anything unusable."""
+    errors (naming ``flag``) for anything unusable: the file through gg.load's checks, then every
+    field through run_checks.check_checkpoint."""
     path = checkpoint_path(path, flag)
     try:
         ckpt = load(path, device="cpu")
     except FileNotFoundError:
         raise TrainError(f"{flag}: no such checkpoint: {path}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
-        raise TrainError(f"{flag}: {path} is a gpugrad file but not a `gpugrad train` checkpoint")
-    return ckpt
+    return check_checkpoint(ckpt, path, flag)   # every field: type, range, finiteness
 
 
 def config_for_resume(ckpt: dict, given: dict, path: str) -> TrainConfig:
@@ -320,6 +323,7 @@ def _train(config, resume, log, on_epoch_end):
     history = {"loss": [], "train_acc": [], "test_acc": [], "seconds": [], "lr": []}
     start = 0
     if ckpt is not None:
+        check_states(ckpt, model, opt, sched, config.optimizer, resume)
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -341,6 +345,11 @@ def _train(config, resume, log, on_epoch_end):
     xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
+    if dist.is_main:   # interrupted saves (SIGKILL, power loss) leave temporary files: clear this run's
+        remove_stale_temps(ckpt_path)
+        remove_stale_temps(os.path.join(config.out, CURVES))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(config.out, METRICS + ".tmp"))   # run_log.write_metrics_csv's
     n_params = sum(p.size for p in model.parameters())
     log(f"run folder: {config.out}")
     if not runs.is_identity(classes):
@@ -356,32 +365,42 @@ def _train(config, resume, log, on_epoch_end):
     else:
         log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
 
-    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log), loader)
+    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log, config.clip),
+                                loader)
     board = TensorBoardLog(config.out) if dist.is_main else None
     t_run = time.perf_counter()
+    # SIGTERM (a batch scheduler's stop) takes the Ctrl-C path; neither cuts a checkpoint short.
+    guard = InterruptGuard()
     try:
-        for epoch in range(start, config.epochs):
-            metrics = _one_epoch(model, opt, loader, epoch, config, run_step)
-            if sched is not None:
-                sched.step()
-            metrics["train_acc"] = evaluate(model, xt_tr, y_tr)
-            metrics["test_acc"] = evaluate(model, xt_te, y_te)
-            for k in history:
-                history[k].append(metrics[k])
-            if dist.is_main:   # rank 0 alone writes the run's files
-                save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
-                      "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict() if sched is not None else None,
-                      "loader": loader.state_dict(), "history": history, "data_fingerprint": data_id,
-                      "data_source": source, "classes": np.asarray(classes, dtype=np.int64),
-                      "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
-                write_metrics_csv(history, config.out)
-                board.epoch(epoch + 1, metrics)
-            log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss {metrics['loss']:.4f}  "
-                f"train acc {100 * metrics['train_acc']:6.2f}%  test acc {100 * metrics['test_acc']:6.2f}%  "
-                f"{metrics['seconds']:.2f} s  {metrics['samples_per_s']:,.0f} samples/s")
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, metrics)
+        with guard:
+            for epoch in range(start, config.epochs):
+                metrics = _one_epoch(model, opt, loader, epoch, config, run_step)
+                # Before anything is saved: a diverged epoch must not overwrite the last finite one.
+                check_finite_epoch(epoch + 1, metrics["loss"], model, metrics["lr"],
+                                   ckpt_path if os.path.exists(ckpt_path) else None)
+                if sched is not None:
+                    sched.step()
+                metrics["train_acc"] = evaluate(model, xt_tr, y_tr)
+                metrics["test_acc"] = evaluate(model, xt_te, y_te)
+                with guard.critical():
+                    for k in history:
+                        history[k].append(metrics[k])
+                    if dist.is_main:   # rank 0 alone writes the run's files
+                        save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
+                              "model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "scheduler": sched.state_dict() if sched is not None else None,
+                              "loader": loader.state_dict(), "history": history,
+                              "data_fingerprint": data_id, "data_source": source,
+                              "classes": np.asarray(classes, dtype=np.int64),
+                              "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
+                        write_metrics_csv(history, config.out)
+                        board.epoch(epoch + 1, metrics)
+                    log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss "
+                        f"{metrics['loss']:.4f}  train acc {100 * metrics['train_acc']:6.2f}%  test acc "
+                        f"{100 * metrics['test_acc']:6.2f}%  {metrics['seconds']:.2f} s  "
+                        f"{metrics['samples_per_s']:,.0f} samples/s")
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, metrics)
     finally:
         if board is not None:
             board.close()
@@ -468,8 +487,9 @@ class _StepRunner:
     speed-up.
     """
 
-    def __init__(self, model, opt, graphed: bool, log):
+    def __init__(self, model, opt, graphed: bool, log, clip: float = 0.0):
         self.model, self.opt, self.graphed, self.log = model, opt, graphed, log
+        self.clip = float(clip)
         self._graph = None
 
     def new_epoch(self):
@@ -481,6 +501,8 @@ class _StepRunner:
         opt.zero_grad()
         loss = cross_entropy(model(xb), yb)
         loss.backward()
+        if self.clip > 0:
+            optim.clip_grad_norm_(model.parameters(), self.clip)  # on the device: no host sync
         opt.step()
         return loss
 
@@ -505,7 +527,11 @@ class _StepRunner:
 
 def _one_epoch(model, opt, loader, epoch, config, run_step):
     loader.set_epoch(epoch)
-    manual_seed(epoch_seed(config.seed, epoch))  # dropout masks of this epoch: from (seed, epoch)
+    with generator_scope(epoch_seed(config.seed, epoch)):  # dropout masks: from (seed, epoch) alone
+        return _epoch_steps(model, opt, loader, epoch, config, run_step)
+
+
+def _epoch_steps(model, opt, loader, epoch, config, run_step):
     model.train()
     bar = _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", config.quiet)
     total, seen = None, 0
@@ -535,25 +561,44 @@ def _one_epoch(model, opt, loader, epoch, config, run_step):
             "samples_per_s": seen / max(seconds, 1e-9)}
 
 
+_PLOT_LOCK = threading.Lock()
+
+
 def write_curves(history: dict, path: str) -> str:
-    """Loss and accuracy per epoch as a PNG (matplotlib, Agg backend; written atomically)."""
-    import matplotlib
-    matplotlib.use("Agg")
+    """Loss and accuracy per epoch as a PNG, written atomically.
+
+    Thread-safe: matplotlib's object API only (a Figure with its own FigureCanvasAgg, never
+    pyplot's global figure manager or ``matplotlib.use``), and one lock around rendering, since
+    matplotlib's text and font caches are not thread-safe (its FAQ says as much).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig = Figure(figsize=(9, 3.6), dpi=100)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(epochs, history["loss"], marker="o", ms=3)
-    ax1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss", yscale="log")
-    ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), marker="o", ms=3, label="train")
-    ax2.plot(epochs, 100 * np.asarray(history["test_acc"]), marker="o", ms=3, label="test")
-    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    ax2.legend()
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    directory, name = os.path.split(os.path.abspath(path))
+    with _PLOT_LOCK:
+        fig = Figure(figsize=(9, 3.6), dpi=100)
+        FigureCanvasAgg(fig)
+        ax1, ax2 = fig.subplots(1, 2)
+        ax1.plot(epochs, history["loss"], marker="o", ms=3)
+        ax1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss", yscale="log")
+        ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), marker="o", ms=3, label="train")
+        ax2.plot(epochs, 100 * np.asarray(history["test_acc"]), marker="o", ms=3, label="test")
+        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+        ax2.legend()
+        for ax in (ax1, ax2):
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        # The temporary name matches serialization.remove_stale_temps's pattern, so a run killed
+        # mid-write has it removed when it resumes.
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                fig.savefig(f, format="png")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     return path

@@ -71,17 +71,15 @@ def _leftovers(d):
 def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch, where):
     path = tmp_path / "ckpt.npz"
     gg.save({"epoch": 1, "w": gg.ones(3)}, path)
-    real_savez = np.savez
-
-    def crash_midway(f, **entries):
-        real_savez(f, **dict(list(entries.items())[:1]))     # part of the archive is written...
-        raise KeyboardInterrupt("killed mid-write")          # ...then the process is interrupted
+    def crash_midway(point, _path):
+        if point == "member:a0":                              # part of the archive is written...
+            raise KeyboardInterrupt("killed mid-write")       # ...then the process is interrupted
 
     def crash_at_rename(src, dst):
         raise OSError("disk vanished")
 
     if where == "write":
-        monkeypatch.setattr(serialization.np, "savez", crash_midway)
+        monkeypatch.setattr(serialization, "_write_hook", crash_midway)
         exc = KeyboardInterrupt
     else:
         monkeypatch.setattr(serialization.os, "replace", crash_at_rename)
@@ -155,7 +153,7 @@ def test_never_unpickles(tmp_path):
                                                           b'"version": 1, "tree": {"$": "ndarray", '
                                                           b'"a": "a0"}}', dtype=np.uint8),
              a0=np.array([{"x": 1}], dtype=object))
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="never objects: no pickle"):
         gg.load(path)
 
 

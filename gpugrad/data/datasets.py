@@ -6,11 +6,14 @@ Bad files raise ``DataError`` with one line naming the file and the problem.
 """
 from __future__ import annotations
 
+import array
 import csv
+import io
 import os
-import zipfile
 
 import numpy as np
+
+from ..npz_reader import DEFAULT_MAX_BYTES, NpzError, NpzReader, open_regular
 
 
 class DataError(ValueError):
@@ -32,69 +35,103 @@ def load_digits():
     return x, d.target.astype(np.int64)
 
 
-def load_file(path):
+def load_file(path, max_bytes: int | None = None):
     """Features and labels from ``path``: an .npz with arrays ``x`` (N, D) and ``y`` (N,), or a
     .csv whose last column is the label (an optional header row is skipped).
 
-    Labels must be integer-like; they are mapped to 0..C-1 in sorted order.
+    Labels must be integer-like and fit int64; they are mapped to 0..C-1 in sorted order.
+    Features are cast to float32 and must be finite after the cast (1e39 overflows float32).
     Returns ``(x, y, classes)`` with ``classes`` the original label values.
+
+    The file is untrusted: only a regular file is read (never a FIFO or device, which could
+    block), an .npz member's declared size is checked against its stored size and ``max_bytes``
+    (default ``gpugrad.npz_reader.DEFAULT_MAX_BYTES``) before allocation, nothing is unpickled,
+    and a CSV larger than ``max_bytes`` is refused. Every problem raises ``DataError`` (one line
+    naming the file).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise DataError(f"{path}: no such file")
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
-        x, y = _read_npz(path)
+        x, y = _read_npz(path, limit)
     elif ext == ".csv":
-        x, y = _read_csv(path)
+        x, y = _read_csv(path, limit)
     else:
         raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .npz (arrays x and y) "
                         f"or .csv (last column the label)")
     return _check(path, x, y)
 
 
-def _read_npz(path):
+def _read_npz(path, limit=None):
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: not an .npz archive")
+        with NpzReader(path, max_bytes=limit) as f:   # limit None: DEFAULT_MAX_BYTES
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the .npz must hold "
                                 f"'x' (samples, features) and 'y' (labels); it holds: "
-                                f"{', '.join(f.files) or 'nothing'}")
-            return f["x"], f["y"]
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read the .npz ({exc})") from None
+                                f"{', '.join(k[:40] for k in f.files[:8]) or 'nothing'}")
+            return f.read("x"), f.read("y")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except NpzError as exc:
+        raise DataError(f"{path}: cannot read the .npz: {exc}") from None
 
 
-def _read_csv(path):
+def _read_csv(path, limit=None):
+    limit = DEFAULT_MAX_BYTES if limit is None else limit
     try:
-        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") must not turn row 1 into a "header"
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+        with open_regular(path) as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if size > limit:
+                raise DataError(f"{path}: the CSV is {size:,} bytes, over the load limit of {limit:,} "
+                                f"(set GPUGRAD_MAX_LOAD_BYTES to raise it)")
+            # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") must not turn row 1 into a "header"
+            with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+                flat, width, n = _parse_csv_rows(path, csv.reader(f))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except NpzError as exc:  # open_regular: a FIFO, a device, a directory ...
+        raise DataError(f"{path}: cannot read the CSV: {exc}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the CSV ({exc})") from None
-    if rows and not _numeric(rows[0]):
-        rows = rows[1:]  # a header row
-    if not rows:
+    if n == 0:
         raise DataError(f"{path}: the CSV has no data rows")
-    width = len(rows[0])
-    if width < 2:
-        raise DataError(f"{path}: each row needs at least one feature and a label; row 1 has "
-                        f"{width} column")
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for i, r in enumerate(rows):
+    values = np.frombuffer(flat, dtype=np.float64).reshape(n, width)
+    return values[:, :-1], values[:, -1]
+
+
+def _parse_csv_rows(path, reader):
+    """(values as a flat array('d'), width, rows) from the rows of a CSV, header row skipped.
+
+    Numbers go straight into a packed array (8 bytes each) rather than lists of lists of Python
+    floats (~10x that), so memory stays a small multiple of the file size.
+    """
+    flat = array.array("d")
+    width, n, first = None, 0, True
+    for r in reader:
+        if not r or not any(c.strip() for c in r):
+            continue
+        if first:
+            first = False
+            if not _numeric(r):
+                continue  # a header row
+        if width is None:
+            width = len(r)
+            if width < 2:
+                raise DataError(f"{path}: each row needs at least one feature and a label; row 1 has "
+                                f"{width} column")
         if len(r) != width:
-            raise DataError(f"{path}: data row {i + 1} has {len(r)} columns, expected {width}")
+            raise DataError(f"{path}: data row {n + 1} has {len(r)} columns, expected {width}")
         try:
-            values[i] = [float(c) for c in r]
+            values = [float(c) for c in r]
         except ValueError:
             bad = next(c for c in r if not _is_float(c))
-            raise DataError(f"{path}: data row {i + 1} is not numeric (value {bad.strip()!r})") from None
-    return values[:, :-1], values[:, -1]
+            raise DataError(f"{path}: data row {n + 1} is not numeric (value {bad.strip()!r})") from None
+        flat.extend(values)
+        n += 1
+    return flat, width or 0, n
 
 
 def _is_float(s: str) -> bool:
@@ -129,15 +166,34 @@ def _check(path, x, y):
         raise DataError(f"{path}: the dataset is empty")
     if len(x) != len(y):
         raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}")
+    # Checked after the cast to the training dtype: 1e39 is finite in float64 but inf in float32.
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
-        raise DataError(f"{path}: x contains NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))[0]
+        raise DataError(f"{path}: x contains NaN or infinite values after the cast to float32 (first "
+                        f"in sample {bad}; float32 holds magnitudes up to 3.4e38): fix or rescale them")
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
-        raise DataError(f"{path}: the labels are not integer-like (e.g. {y[y != np.round(y)][:1]}); "
+        bad = y[~(np.isfinite(y) & (y == np.round(y)))][:1]
+        raise DataError(f"{path}: the labels are not integer-like (e.g. {bad}); "
                         f"the label column must hold class numbers")
+    check_labels_fit_int64(path, y)
     classes, y_idx = np.unique(y.astype(np.int64), return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{path}: need at least 2 classes, found {len(classes)}")
-    return x.astype(np.float32), y_idx.astype(np.int64), classes
+    return x, y_idx.astype(np.int64), classes
+
+
+def check_labels_fit_int64(path, y: np.ndarray) -> None:
+    """Raise DataError when an integer-like label does not fit int64, the label dtype (1e19 would
+    otherwise wrap to INT64_MIN in ``astype``)."""
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if y.dtype.kind == "f" and not np.all((y >= -2.0 ** 63) & (y < 2.0 ** 63)):
+        raise DataError(f"{path}: a label ({y[(y < -2.0 ** 63) | (y >= 2.0 ** 63)][0]:g}) does not fit "
+                        f"int64 ({lo}..{hi}); use class numbers such as 0..C-1")
+    if y.dtype == np.uint64 and y.size and int(y.max()) > hi:
+        raise DataError(f"{path}: a label ({int(y.max())}) does not fit int64 (at most {hi}); use class "
+                        f"numbers such as 0..C-1")
 
 
 def train_test_split(x, y, test_fraction: float = 0.2, seed: int = 0):
