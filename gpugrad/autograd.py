@@ -243,8 +243,10 @@ def _apply_vjp(n, g, needed, create_graph):
     if n.versions:
         for i, vc, v in n.versions:
             if vc[0] != v:
-                raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
-                                   f"{tuple(n.saved[i].shape)}) was modified in place after the op used it "
+                what = (f"input {i} of op '{n.op.name}' (shape {tuple(n.saved[i].shape)})" if i is not None
+                        else f"the output of op '{n.op.name}' (shape {tuple(n.out_shape)}), which its "
+                             f"gradient reads,")
+                raise RuntimeError(f"backward: {what} was modified in place after the op used it "
                                    f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
                                    f"Recompute the forward after in-place updates.")
     op = n.op

@@ -242,6 +242,9 @@ def apply(op: Op, args, params):
             else:
                 parents.append(None)
                 saved.append(a)
+        if op.save_ans:  # the VJP reads the output: an in-place write to it must be caught too
+            vc = result._version_counter()
+            versions = ((None, vc, vc[0]),) if versions is None else versions + ((None, vc, vc[0]),)
         node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
                     out.shape, device)
         result._node = node
