@@ -7,27 +7,55 @@
   bias_sigmoid_vjp) fall back to their composite formulas here.
 
 Both offer the same names with the same signatures; ``+ - * /`` and comparisons work on either.
+
+The kernel ops' formulas (relu, relu_vjp, sigmoid, bias_sigmoid and their VJPs) are written once,
+beside their op in gpugrad/ops/, as composites against this namespace and registered with
+``@composite``. Both namespaces expose every composite by name; the raw one asks the backend
+whether it has a faster kernel for it (``backend.implementation``), the Tensor one always uses the
+formula (so create_graph differentiates through it).
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from .ops._shapes import sum_to_array
+
+#: op name -> its composite formula ``f(F, *arrays)``, registered beside the op in gpugrad/ops/.
+COMPOSITES: dict[str, Callable] = {}
+
+
+def composite(name: str):
+    """Register the decorated formula ``f(F, *arrays)`` as the definition of op ``name``.
+
+    ``F`` is a VJP namespace (raw arrays or Tensors). A backend may replace the formula with a
+    faster kernel by naming ``name`` in its kernel map; otherwise the formula runs as written."""
+    def register(fn):
+        if name in COMPOSITES:
+            raise ValueError(f"composite {name!r} is registered twice ({COMPOSITES[name]} and {fn})")
+        COMPOSITES[name] = fn
+        return fn
+    return register
 
 
 class RawNamespace:
-    """VJP functions on raw arrays of one backend."""
+    """VJP functions on raw arrays of one backend.
 
-    def __init__(self, backend):
+    ``kernels=False`` builds the namespace without the backend's hand-written (Numba) kernels: what
+    the kernel policies "cupy"/"cublas" run, for benchmarks and tests comparing the two."""
+
+    def __init__(self, backend, kernels: bool = True):
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
         self.sqrt, self.sign, self.where = xp.sqrt, xp.sign, xp.where
+        self.abs, self.maximum = xp.abs, xp.maximum
         self.zeros_like = xp.zeros_like
         self.broadcast_to, self.matmul, self.swapaxes = xp.broadcast_to, xp.matmul, xp.swapaxes
         self.mm = backend.matmul
-        self.relu_vjp = backend.relu_vjp
-        self.bias_relu_vjp = backend.bias_relu_vjp
-        self.bias_sigmoid_vjp = backend.bias_sigmoid_vjp
         self.sum_to = sum_to_array
+        for name, formula in COMPOSITES.items():
+            setattr(self, name, backend.implementation(name, partial(formula, self), kernels=kernels))
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
@@ -69,9 +97,12 @@ class _TensorNamespace:
         from .ops import linalg, shape
         self.exp, self.log, self.sin, self.cos = ops.exp, ops.log, ops.sin, ops.cos
         self.sqrt, self.sign, self.where = ops.sqrt, ops.sign, ops.where
+        self.abs, self.maximum = ops.abs, ops.maximum
         self.broadcast_to, self.matmul, self.swapaxes = shape.broadcast_to, linalg.matmul, shape.swapaxes
         self.sum_to, self.reshape, self.transpose = shape.sum_to, shape.reshape, shape.transpose
         self.sum, self.astype = ops.sum, ops.cast
+        for name, formula in COMPOSITES.items():   # the kernel ops, as their composite formulas
+            setattr(self, name, partial(formula, self))
 
     @staticmethod
     def zeros_like(t):
@@ -90,20 +121,6 @@ class _TensorNamespace:
         return to_device(g, dst)
 
     @staticmethod
-    def relu_vjp(g, y):
-        return g * (y > 0)
-
-    @staticmethod
-    def bias_sigmoid_vjp(g, h):
-        dz = g * h * (1 - h)
-        return dz, dz.sum(axis=0)
-
-    @staticmethod
-    def bias_relu_vjp(g, y):
-        dz = g * (y > 0)
-        return dz, dz.sum(axis=0)
-
-    @staticmethod
     def index_add(g, shape, index, accumulate):
         from .ops.shape import index_add
         return index_add(g, shape=shape, index=index, accumulate=accumulate)
@@ -116,11 +133,13 @@ class _TensorNamespace:
         return Tensor._wrap(raw, targets.device)
 
 
-def raw_namespace(backend) -> RawNamespace:
-    """The (cached) raw-array namespace of ``backend``."""
-    ns = backend.__dict__.get("_raw_namespace")
+def raw_namespace(backend, kernels: bool = True) -> RawNamespace:
+    """The (cached) raw-array namespace of ``backend`` (``kernels=False``: without its Numba kernels)."""
+    key = "_raw_namespace" if kernels else "_raw_namespace_vendor"
+    ns = backend.__dict__.get(key)
     if ns is None:
-        ns = backend._raw_namespace = RawNamespace(backend)
+        ns = RawNamespace(backend, kernels)
+        setattr(backend, key, ns)
     return ns
 
 

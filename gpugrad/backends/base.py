@@ -1,7 +1,8 @@
 """The array-module backend shared by NumPy (cpu) and CuPy (cuda).
 
-Everything here is written against ``self.xp``; the CUDA backend overrides the kernel entry
-points (matmul, relu, relu_vjp, bias_sigmoid, bias_sigmoid_vjp) with hand-written kernels.
+Everything here is written against ``self.xp``. The kernel ops (relu, sigmoid, bias_sigmoid and
+their VJPs) are not here: their formulas sit beside the ops in gpugrad/ops/activation.py, and a
+backend only names the faster kernels it has for them in ``KERNELS``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,19 @@ class ArrayBackend:
     def __init__(self, xp):
         self.xp = xp
 
-    # -- the five kernel entry points -----------------------------------------------------
+    #: op name -> name of this backend's method that runs faster than the op's composite formula
+    #: (the formulas live beside their ops in gpugrad/ops/; see gpugrad/vjp_namespace.py). One line
+    #: per kernel; an op not named here runs its formula on ``xp``.
+    KERNELS: dict[str, str] = {}
+
+    def implementation(self, op: str, formula, kernels: bool = True):
+        """What runs for kernel op ``op`` on this backend: its faster kernel where it has one, else
+        ``formula`` (the composite, already bound to the raw namespace). ``kernels=False`` asks for
+        the path without hand-written Numba kernels (the same here; see KernelBackend)."""
+        method = self.KERNELS.get(op)
+        return getattr(self, method) if method else formula
+
+    # -- products ----------------------------------------------------------------------------
     def matmul(self, a, b, trans_a: bool = False, trans_b: bool = False):
         """op(a) @ op(b) for 2-D arrays, where op transposes when asked (views, no copies)."""
         return (a.T if trans_a else a) @ (b.T if trans_b else b)
@@ -26,28 +39,6 @@ class ArrayBackend:
         if activation == "relu":
             self.xp.maximum(out, 0, out=out)
         return out
-
-    def relu(self, x):
-        """max(x, 0), elementwise."""
-        return self.xp.maximum(x, 0)
-
-    def relu_vjp(self, g, y):
-        """g * (y > 0): the ReLU VJP from its output (equivalently its input)."""
-        return g * (y > 0)
-
-    def bias_relu_vjp(self, g, y):
-        """(dz, db) for y = relu(z + b), from the output: dz = g [y > 0], db = column sums of dz."""
-        dz = self.relu_vjp(g, y)
-        return dz, dz.sum(axis=0)
-
-    def bias_sigmoid(self, z, b):
-        """sigmoid(z + b) with b broadcast over the rows of z."""
-        return self.sigmoid(z + b)
-
-    def bias_sigmoid_vjp(self, g, h):
-        """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
-        dz = g * h * (1 - h)
-        return dz, dz.sum(axis=0)
 
     # -- optimizer updates (in place; the CUDA backend fuses each into one kernel) ---------------
     # PyTorch's single-tensor formulas (torch/optim/{sgd,adam,rmsprop,adagrad}.py), written with as
@@ -182,12 +173,6 @@ class ArrayBackend:
         p -= tmp
 
     # -- numerics shared by both array modules ------------------------------------------------
-    def sigmoid(self, x):
-        """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""
-        xp = self.xp
-        e = xp.exp(-xp.abs(x))
-        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
     def add_at(self, target, index, values):
         """target[index] += values, accumulating over repeated indices (in place)."""
         self.xp.add.at(target, index, values)

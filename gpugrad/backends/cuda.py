@@ -43,19 +43,23 @@ class CudaBackend(KernelBackend):
         finally:
             cublas.setMathMode(handle, _CUBLAS_DEFAULT_MATH)
 
-    # -- policy "cupy": one fused CuPy elementwise kernel per op (CuPy's best, for a fair baseline) --
-    def sigmoid(self, x):
+    # The vendor path of the kernel ops (policy "cupy"): one fused CuPy elementwise kernel each, the
+    # fair baseline for the Numba kernels. bias_sigmoid_vjp and bias_relu_vjp need no line: their
+    # formulas (ops/activation.py) call sigmoid_vjp / relu_vjp, then a column sum.
+    KERNELS = {"sigmoid": "_ew_sigmoid", "sigmoid_vjp": "_ew_sigmoid_vjp", "bias_sigmoid": "_ew_bias_sigmoid",
+               "relu_vjp": "_ew_relu_vjp"}
+
+    def _ew_sigmoid(self, x):
         return _elementwise("sigmoid")(x)
 
-    def vendor_relu_vjp(self, g, y):
-        return _elementwise("relu_vjp")(g, y)
+    def _ew_sigmoid_vjp(self, g, h):
+        return _elementwise("sigmoid_vjp")(g, h)
 
-    def vendor_bias_sigmoid(self, z, b):
+    def _ew_bias_sigmoid(self, z, b):
         return _elementwise("sigmoid_bias")(z, b)      # b broadcasts over the rows of z
 
-    def vendor_bias_sigmoid_vjp(self, g, h):
-        dz = _elementwise("sigmoid_vjp")(g, h)
-        return dz, dz.sum(axis=0)
+    def _ew_relu_vjp(self, g, y):
+        return _elementwise("relu_vjp")(g, y)
 
     # -- optimizer updates: one fused elementwise kernel per parameter ------------------------------
     # Hyperparameters are passed as kernel scalars, so a schedule changing lr between steps needs no

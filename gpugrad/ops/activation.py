@@ -1,8 +1,8 @@
 """Neural-network ops: activations, softmax family, and the pieces of the losses.
 
-relu and bias_sigmoid run on the backend's kernel entry points (hand-written Numba kernels on
-the GPU); their VJPs too. Under ``create_graph`` the VJP namespace composes the same formulas
-from differentiable ops instead.
+relu, sigmoid and bias_sigmoid (and their VJPs) are defined here once, as composite formulas; a
+backend may run a faster kernel in their place (the hand-written Numba kernels on the GPU). Under
+``create_graph`` the same formulas run on Tensors.
 """
 from __future__ import annotations
 
@@ -12,17 +12,67 @@ from ._shapes import normalize_axis
 from ..dtypes import floating_forward as _fl
 from ..function import defop
 from ..torch_args import accepts_torch_names
+from ..vjp_namespace import composite, raw_namespace
 
-relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",))
+
+# -- the kernel ops: each formula written once, as a composite against the VJP namespace F ----------
+# These are the definitions. A backend with a faster kernel for one of them says so in its kernel
+# map (gpugrad/backends/kernel_backend.py, cuda.py, cpu.py); under create_graph the formula itself
+# runs on Tensors, so it is differentiated like any other composite.
+@composite("relu")
+def _relu(F, x):
+    return F.maximum(x, 0)
+
+
+@composite("relu_vjp")
+def _relu_vjp(F, g, y):
+    """The ReLU VJP from its output (equivalently its input): g [y > 0]."""
+    return g * (y > 0)
+
+
+@composite("bias_relu_vjp")
+def _bias_relu_vjp(F, g, y):
+    """(dz, db) for y = relu(z + b), b over the rows of z: dz = g [y > 0], db = column sums of dz."""
+    dz = F.relu_vjp(g, y)
+    return dz, dz.sum(axis=0)
+
+
+@composite("sigmoid")
+def _sigmoid(F, x):
+    """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""
+    e = F.exp(-F.abs(x))
+    return F.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@composite("sigmoid_vjp")
+def _sigmoid_vjp(F, g, h):
+    """The sigmoid VJP from its output h: g h (1 - h)."""
+    return g * h * (1 - h)
+
+
+@composite("bias_sigmoid")
+def _bias_sigmoid(F, z, b):
+    """sigmoid(z + b) with b broadcast over the rows of z."""
+    return F.sigmoid(z + b)
+
+
+@composite("bias_sigmoid_vjp")
+def _bias_sigmoid_vjp(F, g, h):
+    """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
+    dz = F.sigmoid_vjp(g, h)
+    return dz, dz.sum(axis=0)
+
+
+relu = defop("relu", lambda b, x: raw_namespace(b).relu(x), save_ans=True, derivs=("[x>0]",))
 relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
 
-sigmoid = defop("sigmoid", _fl(lambda b, x: b.sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
-sigmoid.defvjp(lambda F, g, ans, x: g * ans * (1 - ans))
+sigmoid = defop("sigmoid", _fl(lambda b, x: raw_namespace(b).sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
+sigmoid.defvjp(lambda F, g, ans, x: F.sigmoid_vjp(g, ans))
 
 # H = sigmoid(Z + b), b broadcast over rows: one fused pass forward, and one fused VJP that
 # yields dZ = g H (1 - H) and db = sum over rows of dZ together.
-bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: b.bias_sigmoid(z, bias)), save_ans=True,
-                        derivs=("H(1-H)", "Σrows H(1-H)"))
+bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: raw_namespace(b).bias_sigmoid(z, bias)),
+                        save_ans=True, derivs=("H(1-H)", "Σrows H(1-H)"))
 bias_sigmoid_op.defvjp_joint(lambda F, g, ans, needs, z, bias: F.bias_sigmoid_vjp(g, ans))
 
 
