@@ -202,11 +202,11 @@ def _run(roots, retain_graph, create_graph, targets):
                 metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
                 try:
                     grads = _apply_vjp(n, g, needed, create_graph)
-                except Exception as exc:
-                    if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
+                except Exception as exc:  # the backend re-says its own errors (CuPy's out of memory)
+                    said = get_backend(n.device).translate_error(exc, f"backward of {n.op.name}", n.device)
+                    if said is None:
                         raise
-                    from .cuda import out_of_memory_error
-                    raise out_of_memory_error(f"backward of {n.op.name}", n.device, exc) from exc
+                    raise said from exc
                 if not retain_graph:
                     n.saved = n.ans = None
                     n.freed = True

@@ -86,7 +86,7 @@ def _capture_cuda(step, static_inputs, owner):
     """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
     import cupy
 
-    from .cuda import allocator_for, register_graph_pool, unregister_graph_pool
+    from .backends.cuda_runtime import allocator_for, register_graph_pool, unregister_graph_pool
 
     current = cupy.cuda.get_current_stream()
     stream = cupy.cuda.Stream(non_blocking=True)

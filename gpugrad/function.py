@@ -201,11 +201,11 @@ def apply(op: Op, args, params):
         if len(shapes) < 2:  # one input: nothing to broadcast, so not a broadcasting error
             raise ValueError(f"{op.name} (input shape {shapes[0]}): {exc}") from exc
         raise ValueError(f"{op.name}: cannot combine tensors of shapes {', '.join(shapes)}: {exc}") from None
-    except Exception as exc:
-        if type(exc).__name__ == "OutOfMemoryError":  # CuPy's; nothing was modified, so re-say it
-            from .cuda import out_of_memory_error
-            raise out_of_memory_error(op.name, device, exc) from exc
-        raise
+    except Exception as exc:  # the backend re-says its own errors (CuPy's out of memory): nothing was modified
+        said = (device.backend or get_backend(device)).translate_error(exc, op.name, device)
+        if said is None:
+            raise
+        raise said from exc
     if isinstance(out, np.generic):  # NumPy returns scalars from 0-d operations
         out = np.asarray(out)
     # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):

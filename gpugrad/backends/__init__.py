@@ -48,7 +48,7 @@ def _refuse_multi_gpu(device: Device) -> None:
 
 def _require_gpu(device: Device) -> None:
     """A clear error, instead of an ImportError or a driver error, when no GPU can serve ``device``."""
-    from ..cuda import is_available
+    from .cuda_runtime import is_available
     if is_available():
         return
     try:

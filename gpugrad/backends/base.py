@@ -48,6 +48,13 @@ class ArrayBackend:
         """target[index] += values, accumulating over repeated indices (in place)."""
         self.xp.add.at(target, index, values)
 
+    # -- errors -------------------------------------------------------------------------------------
+    def translate_error(self, exc: BaseException, what: str, device) -> BaseException | None:
+        """The error to raise instead of ``exc`` (raised by this backend while running ``what`` on
+        ``device``), or None to let ``exc`` through. The engine never recognises a library's errors
+        itself; the CUDA backend re-says CuPy's out-of-memory error."""
+        return None
+
     # -- storage --------------------------------------------------------------------------------
     def asarray(self, data, dtype=None):
         """An array of this backend from host or device data (copying only when needed)."""

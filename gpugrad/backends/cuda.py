@@ -62,6 +62,13 @@ class CudaBackend(KernelBackend):
     def _ew_relu_vjp(self, g, y):
         return _elementwise("relu_vjp")(g, y)
 
+    def translate_error(self, exc, what, device):
+        # CuPy's OutOfMemoryError: a MemoryError with what was asked and what the pools hold.
+        if isinstance(exc, self.xp.cuda.memory.OutOfMemoryError):
+            from .cuda_runtime import out_of_memory_error
+            return out_of_memory_error(what, device, exc)
+        return None
+
     def elementwise(self, name):
         """The compiled fused CuPy kernel ``name`` (see ELEMENTWISE_KERNELS): this backend fuses."""
         return _elementwise(name)
