@@ -16,7 +16,9 @@ from .backends import get_backend
 from .function import _SCALARS, Meta
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
-from .vjp_namespace import raw_namespace, tensor_namespace
+from .ops import copy as _copy
+from .ops.tensor_namespace import tensor_namespace
+from .vjp_namespace import raw_namespace
 
 # Callbacks queued during a backward pass, run once when it ends (PyTorch's queue_callback);
 # DistributedDataParallel waits for its gradient all-reduces there.
@@ -319,8 +321,7 @@ def _hand_out(g, handed, device, create_graph):
     """``g`` as a Tensor the user may keep: copied if it aliases another handed-out gradient."""
     if create_graph:
         if id(g) in handed:
-            from .ops import copy
-            g = copy(g)
+            g = _copy(g)
         handed.add(id(g))
         return g
     if id(g) in handed or g.base is not None:  # shared with another gradient, or a view

@@ -1,10 +1,11 @@
 """The namespace ``F`` that VJPs are written against, in two implementations.
 
-* ``RawNamespace(backend)``: the fast path. Values are raw arrays and every function is the
+* ``RawNamespace(backend)`` (here): the fast path. Values are raw arrays and every function is the
   backend's own (NumPy/CuPy, or the hand-written kernels), so backward wraps nothing in Tensors.
-* ``TENSOR_NAMESPACE``: for ``create_graph=True``. Values are Tensors and every function is a
-  differentiable gpugrad op, so the backward pass is itself recorded. Fused kernels (relu_vjp,
-  bias_sigmoid_vjp) fall back to their composite formulas here.
+* ``TensorNamespace`` (gpugrad/ops/tensor_namespace.py, above the ops it is built from): for
+  ``create_graph=True``. Values are Tensors and every function is a differentiable gpugrad op, so
+  the backward pass is itself recorded. Fused kernels (relu_vjp, bias_sigmoid_vjp) fall back to
+  their composite formulas there.
 
 Both offer the same names with the same signatures; ``+ - * /`` and comparisons work on either.
 
@@ -38,6 +39,21 @@ def composite(name: str):
     return register
 
 
+#: op name -> the raw forward ``f(backend, *arrays, *params)`` of an op that VJPs call by name
+#: (index_add, to_device), registered beside the op; the Tensor namespace calls the op itself.
+RAW_FORWARDS: dict[str, Callable] = {}
+
+
+def raw_forward(name: str):
+    """Register the decorated op forward under ``name`` in every raw namespace (bound to its backend)."""
+    def register(fn):
+        if name in RAW_FORWARDS:
+            raise ValueError(f"raw forward {name!r} is registered twice")
+        RAW_FORWARDS[name] = fn
+        return fn
+    return register
+
+
 class RawNamespace:
     """VJP functions on raw arrays of one backend.
 
@@ -56,6 +72,8 @@ class RawNamespace:
         self.sum_to = sum_to_array
         for name, formula in COMPOSITES.items():
             setattr(self, name, backend.implementation(name, partial(formula, self), kernels=kernels))
+        for name, forward in RAW_FORWARDS.items():
+            setattr(self, name, partial(forward, backend))
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
@@ -73,64 +91,11 @@ class RawNamespace:
     def astype(x, dtype):
         return x.astype(dtype, copy=False)
 
-    def index_add(self, g, shape, index, accumulate):
-        from .ops.shape import _index_add_fwd
-        return _index_add_fwd(self.backend, g, shape, index, accumulate)
-
-    @staticmethod
-    def to_device(g, src, dst):
-        from .ops.transfer import move_array
-        return move_array(g, src, dst)
-
     def one_hot(self, targets, num_classes, dtype):
         xp = self.backend.xp
         out = xp.zeros((targets.shape[0], num_classes), dtype=dtype)
         out[xp.arange(targets.shape[0]), targets] = 1
         return out
-
-
-class _TensorNamespace:
-    """VJP functions on Tensors, built from differentiable ops (for create_graph=True)."""
-
-    def __init__(self):
-        from . import ops
-        from .ops import linalg, shape
-        self.exp, self.log, self.sin, self.cos = ops.exp, ops.log, ops.sin, ops.cos
-        self.sqrt, self.sign, self.where = ops.sqrt, ops.sign, ops.where
-        self.abs, self.maximum = ops.abs, ops.maximum
-        self.broadcast_to, self.matmul, self.swapaxes = shape.broadcast_to, linalg.matmul, shape.swapaxes
-        self.sum_to, self.reshape, self.transpose = shape.sum_to, shape.reshape, shape.transpose
-        self.sum, self.astype = ops.sum, ops.cast
-        for name, formula in COMPOSITES.items():   # the kernel ops, as their composite formulas
-            setattr(self, name, partial(formula, self))
-
-    @staticmethod
-    def zeros_like(t):
-        """A constant zero gradient (a derivative that is 0 everywhere, e.g. of x ** 0)."""
-        from .creation import zeros_like
-        return zeros_like(t)
-
-    @staticmethod
-    def mm(a, b, trans_a, trans_b):
-        from .ops.linalg import mm
-        return mm(a, b, trans_a=trans_a, trans_b=trans_b)
-
-    @staticmethod
-    def to_device(g, src, dst):
-        from .ops.transfer import to_device
-        return to_device(g, dst)
-
-    @staticmethod
-    def index_add(g, shape, index, accumulate):
-        from .ops.shape import index_add
-        return index_add(g, shape=shape, index=index, accumulate=accumulate)
-
-    @staticmethod
-    def one_hot(targets, num_classes, dtype):
-        from .backends import get_backend
-        from .tensor import Tensor
-        raw = RawNamespace(get_backend(targets.device)).one_hot(targets._data, num_classes, dtype)
-        return Tensor._wrap(raw, targets.device)
 
 
 def raw_namespace(backend, kernels: bool = True) -> RawNamespace:
@@ -141,14 +106,3 @@ def raw_namespace(backend, kernels: bool = True) -> RawNamespace:
         ns = RawNamespace(backend, kernels)
         setattr(backend, key, ns)
     return ns
-
-
-_tensor_ns = None
-
-
-def tensor_namespace() -> _TensorNamespace:
-    """The Tensor namespace (built on first use: it imports the op modules)."""
-    global _tensor_ns
-    if _tensor_ns is None:
-        _tensor_ns = _TensorNamespace()
-    return _tensor_ns

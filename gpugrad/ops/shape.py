@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._shapes import check_axis, normalize_axis, sum_to_array
+from ..backends import get_backend
 from ..function import defop
+from ..tensor import Tensor
 from ..torch_args import accepts_torch_names
+from ..vjp_namespace import raw_forward
 
 reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
 reshape_op.defvjp(lambda F, g, ans, x, shape: F.reshape(g, x.shape))
@@ -22,6 +25,7 @@ sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=(
 sum_to_op.defvjp(lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape))
 
 
+@raw_forward("index_add")
 def _index_add_fwd(b, g, shape, index, accumulate):
     out = b.xp.zeros(shape, dtype=g.dtype)
     if accumulate:
@@ -173,7 +177,6 @@ def flatten(x, start_axis: int = 0, end_axis: int = -1):
 
 def _normalize_index(index):
     """Tensors inside an index become arrays; also say whether repeats must accumulate."""
-    from ..tensor import Tensor
     items = index if isinstance(index, tuple) else (index,)
     out, advanced = [], False
     for it in items:
@@ -201,7 +204,6 @@ def getitem(x, index):
 
 
 def _index_to_device(index, x):
-    from ..backends import get_backend
     xp = get_backend(x.device).xp
     if isinstance(index, tuple):
         return tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)
