@@ -10,7 +10,8 @@ from .autograd import backward as _backward
 from .backends import get_backend
 from .device import as_device
 from .dtypes import resolve_dtype
-from .function import Op
+from .function import Op, apply
+from .grad_mode import is_grad_enabled
 from .tensor import Tensor
 
 
@@ -21,13 +22,11 @@ def _method(fn):
 
 def _reflected(fn):
     if isinstance(fn, Op):
-        from .function import apply
         return lambda self, other: apply(fn, (other, self), {})
     return lambda self, other: fn(other, self)
 
 
 def _check_inplace(self, what: str) -> None:
-    from .grad_mode import is_grad_enabled
     if self._requires_grad and is_grad_enabled():
         raise RuntimeError(f"{what}: in place on a tensor that requires grad (shape {self.shape}) "
                            f"would corrupt its graph; do it under gg.no_grad() or use the "
@@ -114,7 +113,6 @@ Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
 
 def _setitem(self, index, value):
     """``t[index] = value``: in place, so only on tensors outside the graph (or under no_grad)."""
-    from .grad_mode import is_grad_enabled
     if self._requires_grad and is_grad_enabled():
         raise RuntimeError("item assignment on a tensor that requires grad would corrupt its graph; "
                            "do it under gg.no_grad() or build a new tensor with gg.where")

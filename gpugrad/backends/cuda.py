@@ -6,6 +6,7 @@ the GPU. Out-of-memory errors are re-raised as MemoryError with the sizes involv
 """
 from __future__ import annotations
 
+from .cuda_runtime import out_of_memory_error
 from .kernel_backend import KernelBackend
 
 # cuBLAS math modes (cublas_api.h): default, and TF32 tensor-op math for float32 GEMMs.
@@ -65,7 +66,6 @@ class CudaBackend(KernelBackend):
     def translate_error(self, exc, what, device):
         # CuPy's OutOfMemoryError: a MemoryError with what was asked and what the pools hold.
         if isinstance(exc, self.xp.cuda.memory.OutOfMemoryError):
-            from .cuda_runtime import out_of_memory_error
             return out_of_memory_error(what, device, exc)
         return None
 

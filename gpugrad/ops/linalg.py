@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import defop
+from . import shape as S
+from .activation import relu
 
 
 def _mm_fwd(b, x, y, trans_a, trans_b):
@@ -58,7 +60,6 @@ def matmul(a, b):
 
     2-D products run on the backend's matmul kernel (the hand-written one on the GPU).
     """
-    from . import shape as S
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension; got shapes "
                          f"{a.shape} and {b.shape} (use * to multiply by a scalar)")
@@ -94,7 +95,6 @@ def linear(x, weight, bias=None, activation=None):
     """
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    from . import shape as S
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
     if x.shape[-1] != weight.shape[1]:
@@ -112,6 +112,5 @@ def linear(x, weight, bias=None, activation=None):
     else:
         out = mm(x2, weight, trans_a=False, trans_b=True)
         if activation == "relu":
-            from .activation import relu
             out = relu(out)
     return out if x.ndim == 2 else S.reshape(out, lead + (weight.shape[0],))
