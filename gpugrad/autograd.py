@@ -255,18 +255,18 @@ def _apply_vjp(n, g, needed, create_graph):
     else:
         needs = [p is not None and id(p) in needed for p in n.parents]
     if create_graph:
-        F = tensor_namespace()
+        ns = tensor_namespace()
         inputs = [_as_graph_input(v, p, n.device) for v, p in zip(n.saved, n.parents)]
         ans = None
         if n.ans is not None:
             ans = Tensor._wrap(n.ans, n.device, True)
             ans._node = n
     else:
-        F = raw_namespace(n.device.backend or get_backend(n.device))
+        ns = raw_namespace(n.device.backend or get_backend(n.device))
         inputs, ans = n.saved, n.ans
     if op.joint_vjp is not None:
-        return op.joint_vjp(F, g, ans, needs, *inputs, **n.params)
-    return [vjp(F, g, ans, *inputs, **n.params) if need else None
+        return op.joint_vjp(ns, g, ans, needs, *inputs, **n.params)
+    return [vjp(ns, g, ans, *inputs, **n.params) if need else None
             for vjp, need in zip(op.vjps, needs)]
 
 

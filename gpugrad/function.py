@@ -1,13 +1,13 @@
 """The op table mechanism: ``Op`` (a forward and its VJPs side by side), graph ``Node``s, and ``apply``.
 
 An op's forward takes the backend and raw arrays. Its VJP is written once, against a namespace
-``F`` and values that are raw arrays on the fast path, or Tensors when ``create_graph=True``
+``ns`` and values that are raw arrays on the fast path, or Tensors when ``create_graph=True``
 (so gradients of gradients are recorded); see ``vjp_namespace``.
 
 Writing an op::
 
     exp = defop("exp", lambda b, x: b.xp.exp(x), save_ans=True, derivs=("exp(x)",))
-    exp.defvjp(lambda F, g, ans, x: g * ans)
+    exp.defvjp(lambda ns, g, ans, x: g * ans)
 
 ``save`` lists the inputs the VJP reads; the others reach it as ``Meta`` (shape and dtype only),
 so the graph keeps no array it does not need.
@@ -98,12 +98,12 @@ class Op:
         self.joint_vjp = None
 
     def defvjp(self, *vjps):
-        """One VJP per input: ``vjp(F, g, ans, *inputs, **params)``; None for non-differentiable inputs."""
+        """One VJP per input: ``vjp(ns, g, ans, *inputs, **params)``; None for non-differentiable inputs."""
         self.vjps = vjps
         return self
 
     def defvjp_joint(self, vjp):
-        """One VJP for all inputs: ``vjp(F, g, ans, needs, *inputs, **params)`` returns a tuple of grads.
+        """One VJP for all inputs: ``vjp(ns, g, ans, needs, *inputs, **params)`` returns a tuple of grads.
 
         ``needs[i]`` says whether input i wants a gradient, so fused VJPs skip what nobody reads.
         """

@@ -1,4 +1,4 @@
-"""The namespace ``F`` that VJPs are written against, in two implementations.
+"""The namespace ``ns`` that VJPs are written against, in two implementations.
 
 * ``RawNamespace(backend)`` (here): the fast path. Values are raw arrays and every function is the
   backend's own (NumPy/CuPy, or the hand-written kernels), so backward wraps nothing in Tensors.
@@ -22,14 +22,14 @@ from typing import Callable
 
 from .ops._shapes import sum_to_array
 
-#: op name -> its composite formula ``f(F, *arrays)``, registered beside the op in gpugrad/ops/.
+#: op name -> its composite formula ``f(ns, *arrays)``, registered beside the op in gpugrad/ops/.
 COMPOSITES: dict[str, Callable] = {}
 
 
 def composite(name: str):
-    """Register the decorated formula ``f(F, *arrays)`` as the definition of op ``name``.
+    """Register the decorated formula ``f(ns, *arrays)`` as the definition of op ``name``.
 
-    ``F`` is a VJP namespace (raw arrays or Tensors). A backend may replace the formula with a
+    ``ns`` is a VJP namespace (raw arrays or Tensors). A backend may replace the formula with a
     faster kernel by naming ``name`` in its kernel map; otherwise the formula runs as written."""
     def register(fn):
         if name in COMPOSITES:

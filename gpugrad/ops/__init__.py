@@ -12,7 +12,7 @@ from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,
                     stack, sum_to, swapaxes, transpose, unsqueeze)
 from .transfer import to_device
-from ..tensor import Tensor
+from ..tensor import Tensor as _Tensor
 
 astype = cast
 
@@ -22,8 +22,8 @@ def pow(x, y):  # noqa: A001
     Python-scalar base (``2 ** x``, ``rpow``), so neither needs a Tensor in its VJP; each VJP takes
     the limit at the formula's edge (d/dx x**0 = 0, d/dy 0**y = 0 for y >= 0), as PyTorch does.
     """
-    if isinstance(y, Tensor):
-        return _rpow(y, c=x) if not isinstance(x, Tensor) else _pow(x, y)
+    if isinstance(y, _Tensor):
+        return _rpow(y, c=x) if not isinstance(x, _Tensor) else _pow(x, y)
     if x.dtype.kind in "iu" and isinstance(y, int) and y < 0:  # as NumPy and PyTorch, even when empty
         raise ValueError(f"pow: integers to negative integer powers are not allowed (tensor of dtype "
                          f"{x.dtype}, shape {x.shape}, exponent {y}); cast to a float dtype first")

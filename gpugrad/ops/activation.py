@@ -15,65 +15,65 @@ from ..torch_args import accepts_torch_names
 from ..vjp_namespace import composite, raw_namespace
 
 
-# -- the kernel ops: each formula written once, as a composite against the VJP namespace F ----------
+# -- the kernel ops: each formula written once, as a composite against the VJP namespace ns ----------
 # These are the definitions. A backend with a faster kernel for one of them says so in its kernel
 # map (gpugrad/backends/kernel_backend.py, cuda.py, cpu.py); under create_graph the formula itself
 # runs on Tensors, so it is differentiated like any other composite.
 @composite("relu")
-def _relu(F, x):
-    return F.maximum(x, 0)
+def _relu(ns, x):
+    return ns.maximum(x, 0)
 
 
 @composite("relu_vjp")
-def _relu_vjp(F, g, y):
+def _relu_vjp(ns, g, y):
     """The ReLU VJP from its output (equivalently its input): g [y > 0]."""
     return g * (y > 0)
 
 
 @composite("bias_relu_vjp")
-def _bias_relu_vjp(F, g, y):
+def _bias_relu_vjp(ns, g, y):
     """(dz, db) for y = relu(z + b), b over the rows of z: dz = g [y > 0], db = column sums of dz."""
-    dz = F.relu_vjp(g, y)
+    dz = ns.relu_vjp(g, y)
     return dz, dz.sum(axis=0)
 
 
 @composite("sigmoid")
-def _sigmoid(F, x):
+def _sigmoid(ns, x):
     """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""
-    e = F.exp(-F.abs(x))
-    return F.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    e = ns.exp(-ns.abs(x))
+    return ns.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 @composite("sigmoid_vjp")
-def _sigmoid_vjp(F, g, h):
+def _sigmoid_vjp(ns, g, h):
     """The sigmoid VJP from its output h: g h (1 - h)."""
     return g * h * (1 - h)
 
 
 @composite("bias_sigmoid")
-def _bias_sigmoid(F, z, b):
+def _bias_sigmoid(ns, z, b):
     """sigmoid(z + b) with b broadcast over the rows of z."""
-    return F.sigmoid(z + b)
+    return ns.sigmoid(z + b)
 
 
 @composite("bias_sigmoid_vjp")
-def _bias_sigmoid_vjp(F, g, h):
+def _bias_sigmoid_vjp(ns, g, h):
     """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
-    dz = F.sigmoid_vjp(g, h)
+    dz = ns.sigmoid_vjp(g, h)
     return dz, dz.sum(axis=0)
 
 
 relu = defop("relu", lambda b, x: raw_namespace(b).relu(x), save_ans=True, derivs=("[x>0]",))
-relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
+relu.defvjp(lambda ns, g, ans, x: ns.relu_vjp(g, ans))
 
 sigmoid = defop("sigmoid", _fl(lambda b, x: raw_namespace(b).sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
-sigmoid.defvjp(lambda F, g, ans, x: F.sigmoid_vjp(g, ans))
+sigmoid.defvjp(lambda ns, g, ans, x: ns.sigmoid_vjp(g, ans))
 
 # H = sigmoid(Z + b), b broadcast over rows: one fused pass forward, and one fused VJP that
 # yields dZ = g H (1 - H) and db = sum over rows of dZ together.
 bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: raw_namespace(b).bias_sigmoid(z, bias)),
                         save_ans=True, derivs=("H(1-H)", "Σrows H(1-H)"))
-bias_sigmoid_op.defvjp_joint(lambda F, g, ans, needs, z, bias: F.bias_sigmoid_vjp(g, ans))
+bias_sigmoid_op.defvjp_joint(lambda ns, g, ans, needs, z, bias: ns.bias_sigmoid_vjp(g, ans))
 
 
 # A zero-size input gives a zero-size output (NumPy/PyTorch); max() of an empty axis would raise.
@@ -86,7 +86,7 @@ def _softmax_fwd(b, x, axis):
 
 
 softmax_op = defop("softmax", _softmax_fwd, save_ans=True, derivs=("diag(s) - s sᵀ",))
-softmax_op.defvjp(lambda F, g, ans, x, axis: ans * (g - F.sum(g * ans, axis=axis, keepdims=True)))
+softmax_op.defvjp(lambda ns, g, ans, x, axis: ans * (g - ns.sum(g * ans, axis=axis, keepdims=True)))
 
 
 @_fl
@@ -99,8 +99,8 @@ def _log_softmax_fwd(b, x, axis):
 
 
 log_softmax_op = defop("log_softmax", _log_softmax_fwd, save_ans=True, derivs=("I - softmax",))
-log_softmax_op.defvjp(lambda F, g, ans, x, axis:
-                      g - F.exp(ans) * F.sum(g, axis=axis, keepdims=True))
+log_softmax_op.defvjp(lambda ns, g, ans, x, axis:
+                      g - ns.exp(ans) * ns.sum(g, axis=axis, keepdims=True))
 
 
 def _pick_rows_fwd(b, x, targets):
@@ -119,7 +119,7 @@ def _pick_rows_fwd(b, x, targets):
 # out[i] = x[i, targets[i]]: the gather inside cross-entropy. One pick per row, so the VJP
 # places g in a one-hot pattern with no accumulation.
 pick_rows = defop("pick_rows", _pick_rows_fwd, save=(1,), derivs=("one_hot(t)", None))
-pick_rows.defvjp(lambda F, g, ans, x, t: F.one_hot(t, x.shape[1], g.dtype) * F.reshape(g, (-1, 1)),
+pick_rows.defvjp(lambda ns, g, ans, x, t: ns.one_hot(t, x.shape[1], g.dtype) * ns.reshape(g, (-1, 1)),
                  None)
 
 

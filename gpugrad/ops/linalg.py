@@ -13,14 +13,14 @@ def _mm_fwd(b, x, y, trans_a, trans_b):
     return b.matmul(x, y, trans_a, trans_b)
 
 
-def _mm_vjp(F, g, ans, needs, a, b, trans_a, trans_b):
+def _mm_vjp(ns, g, ans, needs, a, b, trans_a, trans_b):
     # C = op(A) op(B). With op(A) = A:   dA = g op(B)^T;   with op(A) = A^T:  dA = op(B) g^T.
     #                  With op(B) = B:   dB = op(A)^T g;   with op(B) = B^T:  dB = g^T op(A).
     da = db = None
     if needs[0]:
-        da = F.mm(b, g, trans_b, True) if trans_a else F.mm(g, b, False, not trans_b)
+        da = ns.mm(b, g, trans_b, True) if trans_a else ns.mm(g, b, False, not trans_b)
     if needs[1]:
-        db = F.mm(g, a, True, trans_a) if trans_b else F.mm(a, g, not trans_a, False)
+        db = ns.mm(g, a, True, trans_a) if trans_b else ns.mm(a, g, not trans_a, False)
     return da, db
 
 
@@ -30,18 +30,18 @@ mm.defvjp_joint(_mm_vjp)
 # Batched (>2-D) products go through xp.matmul; their VJPs swap the last two axes.
 bmm = defop("batched_matmul", lambda b, x, y: b.xp.matmul(x, y), save=(0, 1),
             derivs=("g·Bᵀ", "Aᵀ·g"))
-bmm.defvjp(lambda F, g, ans, a, b: F.matmul(g, F.swapaxes(b, -1, -2)),
-           lambda F, g, ans, a, b: F.matmul(F.swapaxes(a, -1, -2), g))
+bmm.defvjp(lambda ns, g, ans, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
+           lambda ns, g, ans, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g))
 
 
-def _linear_vjp(F, g, ans, needs, x, w, b, activation):
+def _linear_vjp(ns, g, ans, needs, x, w, b, activation):
     # y = act(x wᵀ + b): dz = g·act'(z); dx = dz w (NN); dw = dzᵀ x (TN); db = column sums of dz.
     if activation == "relu":
-        dz, db = F.bias_relu_vjp(g, ans)   # the ReLU VJP and the bias gradient in one pass
+        dz, db = ns.bias_relu_vjp(g, ans)   # the ReLU VJP and the bias gradient in one pass
     else:
-        dz, db = g, (F.sum(g, axis=0) if needs[2] else None)
-    dx = F.mm(dz, w, False, False) if needs[0] else None
-    dw = F.mm(dz, x, True, False) if needs[1] else None
+        dz, db = g, (ns.sum(g, axis=0) if needs[2] else None)
+    dx = ns.mm(dz, w, False, False) if needs[0] else None
+    dw = ns.mm(dz, x, True, False) if needs[1] else None
     return dx, dw, (db if needs[2] else None)
 
 

@@ -12,17 +12,17 @@ from ..torch_args import accepts_torch_names
 from ..vjp_namespace import raw_forward
 
 reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
-reshape_op.defvjp(lambda F, g, ans, x, shape: F.reshape(g, x.shape))
+reshape_op.defvjp(lambda ns, g, ans, x, shape: ns.reshape(g, x.shape))
 
 transpose_op = defop("transpose", lambda b, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
-transpose_op.defvjp(lambda F, g, ans, x, axes: F.transpose(g, tuple(np.argsort(axes))))
+transpose_op.defvjp(lambda ns, g, ans, x, axes: ns.transpose(g, tuple(np.argsort(axes))))
 
 broadcast_to_op = defop("broadcast_to", lambda b, x, shape: b.xp.broadcast_to(x, shape),
                         derivs=("sum over broadcast axes",))
-broadcast_to_op.defvjp(lambda F, g, ans, x, shape: F.sum_to(g, x.shape))
+broadcast_to_op.defvjp(lambda ns, g, ans, x, shape: ns.sum_to(g, x.shape))
 
 sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
-sum_to_op.defvjp(lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape))
+sum_to_op.defvjp(lambda ns, g, ans, x, shape: ns.broadcast_to(g, x.shape))
 
 
 @raw_forward("index_add")
@@ -38,13 +38,13 @@ def _index_add_fwd(b, g, shape, index, accumulate):
 # The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices.
 # An op of its own so that gradients of gradients through indexing work.
 index_add = defop("index_add", _index_add_fwd, derivs=("gather",))
-index_add.defvjp(lambda F, g, ans, x, shape, index, accumulate: g[index])
+index_add.defvjp(lambda ns, g, ans, x, shape, index, accumulate: g[index])
 
 getitem_op = defop("getitem", lambda b, x, index, accumulate: x[index], derivs=("scatter",))
-getitem_op.defvjp(lambda F, g, ans, x, index, accumulate: F.index_add(g, x.shape, index, accumulate))
+getitem_op.defvjp(lambda ns, g, ans, x, index, accumulate: ns.index_add(g, x.shape, index, accumulate))
 
 
-def _concat_vjp(F, g, ans, needs, *xs, axis):
+def _concat_vjp(ns, g, ans, needs, *xs, axis):
     grads, start = [], 0
     for x, need in zip(xs, needs):
         stop = start + x.shape[axis]
@@ -58,7 +58,7 @@ concatenate_op = defop("concatenate", lambda b, *xs, axis: b.xp.concatenate(xs, 
 concatenate_op.defvjp_joint(_concat_vjp)
 
 stack_op = defop("stack", lambda b, *xs, axis: b.xp.stack(xs, axis=axis), derivs="slice of g")
-stack_op.defvjp_joint(lambda F, g, ans, needs, *xs, axis: [
+stack_op.defvjp_joint(lambda ns, g, ans, needs, *xs, axis: [
     g[(slice(None),) * axis + (i,)] if need else None for i, need in enumerate(needs)])
 
 

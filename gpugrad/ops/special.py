@@ -24,4 +24,4 @@ def _erf_array(b, x):
 
 
 erf = defop("erf", _erf_array, save=(0,), derivs=("2/√π·exp(-x²)",))
-erf.defvjp(lambda F, g, ans, x: g * (_TWO_OVER_SQRT_PI * F.exp(-(x * x))))
+erf.defvjp(lambda ns, g, ans, x: g * (_TWO_OVER_SQRT_PI * ns.exp(-(x * x))))

@@ -1,4 +1,4 @@
-"""The VJP namespace ``F`` on Tensors, for ``create_graph=True``: every function is a differentiable
+"""The VJP namespace ``ns`` on Tensors, for ``create_graph=True``: every function is a differentiable
 gpugrad op, so the backward pass is itself recorded (the raw-array namespace is
 gpugrad/vjp_namespace.py; both offer the same names with the same signatures). The kernel ops run
 their composite formulas here (registered with ``@composite`` beside each op).

@@ -17,7 +17,7 @@ def _to_device_fwd(b, x, src, dst):
 
 
 _to_device = defop("to_device", _to_device_fwd, derivs=("1 (moved back)",))
-_to_device.defvjp(lambda F, g, ans, x, src, dst: F.to_device(g, dst, src))
+_to_device.defvjp(lambda ns, g, ans, x, src, dst: ns.to_device(g, dst, src))
 
 
 def to_device(x, device):
