@@ -40,7 +40,7 @@ def composite(name: str):
 
 
 #: op name -> the raw forward ``f(backend, *arrays, *params)`` of an op that VJPs call by name
-#: (index_add, to_device), registered beside the op; the Tensor namespace calls the op itself.
+#: (index_put, to_device), registered beside the op; the Tensor namespace calls the op itself.
 RAW_FORWARDS: dict[str, Callable] = {}
 
 

@@ -103,7 +103,7 @@ log_softmax_op.defvjp(lambda ns, g, ans, x, axis:
                       g - ns.exp(ans) * ns.sum(g, axis=axis, keepdims=True))
 
 
-def _pick_rows_fwd(b, x, targets):
+def _take_along_axis_fwd(b, x, targets):
     xp = b.xp
     rows = xp.arange(x.shape[0])
     if xp is np:  # targets were range-checked on the host (cross_entropy)
@@ -116,11 +116,12 @@ def _pick_rows_fwd(b, x, targets):
     return picked.astype(x.dtype, copy=False)
 
 
-# out[i] = x[i, targets[i]]: the gather inside cross-entropy. One pick per row, so the VJP
-# places g in a one-hot pattern with no accumulation.
-pick_rows = defop("pick_rows", _pick_rows_fwd, save=(1,), derivs=("one_hot(t)", None))
-pick_rows.defvjp(lambda ns, g, ans, x, t: ns.one_hot(t, x.shape[1], g.dtype) * ns.reshape(g, (-1, 1)),
-                 None)
+# out[i] = x[i, targets[i]], NumPy's take_along_axis(x, targets[:, None], axis=1)[:, 0]: the gather
+# inside cross-entropy (2-D x, axis 1 only). One pick per row, so the VJP places g in a one-hot
+# pattern with no accumulation.
+take_along_axis = defop("take_along_axis", _take_along_axis_fwd, save=(1,), derivs=("one_hot(t)", None))
+take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.one_hot(t, x.shape[1], g.dtype) * ns.reshape(g, (-1, 1)),
+                       None)
 
 
 def bias_sigmoid(z, b):

@@ -25,8 +25,8 @@ sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=(
 sum_to_op.defvjp(lambda ns, g, ans, x, shape: ns.broadcast_to(g, x.shape))
 
 
-@raw_forward("index_add")
-def _index_add_fwd(b, g, shape, index, accumulate):
+@raw_forward("index_put")
+def _index_put_fwd(b, g, shape, index, accumulate):
     out = b.xp.zeros(shape, dtype=g.dtype)
     if accumulate:
         b.add_at(out, index, g)
@@ -35,13 +35,14 @@ def _index_add_fwd(b, g, shape, index, accumulate):
     return out
 
 
-# The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices.
-# An op of its own so that gradients of gradients through indexing work.
-index_add = defop("index_add", _index_add_fwd, derivs=("gather",))
-index_add.defvjp(lambda ns, g, ans, x, shape, index, accumulate: g[index])
+# The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices when
+# ``accumulate`` (PyTorch's zeros(shape).index_put_(index, g, accumulate=True)). An op of its own so
+# that gradients of gradients through indexing work.
+index_put = defop("index_put", _index_put_fwd, derivs=("gather",))
+index_put.defvjp(lambda ns, g, ans, x, shape, index, accumulate: g[index])
 
 getitem_op = defop("getitem", lambda b, x, index, accumulate: x[index], derivs=("scatter",))
-getitem_op.defvjp(lambda ns, g, ans, x, index, accumulate: ns.index_add(g, x.shape, index, accumulate))
+getitem_op.defvjp(lambda ns, g, ans, x, index, accumulate: ns.index_put(g, x.shape, index, accumulate))
 
 
 def _concat_vjp(ns, g, ans, needs, *xs, axis):

@@ -42,8 +42,8 @@ class TensorNamespace:
         return transfer.to_device(g, dst)
 
     @staticmethod
-    def index_add(g, shape, index, accumulate):
-        return shape_ops.index_add(g, shape=shape, index=index, accumulate=accumulate)
+    def index_put(g, shape, index, accumulate):
+        return shape_ops.index_put(g, shape=shape, index=index, accumulate=accumulate)
 
     @staticmethod
     def one_hot(targets, num_classes, dtype):
