@@ -105,7 +105,7 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
               "sum_to", "sign", "maximum", "minimum"):
     setattr(Tensor, _name, _method(getattr(ops, _name)))
 
-Tensor.astype = ops.cast
+Tensor.astype = ops.astype
 Tensor.reshape = ops.reshape
 Tensor.T = property(lambda self: ops.transpose(self))
 Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
@@ -140,7 +140,7 @@ def _to(self, device=None, dtype=None) -> Tensor:
     """This tensor on ``device`` and/or as ``dtype``; differentiable (gradients flow back)."""
     out = self
     if dtype is not None and resolve_dtype(dtype) != self.dtype:
-        out = ops.cast(out, dtype)
+        out = ops.astype(out, dtype)
     if device is not None:
         dev = as_device(device)
         if dev != out._device:

@@ -4,7 +4,7 @@ The public functions here take Tensors (and Python scalars) and are re-exported 
 ``gg.sum``, ... and bound as Tensor methods in ``tensor_methods.py``.
 """
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
-from .elementwise import (abs, add, cast, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
+from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
                           pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
 from .linalg import linear, matmul
@@ -14,7 +14,6 @@ from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, get
 from .transfer import to_device
 from ..tensor import Tensor as _Tensor
 
-astype = cast
 
 
 def pow(x, y):  # noqa: A001

@@ -166,10 +166,10 @@ clip.defvjp(lambda ns, g, ans, x, lo, hi: g if lo is None and hi is None else ns
             None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
-astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
-astype.defvjp(lambda ns, g, ans, x, dtype: ns.astype(g, x.dtype))
+astype_op = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
+astype_op.defvjp(lambda ns, g, ans, x, dtype: ns.astype(g, x.dtype))
 # A cast to an integer or bool dtype rounds: it has no gradient, so its result never requires grad.
-astype_discrete = defop("astype", lambda b, x, dtype: x.astype(dtype), differentiable=False,
+astype_discrete_op = defop("astype", lambda b, x, dtype: x.astype(dtype), differentiable=False,
                         exact_dtype=True)
 
 copy = defop("copy", lambda b, x: x.copy(), derivs=("1",))
@@ -188,7 +188,7 @@ logical_or = defop("logical_or", lambda b, x, y: b.xp.logical_or(x, y), differen
 logical_not = defop("logical_not", lambda b, x: b.xp.logical_not(x), differentiable=False)
 
 
-def cast(x, dtype):
+def astype(x, dtype):
     """``x`` converted to ``dtype``, as NumPy's ``astype`` (PyTorch's ``to(dtype)``).
 
     Differentiable between floating dtypes (the gradient is cast back); a cast to an integer or
@@ -197,4 +197,4 @@ def cast(x, dtype):
     dtype = resolve_dtype(dtype)
     if x.dtype == dtype:
         return x
-    return (astype if is_floating(dtype) else astype_discrete)(x, dtype=dtype)
+    return (astype_op if is_floating(dtype) else astype_discrete_op)(x, dtype=dtype)

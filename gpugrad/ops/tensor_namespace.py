@@ -24,7 +24,7 @@ class TensorNamespace:
         self.abs, self.maximum = ops.abs, ops.maximum
         self.broadcast_to, self.matmul, self.swapaxes = shape_ops.broadcast_to, linalg.matmul, shape_ops.swapaxes
         self.sum_to, self.reshape, self.transpose = shape_ops.sum_to, shape_ops.reshape, shape_ops.transpose
-        self.sum, self.astype = ops.sum, ops.cast
+        self.sum, self.astype = ops.sum, ops.astype
         for name, formula in COMPOSITES.items():   # the kernel ops, as their composite formulas
             setattr(self, name, partial(formula, self))
 

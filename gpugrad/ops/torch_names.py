@@ -233,7 +233,7 @@ def masked_fill(x, mask, value):
     if out.shape != x.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
                          f"shape {x.shape}")
-    return out if out.dtype == x.dtype else E.cast(out, x.dtype)
+    return out if out.dtype == x.dtype else E.astype(out, x.dtype)
 
 
 def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
