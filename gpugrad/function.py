@@ -6,7 +6,7 @@ An op's forward takes the backend and raw arrays. Its VJP is written once, again
 
 Writing an op::
 
-    exp = defop("exp", lambda b, x: b.xp.exp(x), save_ans=True, derivs=("exp(x)",))
+    exp = defop("exp", lambda backend, x: backend.xp.exp(x), save_ans=True, derivs=("exp(x)",))
     exp.defvjp(lambda ns, g, ans, x: g * ans)
 
 ``save`` lists the inputs the VJP reads; the others reach it as ``Meta`` (shape and dtype only),

@@ -63,25 +63,26 @@ def _bias_sigmoid_vjp(ns, g, h):
     return dz, dz.sum(axis=0)
 
 
-relu = defop("relu", lambda b, x: raw_namespace(b).relu(x), save_ans=True, derivs=("[x>0]",))
+relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",))
 relu.defvjp(lambda ns, g, ans, x: ns.relu_vjp(g, ans))
 
-sigmoid = defop("sigmoid", _fl(lambda b, x: raw_namespace(b).sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
+sigmoid = defop("sigmoid", _fl(lambda backend, x: raw_namespace(backend).sigmoid(x)), save_ans=True,
+                derivs=("σ(1-σ)",))
 sigmoid.defvjp(lambda ns, g, ans, x: ns.sigmoid_vjp(g, ans))
 
 # H = sigmoid(Z + b), b broadcast over rows: one fused pass forward, and one fused VJP that
 # yields dZ = g H (1 - H) and db = sum over rows of dZ together.
-bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: raw_namespace(b).bias_sigmoid(z, bias)),
+bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda backend, z, bias: raw_namespace(backend).bias_sigmoid(z, bias)),
                         save_ans=True, derivs=("H(1-H)", "Σrows H(1-H)"))
 bias_sigmoid_op.defvjp_joint(lambda ns, g, ans, needs, z, bias: ns.bias_sigmoid_vjp(g, ans))
 
 
 # A zero-size input gives a zero-size output (NumPy/PyTorch); max() of an empty axis would raise.
 @_fl
-def _softmax_fwd(b, x, axis):
+def _softmax_fwd(backend, x, axis):
     if x.size == 0:
-        return b.xp.empty_like(x)
-    e = b.xp.exp(x - x.max(axis=axis, keepdims=True))
+        return backend.xp.empty_like(x)
+    e = backend.xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -90,8 +91,8 @@ softmax_op.defvjp(lambda ns, g, ans, x, axis: ans * (g - ns.sum(g * ans, axis=ax
 
 
 @_fl
-def _log_softmax_fwd(b, x, axis):
-    xp = b.xp
+def _log_softmax_fwd(backend, x, axis):
+    xp = backend.xp
     if x.size == 0:
         return xp.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -103,8 +104,8 @@ log_softmax_op.defvjp(lambda ns, g, ans, x, axis:
                       g - ns.exp(ans) * ns.sum(g, axis=axis, keepdims=True))
 
 
-def _take_along_axis_fwd(b, x, targets):
-    xp = b.xp
+def _take_along_axis_fwd(backend, x, targets):
+    xp = backend.xp
     rows = xp.arange(x.shape[0])
     if xp is np:  # targets were range-checked on the host (cross_entropy)
         return x[rows, targets]

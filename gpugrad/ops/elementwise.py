@@ -15,34 +15,34 @@ def _same_kind(forward):
     """``forward(b, x, y)`` with an integer/bool array mixed with a floating one cast to the floating
     dtype first: PyTorch's rule (int64 + float16 is float16), where NumPy would widen to float64
     (and the float64 guard would then give float32). Python scalars need nothing (NEP 50)."""
-    def wrapped(b, x, y):
+    def wrapped(backend, x, y):
         dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
         if dx is not None and dy is not None and dx.kind != dy.kind:
             if dx.kind == "f" and dy.kind in "biu":
                 y = y.astype(dx)
             elif dy.kind == "f" and dx.kind in "biu":
                 x = x.astype(dy)
-        return forward(b, x, y)
+        return forward(backend, x, y)
     return wrapped
 
 
-add = defop("add", _same_kind(lambda b, x, y: x + y), derivs=("1", "1"))
+add = defop("add", _same_kind(lambda backend, x, y: x + y), derivs=("1", "1"))
 add.defvjp(lambda ns, g, ans, x, y: g,
            lambda ns, g, ans, x, y: g)
 
-sub = defop("sub", _same_kind(lambda b, x, y: x - y), derivs=("1", "-1"))
+sub = defop("sub", _same_kind(lambda backend, x, y: x - y), derivs=("1", "-1"))
 sub.defvjp(lambda ns, g, ans, x, y: g,
            lambda ns, g, ans, x, y: -g)
 
-mul = defop("mul", _same_kind(lambda b, x, y: x * y), save=(0, 1), derivs=("y", "x"))
+mul = defop("mul", _same_kind(lambda backend, x, y: x * y), save=(0, 1), derivs=("y", "x"))
 mul.defvjp(lambda ns, g, ans, x, y: g * y,
            lambda ns, g, ans, x, y: g * x)
 
-def _true_divide(b, x, y):
+def _true_divide(backend, x, y):
     # int / int is a floating op: the default float dtype (PyTorch's rule), not NumPy's float64.
     if getattr(x, "dtype", None) is not None and x.dtype.kind in "biu" and (
             getattr(y, "dtype", None) is None or y.dtype.kind in "biu"):
-        x = _fl(lambda b, x: x)(b, x)
+        x = _fl(lambda backend, x: x)(backend, x)
     return x / y
 
 
@@ -50,7 +50,7 @@ div = defop("div", _same_kind(_true_divide), save=(1,), save_ans=True, derivs=("
 div.defvjp(lambda ns, g, ans, x, y: g / y,
            lambda ns, g, ans, x, y: -g * ans / y)
 
-neg = defop("neg", lambda b, x: -x, derivs=("-1",))
+neg = defop("neg", lambda backend, x: -x, derivs=("-1",))
 neg.defvjp(lambda ns, g, ans, x: -g)
 
 
@@ -61,7 +61,7 @@ neg.defvjp(lambda ns, g, ans, x: -g)
 # gradient of the gradient (create_graph) is finite there as well.
 
 # x ** p for a constant exponent p: its own op, so x = 0 with p >= 1 has a finite gradient.
-power = defop("power", lambda b, x, p: _fl(lambda b, x: x ** p)(b, x) if not float(p).is_integer()
+power = defop("power", lambda backend, x, p: _fl(lambda backend, x: x ** p)(backend, x) if not float(p).is_integer()
               else x ** p, save=(0,), derivs=("p·x^(p-1)",))
 power.defvjp(lambda ns, g, ans, x, p: ns.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
 
@@ -83,7 +83,7 @@ def _dpow_dy(ns, g, ans, x, y):
     return ns.where(edge, 0, g * ans * ns.log(ns.where(edge, 1, x)))
 
 
-pow = defop("pow", _same_kind(lambda b, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
+pow = defop("pow", _same_kind(lambda backend, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 
@@ -97,7 +97,7 @@ def _rpow_vjp(ns, g, ans, y, c):
 
 
 # c ** y for a Python-scalar base c (``2 ** x``): its own op, so its VJP needs no Tensor base.
-rpow = defop("rpow", lambda b, y, c: _fl(lambda b, y: c ** y)(b, y) if isinstance(c, float)
+rpow = defop("rpow", lambda backend, y, c: _fl(lambda backend, y: c ** y)(backend, y) if isinstance(c, float)
              else c ** y, save=(0,), save_ans=True, derivs=("c^y·log(c)",))
 rpow.defvjp(_rpow_vjp)
 
@@ -107,48 +107,48 @@ def _share(g, x, y):
     return g * (x > y) + (0.5 * g) * (x == y)
 
 
-maximum = defop("maximum", _same_kind(lambda b, x, y: b.xp.maximum(x, y)), save=(0, 1),
+maximum = defop("maximum", _same_kind(lambda backend, x, y: backend.xp.maximum(x, y)), save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
 maximum.defvjp(lambda ns, g, ans, x, y: _share(g, x, y),
                lambda ns, g, ans, x, y: _share(g, y, x))
 
-minimum = defop("minimum", _same_kind(lambda b, x, y: b.xp.minimum(x, y)), save=(0, 1),
+minimum = defop("minimum", _same_kind(lambda backend, x, y: backend.xp.minimum(x, y)), save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
 minimum.defvjp(lambda ns, g, ans, x, y: _share(g, y, x),
                lambda ns, g, ans, x, y: _share(g, x, y))
 
-where = defop("where", lambda b, c, x, y: b.xp.where(c, x, y), save=(0,),
+where = defop("where", lambda backend, c, x, y: backend.xp.where(c, x, y), save=(0,),
               derivs=(None, "[c]", "[not c]"))
 where.defvjp(None,
              lambda ns, g, ans, c, x, y: ns.where(c, g, 0),
              lambda ns, g, ans, c, x, y: ns.where(c, 0, g))
 
 # -- unary math --------------------------------------------------------------------------------
-exp = defop("exp", _fl(lambda b, x: b.xp.exp(x)), save_ans=True, derivs=("exp(x)",))
+exp = defop("exp", _fl(lambda backend, x: backend.xp.exp(x)), save_ans=True, derivs=("exp(x)",))
 exp.defvjp(lambda ns, g, ans, x: g * ans)
 
-log = defop("log", _fl(lambda b, x: b.xp.log(x)), save=(0,), derivs=("1/x",))
+log = defop("log", _fl(lambda backend, x: backend.xp.log(x)), save=(0,), derivs=("1/x",))
 log.defvjp(lambda ns, g, ans, x: g / x)
 
-sqrt = defop("sqrt", _fl(lambda b, x: b.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
+sqrt = defop("sqrt", _fl(lambda backend, x: backend.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
 sqrt.defvjp(lambda ns, g, ans, x: g / (2 * ans))
 
-sin = defop("sin", _fl(lambda b, x: b.xp.sin(x)), save=(0,), derivs=("cos(x)",))
+sin = defop("sin", _fl(lambda backend, x: backend.xp.sin(x)), save=(0,), derivs=("cos(x)",))
 sin.defvjp(lambda ns, g, ans, x: g * ns.cos(x))
 
-cos = defop("cos", _fl(lambda b, x: b.xp.cos(x)), save=(0,), derivs=("-sin(x)",))
+cos = defop("cos", _fl(lambda backend, x: backend.xp.cos(x)), save=(0,), derivs=("-sin(x)",))
 cos.defvjp(lambda ns, g, ans, x: -g * ns.sin(x))
 
-tanh = defop("tanh", _fl(lambda b, x: b.xp.tanh(x)), save_ans=True, derivs=("1-tanh²(x)",))
+tanh = defop("tanh", _fl(lambda backend, x: backend.xp.tanh(x)), save_ans=True, derivs=("1-tanh²(x)",))
 tanh.defvjp(lambda ns, g, ans, x: g * (1 - ans * ans))
 
-abs = defop("abs", lambda b, x: b.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
+abs = defop("abs", lambda backend, x: backend.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
 abs.defvjp(lambda ns, g, ans, x: g * ns.sign(x))
 
-def _clip_fwd(b, x, lo, hi):
+def _clip_fwd(backend, x, lo, hi):
     if lo is None and hi is None:
         return x.copy()
-    return b.xp.clip(x, lo, hi)
+    return backend.xp.clip(x, lo, hi)
 
 
 def _inside(x, lo, hi):
@@ -166,26 +166,26 @@ clip.defvjp(lambda ns, g, ans, x, lo, hi: g if lo is None and hi is None else ns
             None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
-astype_op = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
+astype_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
 astype_op.defvjp(lambda ns, g, ans, x, dtype: ns.astype(g, x.dtype))
 # A cast to an integer or bool dtype rounds: it has no gradient, so its result never requires grad.
-astype_discrete_op = defop("astype", lambda b, x, dtype: x.astype(dtype), differentiable=False,
+astype_discrete_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), differentiable=False,
                         exact_dtype=True)
 
-copy = defop("copy", lambda b, x: x.copy(), derivs=("1",))
+copy = defop("copy", lambda backend, x: x.copy(), derivs=("1",))
 copy.defvjp(lambda ns, g, ans, x: g)
 
 # -- non-differentiable: comparisons and sign ------------------------------------------------------
-sign = defop("sign", lambda b, x: b.xp.sign(x), differentiable=False)
-eq = defop("eq", lambda b, x, y: x == y, differentiable=False)
-ne = defop("ne", lambda b, x, y: x != y, differentiable=False)
-lt = defop("lt", lambda b, x, y: x < y, differentiable=False)
-le = defop("le", lambda b, x, y: x <= y, differentiable=False)
-gt = defop("gt", lambda b, x, y: x > y, differentiable=False)
-ge = defop("ge", lambda b, x, y: x >= y, differentiable=False)
-logical_and = defop("logical_and", lambda b, x, y: b.xp.logical_and(x, y), differentiable=False)
-logical_or = defop("logical_or", lambda b, x, y: b.xp.logical_or(x, y), differentiable=False)
-logical_not = defop("logical_not", lambda b, x: b.xp.logical_not(x), differentiable=False)
+sign = defop("sign", lambda backend, x: backend.xp.sign(x), differentiable=False)
+eq = defop("eq", lambda backend, x, y: x == y, differentiable=False)
+ne = defop("ne", lambda backend, x, y: x != y, differentiable=False)
+lt = defop("lt", lambda backend, x, y: x < y, differentiable=False)
+le = defop("le", lambda backend, x, y: x <= y, differentiable=False)
+gt = defop("gt", lambda backend, x, y: x > y, differentiable=False)
+ge = defop("ge", lambda backend, x, y: x >= y, differentiable=False)
+logical_and = defop("logical_and", lambda backend, x, y: backend.xp.logical_and(x, y), differentiable=False)
+logical_or = defop("logical_or", lambda backend, x, y: backend.xp.logical_or(x, y), differentiable=False)
+logical_not = defop("logical_not", lambda backend, x: backend.xp.logical_not(x), differentiable=False)
 
 
 def astype(x, dtype):

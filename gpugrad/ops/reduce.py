@@ -22,14 +22,14 @@ def _count(shape, axis) -> int:
     return n
 
 
-_sum = defop("sum", lambda b, x, axis, keepdims: b.xp.asarray(x.sum(axis=axis, keepdims=keepdims)),
+_sum = defop("sum", lambda backend, x, axis, keepdims: backend.xp.asarray(x.sum(axis=axis, keepdims=keepdims)),
              derivs=("1",))
 _sum.defvjp(lambda ns, g, ans, x, axis, keepdims: expand_reduced(ns, g, x.shape, axis, keepdims))
 
-def _mean_fwd(b, x, axis, keepdims):
+def _mean_fwd(backend, x, axis, keepdims):
     if _count(x.shape, axis) == 0:  # an empty slice's mean is NaN (NumPy, PyTorch), without the warning
-        return b.xp.full(x.sum(axis=axis, keepdims=keepdims).shape, np.nan, dtype=x.dtype)
-    return b.xp.asarray(x.mean(axis=axis, keepdims=keepdims))
+        return backend.xp.full(x.sum(axis=axis, keepdims=keepdims).shape, np.nan, dtype=x.dtype)
+    return backend.xp.asarray(x.mean(axis=axis, keepdims=keepdims))
 
 
 _mean = defop("mean", _fl(_mean_fwd), derivs=("1/n",))
@@ -47,20 +47,20 @@ def _extreme_vjp(ns, g, ans, x, axis, keepdims):
     return expand_reduced(ns, g, x.shape, axis, keepdims) * share
 
 
-_max = defop("max", lambda b, x, axis, keepdims: b.xp.asarray(x.max(axis=axis, keepdims=keepdims)),
+_max = defop("max", lambda backend, x, axis, keepdims: backend.xp.asarray(x.max(axis=axis, keepdims=keepdims)),
              save=(0,), save_ans=True, derivs=("[x = max]",))
 _max.defvjp(_extreme_vjp)
 
-_min = defop("min", lambda b, x, axis, keepdims: b.xp.asarray(x.min(axis=axis, keepdims=keepdims)),
+_min = defop("min", lambda backend, x, axis, keepdims: backend.xp.asarray(x.min(axis=axis, keepdims=keepdims)),
              save=(0,), save_ans=True, derivs=("[x = min]",))
 _min.defvjp(_extreme_vjp)
 
 
 @_fl
-def _logsumexp_fwd(b, x, axis, keepdims):
+def _logsumexp_fwd(backend, x, axis, keepdims):
     # Shift by the max so exp never overflows; an all -inf slice gives -inf, not NaN, and so does
     # an empty one (log of an empty sum, NumPy's logaddexp.reduce identity and PyTorch's result).
-    xp = b.xp
+    xp = backend.xp
     if x.size == 0:
         m = xp.zeros(reduced_shape(x.shape, axis), dtype=x.dtype)
     else:

@@ -11,25 +11,25 @@ from ..tensor import Tensor
 from ..torch_args import accepts_torch_names
 from ..vjp_namespace import raw_forward
 
-reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
+reshape_op = defop("reshape", lambda backend, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
 reshape_op.defvjp(lambda ns, g, ans, x, shape: ns.reshape(g, x.shape))
 
-transpose_op = defop("transpose", lambda b, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
+transpose_op = defop("transpose", lambda backend, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
 transpose_op.defvjp(lambda ns, g, ans, x, axes: ns.transpose(g, tuple(np.argsort(axes))))
 
-broadcast_to_op = defop("broadcast_to", lambda b, x, shape: b.xp.broadcast_to(x, shape),
+broadcast_to_op = defop("broadcast_to", lambda backend, x, shape: backend.xp.broadcast_to(x, shape),
                         derivs=("sum over broadcast axes",))
 broadcast_to_op.defvjp(lambda ns, g, ans, x, shape: ns.sum_to(g, x.shape))
 
-sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
+sum_to_op = defop("sum_to", lambda backend, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
 sum_to_op.defvjp(lambda ns, g, ans, x, shape: ns.broadcast_to(g, x.shape))
 
 
 @raw_forward("index_put")
-def _index_put_fwd(b, g, shape, index, accumulate):
-    out = b.xp.zeros(shape, dtype=g.dtype)
+def _index_put_fwd(backend, g, shape, index, accumulate):
+    out = backend.xp.zeros(shape, dtype=g.dtype)
     if accumulate:
-        b.add_at(out, index, g)
+        backend.add_at(out, index, g)
     else:
         out[index] = g
     return out
@@ -41,7 +41,7 @@ def _index_put_fwd(b, g, shape, index, accumulate):
 index_put = defop("index_put", _index_put_fwd, derivs=("gather",))
 index_put.defvjp(lambda ns, g, ans, x, shape, index, accumulate: g[index])
 
-getitem_op = defop("getitem", lambda b, x, index, accumulate: x[index], derivs=("scatter",))
+getitem_op = defop("getitem", lambda backend, x, index, accumulate: x[index], derivs=("scatter",))
 getitem_op.defvjp(lambda ns, g, ans, x, index, accumulate: ns.index_put(g, x.shape, index, accumulate))
 
 
@@ -54,11 +54,11 @@ def _concat_vjp(ns, g, ans, needs, *xs, axis):
     return grads
 
 
-concatenate_op = defop("concatenate", lambda b, *xs, axis: b.xp.concatenate(xs, axis=axis),
+concatenate_op = defop("concatenate", lambda backend, *xs, axis: backend.xp.concatenate(xs, axis=axis),
                        derivs="slice of g")
 concatenate_op.defvjp_joint(_concat_vjp)
 
-stack_op = defop("stack", lambda b, *xs, axis: b.xp.stack(xs, axis=axis), derivs="slice of g")
+stack_op = defop("stack", lambda backend, *xs, axis: backend.xp.stack(xs, axis=axis), derivs="slice of g")
 stack_op.defvjp_joint(lambda ns, g, ans, needs, *xs, axis: [
     g[(slice(None),) * axis + (i,)] if need else None for i, need in enumerate(needs)])
 

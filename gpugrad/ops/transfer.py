@@ -12,7 +12,7 @@ def move_array(a, src, dst):
 
 
 @raw_forward("to_device")
-def _to_device_fwd(b, x, src, dst):
+def _to_device_fwd(backend, x, src, dst):
     return move_array(x, src, dst)
 
 
