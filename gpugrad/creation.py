@@ -9,7 +9,7 @@ import numpy as np
 from .backends import get_backend
 from .device import as_device
 from .dtypes import get_default_dtype, resolve_dtype
-from .tensor import Tensor
+from .tensor import Tensor, tensor
 
 _seed = None
 _generators: dict[str, object] = {}
@@ -267,7 +267,6 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``gg.tensor`` but without a copy when it can: a Tensor already of ``dtype`` and
     ``device`` is returned as is, and a NumPy array on the cpu is shared (as ``torch.as_tensor``)."""
-    from .tensor import tensor
     dev = as_device(device) if device is not None else (data.device if isinstance(data, Tensor) else None)
     if isinstance(data, Tensor):
         out = data if dev is None or dev == data.device else data.to(dev)

@@ -14,6 +14,7 @@ import numpy as np
 from . import elementwise as E
 from . import linalg, reduce, shape as S
 from ..backends import get_backend
+from ..tensor import Tensor
 from ..torch_args import DIM, rename_kwargs
 
 #: What ``max(dim=...)`` / ``min(dim=...)`` return, as ``torch.return_types.max``: a named pair.
@@ -35,7 +36,6 @@ def _dim_args(fn_name, dim, keepdim, kwargs):
 
 
 def _extreme(fn_name, reducer, result, other_fn, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     if isinstance(dim, Tensor):            # torch.max(a, b): the elementwise maximum
         if kwargs or keepdim:
             raise TypeError(f"{fn_name}(a, b) takes no dim/keepdim arguments")
@@ -69,7 +69,6 @@ def min(x, dim=None, keepdim: bool = False, **kwargs):  # noqa: A001
 
 
 def _arg_extreme(fn_name, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     axis, keep = _dim_args(fn_name, dim, keepdim, kwargs)
     if x.size == 0:
         raise ValueError(f"{fn_name}: cannot take the {fn_name} of an empty tensor of shape {x.shape}")
@@ -95,7 +94,6 @@ def argmin(x, dim=None, keepdim: bool = False, **kwargs):
 
 
 def _logical(fn_name, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     axis, keep = _dim_args(fn_name, dim, keepdim, kwargs)
     if axis is not None:
         axis = reduce.normalize_axis(axis, x.ndim, fn_name)
@@ -207,7 +205,6 @@ def expand(x, *sizes):
 def clamp(x, min=None, max=None):  # noqa: A002
     """Limit values to [min, max], as ``torch.clamp``; bounds may be numbers or tensors.
     The gradient is 0 where a bound is applied (1 where x equals a bound, as for clip)."""
-    from ..tensor import Tensor
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -217,14 +214,12 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             out = E.where(out > max, max, out)
         return out
-    from . import clip
-    return clip(x, min, max)
+    return E.clip(x, min, max)
 
 
 def masked_fill(x, mask, value):
     """``x`` with ``value`` wherever the boolean ``mask`` (broadcast to x) is True, as
     ``torch.Tensor.masked_fill``; the gradient flows to x where the mask is False."""
-    from ..tensor import Tensor
     if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got "
                         f"{type(mask).__name__ if not isinstance(mask, Tensor) else mask.dtype}; "
@@ -238,7 +233,7 @@ def masked_fill(x, mask, value):
     if out.shape != x.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
                          f"shape {x.shape}")
-    return out if out.dtype == x.dtype else E.cast(out, x.dtype)
+    return out if out.dtype == x.dtype else E.astype(out, x.dtype)
 
 
 def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
