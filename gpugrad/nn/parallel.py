@@ -17,8 +17,9 @@ step and stays identical. As in PyTorch:
   outside it averages the accumulated gradients.
 
 Differences from PyTorch: a parameter that got no gradient in a backward pass (unused in forward)
-counts as a zero gradient on that rank (PyTorch needs ``find_unused_parameters=True`` for this);
-use ``loss.backward()``, not ``gg.grad``, with a wrapped model.
+counts as a zero gradient on that rank (PyTorch needs ``find_unused_parameters=True`` for this).
+As in PyTorch, ``gg.grad`` on a wrapped model returns this rank's gradients unsynchronized and
+leaves ``.grad`` alone; only ``backward()`` averages.
 """
 from __future__ import annotations
 
@@ -175,7 +176,10 @@ class DistributedDataParallel(Module):
         return hook
 
     def _on_grad(self, bi, j, grad):
-        if not self._require_sync:
+        from ..autograd import in_backward
+        # Only backward() writes .grad; a gg.grad() walk (e.g. a gradient penalty) must neither
+        # fill the buckets nor write .grad (PyTorch's reducer ignores autograd.grad too).
+        if not self._require_sync or not in_backward():
             return
         if not self._in_backward:
             from ..autograd import queue_callback
