@@ -39,5 +39,26 @@ except ValueError as exc:
     assert "rank 1" in msg, msg
 else:
     raise AssertionError("DDP accepted models of different shapes")
+
+# DDP: requires_grad differing across ranks (buckets would pair different parameters) is refused,
+# naming the parameter and the rank; so is a different bucket layout.
+gg.manual_seed(0)
+model = gg.nn.MLP([8, 16, 3])
+if r == 2:
+    model[0].weight.requires_grad_(False)
+try:
+    gg.nn.parallel.DistributedDataParallel(model)
+except ValueError as exc:
+    msg = str(exc)
+    assert "'0.weight' has requires_grad=True on rank 0 but requires_grad=False on rank 2" in msg, msg
+else:
+    raise AssertionError("DDP accepted models whose requires_grad differs across ranks")
+model[0].weight.requires_grad_(True)
+try:
+    gg.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=25.0 if r == 0 else 1e-6)
+except ValueError as exc:
+    assert "gradient buckets" in str(exc) and "rank 1" in str(exc), str(exc)
+else:
+    raise AssertionError("DDP accepted different bucket layouts across ranks")
 if r == 0:
     print("OK collectives", flush=True)
