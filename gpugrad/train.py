@@ -295,7 +295,7 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
     runs after each epoch's checkpoint is written.
     """
     from .distributed.train_support import guard
-    with guard(), _blas_threads(config.threads if config.device != "cuda" else None):
+    with guard(config=config), _blas_threads(config.threads if config.device != "cuda" else None):
         return _train(config, resume, log, on_epoch_end)
 
 
