@@ -22,6 +22,7 @@ CHECKPOINT = "checkpoint.npz"
 # What a run writes into its folder; --force sets all of these aside together.
 RUN_FILES = (CHECKPOINT, "curves.png", "metrics.csv")
 RUNS_ROOT = "runs"
+LOCK = ".gpugrad-run.lock"   # held (flock) by the training run that owns the folder
 
 
 class RunFolderError(ValueError):
@@ -73,6 +74,56 @@ def check_writable_file(path: str, what: str) -> None:
     if os.path.isdir(path):
         raise RunFolderError(f"{what} {path} is a folder; give a file path")
     check_writable_dir(os.path.dirname(os.path.abspath(path)), f"{what} {path}: its folder")
+
+
+def file_kind(path: str) -> str:
+    """What a non-regular file is, in words."""
+    import stat
+    mode = os.stat(path).st_mode
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
+def check_output_file(path: str, what: str, inputs=(), run_folder: str | None = None,
+                      own: tuple = ("", "")) -> None:
+    """Refuse an output path whose write would destroy something: check_writable_file's checks,
+    then an existing non-regular file (a FIFO would block or be replaced), the same file as one of
+    ``inputs`` (os.path.samefile: also through links), or a file in ``run_folder`` other than this
+    command's own outputs, whose names start with ``own[0]`` and end with ``own[1]`` (the run's
+    checkpoints, metrics, curves and event files are its history). RunFolderError, one line.
+    """
+    check_writable_file(path, what)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise RunFolderError(f"{what} {path} is {file_kind(path)}, not a regular file; give a file path "
+                             f"(it would be replaced)")
+    if os.path.exists(path):
+        for name, inp in inputs:
+            if inp is not None and os.path.exists(inp) and os.path.samefile(path, inp):
+                raise RunFolderError(f"{what} {path} is the same file as {name} {inp}; writing it would "
+                                     f"destroy the input: choose another {what}")
+    if run_folder is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.path.isdir(folder) and os.path.samefile(folder, run_folder)):
+        return
+    base = os.path.basename(path)
+    mine = base.startswith(own[0]) and base.endswith(own[1])
+    if not mine and (os.path.lexists(path) or is_run_file(base)):
+        raise RunFolderError(f"{what} {path} is a file of the run in {run_folder}; writing it would "
+                             f"destroy part of the run: choose another name ({own[0]}*{own[1]} there, "
+                             f"or another folder)")
+
+
+def is_run_file(name: str) -> bool:
+    """Whether ``name`` is one of the files ``gpugrad train`` keeps in a run folder (current or
+    set aside by --force)."""
+    if name.startswith("events.out.tfevents.") or name == LOCK:
+        return True
+    for run_name in RUN_FILES:
+        stem, ext = os.path.splitext(run_name)
+        if name == run_name or (name.startswith(stem + "-") and name.endswith(ext)):
+            return True
+    return False
 
 
 def check_out(out: str, force: bool, resuming: str | None = None) -> None:
