@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -140,6 +141,35 @@ def check_out(out: str, force: bool, resuming: str | None = None) -> None:
     raise RunFolderError(f"--out {out} already holds a run ({ckpt}); continue it with "
                          f"--resume {ckpt}, or start a new run there with --force (the old files are "
                          f"kept, renamed with a timestamp), or choose another --out")
+
+
+@contextlib.contextmanager
+def lock_run_folder(out: str):
+    """Hold an exclusive lock on the run folder ``out`` (created if needed) while the block runs.
+
+    ``fcntl.flock`` on ``out/.gpugrad-run.lock``: a second ``gpugrad train`` into the same folder
+    is refused at once (RunFolderError naming the folder) instead of both writing one run. The OS
+    drops the lock when the process ends however it ends (SIGKILL included), so a crashed run
+    never leaves the folder locked; the lock file itself stays (an empty hidden file). Where
+    fcntl does not exist (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK)
+    f = open(path, "a")
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(f"--out {out} is in use: another gpugrad train is writing a run there "
+                                 f"(it holds {path}); wait for it to end, or choose another --out") from None
+        yield
+    finally:
+        f.close()   # closing the file releases the lock
 
 
 def set_aside(out: str, now: float | None = None) -> list[str]:

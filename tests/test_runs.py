@@ -60,6 +60,31 @@ def test_out_holding_a_run_is_refused_and_force_keeps_it(tmp_path, capsys):
     assert any(f.startswith("curves-") for f in os.listdir(out))    # its picture kept too
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fcntl.flock run locks are POSIX-only")
+def test_a_folder_in_use_by_another_run_is_refused(tmp_path, capsys):
+    import subprocess
+    import sys
+    from gpugrad.runs import lock_run_folder
+    out = tmp_path / "busy"
+    with lock_run_folder(str(out)):   # another run holds the folder (flock: per open file, so in-process too)
+        for extra in ([], ["--force"]):
+            assert main(["train", *FAST, "--epochs", "1", "--out", str(out), *extra]) == 2
+            err = _err(capsys)
+            assert f"--out {out} is in use: another gpugrad train is writing a run there" in err, err
+        assert not (out / "checkpoint.npz").exists()
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out)]) == 0   # released: usable
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0   # and released again
+    # A holder killed by SIGKILL leaves no lock behind (the OS drops it with the process).
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gpugrad.runs import "
+                               "lock_run_folder as L; c = L(sys.argv[1]); c.__enter__(); print('held', "
+                               "flush=True); time.sleep(60)", str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 2
+    holder.kill()
+    holder.wait()
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0
+
+
 def test_default_out_is_a_new_timestamped_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
