@@ -2,7 +2,8 @@
 
 * A folder that already holds a run (its ``checkpoint.npz``) is refused as ``--out`` unless the
   run is resumed (``--resume``) or ``--force`` is given; ``--force`` renames the old files with a
-  timestamp (``checkpoint.npz`` -> ``checkpoint-20261129-184500.npz``) and never deletes them.
+  timestamp (``checkpoint.npz`` -> ``checkpoint-20261129-184500.npz``; TensorBoard event files
+  into ``events-20261129-184500/``) and never deletes them.
 * The default ``--out`` is a new timestamped folder under ``runs/``.
 * Labels of a data file are mapped to classes 0..C-1 in sorted order (``gpugrad.data.load_file``);
   the original values are stored in the checkpoint (``"classes"``) so predictions map back.
@@ -23,6 +24,7 @@ CHECKPOINT = "checkpoint.npz"
 # What a run writes into its folder; --force sets all of these aside together.
 RUN_FILES = (CHECKPOINT, "curves.png", "metrics.csv")
 RUNS_ROOT = "runs"
+EVENTS_PREFIX = "events.out.tfevents."   # TensorBoard's event files (tensorboardX's SummaryWriter)
 LOCK = ".gpugrad-run.lock"   # held (flock) by the training run that owns the folder
 
 
@@ -118,7 +120,7 @@ def check_output_file(path: str, what: str, inputs=(), run_folder: str | None = 
 def is_run_file(name: str) -> bool:
     """Whether ``name`` is one of the files ``gpugrad train`` keeps in a run folder (current or
     set aside by --force)."""
-    if name.startswith("events.out.tfevents.") or name == LOCK:
+    if name.startswith(EVENTS_PREFIX) or name == LOCK:
         return True
     for run_name in RUN_FILES:
         stem, ext = os.path.splitext(run_name)
@@ -173,7 +175,8 @@ def lock_run_folder(out: str):
 
 
 def set_aside(out: str, now: float | None = None) -> list[str]:
-    """Rename the run files in ``out`` with a timestamp (for ``--force``); returns the new paths."""
+    """Rename the run files in ``out`` with a timestamp and move its TensorBoard event files into
+    ``events-<timestamp>/`` (for ``--force``); returns the new paths."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     moved = []
     for name in RUN_FILES:
@@ -188,6 +191,20 @@ def set_aside(out: str, now: float | None = None) -> list[str]:
             k += 1
         os.replace(src, dst)
         moved.append(dst)
+    # TensorBoard reads every events file in a folder as one run, so the old run's go into a
+    # subfolder of their own (shown by TensorBoard as a separate run), not just renamed.
+    events = sorted(f for f in os.listdir(out) if f.startswith(EVENTS_PREFIX)
+                    and os.path.isfile(os.path.join(out, f)))
+    if events:
+        folder = os.path.join(out, f"events-{stamp}")
+        k = 2
+        while os.path.exists(folder):
+            folder = os.path.join(out, f"events-{stamp}-{k}")
+            k += 1
+        os.makedirs(folder)
+        for name in events:
+            os.replace(os.path.join(out, name), os.path.join(folder, name))
+            moved.append(os.path.join(folder, name))
     return moved
 
 

@@ -51,8 +51,15 @@ def test_out_holding_a_run_is_refused_and_force_keeps_it(tmp_path, capsys):
     assert "already holds a run" in err and f"--resume {out / 'checkpoint.npz'}" in err and "--force" in err
     assert (out / "checkpoint.npz").read_bytes() == first          # untouched
 
+    old_events = out / "events.out.tfevents.1795981105.vm"     # as tensorboardX names them
+    old_events.write_bytes(b"the old run's scalars")
     assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0
     stdout = capsys.readouterr().out
+    # TensorBoard reads every events file of a folder: the old run's must not mix into the new one's.
+    assert not old_events.exists()
+    set_aside = [f for f in os.listdir(out) if f.startswith("events-") and os.path.isdir(out / f)]
+    assert len(set_aside) == 1 and f"as {out / set_aside[0] / old_events.name}" in stdout
+    assert (out / set_aside[0] / old_events.name).read_bytes() == b"the old run's scalars"
     kept = [f for f in os.listdir(out) if f.startswith("checkpoint-") and f.endswith(".npz")]
     assert len(kept) == 1 and f"kept the previous run's file as {out / kept[0]}" in stdout
     assert (out / kept[0]).read_bytes() == first                    # the old run, byte for byte
