@@ -256,7 +256,7 @@ def evaluate(model, x: Tensor, y: np.ndarray, batch: int = 4096) -> float:
     was_training = model.training
     model.eval()
     correct = 0
-    with no_grad():
+    with no_grad(), np.errstate(all="ignore"):   # huge logits still have an argmax
         for i in range(0, x.shape[0], batch):
             pred = model(x[i:i + batch]).argmax(axis=1).numpy()
             correct += int((pred == y[i:i + batch]).sum())
@@ -542,7 +542,9 @@ class _StepRunner:
 
 def _one_epoch(model, opt, loader, epoch, config, run_step):
     loader.set_epoch(epoch)
-    with generator_scope(epoch_seed(config.seed, epoch)):  # dropout masks: from (seed, epoch) alone
+    # Overflow in a diverging step is reported by the run's own check (check_finite_epoch) in one
+    # line; NumPy's RuntimeWarnings before it would only bury that line.
+    with generator_scope(epoch_seed(config.seed, epoch)), np.errstate(all="ignore"):
         return _epoch_steps(model, opt, loader, epoch, config, run_step)
 
 
