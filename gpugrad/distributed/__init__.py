@@ -128,7 +128,7 @@ def _check_agree(api, b, arr, extra=()):
     if any(e != everyone[0] for e in everyone[1:]):
         what = ", ".join(f"rank {i}: {_describe(e)}" for i, e in enumerate(everyone))
         raise ValueError(f"{api}: the ranks passed different tensors ({what}); every rank must pass "
-                         f"the same shape and dtype{' and arguments' if extra else ''}")
+                         f"the same shape, dtype" + "".join(f", {k}" for k, _ in extra))
 
 
 def _describe(meta):
