@@ -127,8 +127,9 @@ def _check_agree(api, b, arr, extra=()):
     everyone = b.all_gather_object(mine)
     if any(e != everyone[0] for e in everyone[1:]):
         what = ", ".join(f"rank {i}: {_describe(e)}" for i, e in enumerate(everyone))
+        names = ["shape", "dtype"] + [k for k, _ in extra]
         raise ValueError(f"{api}: the ranks passed different tensors ({what}); every rank must pass "
-                         f"the same shape, dtype" + "".join(f", {k}" for k, _ in extra))
+                         f"the same {', '.join(names[:-1])} and {names[-1]}")
 
 
 def _describe(meta):
