@@ -30,12 +30,27 @@ def queue_callback(fn) -> None:
     _callbacks.append(fn)
 
 
-def _run_with_callbacks(*args, **kwargs):
+# One entry per walk now running (innermost last): True for backward(), which writes .grad, False
+# for grad(), which only returns gradients. Hooks that act on .grad (DDP's) ask in_backward().
+_walks: list = []
+
+
+def in_backward() -> bool:
+    """True while the innermost backward walk now running is ``backward()`` (it accumulates into
+    ``.grad``); False inside ``gg.grad()`` or outside any walk. DistributedDataParallel syncs only
+    then, as PyTorch's reducer ignores ``torch.autograd.grad``."""
+    return bool(_walks) and _walks[-1]
+
+
+def _run_with_callbacks(accumulating, *args, **kwargs):
+    _walks.append(accumulating)
     try:
         out = _run(*args, **kwargs)
     except BaseException:
         _callbacks.clear()
         raise
+    finally:
+        _walks.pop()
     while _callbacks:
         _callbacks.pop(0)()
     return out
@@ -52,7 +67,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) 
         grad_tensors = [grad_tensors]
     roots = _root_grads("backward", tensors, grad_tensors, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    _run_with_callbacks(roots, retain, create_graph, targets=None)
+    _run_with_callbacks(True, roots, retain, create_graph, targets=None)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -77,7 +92,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         targets.setdefault(id(edge), (edge, []))[1].append(i)
     roots = _root_grads("grad", outputs, grad_outputs, create_graph)
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    captured = _run_with_callbacks(roots, retain, create_graph, targets=targets)
+    captured = _run_with_callbacks(False, roots, retain, create_graph, targets=targets)
     result = []
     for i, t in enumerate(inputs):
         g = captured.get(id(t._edge()))

@@ -21,7 +21,7 @@ def manual_seed(seed: int) -> None:
     """Seed gpugrad's global random generators (every device) for reproducible randn/rand/init.
 
     As in PyTorch, this is process-wide state for the user's own code; code inside a
-    :func:`generator_scope` (such as ``gpugrad.train.train``) draws from its own generators
+    :func:`generator_scope` (such as ``gpugrad.commands.train.train``) draws from its own generators
     and neither reads nor changes these.
     """
     global _seed

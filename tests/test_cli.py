@@ -41,7 +41,7 @@ def test_train_end_to_end(device, tmp_path, capsys):
     img = matplotlib.image.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     files = sorted(f for f in os.listdir(out) if not f.startswith("events.out.tfevents."))
-    assert files == ["checkpoint.npz", "curves.png", "metrics.csv"]     # (+ TensorBoard events)
+    assert files == [".gpugrad-run.lock", "checkpoint.npz", "curves.png", "metrics.csv"]   # (+ events)
 
 
 def test_python_dash_m_and_data_file(tmp_path):

@@ -3,7 +3,8 @@
 N = 2, 3 ranks (oversubscribed, one BLAS thread each) on the same global batch end with the
 weights of a one-process run, within float32 summation-order tolerance, for SGD with momentum
 and Adam over 3 epochs with a ragged last batch; a run stopped after epoch 1 resumes on 3 ranks to
-the same weights; a batch not divisible by N is a one-line error; a rank raising ends the job with
+the same weights; a batch not divisible by N, or an --out holding a run, is one line and
+status 2; SIGTERM to mpiexec is status 143 with one resume hint; a rank raising ends the job with
 its error; a checkpoint interrupted mid-write leaves the previous one loadable.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gpugrad.commands.train import TrainConfig, train
 
 pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'gpugrad[distributed]')")
 
-from mpi_helpers import MPIEXEC, SCRIPTS, mpirun  # noqa: E402
+from mpi_helpers import MPIEXEC, ROOT, SCRIPTS, mpirun  # noqa: E402
 
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install mpich)")
 
@@ -56,7 +57,7 @@ def test_gpugrad_train_same_weights_as_one_process(tmp_path, n, optimizer):
     files = sorted(os.listdir(out_dir))
     events = [f for f in files if f.startswith("events.out.tfevents")]   # when tensorboardX is installed
     assert len(events) <= 1                                            # rank 0's only
-    assert [f for f in files if f not in events] == ["checkpoint.npz", "curves.png", "metrics.csv"]
+    assert [f for f in files if f not in events] == [".gpugrad-run.lock", "checkpoint.npz", "curves.png", "metrics.csv"]
 
 
 def test_resume_with_another_number_of_ranks(tmp_path):
@@ -80,9 +81,40 @@ def test_resume_with_another_number_of_ranks(tmp_path):
 def test_batch_not_divisible_by_ranks_is_a_clear_error(tmp_path):
     rc, out, err, secs = mpirun(2, "-m", "gpugrad", "train", "--batch-size", "33", "--epochs", "1",
                                 "--device", "cpu", "--out", str(tmp_path / "x"))
-    assert rc != 0 and secs < 30
-    assert "--batch-size 33 is the global batch and must divide by the 2 ranks" in err
-    assert "Traceback" not in err
+    assert rc == 2 and secs < 30, (rc, err)                   # as one process: a settings error
+    assert err.count("--batch-size 33 is the global batch and must divide by the 2 ranks") == 1, err
+    assert "Traceback" not in err and "each rank takes" not in out + err   # no split announced
+
+
+def test_a_folder_holding_a_run_is_one_error_with_status_2(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(epochs=1, hidden=(8,), device="cpu", quiet=True, out=str(run)), log=lambda s: None)
+    rc, out, err, secs = mpirun(2, "-m", "gpugrad", "train", "--epochs", "1", "--hidden", "8",
+                                "--device", "cpu", "--quiet", "--out", str(run))
+    assert rc == 2 and secs < 30, (rc, err)
+    assert err.count("already holds a run") == 1 and err.startswith("gpugrad train: error: "), err
+    assert "Traceback" not in err and "Abort" not in err, err
+
+
+def test_sigterm_to_mpiexec_exits_143_with_one_resume_hint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "gpugrad", "train", "--epochs", "1000",
+                          "--hidden", "8", "--device", "cpu", "--quiet", "--out", str(run)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    t0 = time.monotonic()
+    while not (run / "checkpoint.npz").exists() and time.monotonic() - t0 < 60 and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143, (p.returncode, err[-2000:])
+    hint = f"continue with: gpugrad train --resume {run / 'checkpoint.npz'}"
+    assert err.count(hint) == 1 and "Traceback" not in err, err[-2000:]
 
 
 def test_a_failing_rank_ends_the_training_job(tmp_path):

@@ -180,6 +180,25 @@ def test_unused_parameter_counts_as_zero_and_backward_still_completes():
     assert ddp.module.a.weight.grad is not None
 
 
+def test_gg_grad_on_a_wrapped_model_neither_writes_grad_nor_communicates():
+    # A gradient penalty: gg.grad(create_graph=True) then backward() of loss + |g|^2. PyTorch's
+    # reducer ignores autograd.grad, so .grad must end equal to the unwrapped model's.
+    group = RecordingGroup()
+    ddp = DistributedDataParallel(_mlp(), process_group=group)
+    ref = _mlp()
+    x = gg.randn(4, 6)
+    for model, params in ((ddp, list(ddp.module.parameters())), (ref, list(ref.parameters()))):
+        loss = model(x).pow(2).mean()
+        g = gg.grad(loss, params, create_graph=True)
+        if model is ddp:
+            assert all(p.grad is None for p in params)
+            assert not [c for c in group.calls if c[0] == "iall_reduce"] and not ddp._in_backward
+        (loss + sum((gi * gi).sum() for gi in g)).backward()
+    assert len([c for c in group.calls if c[0] == "iall_reduce"]) == 1   # the backward() only
+    for p, q in zip(ddp.module.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_ddp_needs_an_initialized_process_group_and_a_module():
     with pytest.raises(RuntimeError, match="call gg.distributed.init"):
         DistributedDataParallel(_mlp())

@@ -121,6 +121,44 @@ def test_output_paths_are_checked_before_the_work(trained, tmp_path, capsys, mon
         assert err.startswith(f"gpugrad {cmd}: error: --out") and said in err and err.count("\n") == 1
 
 
+def test_outputs_that_would_destroy_an_input_or_the_run_are_refused(trained, tmp_path, capsys):
+    import os
+    d, x, y = trained
+    run = d / "run"
+    data = tmp_path / "data.csv"
+    data.write_bytes((d / "train.csv").read_bytes())
+    link = tmp_path / "link.csv"
+    os.symlink(data, link)
+    guarded = {p: p.read_bytes() for p in (data, run / "checkpoint.npz", run / "metrics.csv", run / "curves.png")}
+    cases = [("predict", data, "is the same file as --data"),
+             ("predict", link, "is the same file as --data"),          # through a link
+             ("eval", data, "is the same file as --data"),
+             ("predict", run / "checkpoint.npz", "the same file as the checkpoint"),
+             ("predict", run / "metrics.csv", "is a file of the run"),
+             ("eval", run / "curves.png", "is a file of the run"),
+             ("eval", run / "predictions-train.csv", "is a file of the run")]   # predict's, not eval's
+    (run / "predictions-train.csv").write_text("prediction\n")
+    if hasattr(os, "mkfifo"):
+        fifo, fifo_data = tmp_path / "out.csv", tmp_path / "in.csv"
+        os.mkfifo(fifo)
+        os.mkfifo(fifo_data)
+        cases.append(("predict", fifo, "is a FIFO (named pipe), not a regular file"))
+    for cmd, out, said in cases:
+        assert main([cmd, str(run), "--data", str(data), "--out", str(out)]) == 2, (cmd, out)
+        err = capsys.readouterr().err
+        assert err.startswith(f"gpugrad {cmd}: error: --out") and said in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in guarded} == guarded
+    if hasattr(os, "mkfifo"):
+        assert os.path.exists(fifo) and not os.path.isfile(fifo)      # still the FIFO
+        for cmd in ("predict", "eval"):
+            assert main([cmd, str(run), "--data", str(fifo_data)]) == 2
+            err = capsys.readouterr().err
+            assert "is a FIFO (named pipe), not a regular file" in err and "no such file" not in err, err
+    # The command's own outputs may be rewritten: the default names, and its files named explicitly.
+    assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv")]) == 0
+    assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv")]) == 0
+
+
 def _bad_inputs(d, tmp):
     wrong_cols = tmp / "wrong.csv"
     wrong_cols.write_text("1,2,3,4,5\n")

@@ -51,13 +51,45 @@ def test_out_holding_a_run_is_refused_and_force_keeps_it(tmp_path, capsys):
     assert "already holds a run" in err and f"--resume {out / 'checkpoint.npz'}" in err and "--force" in err
     assert (out / "checkpoint.npz").read_bytes() == first          # untouched
 
+    old_events = out / "events.out.tfevents.1795981105.vm"     # as tensorboardX names them
+    old_events.write_bytes(b"the old run's scalars")
     assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0
     stdout = capsys.readouterr().out
+    # TensorBoard reads every events file of a folder: the old run's must not mix into the new one's.
+    assert not old_events.exists()
+    set_aside = [f for f in os.listdir(out) if f.startswith("events-") and os.path.isdir(out / f)]
+    assert len(set_aside) == 1 and f"as {out / set_aside[0] / old_events.name}" in stdout
+    assert (out / set_aside[0] / old_events.name).read_bytes() == b"the old run's scalars"
     kept = [f for f in os.listdir(out) if f.startswith("checkpoint-") and f.endswith(".npz")]
     assert len(kept) == 1 and f"kept the previous run's file as {out / kept[0]}" in stdout
     assert (out / kept[0]).read_bytes() == first                    # the old run, byte for byte
     assert gg.load(out / "checkpoint.npz")["epoch"] == 1             # the new run
     assert any(f.startswith("curves-") for f in os.listdir(out))    # its picture kept too
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fcntl.flock run locks are POSIX-only")
+def test_a_folder_in_use_by_another_run_is_refused(tmp_path, capsys):
+    import subprocess
+    import sys
+    from gpugrad.commands.runs import lock_run_folder
+    out = tmp_path / "busy"
+    with lock_run_folder(str(out)):   # another run holds the folder (flock: per open file, so in-process too)
+        for extra in ([], ["--force"]):
+            assert main(["train", *FAST, "--epochs", "1", "--out", str(out), *extra]) == 2
+            err = _err(capsys)
+            assert f"--out {out} is in use: another gpugrad train is writing a run there" in err, err
+        assert not (out / "checkpoint.npz").exists()
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out)]) == 0   # released: usable
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0   # and released again
+    # A holder killed by SIGKILL leaves no lock behind (the OS drops it with the process).
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gpugrad.commands.runs import "
+                               "lock_run_folder as L; c = L(sys.argv[1]); c.__enter__(); print('held', "
+                               "flush=True); time.sleep(60)", str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 2
+    holder.kill()
+    holder.wait()
+    assert main(["train", *FAST, "--epochs", "1", "--out", str(out), "--force"]) == 0
 
 
 def test_default_out_is_a_new_timestamped_folder(tmp_path, monkeypatch, capsys):

@@ -160,14 +160,15 @@ def _use_errors(command: str, work) -> int:
 
 def _run_predict(args) -> int:
     from .predict import load_run, predict_proba, read_inputs, write_predictions
-    from .runs import check_writable_file
+    from .runs import check_output_file, check_writable_file
 
     def work():
         if args.out:
             check_writable_file(args.out, "--out")
         run = load_run(args.run, args.device)
         out = args.out or _default_out(run.folder, "predictions", args.data, ".csv")
-        check_writable_file(out, "--out")          # before the work
+        check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
+                          run.folder, ("predictions-", ".csv"))          # before the work
         x, y = read_inputs(args.data, run)
         proba = predict_proba(run, x)
         labels = None if y is None else run.classes[y]
@@ -184,14 +185,15 @@ def _run_eval(args) -> int:
     from ..data import DataError
     from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
     from .predict import load_run, predict_proba, read_inputs
-    from .runs import check_writable_file
+    from .runs import check_output_file, check_writable_file
 
     def work():
         if args.out:
             check_writable_file(args.out, "--out")
         run = load_run(args.run, args.device)
         out = args.out or _default_out(run.folder, "confusion", args.data, ".png")
-        check_writable_file(out, "--out")
+        check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
+                          run.folder, ("confusion-", ".png"))
         x, y = read_inputs(args.data, run)
         if y is None:
             raise DataError(f"{args.data}: no label column, so there is nothing to evaluate against; "

@@ -75,8 +75,11 @@ def read_inputs(path: str, run: Run):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise DataError(f"--data {path} is a folder; give a data file (.csv or .npz)")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
+    if not os.path.isfile(path):   # a FIFO or device: reading could block, and it is no data file
+        from .runs import file_kind
+        raise DataError(f"--data {path} is {file_kind(path)}, not a regular file; give a .csv or .npz file")
     ext = os.path.splitext(path)[1].lower()
     d = run.n_features
     if ext == ".csv":

@@ -2,7 +2,8 @@
 
 * A folder that already holds a run (its ``checkpoint.npz``) is refused as ``--out`` unless the
   run is resumed (``--resume``) or ``--force`` is given; ``--force`` renames the old files with a
-  timestamp (``checkpoint.npz`` -> ``checkpoint-20261129-184500.npz``) and never deletes them.
+  timestamp (``checkpoint.npz`` -> ``checkpoint-20261129-184500.npz``; TensorBoard event files
+  into ``events-20261129-184500/``) and never deletes them.
 * The default ``--out`` is a new timestamped folder under ``runs/``.
 * Labels of a data file are mapped to classes 0..C-1 in sorted order (``gpugrad.data.load_file``);
   the original values are stored in the checkpoint (``"classes"``) so predictions map back.
@@ -12,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -22,6 +24,8 @@ CHECKPOINT = "checkpoint.npz"
 # What a run writes into its folder; --force sets all of these aside together.
 RUN_FILES = (CHECKPOINT, "curves.png", "metrics.csv")
 RUNS_ROOT = "runs"
+EVENTS_PREFIX = "events.out.tfevents."   # TensorBoard's event files (tensorboardX's SummaryWriter)
+LOCK = ".gpugrad-run.lock"   # held (flock) by the training run that owns the folder
 
 
 class RunFolderError(ValueError):
@@ -75,6 +79,56 @@ def check_writable_file(path: str, what: str) -> None:
     check_writable_dir(os.path.dirname(os.path.abspath(path)), f"{what} {path}: its folder")
 
 
+def file_kind(path: str) -> str:
+    """What a non-regular file is, in words."""
+    import stat
+    mode = os.stat(path).st_mode
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
+def check_output_file(path: str, what: str, inputs=(), run_folder: str | None = None,
+                      own: tuple = ("", "")) -> None:
+    """Refuse an output path whose write would destroy something: check_writable_file's checks,
+    then an existing non-regular file (a FIFO would block or be replaced), the same file as one of
+    ``inputs`` (os.path.samefile: also through links), or a file in ``run_folder`` other than this
+    command's own outputs, whose names start with ``own[0]`` and end with ``own[1]`` (the run's
+    checkpoints, metrics, curves and event files are its history). RunFolderError, one line.
+    """
+    check_writable_file(path, what)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise RunFolderError(f"{what} {path} is {file_kind(path)}, not a regular file; give a file path "
+                             f"(it would be replaced)")
+    if os.path.exists(path):
+        for name, inp in inputs:
+            if inp is not None and os.path.exists(inp) and os.path.samefile(path, inp):
+                raise RunFolderError(f"{what} {path} is the same file as {name} {inp}; writing it would "
+                                     f"destroy the input: choose another {what}")
+    if run_folder is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.path.isdir(folder) and os.path.samefile(folder, run_folder)):
+        return
+    base = os.path.basename(path)
+    mine = base.startswith(own[0]) and base.endswith(own[1])
+    if not mine and (os.path.lexists(path) or is_run_file(base)):
+        raise RunFolderError(f"{what} {path} is a file of the run in {run_folder}; writing it would "
+                             f"destroy part of the run: choose another name ({own[0]}*{own[1]} there, "
+                             f"or another folder)")
+
+
+def is_run_file(name: str) -> bool:
+    """Whether ``name`` is one of the files ``gpugrad train`` keeps in a run folder (current or
+    set aside by --force)."""
+    if name.startswith(EVENTS_PREFIX) or name == LOCK:
+        return True
+    for run_name in RUN_FILES:
+        stem, ext = os.path.splitext(run_name)
+        if name == run_name or (name.startswith(stem + "-") and name.endswith(ext)):
+            return True
+    return False
+
+
 def check_out(out: str, force: bool, resuming: str | None = None) -> None:
     """Refuse an ``out`` that holds another run unless ``force``; see the module docstring.
 
@@ -91,8 +145,38 @@ def check_out(out: str, force: bool, resuming: str | None = None) -> None:
                          f"kept, renamed with a timestamp), or choose another --out")
 
 
+@contextlib.contextmanager
+def lock_run_folder(out: str):
+    """Hold an exclusive lock on the run folder ``out`` (created if needed) while the block runs.
+
+    ``fcntl.flock`` on ``out/.gpugrad-run.lock``: a second ``gpugrad train`` into the same folder
+    is refused at once (RunFolderError naming the folder) instead of both writing one run. The OS
+    drops the lock when the process ends however it ends (SIGKILL included), so a crashed run
+    never leaves the folder locked; the lock file itself stays (an empty hidden file). Where
+    fcntl does not exist (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK)
+    f = open(path, "a")
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(f"--out {out} is in use: another gpugrad train is writing a run there "
+                                 f"(it holds {path}); wait for it to end, or choose another --out") from None
+        yield
+    finally:
+        f.close()   # closing the file releases the lock
+
+
 def set_aside(out: str, now: float | None = None) -> list[str]:
-    """Rename the run files in ``out`` with a timestamp (for ``--force``); returns the new paths."""
+    """Rename the run files in ``out`` with a timestamp and move its TensorBoard event files into
+    ``events-<timestamp>/`` (for ``--force``); returns the new paths."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     moved = []
     for name in RUN_FILES:
@@ -107,6 +191,20 @@ def set_aside(out: str, now: float | None = None) -> list[str]:
             k += 1
         os.replace(src, dst)
         moved.append(dst)
+    # TensorBoard reads every events file in a folder as one run, so the old run's go into a
+    # subfolder of their own (shown by TensorBoard as a separate run), not just renamed.
+    events = sorted(f for f in os.listdir(out) if f.startswith(EVENTS_PREFIX)
+                    and os.path.isfile(os.path.join(out, f)))
+    if events:
+        folder = os.path.join(out, f"events-{stamp}")
+        k = 2
+        while os.path.exists(folder):
+            folder = os.path.join(out, f"events-{stamp}-{k}")
+            k += 1
+        os.makedirs(folder)
+        for name in events:
+            os.replace(os.path.join(out, name), os.path.join(folder, name))
+            moved.append(os.path.join(folder, name))
     return moved
 
 

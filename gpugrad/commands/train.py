@@ -256,7 +256,7 @@ def evaluate(model, x: Tensor, y: np.ndarray, batch: int = 4096) -> float:
     was_training = model.training
     model.eval()
     correct = 0
-    with no_grad():
+    with no_grad(), np.errstate(all="ignore"):   # huge logits still have an argmax
         for i in range(0, x.shape[0], batch):
             pred = model(x[i:i + batch]).argmax(axis=1).numpy()
             correct += int((pred == y[i:i + batch]).sum())
@@ -295,11 +295,12 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
     runs after each epoch's checkpoint is written.
     """
     from ..distributed.train_support import guard
-    with guard(), _blas_threads(config.threads if config.device != "cuda" else None):
-        return _train(config, resume, log, on_epoch_end)
+    with guard(config=config), _blas_threads(config.threads if config.device != "cuda" else None), \
+            contextlib.ExitStack() as held:
+        return _train(config, resume, log, on_epoch_end, held)
 
 
-def _train(config, resume, log, on_epoch_end):
+def _train(config, resume, log, on_epoch_end, held):
     from ..distributed import train_support
     dist = train_support.setup(config, log)   # under mpiexec -n N: data-parallel (see that module)
     log = dist.log(log)
@@ -336,6 +337,11 @@ def _train(config, resume, log, on_epoch_end):
         if sched is not None:
             _replan(sched, config)
 
+    # One run per folder: rank 0 holds the folder's lock until the run ends (released on any exit).
+    refused = dist.from_main(lambda: _lock_folder(held, config.out))
+    if refused is not None:
+        raise runs.RunFolderError(refused)
+    runs.check_out(config.out, config.force, resuming=resume)   # again: a run may have ended there since
     if ckpt is None or os.path.abspath(config.out) != os.path.dirname(os.path.abspath(resume)):
         if config.force and dist.is_main:
             for moved in runs.set_aside(config.out):
@@ -421,6 +427,15 @@ def _train(config, resume, log, on_epoch_end):
     return TrainResult(model=model, history=history, epochs_run=done - start, train_acc=train_acc,
                        test_acc=test_acc, seconds=elapsed, checkpoint=ckpt_path, curves=curves,
                        device=device, summary=summary)
+
+
+def _lock_folder(held: contextlib.ExitStack, out: str):
+    """Take ``out``'s run lock into ``held``; None, or the refusal as one line (shared by the ranks)."""
+    try:
+        held.enter_context(runs.lock_run_folder(out))
+    except runs.RunFolderError as exc:
+        return str(exc)
+    return None
 
 
 def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None):
@@ -527,7 +542,9 @@ class _StepRunner:
 
 def _one_epoch(model, opt, loader, epoch, config, run_step):
     loader.set_epoch(epoch)
-    with generator_scope(epoch_seed(config.seed, epoch)):  # dropout masks: from (seed, epoch) alone
+    # Overflow in a diverging step is reported by the run's own check (check_finite_epoch) in one
+    # line; NumPy's RuntimeWarnings before it would only bury that line.
+    with generator_scope(epoch_seed(config.seed, epoch)), np.errstate(all="ignore"):
         return _epoch_steps(model, opt, loader, epoch, config, run_step)
 
 

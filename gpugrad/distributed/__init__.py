@@ -22,6 +22,7 @@ a collective. A rank killed by a signal is detected by ``mpiexec``, which ends t
 """
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 
@@ -97,33 +98,90 @@ def _raw(t: Tensor):
     return t._data
 
 
+# What every backend can reduce/move: MPI has no SUM on bool and no MAX on complex, NCCL has
+# neither type. Refused on each rank before any communication, so every rank raises alike.
+_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "uint32", "int64", "uint64")
+_REDUCE_OPS = ("sum", "mean", "prod", "max", "min")
+_PY_REDUCE = {"sum": lambda a, b: a + b, "mean": lambda a, b: a + b, "prod": lambda a, b: a * b,
+              "max": max, "min": min}
+
+
+def _check_op(api, op):
+    if op not in _REDUCE_OPS:
+        raise ValueError(f"{api}: op must be one of {', '.join(_REDUCE_OPS)}, got {op!r}")
+
+
+def _check_dtype(api, dtype):
+    if np.dtype(dtype).name not in _DTYPES:
+        raise TypeError(f"{api}: cannot communicate dtype {np.dtype(dtype).name}; supported: "
+                        f"{', '.join(_DTYPES)} (cast first, e.g. t.to(gg.int32) for bool)")
+
+
+def _check_agree(api, b, arr, extra=()):
+    """Exchange (shape, dtype, *extra) and raise the same ValueError on every rank if they differ.
+
+    A buffer collective with mismatched shapes truncates (an MPI abort) or reads garbage; one small
+    allgather of the metadata first turns that into one readable error everywhere.
+    """
+    mine = (tuple(int(n) for n in arr.shape), np.dtype(arr.dtype).name) + tuple(extra)
+    everyone = b.all_gather_object(mine)
+    if any(e != everyone[0] for e in everyone[1:]):
+        what = ", ".join(f"rank {i}: {_describe(e)}" for i, e in enumerate(everyone))
+        names = ["shape", "dtype"] + [k for k, _ in extra]
+        raise ValueError(f"{api}: the ranks passed different tensors ({what}); every rank must pass "
+                         f"the same {', '.join(names[:-1])} and {names[-1]}")
+
+
+def _describe(meta):
+    if not isinstance(meta, tuple):    # that rank called all_reduce with a number, not a tensor
+        return f"a {type(meta).__name__}, not a tensor"
+    shape, dtype, *extra = meta
+    return " ".join([str(shape), dtype] + [f"{k}={v!r}" for k, v in extra])
+
+
 def all_reduce(obj, op: str = "sum"):
     """Reduce over all ranks: a Tensor in place (returned too); a number or NumPy array returned.
 
-    ``op``: "sum", "mean", "prod", "max", "min". Every rank must call it, in the same order.
+    ``op``: "sum", "mean", "prod", "max", "min". Every rank must call it, in the same order, with
+    the same shape, dtype and op (checked: a ValueError on every rank naming each rank's shape).
+    Raises TypeError for bool/complex dtypes or a non-numeric object, ValueError for an unknown
+    op, on every rank and before any communication (``torch.distributed.all_reduce``'s contract).
     """
     b = get_backend()
-    if isinstance(obj, Tensor):
-        data = _raw(obj)
+    _check_op("all_reduce", op)
+    if isinstance(obj, (Tensor, np.ndarray)):
+        data = _raw(obj) if isinstance(obj, Tensor) else np.array(obj, copy=True, order="C")
+        _check_dtype("all_reduce", data.dtype)
+        _check_agree("all_reduce", b, data, (("op", op),))
         b.all_reduce(data, "sum" if op == "mean" else op)
+        if isinstance(obj, np.ndarray):
+            return data / b.size if op == "mean" else data
         if op == "mean":
             data[...] = data / b.size   # ints floor-divide, as NumPy casts back into data's dtype
         obj._bump_version()
         return obj
-    if isinstance(obj, np.ndarray):
-        out = np.array(obj, copy=True, order="C")
-        b.all_reduce(out, "sum" if op == "mean" else op)
-        return out / b.size if op == "mean" else out
-    out = b.all_reduce_object(obj, "sum" if op == "mean" else op)
+    # Gather then reduce on every rank: a value that cannot be reduced fails on every rank alike
+    # (an MPI object reduction would fail on one rank and leave the others waiting).
+    values = b.all_gather_object(obj)
+    bad = [(i, type(v).__name__) for i, v in enumerate(values) if not isinstance(v, numbers.Real)]
+    if bad:
+        raise TypeError(f"all_reduce: rank {bad[0][0]} passed a {bad[0][1]}; expected a Tensor, NumPy "
+                        f"array or real number on every rank (all_gather takes other objects)")
+    out = values[0]
+    for v in values[1:]:
+        out = _PY_REDUCE[op](out, v)
     return out / b.size if op == "mean" else out
 
 
 def broadcast(obj, src: int = 0):
-    """Rank ``src``'s value on every rank: a Tensor in place (same shape and dtype on every rank),
-    any other (picklable) object returned."""
+    """Rank ``src``'s value on every rank: a Tensor in place (same shape and dtype on every rank,
+    checked: a ValueError on every rank naming each rank's shape), any other (picklable) object
+    returned."""
     b = get_backend()
     _check_src(src, b)
     if isinstance(obj, Tensor):
+        _check_dtype("broadcast", obj.dtype)
+        _check_agree("broadcast", b, _raw(obj), (("src", int(src)),))
         b.broadcast(_raw(obj), src)
         obj._bump_version()
         return obj
@@ -131,10 +189,13 @@ def broadcast(obj, src: int = 0):
 
 
 def all_gather(obj) -> list:
-    """Every rank's value, in rank order: Tensors (same shape and dtype on every rank) as a list of
-    Tensors on this rank's device; other (picklable) objects as a list of objects."""
+    """Every rank's value, in rank order: Tensors (same shape and dtype on every rank, checked as
+    in :func:`broadcast`) as a list of Tensors on this rank's device; other (picklable) objects as
+    a list of objects."""
     b = get_backend()
     if isinstance(obj, Tensor):
+        _check_dtype("all_gather", obj.dtype)
+        _check_agree("all_gather", b, _raw(obj))
         stacked = b.all_gather(np.ascontiguousarray(_raw(obj)) if isinstance(_raw(obj), np.ndarray)
                                else _raw(obj))
         return [Tensor._wrap(stacked[i], obj.device) for i in range(b.size)]

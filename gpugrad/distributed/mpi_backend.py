@@ -7,6 +7,8 @@ why the default on cuda is the ``nccl`` backend.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 _OPS = ("sum", "prod", "max", "min")
@@ -44,6 +46,9 @@ class MPIBackend:
         self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
         local.Free()
         self._ops = {"sum": MPI.SUM, "prod": MPI.PROD, "max": MPI.MAX, "min": MPI.MIN}
+        # A communicator of its own for all_failed(): its barrier can never be matched with a
+        # collective that healthy ranks are blocked in on self.comm.
+        self._fault_comm = self.comm.Dup()
 
     # -- arrays (in place) -------------------------------------------------------------------
     def _op(self, op: str):
@@ -92,6 +97,18 @@ class MPIBackend:
 
     def all_reduce_object(self, obj, op: str = "sum"):
         return self.comm.allreduce(obj, op=self._op(op))
+
+    def all_failed(self, timeout: float) -> bool:
+        """True when every rank calls this within ``timeout`` seconds (all failed alike, e.g. on a
+        bad setting): then none is blocked in a collective and each may exit normally. False when
+        some rank is elsewhere (the caller aborts the job). A non-blocking barrier, polled."""
+        req = self._fault_comm.Ibarrier()
+        deadline = time.monotonic() + timeout
+        while not req.Test():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def abort(self, code: int = 1) -> None:
         """End every rank of the job now (MPI_Abort); never returns."""

@@ -118,6 +118,9 @@ class NCCLBackend:
     def all_reduce_object(self, obj, op: str = "sum"):
         return self.mpi.all_reduce_object(obj, op)
 
+    def all_failed(self, timeout: float) -> bool:
+        return self.mpi.all_failed(timeout)
+
     def abort(self, code: int = 1) -> None:
         # Abort the NCCL communicator first: a kernel blocked in a collective would otherwise keep
         # this process (and the GPU) busy after MPI has told the job to end.

@@ -11,7 +11,9 @@ runner, whether to write files, and the epoch's totals. Semantics:
 * Rank 0 alone prints, plots and writes checkpoints (gg.save is atomic). Every rank loads the
   same checkpoint on ``--resume``, so a run may resume with another N.
 * The epoch's loss and sample count are summed over ranks.
-* A rank that fails ends the job (``guard``): its error printed with its rank, then MPI_Abort.
+* A failure ends the job (``guard``): when every rank failed (a bad setting, mpiexec forwarding
+  SIGTERM) rank 0 reports it once, as one process would, with the same exit status; when only
+  some did, each prints its error with its rank and the job is aborted. Never a hang.
 """
 from __future__ import annotations
 
@@ -58,12 +60,15 @@ class _Distributed(_Single):
     def log(self, log):
         return log if self.is_main else (lambda *a, **k: None)
 
-    def loader(self, x, y, batch_size, seed, device):
-        from ..data import ShardedLoader
+    def check_batch(self, batch_size):
         from ..commands.run_checks import TrainError
         if batch_size % self.size:
             raise TrainError(f"--batch-size {batch_size} is the global batch and must divide by the "
                              f"{self.size} ranks (e.g. {batch_size - batch_size % self.size or self.size})")
+
+    def loader(self, x, y, batch_size, seed, device):
+        from ..data import ShardedLoader
+        self.check_batch(batch_size)
         return ShardedLoader(x, y, batch_size, self.size, self.rank, shuffle=True, seed=seed, device=device)
 
     def from_main(self, make):
@@ -113,6 +118,7 @@ def setup(config, log=print):
     if backend.size == 1:
         return _Single()
     ctx = _Distributed(backend)
+    ctx.check_batch(config.batch_size)   # before the line below announces the split
     if ctx.is_main:
         log(f"data-parallel over {ctx.size} ranks ({backend.name} backend): each rank takes "
             f"{config.batch_size}/{ctx.size} of every batch of {config.batch_size}")
@@ -128,20 +134,53 @@ def epoch_totals(total, seen: int):
     return float(both[0]), int(round(both[1]))
 
 
+# How long a failing rank waits for the others to fail too before it aborts the job: ranks that
+# fail on the same bad setting arrive within milliseconds (they have just met in a collective).
+_AGREE_SECONDS = 5.0
+
+
 @contextlib.contextmanager
-def guard(prefix: str = "gpugrad train"):
-    """Under a job of N > 1 ranks, turn any exception into: this rank's error on stderr, then an
-    abort of every rank (status 2 for a settings error, 130 for Ctrl-C, else 1). Never a hang."""
+def guard(prefix: str = "gpugrad train", config=None):
+    """Under a job of N > 1 ranks, end the job on any exception, never leaving a rank waiting.
+
+    If every rank failed (a bad setting, a run folder in the way, SIGTERM/Ctrl-C forwarded by
+    mpiexec to each rank), rank 0 re-raises (the CLI prints the one-line error, or the resume
+    hint, as for one process) and the others leave quietly with SystemExit of the same status:
+    2 for a settings error, 130 for SIGINT, 143 for SIGTERM. If only some failed, each of those
+    prints its error with its rank (and the resume hint for an interruption) and aborts every rank
+    with that status. ``config``: the run's TrainConfig, whose ``out`` the resume hint names.
+    """
     try:
         yield
     except BaseException as exc:
         if not dist.is_initialized() or dist.get_world_size() == 1 or isinstance(exc, SystemExit):
             raise
         from ..data import DataError
+        from ..commands.runs import RunFolderError
         from ..serialization import CheckpointError
         from ..commands.run_checks import TrainError
         from .faults import report
-        settings = isinstance(exc, (TrainError, DataError, CheckpointError))
-        report(exc, dist.get_rank(), dist.get_world_size(), prefix=prefix, with_traceback=not settings)
-        dist.abort(2 if settings else 130 if isinstance(exc, KeyboardInterrupt) else 1)
-        sys.exit(1)   # not reached: abort ends the process
+        settings = isinstance(exc, (TrainError, DataError, CheckpointError, RunFolderError, OSError))
+        code = (2 if settings else getattr(exc, "exit_code", 130) if isinstance(exc, KeyboardInterrupt)
+                else 1)
+        b, rank = dist.get_backend(), dist.get_rank()
+        if b.all_failed(_AGREE_SECONDS):
+            if rank == 0:
+                raise
+            sys.stdout.flush()
+            raise SystemExit(code) from None
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"\n{prefix}: rank {rank} of {b.size}: {exc}; {resume_hint(config)}", file=sys.stderr)
+        else:
+            report(exc, rank, b.size, prefix=prefix, with_traceback=not settings)
+        dist.abort(code)
+        sys.exit(code)   # not reached: abort ends the process
+
+
+def resume_hint(config) -> str:
+    """How to continue an interrupted run (the checkpoint of its last finished epoch), if any."""
+    out = getattr(config, "out", None)
+    checkpoint = os.path.join(out, "checkpoint.npz") if out else None
+    if checkpoint and os.path.exists(checkpoint):
+        return f"continue with: gpugrad train --resume {checkpoint}"
+    return "no epoch had finished, so there is no checkpoint to resume from"

@@ -5,7 +5,8 @@ batch; the gradients are then averaged over the ranks, so every replica takes th
 step and stays identical. As in PyTorch:
 
 * Wrapping broadcasts rank 0's parameters and buffers to every rank, after checking that every
-  rank built the same model (names, shapes, dtypes); a mismatch is a ValueError naming the entry.
+  rank built the same model (names, shapes, dtypes, requires_grad) and the same gradient buckets;
+  a mismatch is a ValueError naming the entry and the rank.
 * Gradients travel in flat buckets of about ``bucket_cap_mb`` MB. Parameters are assigned to
   buckets in reverse registration order (roughly the order backward produces their gradients);
   a hook on each parameter copies its gradient into its bucket, and a bucket's all-reduce starts
@@ -17,8 +18,9 @@ step and stays identical. As in PyTorch:
   outside it averages the accumulated gradients.
 
 Differences from PyTorch: a parameter that got no gradient in a backward pass (unused in forward)
-counts as a zero gradient on that rank (PyTorch needs ``find_unused_parameters=True`` for this);
-use ``loss.backward()``, not ``gg.grad``, with a wrapped model.
+counts as a zero gradient on that rank (PyTorch needs ``find_unused_parameters=True`` for this).
+As in PyTorch, ``gg.grad`` on a wrapped model returns this rank's gradients unsynchronized and
+leaves ``.grad`` alone; only ``backward()`` averages.
 """
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ class DistributedDataParallel(Module):
         self._sync_state(buffers_only=False)
         self._params = _unique(p for p in module.parameters() if p.requires_grad)
         object.__setattr__(self, "_buckets", self._build_buckets())
+        self._check_same_buckets()
         self._hook_handles = []
         for bi, b in enumerate(self._buckets):
             for j, p in enumerate(b.params):
@@ -106,20 +109,40 @@ class DistributedDataParallel(Module):
         return list(self.module.named_parameters()) + list(self.module.named_buffers())
 
     def _check_same_model(self):
+        # requires_grad decides which parameters get buckets: ranks that disagree would all-reduce
+        # misaligned buffers (garbage gradients), so it is checked with the names, shapes and dtypes.
         pg = self.process_group
-        mine = [(name, tuple(t.shape), str(t.dtype)) for name, t in self._entries()]
+        params = {id(p) for p in self.module.parameters()}
+        mine = [(name, tuple(t.shape), str(t.dtype), id(t) in params and bool(t.requires_grad))
+                for name, t in self._entries()]
         everyone = pg.all_gather_object(mine)
         ref = everyone[0]
         for r, theirs in enumerate(everyone[1:], start=1):
             if theirs == ref:
                 continue
-            for (n0, s0, d0), (n1, s1, d1) in zip(ref, theirs):
+            for (n0, s0, d0, g0), (n1, s1, d1, g1) in zip(ref, theirs):
                 if (n0, s0, d0) != (n1, s1, d1):
                     raise ValueError(f"DistributedDataParallel: parameter {n0!r} is {s0} {d0} on rank 0 "
                                      f"but {n1!r} is {s1} {d1} on rank {r}; every rank must build the same "
                                      f"model")
+                if g0 != g1:
+                    raise ValueError(f"DistributedDataParallel: parameter {n0!r} has requires_grad={g0} "
+                                     f"on rank 0 but requires_grad={g1} on rank {r}; freeze the same "
+                                     f"parameters on every rank before wrapping")
             raise ValueError(f"DistributedDataParallel: rank 0's model has {len(ref)} parameters and "
                              f"buffers, rank {r}'s has {len(theirs)}; every rank must build the same model")
+
+    def _check_same_buckets(self):
+        """Every rank must all-reduce the same bucket layout (sizes, dtypes), in the same order;
+        a different ``bucket_cap_mb`` on one rank would pair unrelated gradients."""
+        mine = [(b.flat.size, str(b.flat.dtype)) for b in self._buckets]
+        everyone = self.process_group.all_gather_object((self.bucket_cap_mb, mine))
+        for r, theirs in enumerate(everyone[1:], start=1):
+            if theirs[1] != everyone[0][1]:
+                raise ValueError(f"DistributedDataParallel: rank 0 has gradient buckets "
+                                 f"{everyone[0][1]} (bucket_cap_mb={everyone[0][0]}) but rank {r} has "
+                                 f"{theirs[1]} (bucket_cap_mb={theirs[0]}); pass the same bucket_cap_mb "
+                                 f"on every rank")
 
     def _sync_state(self, buffers_only: bool):
         pg = self.process_group
@@ -175,7 +198,10 @@ class DistributedDataParallel(Module):
         return hook
 
     def _on_grad(self, bi, j, grad):
-        if not self._require_sync:
+        from ..autograd import in_backward
+        # Only backward() writes .grad; a gg.grad() walk (e.g. a gradient penalty) must neither
+        # fill the buckets nor write .grad (PyTorch's reducer ignores autograd.grad too).
+        if not self._require_sync or not in_backward():
             return
         if not self._in_backward:
             from ..autograd import queue_callback

@@ -28,6 +28,30 @@ except ValueError as exc:
 else:
     raise AssertionError("broadcast from a rank outside the job was accepted")
 
+# Bad arguments: the same one-line error on every rank, and no rank left waiting in a collective.
+def raises(exc_type, fn, *needles):
+    try:
+        fn()
+    except exc_type as exc:
+        for needle in needles:
+            assert needle in str(exc), (needle, str(exc))
+    else:
+        raise AssertionError(f"no {exc_type.__name__}")
+    dist.barrier()          # every rank got here: nobody is stuck in the failed collective
+
+
+raises(TypeError, lambda: dist.all_reduce({"a": r}), "rank 0 passed a dict", "real number")
+raises(TypeError, lambda: dist.all_reduce(r if r != 1 else {"a": 1}), "rank 1 passed a dict")   # one rank
+raises(TypeError, lambda: dist.all_reduce(gg.tensor([True, False])), "dtype bool", "cast")
+raises(ValueError, lambda: dist.all_reduce(gg.tensor([1.0]), op="prod2"), "op must be one of")
+raises(ValueError, lambda: dist.all_gather(gg.zeros(r + 1)), "rank 0: (1,) float32", "rank 1: (2,) float32",
+       f"rank {N - 1}: ({N},) float32")
+raises(ValueError, lambda: dist.broadcast(gg.zeros(2 + r), src=0), "broadcast", "rank 1: (3,) float32")
+raises(ValueError, lambda: dist.all_reduce(gg.zeros(2, dtype=gg.float64 if r == 1 else gg.float32)),
+       "rank 1: (2,) float64", "rank 0: (2,) float32")
+raises(ValueError, lambda: dist.all_reduce(gg.zeros(2), op="max" if r == 2 else "sum"), "op='max'")
+assert dist.all_reduce(2.5, op="max") == 2.5 and dist.all_reduce(r, op="mean") == (N - 1) / 2
+
 # DDP: a model whose shapes differ across ranks is refused, naming the parameter.
 gg.manual_seed(0)
 model = gg.nn.MLP([8, 16 if r == 0 else 17, 3])
@@ -39,5 +63,26 @@ except ValueError as exc:
     assert "rank 1" in msg, msg
 else:
     raise AssertionError("DDP accepted models of different shapes")
+
+# DDP: requires_grad differing across ranks (buckets would pair different parameters) is refused,
+# naming the parameter and the rank; so is a different bucket layout.
+gg.manual_seed(0)
+model = gg.nn.MLP([8, 16, 3])
+if r == 2:
+    model[0].weight.requires_grad_(False)
+try:
+    gg.nn.parallel.DistributedDataParallel(model)
+except ValueError as exc:
+    msg = str(exc)
+    assert "'0.weight' has requires_grad=True on rank 0 but requires_grad=False on rank 2" in msg, msg
+else:
+    raise AssertionError("DDP accepted models whose requires_grad differs across ranks")
+model[0].weight.requires_grad_(True)
+try:
+    gg.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=25.0 if r == 0 else 1e-6)
+except ValueError as exc:
+    assert "gradient buckets" in str(exc) and "rank 1" in str(exc), str(exc)
+else:
+    raise AssertionError("DDP accepted different bucket layouts across ranks")
 if r == 0:
     print("OK collectives", flush=True)
