@@ -347,6 +347,12 @@ def draw_class_indices(draw, dtype):
     return [idx], {"num_classes": c}
 
 
+#: Normalizations' gradients subtract terms of the size of the inputs (x - mean, then the mean of
+#: that times the output): in float32 the second order loses a few more bits than an elementwise op
+#: (a Hypothesis example reached 1.6e-4 relative), so float32 gets 1e-3 there.
+NORM_GRAD_TOL = {"float16": (5e-2, 2e-2), "float32": (1e-3, 1e-4), "float64": (1e-8, 1e-10)}
+
+
 # -- PyTorch spellings of the NumPy-style calls ----------------------------------------------------
 def _t_clip(x, lo, hi):
     return torch.clamp(x, lo, hi) if (lo, hi) != (None, None) else x.clone()
@@ -504,10 +510,10 @@ CASES = [
          lambda x: TF.dropout(x, 0.5, training=False), unary(FINITE_SPECIAL), covers=("F.dropout",)),
     Case("layer_norm", lambda x, w, b, normalized_shape: F.layer_norm(x, normalized_shape, w, b),
          lambda x, w, b, normalized_shape: TF.layer_norm(x, normalized_shape, w, b), draw_layer_norm,
-         ("float32", "float64"), covers=("F.layer_norm",)),
+         ("float32", "float64"), covers=("F.layer_norm",), extra={"grad_tol": NORM_GRAD_TOL}),
     Case("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
          lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True), draw_batch_norm,
-         ("float32", "float64"), covers=("F.batch_norm",)),
+         ("float32", "float64"), covers=("F.batch_norm",), extra={"grad_tol": NORM_GRAD_TOL}),
     Case("nll_loss", lambda x, t, reduction: F.nll_loss(x, t, reduction=reduction),
          lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_nll,
          ("float32", "float64"), covers=("F.nll_loss",)),

@@ -234,7 +234,7 @@ def _check_grads(case, got, want, xs, what, limit=False):
             keep = np.isfinite(w)
             assert not np.isnan(g[keep]).any(), f"{case.name}: {what}: NaN where PyTorch is finite"
             g, w = np.where(keep, g, 0), np.where(keep, w, 0)
-        _close(g, w, x.dtype, GRAD_TOL, f"{case.name}: {what} VJP of input {i}")
+        _close(g, w, x.dtype, case.extra.get("grad_tol", GRAD_TOL), f"{case.name}: {what} VJP of input {i}")
 
 
 def _draw_example(data, case, dtypes=None):
