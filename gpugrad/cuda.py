@@ -135,3 +135,14 @@ def out_of_memory_error(op_name: str, device, exc: BaseException) -> MemoryError
                        f"{stats['used_bytes'] / 2**20:.1f} MiB; held by the pool: "
                        f"{stats['pool_bytes'] / 2**20:.1f} MiB. Free tensors you no longer need "
                        f"(del, or run under gg.no_grad() for inference) or use a smaller batch.")
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed the random generators of every CUDA device, as ``torch.cuda.manual_seed_all``: each gets
+    the stream ``gg.manual_seed(seed)`` would give it; the CPU's is untouched. A no-op in effect
+    without a GPU (there is no CUDA generator to seed)."""
+    from .creation import manual_seed_cuda
+    manual_seed_cuda(seed)
+
+
+manual_seed = manual_seed_all   # one GPU per process: torch.cuda.manual_seed seeds the same one

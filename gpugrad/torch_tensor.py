@@ -210,3 +210,31 @@ def __deepcopy__(self, memo) -> Tensor:
 
 Tensor.__format__ = __format__
 Tensor.__deepcopy__ = __deepcopy__
+
+
+# -- common methods a PyTorch script calls (issue 12 review) -----------------------------------------
+from .ops import torch_ops as _TO  # noqa: E402
+
+for _name in ("norm", "prod", "repeat", "nonzero"):
+    setattr(Tensor, _name, getattr(T, _name))
+for _name in ("cumsum", "isnan", "isinf", "isfinite", "remainder", "floor_divide"):
+    _fn = getattr(_TO, _name)
+    setattr(Tensor, _name, _fn.as_method() if hasattr(_fn, "as_method") else _fn)
+Tensor.is_cuda = property(lambda self: self._device.type == "cuda",
+                          doc="True when the tensor is on a CUDA GPU, as ``torch.Tensor.is_cuda``.")
+
+
+def _alpha_method(name, op):
+    def method(self, other, *, alpha=1):
+        return op(self, other if alpha == 1 else other * alpha)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``self {'+' if name == 'add' else '-'} alpha * other``, as ``torch.Tensor.{name}``."
+    return method
+
+
+Tensor.add = _alpha_method("add", ops.add)
+Tensor.sub = Tensor.subtract = _alpha_method("sub", ops.sub)
+Tensor.__mod__ = lambda self, other: _TO.remainder(self, other)
+Tensor.__rmod__ = lambda self, other: _TO.remainder(other, self)
+Tensor.__floordiv__ = lambda self, other: _TO.floor_divide(self, other)
+Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)

@@ -496,6 +496,14 @@ CASES = [
                               {"approximate": draw(st.sampled_from(["none", "tanh"]))}),
          ("float32", "float64"), covers=("F.gelu",)),
     Case("silu", F.silu, TF.silu, unary(FINITE_SPECIAL), ("float32", "float64"), covers=("F.silu",)),
+    # thresholds that beta * (a special value) never equals: exactly there PyTorch's second derivative
+    # (beta x < threshold) and its first (beta x > threshold) take different sides
+    Case("softplus", lambda x, beta, threshold: F.softplus(x, beta, threshold),
+         lambda x, beta, threshold: TF.softplus(x, beta, threshold),
+         lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
+                              {"beta": draw(st.sampled_from([1.0, 2.0, 0.5])),
+                               "threshold": draw(st.sampled_from([20.0, 1.5]))}),
+         ("float32", "float64"), covers=("F.softplus",)),
     Case("elu", lambda x, alpha: F.elu(x, alpha), lambda x, alpha: TF.elu(x, alpha),
          lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
                               {"alpha": draw(st.sampled_from([1.0, 0.5]))}),

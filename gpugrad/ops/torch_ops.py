@@ -1,0 +1,86 @@
+"""Ops PyTorch scripts use that the op table lacked: cumsum, remainder (``%``), floor_divide
+(``//``), and the tests isnan/isinf/isfinite. Each forward beside its VJP, as in elementwise.py.
+
+Conventions are PyTorch's (which match NumPy's for these): ``%`` takes the sign of the divisor
+(Python's and ``torch.remainder``'s, not C's fmod); ``//`` rounds toward -inf and has no gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import defop
+from ._shapes import normalize_axis
+from .elementwise import _same_kind
+
+
+# -- cumsum: the gradient of a running sum is the reversed running sum of the gradient ------------
+def _reverse_cumsum(F, g, axis):
+    from ..tensor import Tensor
+    if isinstance(g, Tensor):                  # create_graph: stay differentiable (cumsum of a flip)
+        flip = (slice(None),) * axis + (slice(None, None, -1),)
+        return _cumsum(g[flip], axis=axis)[flip]
+    xp = F.backend.xp
+    return xp.flip(xp.cumsum(xp.flip(g, axis), axis=axis), axis)
+
+
+_cumsum = defop("cumsum", lambda b, x, axis: b.xp.cumsum(x, axis=axis, dtype=x.dtype), derivs=("reverse cumsum",))
+_cumsum.defvjp(lambda F, g, ans, x, axis: _reverse_cumsum(F, g, axis))
+
+
+def cumsum(x, dim=None, *, dtype=None, axis=None):
+    """Running sum along ``dim`` (``axis=`` too), as ``torch.cumsum``; differentiable.
+
+    The dtype is kept, except that bool and integer inputs give int64 (PyTorch's rule); ``dtype=``
+    casts first. A 0-d tensor is returned as a copy. Raises TypeError when no dim is given (PyTorch
+    requires one) and AxisError for a dim out of range.
+    """
+    from . import cast
+    if dim is not None and axis is not None:
+        raise TypeError("cumsum: got both dim (PyTorch's name) and axis= (NumPy's name); pass only one")
+    dim = axis if dim is None else dim
+    if dim is None:
+        raise TypeError(f"cumsum: dim is required (as in PyTorch), got none for shape {x.shape}; use "
+                        f"x.flatten().cumsum(0) for a running sum over every element")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.dtype.kind in "biu":
+        x = cast(x, np.int64)
+    if x.ndim == 0:
+        normalize_axis(dim, 1, "cumsum")
+        return _cumsum(x.reshape(1), axis=0).reshape(())
+    return _cumsum(x, axis=normalize_axis(dim, x.ndim, "cumsum")[0])
+
+
+# -- integer-style division ------------------------------------------------------------------------
+def _remainder_fwd(b, x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):   # x % 0: NaN for floats, as PyTorch
+        return b.xp.remainder(x, y)
+
+
+remainder = defop("remainder", _same_kind(_remainder_fwd), save=(0, 1), save_ans=True,
+                  derivs=("1", "-floor(x/y)"))
+# x % y = x - floor(x / y) * y, floor(x / y) = (x - ans) / y: piecewise constant in x and y, so the
+# derivatives are 1 and -floor(x / y) (PyTorch's formulas), and their own derivatives 0.
+remainder.defvjp(lambda F, g, ans, x, y: g,
+                 lambda F, g, ans, x, y: -g * _floor_quotient(F, ans, x, y))
+
+
+def _floor_quotient(F, ans, x, y):
+    from ..tensor import Tensor
+    if isinstance(ans, Tensor):      # a constant of the graph: its derivative is 0 almost everywhere
+        ans, x, y = (v.detach() if isinstance(v, Tensor) else v for v in (ans, x, y))
+    return (x - ans) / y
+
+
+def _floor_divide_fwd(b, x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return b.xp.floor_divide(x, y)
+
+
+floor_divide = defop("floor_divide", _same_kind(_floor_divide_fwd), differentiable=False)
+
+
+# -- tests of floating values (bool results, no gradient) ------------------------------------------
+isnan = defop("isnan", lambda b, x: b.xp.isnan(x), differentiable=False)
+isinf = defop("isinf", lambda b, x: b.xp.isinf(x), differentiable=False)
+isfinite = defop("isfinite", lambda b, x: b.xp.isfinite(x), differentiable=False)
