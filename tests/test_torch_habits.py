@@ -222,6 +222,14 @@ def test_remainder_and_floor_divide_follow_the_divisor_sign_as_pytorch():
     np.testing.assert_array_equal(r.numpy(), (5.0 % torch.tensor([1.5, -2.0, 4.0], dtype=torch.float64)).numpy())
     g, = gg.grad(r.sum(), y)
     np.testing.assert_array_equal(g.numpy(), -np.floor(5.0 / np.array([1.5, -2.0, 4.0])))
+    for op in (lambda x, y: x % y, lambda x, y: x // y):   # integer by 0 raises (NumPy gives 0)
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            op(torch.tensor([3]), torch.tensor([0]))
+        with pytest.raises(ZeroDivisionError, match="division by zero"):
+            op(gg.tensor([3]), gg.tensor([0]))
+        with pytest.raises(RuntimeError, match="division by zero"):
+            op(gg.tensor([3]), 0)
+        assert op(gg.zeros(0, dtype=gg.long), 0).shape == (0,)
     z = (gg.tensor([1.0, -1.0]) % 0.0).numpy()          # x % 0 is NaN for floats, as in PyTorch
     assert np.isnan(z).all()
 

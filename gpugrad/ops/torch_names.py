@@ -305,8 +305,8 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
                         f"first, e.g. x.float()")
     p = float(p)
     a = E.abs(x)
-    if p == 2:
-        return sqrt_zero_grad(reduce.sum(x * x, axis=axes, keepdims=keep))
+    if p == 2:   # of x itself, not |x|: |x|'s derivative at 0 (0) would drop x^2's curvature there
+        return _scaled_root(x, axes, keep, 2.0)
     if p == 1:
         return reduce.sum(a, axis=axes, keepdims=keep)
     if p == float("inf") or p == -float("inf"):
@@ -318,7 +318,32 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
         return reduce.sum(E.cast(E.ne(x.detach(), 0), x.dtype), axis=axes, keepdims=keep)
     if p < 0:
         raise ValueError(f"norm: p must be 0, positive, inf or -inf, got {p}")
-    return sqrt_zero_grad(reduce.sum(a ** p, axis=axes, keepdims=keep), root=p)
+    return _scaled_root(a, axes, keep, p)
+
+
+def _scaled_root(a, axes, keep, p):
+    """(sum a^p)^(1/p) of ``a = |x|`` (or of ``a = x`` for p = 2), computed as
+    m (sum (a/m)^p)^(1/p) with m = max |a| per slice
+    (a constant of the graph, so the gradient is unchanged): a^p neither underflows to 0 (a
+    float32 1e-30 squared) nor overflows to inf (a float16 300 squared). Zeros of ``a`` are
+    masked for p < 1, whose derivative there is inf (PyTorch gives 0)."""
+    from ..tensor import Tensor
+    if a.size:
+        xp = get_backend(a.device).xp
+        m = xp.abs(a._data).max(axis=axes, keepdims=True)
+        m = Tensor._wrap(xp.where(xp.isfinite(m) & (m > 0), m, xp.ones_like(m)), a.device)
+        a = a / m
+    else:
+        m = None
+    if p == 2:
+        s = reduce.sum(a * a, axis=axes, keepdims=keep)
+    else:
+        zero = a == 0
+        s = reduce.sum(E.where(zero, 0.0, E.where(zero, 1.0, a) ** p), axis=axes, keepdims=keep)
+    out = sqrt_zero_grad(s, root=None if p == 2 else p)
+    if m is None:
+        return out
+    return out * (m if keep else S.reshape(m, out.shape))
 
 
 import builtins as _builtins  # noqa: E402  (all/any above shadow the builtins in this module)

@@ -52,7 +52,22 @@ def cumsum(x, dim=None, *, dtype=None, axis=None):
 
 
 # -- integer-style division ------------------------------------------------------------------------
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """Integer ``//`` or ``%`` by 0: PyTorch raises RuntimeError("ZeroDivisionError"); catchable as either."""
+
+
+def _check_integer_divisor(name, b, x, y):
+    """An integer x // 0 or x % 0 raises, as in PyTorch (NumPy silently gives 0); for floats it is
+    inf/NaN, as in both."""
+    kinds = (getattr(x, "dtype", np.asarray(x).dtype).kind, getattr(y, "dtype", np.asarray(y).dtype).kind)
+    if all(k in "biu" for k in kinds) and getattr(b.xp.broadcast_arrays(x, y)[0], "size", 1) and \
+            bool((b.xp.asarray(y) == 0).any()):
+        raise IntegerDivisionByZero(f"{name}: integer division by zero (a divisor of the integer tensor "
+                                f"is 0); use a float tensor to get inf/NaN instead")
+
+
 def _remainder_fwd(b, x, y):
+    _check_integer_divisor("remainder", b, x, y)
     with np.errstate(divide="ignore", invalid="ignore"):   # x % 0: NaN for floats, as PyTorch
         return b.xp.remainder(x, y)
 
@@ -61,18 +76,24 @@ remainder = defop("remainder", _same_kind(_remainder_fwd), save=(0, 1), save_ans
                   derivs=("1", "-floor(x/y)"))
 # x % y = x - floor(x / y) * y, floor(x / y) = (x - ans) / y: piecewise constant in x and y, so the
 # derivatives are 1 and -floor(x / y) (PyTorch's formulas), and their own derivatives 0.
+# x % y = x - floor(x / y) * y: the derivatives are 1 and -floor(x / y) (PyTorch's formulas,
+# floor of the true quotient), piecewise constant, so their own derivatives are 0.
 remainder.defvjp(lambda F, g, ans, x, y: g,
-                 lambda F, g, ans, x, y: -g * _floor_quotient(F, ans, x, y))
+                 lambda F, g, ans, x, y: -g * _floor_quotient(F, x, y))
 
 
-def _floor_quotient(F, ans, x, y):
+def _floor_quotient(F, x, y):
     from ..tensor import Tensor
-    if isinstance(ans, Tensor):      # a constant of the graph: its derivative is 0 almost everywhere
-        ans, x, y = (v.detach() if isinstance(v, Tensor) else v for v in (ans, x, y))
-    return (x - ans) / y
+    if isinstance(g_like := (x if isinstance(x, Tensor) else y), Tensor):  # create_graph: a constant
+        q = floor_divide(*(v.detach() if isinstance(v, Tensor) else v for v in (x, y)))
+        return q if q.dtype == g_like.dtype else q.astype(g_like.dtype)
+    xp = F.backend.xp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.floor(xp.true_divide(x, y))
 
 
 def _floor_divide_fwd(b, x, y):
+    _check_integer_divisor("floor_divide", b, x, y)
     with np.errstate(divide="ignore", invalid="ignore"):
         return b.xp.floor_divide(x, y)
 
