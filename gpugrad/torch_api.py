@@ -82,14 +82,22 @@ def set_num_threads(n: "int") -> None:
     n = _builtins.int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    from threadpoolctl import threadpool_limits
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError("set_num_threads: needs the threadpoolctl package to limit NumPy's BLAS threads; "
+                          "pip install threadpoolctl (it comes with gpugrad[train])") from None
     _thread_limit = threadpool_limits(limits=n)
     _threads[0] = n
 
 
 def get_num_threads() -> "int":
-    """The thread count of the CPU's BLAS pool (the largest, if several), as ``torch.get_num_threads``."""
-    from threadpoolctl import threadpool_info
+    """The thread count of the CPU's BLAS pool (the largest, if several), as ``torch.get_num_threads``;
+    without threadpoolctl, the last count set, else the number of CPUs."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return _threads[0]
     counts = [p.get("num_threads", 1) for p in threadpool_info() if p.get("user_api") == "blas"]
     return _builtins.max(counts) if counts else _threads[0]
 
