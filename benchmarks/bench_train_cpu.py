@@ -19,7 +19,7 @@ import numpy as np
 
 import gpugrad as gg
 from gpugrad.data import DataLoader, epoch_permutation, load_digits, train_test_split
-from gpugrad.train import TrainConfig, build_model, build_optimizer
+from gpugrad.commands.train import TrainConfig, build_model, build_optimizer
 
 
 def batches(n, batch, seed, epoch):

@@ -11,7 +11,7 @@ import argparse
 import sys
 import tempfile
 
-from gpugrad.train import TrainConfig, TrainError, train
+from gpugrad.commands.train import TrainConfig, TrainError, train
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .kernel_policy import get_kernels, set_kernels, use_kernels
-from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, cast, clip, concatenate, cos, div, exp,
+from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, clip, concatenate, cos, div, exp,
                   expand, expand_dims, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
                   mean, min, minimum, mul, neg, pow, relu, reshape, sigmoid, sign, sin, softmax, sqrt,
                   squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, where)

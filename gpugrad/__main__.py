@@ -1,4 +1,4 @@
 """``python -m gpugrad train ...``: the same as the ``gpugrad`` command."""
-from .cli import main
+from .commands.cli import main
 
 raise SystemExit(main())

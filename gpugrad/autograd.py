@@ -16,7 +16,9 @@ from .backends import get_backend
 from .function import _SCALARS, Meta
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
-from .vjp_namespace import raw_namespace, tensor_namespace
+from .ops import copy as _copy
+from .ops.tensor_namespace import tensor_namespace
+from .vjp_namespace import raw_namespace
 
 # Callbacks queued during a backward pass, run once when it ends (PyTorch's queue_callback);
 # DistributedDataParallel waits for its gradient all-reduces there.
@@ -202,11 +204,11 @@ def _run(roots, retain_graph, create_graph, targets):
                 metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
                 try:
                     grads = _apply_vjp(n, g, needed, create_graph)
-                except Exception as exc:
-                    if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
+                except Exception as exc:  # the backend re-says its own errors (CuPy's out of memory)
+                    said = get_backend(n.device).translate_error(exc, f"backward of {n.op.name}", n.device)
+                    if said is None:
                         raise
-                    from .cuda import out_of_memory_error
-                    raise out_of_memory_error(f"backward of {n.op.name}", n.device, exc) from exc
+                    raise said from exc
                 if not retain_graph:
                     n.saved = n.ans = None
                     n.freed = True
@@ -243,8 +245,10 @@ def _apply_vjp(n, g, needed, create_graph):
     if n.versions:
         for i, vc, v in n.versions:
             if vc[0] != v:
-                raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
-                                   f"{tuple(n.saved[i].shape)}) was modified in place after the op used it "
+                what = (f"input {i} of op '{n.op.name}' (shape {tuple(n.saved[i].shape)})" if i is not None
+                        else f"the output of op '{n.op.name}' (shape {tuple(n.out_shape)}), which its "
+                             f"gradient reads,")
+                raise RuntimeError(f"backward: {what} was modified in place after the op used it "
                                    f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
                                    f"Recompute the forward after in-place updates.")
     op = n.op
@@ -253,18 +257,18 @@ def _apply_vjp(n, g, needed, create_graph):
     else:
         needs = [p is not None and id(p) in needed for p in n.parents]
     if create_graph:
-        F = tensor_namespace()
+        ns = tensor_namespace()
         inputs = [_as_graph_input(v, p, n.device) for v, p in zip(n.saved, n.parents)]
         ans = None
         if n.ans is not None:
             ans = Tensor._wrap(n.ans, n.device, True)
             ans._node = n
     else:
-        F = raw_namespace(n.device.backend or get_backend(n.device))
+        ns = raw_namespace(n.device.backend or get_backend(n.device))
         inputs, ans = n.saved, n.ans
     if op.joint_vjp is not None:
-        return op.joint_vjp(F, g, ans, needs, *inputs, **n.params)
-    return [vjp(F, g, ans, *inputs, **n.params) if need else None
+        return op.joint_vjp(ns, g, ans, needs, *inputs, **n.params)
+    return [vjp(ns, g, ans, *inputs, **n.params) if need else None
             for vjp, need in zip(op.vjps, needs)]
 
 
@@ -319,8 +323,7 @@ def _hand_out(g, handed, device, create_graph):
     """``g`` as a Tensor the user may keep: copied if it aliases another handed-out gradient."""
     if create_graph:
         if id(g) in handed:
-            from .ops import copy
-            g = copy(g)
+            g = _copy(g)
         handed.add(id(g))
         return g
     if id(g) in handed or g.base is not None:  # shared with another gradient, or a view

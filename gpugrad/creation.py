@@ -9,7 +9,7 @@ import numpy as np
 from .backends import get_backend
 from .device import as_device
 from .dtypes import get_default_dtype, resolve_dtype
-from .tensor import Tensor
+from .tensor import Tensor, tensor
 
 _seed = None
 _generators: dict[str, object] = {}
@@ -17,9 +17,9 @@ _generators: dict[str, object] = {}
 _scoped = threading.local()
 
 
-def manual_seed(seed: int):
+def manual_seed(seed: int) -> None:
     """Seed gpugrad's global random generators (every device) for reproducible randn/rand/init.
-    Returns a ``gg.Generator`` holding the seed (``torch.manual_seed`` returns its Generator).
+    (``gg.manual_seed``, in torch_api.py, also returns a Generator holding the seed, as PyTorch's.)
 
     As in PyTorch, this is process-wide state for the user's own code; code inside a
     :func:`generator_scope` (such as ``gpugrad.train.train``) draws from its own generators
@@ -29,8 +29,6 @@ def manual_seed(seed: int):
     _seed = int(seed)
     _cuda_seed = None
     _generators.clear()
-    from .data.generator import Generator
-    return Generator().manual_seed(_seed)
 
 
 _cuda_seed = None   # set by gg.cuda.manual_seed_all: the CUDA generators' own seed
@@ -285,7 +283,6 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``gg.tensor`` but without a copy when it can: a Tensor already of ``dtype`` and
     ``device`` is returned as is, and a NumPy array on the cpu is shared (as ``torch.as_tensor``)."""
-    from .tensor import tensor
     dev = as_device(device) if device is not None else (data.device if isinstance(data, Tensor) else None)
     if isinstance(data, Tensor):
         out = data if dev is None or dev == data.device else data.to(dev)

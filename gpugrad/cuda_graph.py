@@ -26,6 +26,7 @@ static buffers, with the same semantics, so code written for it runs everywhere.
 """
 from __future__ import annotations
 
+from .backends.cuda_runtime import allocator_for, register_graph_pool, unregister_graph_pool
 from .tensor import Tensor
 
 
@@ -85,8 +86,6 @@ class GraphedStep:
 def _capture_cuda(step, static_inputs, owner):
     """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
     import cupy
-
-    from .cuda import allocator_for, register_graph_pool, unregister_graph_pool
 
     current = cupy.cuda.get_current_stream()
     stream = cupy.cuda.Stream(non_blocking=True)

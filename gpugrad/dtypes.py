@@ -39,9 +39,9 @@ def floating_forward(forward):
     and bool inputs promote to the default float dtype (float32 unless set_default_dtype), never
     to whatever NumPy's ufunc picks (float16 for int8, float64 for int64, or a casting error).
     """
-    def wrapped(b, x, *rest, **params):
+    def wrapped(backend, x, *rest, **params):
         if x.dtype.kind in "biu":
             x = x.astype(get_default_dtype())
-        return forward(b, x, *rest, **params)
+        return forward(backend, x, *rest, **params)
     wrapped.__name__ = getattr(forward, "__name__", "forward")
     return wrapped

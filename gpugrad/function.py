@@ -1,13 +1,13 @@
 """The op table mechanism: ``Op`` (a forward and its VJPs side by side), graph ``Node``s, and ``apply``.
 
 An op's forward takes the backend and raw arrays. Its VJP is written once, against a namespace
-``F`` and values that are raw arrays on the fast path, or Tensors when ``create_graph=True``
+``ns`` and values that are raw arrays on the fast path, or Tensors when ``create_graph=True``
 (so gradients of gradients are recorded); see ``vjp_namespace``.
 
 Writing an op::
 
-    exp = defop("exp", lambda b, x: b.xp.exp(x), save_ans=True, derivs=("exp(x)",))
-    exp.defvjp(lambda F, g, ans, x: g * ans)
+    exp = defop("exp", lambda backend, x: backend.xp.exp(x), save_ans=True, derivs=("exp(x)",))
+    exp.defvjp(lambda ns, g, ans, x: g * ans)
 
 ``save`` lists the inputs the VJP reads; the others reach it as ``Meta`` (shape and dtype only),
 so the graph keeps no array it does not need.
@@ -98,12 +98,12 @@ class Op:
         self.joint_vjp = None
 
     def defvjp(self, *vjps):
-        """One VJP per input: ``vjp(F, g, ans, *inputs, **params)``; None for non-differentiable inputs."""
+        """One VJP per input: ``vjp(ns, g, ans, *inputs, **params)``; None for non-differentiable inputs."""
         self.vjps = vjps
         return self
 
     def defvjp_joint(self, vjp):
-        """One VJP for all inputs: ``vjp(F, g, ans, needs, *inputs, **params)`` returns a tuple of grads.
+        """One VJP for all inputs: ``vjp(ns, g, ans, needs, *inputs, **params)`` returns a tuple of grads.
 
         ``needs[i]`` says whether input i wants a gradient, so fused VJPs skip what nobody reads.
         """
@@ -201,11 +201,11 @@ def apply(op: Op, args, params):
         if len(shapes) < 2:  # one input: nothing to broadcast, so not a broadcasting error
             raise ValueError(f"{op.name} (input shape {shapes[0]}): {exc}") from exc
         raise ValueError(f"{op.name}: cannot combine tensors of shapes {', '.join(shapes)}: {exc}") from None
-    except Exception as exc:
-        if type(exc).__name__ == "OutOfMemoryError":  # CuPy's; nothing was modified, so re-say it
-            from .cuda import out_of_memory_error
-            raise out_of_memory_error(op.name, device, exc) from exc
-        raise
+    except Exception as exc:  # the backend re-says its own errors (CuPy's out of memory): nothing was modified
+        said = (device.backend or get_backend(device)).translate_error(exc, op.name, device)
+        if said is None:
+            raise
+        raise said from exc
     if isinstance(out, np.generic):  # NumPy returns scalars from 0-d operations
         out = np.asarray(out)
     # Integer or scalar inputs can yield float64 by NumPy's rules (int / int, int * 0.5):
@@ -242,6 +242,9 @@ def apply(op: Op, args, params):
             else:
                 parents.append(None)
                 saved.append(a)
+        if op.save_ans:  # the VJP reads the output: an in-place write to it must be caught too
+            vc = result._version_counter()
+            versions = ((None, vc, vc[0]),) if versions is None else versions + ((None, vc, vc[0]),)
         node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
                     out.shape, device)
         result._node = node

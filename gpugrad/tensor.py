@@ -5,6 +5,8 @@ in ``tensor_methods.py``, next to nothing else, so this file stays about the obj
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .backends import get_backend
@@ -153,18 +155,6 @@ class Tensor:
         """The values as (nested) Python lists."""
         return self.numpy().tolist()
 
-    def to(self, device=None, dtype=None) -> "Tensor":
-        """This tensor on ``device`` and/or as ``dtype``; differentiable (gradients flow back)."""
-        from . import ops
-        out = self
-        if dtype is not None and resolve_dtype(dtype) != self.dtype:
-            out = ops.cast(out, dtype)
-        if device is not None:
-            dev = as_device(device)
-            if dev != out._device:
-                out = ops.to_device(out, device=dev)
-        return out
-
     def cpu(self) -> "Tensor":
         """This tensor on the CPU."""
         return self.to("cpu")
@@ -183,11 +173,6 @@ class Tensor:
         t._vc = self._version_counter()
         return t
 
-    def clone(self) -> "Tensor":
-        """A copy with its own storage; differentiable."""
-        from . import ops
-        return ops.copy(self)
-
     def __dlpack__(self, *args, **kwargs):
         return self._data.__dlpack__(*args, **kwargs)
 
@@ -199,18 +184,11 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     # -- autograd entry points ----------------------------------------------------------------
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``grad`` required if non-scalar)."""
-        from .autograd import backward
-        backward([self], None if grad is None else [grad], retain_graph=retain_graph,
-                 create_graph=create_graph)
-
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
         if not self._requires_grad:
             raise RuntimeError("retain_grad(): this tensor does not require grad")
         if self._node is not None:
-            import weakref
             self._node.retained = weakref.ref(self)
 
     def register_hook(self, fn):

@@ -6,8 +6,12 @@ this file is the one place that maps Python syntax and method names onto ops.
 from __future__ import annotations
 
 from . import ops
+from .autograd import backward as _backward
 from .backends import get_backend
-from .function import Op
+from .device import as_device
+from .dtypes import resolve_dtype
+from .function import Op, apply
+from .grad_mode import is_grad_enabled
 from .tensor import Tensor
 
 
@@ -18,13 +22,11 @@ def _method(fn):
 
 def _reflected(fn):
     if isinstance(fn, Op):
-        from .function import apply
         return lambda self, other: apply(fn, (other, self), {})
     return lambda self, other: fn(other, self)
 
 
 def _check_inplace(self, what: str) -> None:
-    from .grad_mode import is_grad_enabled
     if self._requires_grad and is_grad_enabled():
         raise RuntimeError(f"{what}: in place on a tensor that requires grad (shape {self.shape}) "
                            f"would corrupt its graph; do it under gg.no_grad() or use the "
@@ -103,7 +105,7 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
               "sum_to", "sign", "maximum", "minimum"):
     setattr(Tensor, _name, _method(getattr(ops, _name)))
 
-Tensor.astype = ops.cast
+Tensor.astype = ops.astype
 Tensor.reshape = ops.reshape
 Tensor.T = property(lambda self: ops.transpose(self))
 Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
@@ -111,7 +113,6 @@ Tensor.mT = property(lambda self: ops.swapaxes(self, -1, -2))
 
 def _setitem(self, index, value):
     """``t[index] = value``: in place, so only on tensors outside the graph (or under no_grad)."""
-    from .grad_mode import is_grad_enabled
     if self._requires_grad and is_grad_enabled():
         raise RuntimeError("item assignment on a tensor that requires grad would corrupt its graph; "
                            "do it under gg.no_grad() or build a new tensor with gg.where")
@@ -133,6 +134,33 @@ Tensor.zero_ = _inplace_method("zero_", lambda x: get_backend(x._device).xp.zero
 Tensor.copy_ = _inplace_method(
     "copy_", lambda x, src: get_backend(x._device).xp.broadcast_to(
         src._data if isinstance(src, Tensor) else src, x.shape).astype(x.dtype, copy=False))
+
+# -- methods that run ops or the engine (bound here, so tensor.py imports neither) ------------------
+def _to(self, device=None, dtype=None) -> Tensor:
+    """This tensor on ``device`` and/or as ``dtype``; differentiable (gradients flow back)."""
+    out = self
+    if dtype is not None and resolve_dtype(dtype) != self.dtype:
+        out = ops.astype(out, dtype)
+    if device is not None:
+        dev = as_device(device)
+        if dev != out._device:
+            out = ops.to_device(out, device=dev)
+    return out
+
+
+def _clone(self) -> Tensor:
+    """A copy with its own storage; differentiable."""
+    return ops.copy(self)
+
+
+def _backward_method(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``grad`` required if non-scalar)."""
+    _backward([self], None if grad is None else [grad], retain_graph=retain_graph, create_graph=create_graph)
+
+
+_to.__name__, _clone.__name__, _backward_method.__name__ = "to", "clone", "backward"
+Tensor.to, Tensor.clone, Tensor.backward = _to, _clone, _backward_method
+
 
 # -- PyTorch's Tensor methods (issue 12): the names a PyTorch script calls, NumPy's kept working --
 from . import torch_tensor as _torch_tensor  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)

@@ -15,6 +15,9 @@ from .ops.special import erf  # noqa: F401
 from .ops.torch_names import equal, nonzero, norm, prod, repeat, where  # noqa: F401
 from .ops.torch_ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa: F401
 from . import linalg  # noqa: F401  (gg.linalg.norm / vector_norm)
+from . import creation as _creation
+from .creation import rand, randn
+from .data.generator import Generator
 from .tensor import Tensor
 
 float16 = half = np.dtype(np.float16)
@@ -47,16 +50,24 @@ def allclose(a, b, rtol: "float" = 1e-05, atol: "float" = 1e-08, equal_nan: "boo
     return np.allclose(host(a), host(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
+def manual_seed(seed: "int") -> Generator:
+    """Seed gpugrad's global random generators (every device), as ``torch.manual_seed``, and return
+    a ``gg.Generator`` holding the seed (PyTorch returns its default Generator) for
+    ``DataLoader(generator=...)`` and ``initial_seed()``. Raises TypeError for a non-integer seed."""
+    if isinstance(seed, _builtins.bool) or not isinstance(seed, (_builtins.int, np.integer)):
+        raise TypeError(f"manual_seed: the seed must be an integer, got {seed!r}")
+    _creation.manual_seed(seed)
+    return Generator().manual_seed(seed)
+
+
 def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:
     """Standard normal draws of ``t``'s shape (and dtype/device unless given), as ``torch.randn_like``."""
-    from .creation import randn
     return randn(*t.shape, dtype=t.dtype if dtype is None else dtype,
                  device=t.device if device is None else device, requires_grad=requires_grad)
 
 
 def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:
     """Uniform [0, 1) draws of ``t``'s shape (and dtype/device unless given), as ``torch.rand_like``."""
-    from .creation import rand
     return rand(*t.shape, dtype=t.dtype if dtype is None else dtype,
                 device=t.device if device is None else device, requires_grad=requires_grad)
 
@@ -108,7 +119,7 @@ import os as _os  # noqa: E402
 _thread_limit = None   # keeps the threadpoolctl limiter alive
 _threads = [_os.cpu_count() or 1]
 
-__all__ = ["equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
+__all__ = ["manual_seed", "equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
            "isinf", "isnan", "remainder", "linalg", "randn_like", "rand_like", "add", "sub",
            "set_num_threads", "get_num_threads",
            "float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",

@@ -78,8 +78,8 @@ def _convert(x: Tensor, dtype) -> Tensor:
     if x.dtype == dtype:
         return x
     if dtype.kind != "f":
-        return ops.cast(x.detach(), dtype)
-    return ops.cast(x, dtype)
+        return ops.astype(x.detach(), dtype)
+    return ops.astype(x, dtype)
 
 
 def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, **kwargs):

@@ -1,33 +1,79 @@
-"""The namespace ``F`` that VJPs are written against, in two implementations.
+"""The namespace ``ns`` that VJPs are written against, in two implementations.
 
-* ``RawNamespace(backend)``: the fast path. Values are raw arrays and every function is the
+* ``RawNamespace(backend)`` (here): the fast path. Values are raw arrays and every function is the
   backend's own (NumPy/CuPy, or the hand-written kernels), so backward wraps nothing in Tensors.
-* ``TENSOR_NAMESPACE``: for ``create_graph=True``. Values are Tensors and every function is a
-  differentiable gpugrad op, so the backward pass is itself recorded. Fused kernels (relu_vjp,
-  bias_sigmoid_vjp) fall back to their composite formulas here.
+* ``TensorNamespace`` (gpugrad/ops/tensor_namespace.py, above the ops it is built from): for
+  ``create_graph=True``. Values are Tensors and every function is a differentiable gpugrad op, so
+  the backward pass is itself recorded. Fused kernels (relu_vjp, bias_sigmoid_vjp) fall back to
+  their composite formulas there.
 
 Both offer the same names with the same signatures; ``+ - * /`` and comparisons work on either.
+
+The kernel ops' formulas (relu, relu_vjp, sigmoid, bias_sigmoid and their VJPs) are written once,
+beside their op in gpugrad/ops/, as composites against this namespace and registered with
+``@composite``. Both namespaces expose every composite by name; the raw one asks the backend
+whether it has a faster kernel for it (``backend.implementation``), the Tensor one always uses the
+formula (so create_graph differentiates through it).
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from .ops._shapes import sum_to_array
+
+#: op name -> its composite formula ``f(ns, *arrays)``, registered beside the op in gpugrad/ops/.
+COMPOSITES: dict[str, Callable] = {}
+
+
+def composite(name: str):
+    """Register the decorated formula ``f(ns, *arrays)`` as the definition of op ``name``.
+
+    ``ns`` is a VJP namespace (raw arrays or Tensors). A backend may replace the formula with a
+    faster kernel by naming ``name`` in its kernel map; otherwise the formula runs as written."""
+    def register(fn):
+        if name in COMPOSITES:
+            raise ValueError(f"composite {name!r} is registered twice ({COMPOSITES[name]} and {fn})")
+        COMPOSITES[name] = fn
+        return fn
+    return register
+
+
+#: op name -> the raw forward ``f(backend, *arrays, *params)`` of an op that VJPs call by name
+#: (index_put, to_device), registered beside the op; the Tensor namespace calls the op itself.
+RAW_FORWARDS: dict[str, Callable] = {}
+
+
+def raw_forward(name: str):
+    """Register the decorated op forward under ``name`` in every raw namespace (bound to its backend)."""
+    def register(fn):
+        if name in RAW_FORWARDS:
+            raise ValueError(f"raw forward {name!r} is registered twice")
+        RAW_FORWARDS[name] = fn
+        return fn
+    return register
 
 
 class RawNamespace:
-    """VJP functions on raw arrays of one backend."""
+    """VJP functions on raw arrays of one backend.
 
-    def __init__(self, backend):
+    ``kernels=False`` builds the namespace without the backend's hand-written (Numba) kernels: what
+    the kernel policies "cupy"/"cublas" run, for benchmarks and tests comparing the two."""
+
+    def __init__(self, backend, kernels: bool = True):
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
         self.sqrt, self.sign, self.where = xp.sqrt, xp.sign, xp.where
+        self.abs, self.maximum = xp.abs, xp.maximum
         self.zeros_like = xp.zeros_like
         self.broadcast_to, self.matmul, self.swapaxes = xp.broadcast_to, xp.matmul, xp.swapaxes
         self.mm = backend.matmul
-        self.relu_vjp = backend.relu_vjp
-        self.bias_relu_vjp = backend.bias_relu_vjp
-        self.bias_sigmoid_vjp = backend.bias_sigmoid_vjp
         self.sum_to = sum_to_array
+        for name, formula in COMPOSITES.items():
+            setattr(self, name, backend.implementation(name, partial(formula, self), kernels=kernels))
+        for name, forward in RAW_FORWARDS.items():
+            setattr(self, name, partial(forward, backend))
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
@@ -45,15 +91,6 @@ class RawNamespace:
     def astype(x, dtype):
         return x.astype(dtype, copy=False)
 
-    def index_add(self, g, shape, index, accumulate):
-        from .ops.shape import _index_add_fwd
-        return _index_add_fwd(self.backend, g, shape, index, accumulate)
-
-    @staticmethod
-    def to_device(g, src, dst):
-        from .ops.transfer import move_array
-        return move_array(g, src, dst)
-
     def one_hot(self, targets, num_classes, dtype):
         xp = self.backend.xp
         out = xp.zeros((targets.shape[0], num_classes), dtype=dtype)
@@ -61,75 +98,11 @@ class RawNamespace:
         return out
 
 
-class _TensorNamespace:
-    """VJP functions on Tensors, built from differentiable ops (for create_graph=True)."""
-
-    def __init__(self):
-        from . import ops
-        from .ops import linalg, shape
-        self.exp, self.log, self.sin, self.cos = ops.exp, ops.log, ops.sin, ops.cos
-        self.sqrt, self.sign, self.where = ops.sqrt, ops.sign, ops.where
-        self.broadcast_to, self.matmul, self.swapaxes = shape.broadcast_to, linalg.matmul, shape.swapaxes
-        self.sum_to, self.reshape, self.transpose = shape.sum_to, shape.reshape, shape.transpose
-        self.sum, self.astype = ops.sum, ops.cast
-
-    @staticmethod
-    def zeros_like(t):
-        """A constant zero gradient (a derivative that is 0 everywhere, e.g. of x ** 0)."""
-        from .creation import zeros_like
-        return zeros_like(t)
-
-    @staticmethod
-    def mm(a, b, trans_a, trans_b):
-        from .ops.linalg import mm
-        return mm(a, b, trans_a=trans_a, trans_b=trans_b)
-
-    @staticmethod
-    def to_device(g, src, dst):
-        from .ops.transfer import to_device
-        return to_device(g, dst)
-
-    @staticmethod
-    def relu_vjp(g, y):
-        return g * (y > 0)
-
-    @staticmethod
-    def bias_sigmoid_vjp(g, h):
-        dz = g * h * (1 - h)
-        return dz, dz.sum(axis=0)
-
-    @staticmethod
-    def bias_relu_vjp(g, y):
-        dz = g * (y > 0)
-        return dz, dz.sum(axis=0)
-
-    @staticmethod
-    def index_add(g, shape, index, accumulate):
-        from .ops.shape import index_add
-        return index_add(g, shape=shape, index=index, accumulate=accumulate)
-
-    @staticmethod
-    def one_hot(targets, num_classes, dtype):
-        from .backends import get_backend
-        from .tensor import Tensor
-        raw = RawNamespace(get_backend(targets.device)).one_hot(targets._data, num_classes, dtype)
-        return Tensor._wrap(raw, targets.device)
-
-
-def raw_namespace(backend) -> RawNamespace:
-    """The (cached) raw-array namespace of ``backend``."""
-    ns = backend.__dict__.get("_raw_namespace")
+def raw_namespace(backend, kernels: bool = True) -> RawNamespace:
+    """The (cached) raw-array namespace of ``backend`` (``kernels=False``: without its Numba kernels)."""
+    key = "_raw_namespace" if kernels else "_raw_namespace_vendor"
+    ns = backend.__dict__.get(key)
     if ns is None:
-        ns = backend._raw_namespace = RawNamespace(backend)
+        ns = RawNamespace(backend, kernels)
+        setattr(backend, key, ns)
     return ns
-
-
-_tensor_ns = None
-
-
-def tensor_namespace() -> _TensorNamespace:
-    """The Tensor namespace (built on first use: it imports the op modules)."""
-    global _tensor_ns
-    if _tensor_ns is None:
-        _tensor_ns = _TensorNamespace()
-    return _tensor_ns

@@ -17,7 +17,7 @@ Importing this package imports neither numba nor cupy; kernels compile on first 
 budget) for introspection and for the sm_90 resource check in ``gpugrad.kernels._resource_check``.
 """
 from ._launch import KernelSpec, kernel_specs
-from .bias_sigmoid import bias_relu_vjp, bias_sigmoid, bias_sigmoid_vjp
+from .bias_activation import bias_relu_vjp, bias_sigmoid, bias_sigmoid_vjp
 from .matmul import matmul
 from .relu import relu, relu_vjp
 

@@ -433,7 +433,7 @@ CASES = [
     Case("to_device", lambda x: gg.ops.to_device(x, as_device("cpu")), lambda x: x.to("cpu") * 1, unary(),
          extra={"out_device": "cpu"}),
     Case("astype", lambda x, dtype: x.astype(dtype), lambda x, dtype: x.to(_tdtype(dtype)),
-         draw_astype, ANY, covers=("astype", "cast")),
+         draw_astype, ANY, covers=("astype",)),
     Case("power", lambda x, p: x ** p, lambda x, p: x ** p, draw_power, FLOATS + ("int64",),
          covers=("power", "pow")),
     Case("rpow", lambda x, c: c ** x, lambda x, c: c ** x, draw_rpow, covers=("pow",)),

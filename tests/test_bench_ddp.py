@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gpugrad.cli import main
+from gpugrad.commands.cli import main
 
 pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'gpugrad[distributed]')")
 

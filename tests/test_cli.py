@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.cli import main
-from gpugrad.train import TrainConfig, train
+from gpugrad.commands.cli import main
+from gpugrad.commands.train import TrainConfig, train
 
 SMALL = ["--epochs", "2", "--hidden", "16", "--batch-size", "128", "--lr", "0.01", "--quiet"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -175,7 +175,7 @@ def test_resume_with_conflicting_settings(tmp_path, capsys):
 
 
 def test_explicit_cuda_without_gpu(capsys, tmp_path):
-    from gpugrad.train import resolve_device
+    from gpugrad.commands.train import resolve_device
     try:
         resolve_device("cuda")
         pytest.skip("a CUDA device is available here")
@@ -216,7 +216,7 @@ def test_graphed_training_gives_the_eager_numbers(device, tmp_path):
 
 
 def test_graph_policy():
-    from gpugrad.train import TrainError, use_graph
+    from gpugrad.commands.train import TrainError, use_graph
     assert use_graph(TrainConfig(), "cuda") and use_graph(TrainConfig(graph="auto"), "cuda:0")
     assert not use_graph(TrainConfig(dropout=0.1), "cuda")        # a graph would freeze the mask
     assert not use_graph(TrainConfig(), "cpu")
@@ -253,3 +253,12 @@ def test_failed_capture_falls_back_to_eager_once(tmp_path, monkeypatch):
     assert sum("CUDA graph capture failed, training on eagerly" in line for line in logs) == 1
     assert len(made) == 1 and made[0].calls == 2        # not tried again in the second epoch
     assert main(["train", *SMALL, "--graph", "off", "--out", str(tmp_path / "cli")]) == 0
+
+
+def test_the_train_flags_are_the_run_fields_less_the_two_the_cli_does_not_expose():
+    # One list of a run's fields (train.RUN_FIELDS): the CLI reads them all from its arguments, so a
+    # field added there without a flag (or a flag misspelt) shows up here, not as a silent default.
+    from gpugrad.commands.cli import build_parser
+    from gpugrad.commands.train import RUN_FIELDS
+    args = build_parser().parse_args(["train"])
+    assert {k for k in RUN_FIELDS if not hasattr(args, k)} == {"momentum", "test_fraction"}

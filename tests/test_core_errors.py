@@ -95,7 +95,7 @@ def test_gpu_cross_entropy_pick_gives_nan_for_a_bad_target_without_copying(monke
 
     xp = types.SimpleNamespace(arange=np.arange, where=where, clip=np.clip, nan=np.nan)
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    out = activation._pick_rows_fwd(types.SimpleNamespace(xp=xp), x, np.array([2, 5]))
+    out = activation._take_along_axis_fwd(types.SimpleNamespace(xp=xp), x, np.array([2, 5]))
     np.testing.assert_array_equal(out, [2.0, np.nan])
     assert out.dtype == np.float32 and out is made[0]
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
+from gpugrad.backends import cuda_runtime
 import gpugrad.nn.functional as F
 from helpers import host
 
@@ -140,11 +141,11 @@ def test_a_discarded_graphed_step_frees_its_private_pool(fake_cupy):
     fast(x, y)   # capture and first replay
     assert len(fake_cupy.pools_made) == 1
     pool = weakref.ref(fake_cupy.pools_made.pop())
-    assert pool() in gg.cuda._pools()     # counted in memory_stats while the step lives
+    assert pool() in cuda_runtime._pools()     # counted in memory_stats while the step lives
     del fast
     gc.collect()
     assert pool() is None, "the module registry kept a discarded graphed step's pool alive"
-    assert gg.cuda._pools() == [fake_cupy.get_default_memory_pool()]
+    assert cuda_runtime._pools() == [fake_cupy.get_default_memory_pool()]
 
 
 def test_a_failed_capture_leaves_no_pool_registered(fake_cupy):
@@ -157,5 +158,5 @@ def test_a_failed_capture_leaves_no_pool_registered(fake_cupy):
     fast(x, y)
     with pytest.raises(RuntimeError, match=r"graphed: capturing the step failed \(ValueError: boom\)"):
         fast(x, y)
-    assert gg.cuda._pools() == [fake_cupy.get_default_memory_pool()]
+    assert cuda_runtime._pools() == [fake_cupy.get_default_memory_pool()]
     assert getattr(fast, "_graph_pool", None) is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.train import TrainConfig, train
+from gpugrad.commands.train import TrainConfig, train
 
 pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'gpugrad[distributed]')")
 

@@ -59,6 +59,32 @@ def test_inplace_through_alias_on_saved_original_raises(alias):
         y.backward()
 
 
+SAVED_OUTPUT_OPS = {   # ops whose VJP reads their own output (save_ans)
+    "exp": lambda x: x.exp(), "sigmoid": lambda x: x.sigmoid(), "tanh": lambda x: x.tanh(),
+    "sqrt": lambda x: x.sqrt(), "relu": lambda x: x.relu(), "softmax": lambda x: gg.softmax(x, axis=0),
+    "log_softmax": lambda x: gg.log_softmax(x, axis=0), "logsumexp": lambda x: gg.logsumexp(x, axis=0),
+    "max": lambda x: x.max(axis=0), "div": lambda x: 1.0 / x, "pow": lambda x: x ** x,
+    "bias_sigmoid": lambda x: gg.nn.functional.bias_sigmoid(x.reshape(1, 2), x),
+}
+WRITES = {
+    "mul_": lambda y: y.mul_(0.5), "isub": lambda y: y.__isub__(1.0), "data": lambda y: y.data.mul_(0.5),
+    "detach": lambda y: y.detach().mul_(0.5), "view": lambda y: y.reshape(-1)[0:1].mul_(0.5),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+@pytest.mark.parametrize("op", sorted(SAVED_OUTPUT_OPS))
+def test_inplace_on_a_saved_output_raises(op, write):
+    # y's VJP reads y: changing y after the op ran would give a wrong gradient (was silent).
+    x = gg.tensor([1., 2.], requires_grad=True)
+    y = SAVED_OUTPUT_OPS[op](x)
+    z = y.sum()                     # sum saves nothing: only y's own op can notice
+    with gg.no_grad():
+        WRITES[write](y)
+    with pytest.raises(RuntimeError, match="output of op"):
+        z.backward()
+
+
 def test_the_issue_case_detach_then_inplace():
     w, x = _w_x()
     y = (x * w.detach()).sum()

@@ -267,14 +267,12 @@ def test_cuda_adam_moves_a_numpy_scalar_step_count_to_the_device(monkeypatch):
     # for CuPy, and the fused kernel only records the step count it is given.
     import types
 
-    from gpugrad.backends import cuda as cuda_backend
+    from gpugrad.optim.adam import adam_update
     seen = []
-    monkeypatch.setattr(cuda_backend, "_elementwise",
-                        lambda name: lambda g, step, *rest: seen.append(step.copy()))
-    backend = types.SimpleNamespace(xp=np)
+    backend = types.SimpleNamespace(xp=np, fuses_elementwise=True,
+                                    elementwise=lambda name: lambda g, step, *rest: seen.append(step.copy()))
     state = {"step": np.int64(3), "exp_avg": np.zeros(2), "exp_avg_sq": np.zeros(2)}
     for _ in range(2):
-        cuda_backend.CudaBackend.adam_update(backend, np.zeros(2), np.ones(2), state, 0.1, 0.9, 0.999,
-                                             1e-8, 0.0, False)
+        adam_update(backend, np.zeros(2), np.ones(2), state, 0.1, 0.9, 0.999, 1e-8, 0.0, False)
     assert isinstance(state["step"], np.ndarray) and state["step"].tolist() == [5]
     assert [s.tolist() for s in seen] == [[4], [5]]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.cli import main
+from gpugrad.commands.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LABELS = (-1, 7, 1000)
@@ -98,7 +98,7 @@ def test_eval_metrics_match_sklearn_and_png(trained, capsys):
 
 
 def test_confusion_matrix_and_report_units():
-    from gpugrad.evaluate import class_report, confusion_matrix
+    from gpugrad.commands.evaluate import class_report, confusion_matrix
     cm = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0]), 4)
     assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]
     r = class_report(cm)
@@ -109,7 +109,7 @@ def test_confusion_matrix_and_report_units():
 
 def test_output_paths_are_checked_before_the_work(trained, tmp_path, capsys, monkeypatch):
     d, x, y = trained
-    import gpugrad.predict as P
+    import gpugrad.commands.predict as P
     monkeypatch.setattr(P, "predict_proba", lambda *a, **k: pytest.fail("predicted before checking --out"))
     afile = tmp_path / "afile"
     afile.write_text("")

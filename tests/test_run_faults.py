@@ -15,10 +15,10 @@ import pytest
 
 import gpugrad as gg
 from gpugrad import serialization
-from gpugrad.cli import main
-from gpugrad.run_checks import DivergedError, TrainError
-from gpugrad.run_signals import RunInterrupted
-from gpugrad.train import TrainConfig, train
+from gpugrad.commands.cli import main
+from gpugrad.commands.run_checks import DivergedError, TrainError
+from gpugrad.commands.run_signals import RunInterrupted
+from gpugrad.commands.train import TrainConfig, train
 
 POINTS = ["tmp-created", "member:a0", "written", "synced", "replaced"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +101,7 @@ def test_sigterm_between_checkpoints_abandons_the_epoch_cleanly(data_file, tmp_p
 _KILLER = textwrap.dedent("""
     import os, signal, sys
     from gpugrad import serialization
-    from gpugrad.cli import main
+    from gpugrad.commands.cli import main
     point, nth = sys.argv[1], int(sys.argv[2])
     seen = []
     def hook(p, path):
@@ -154,7 +154,7 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(data_file, tmp_pa
                 g["lr"] = 1e30
 
     holder = {}
-    import gpugrad.train as tr
+    import gpugrad.commands.train as tr
     real = tr.build_optimizer
 
     def capture(config, model):

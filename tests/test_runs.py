@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.cli import main
-from gpugrad.train import TrainConfig, train
+from gpugrad.commands.cli import main
+from gpugrad.commands.train import TrainConfig, train
 
 FAST = ["--hidden", "8", "--batch-size", "64", "--lr", "0.01", "--quiet"]
 
@@ -198,7 +198,7 @@ def test_tiny_split_is_warned_with_counts(tmp_path, capsys):
 
 
 def test_split_warnings_unit():
-    from gpugrad.runs import split_warnings
+    from gpugrad.commands.runs import split_warnings
     assert split_warnings(np.array([0, 1] * 40), np.array([0, 1] * 10), [0, 1]) == []
     w = split_warnings(np.array([0] * 40 + [1]), np.array([0] * 20), [5, 9])
     assert w == ["warning: 1 class(es) nearly empty after the split: 9 (1 train / 0 test)"]

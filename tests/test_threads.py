@@ -12,7 +12,7 @@ import pytest
 
 import gpugrad as gg
 from gpugrad import anomaly
-from gpugrad.train import TrainConfig, train, write_curves
+from gpugrad.commands.train import TrainConfig, train, write_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The NaN of log(-1) is the point of the anomaly tests (np.errstate is per thread: a mark is not).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..device import Device
 from .cpu import CpuBackend
+from .cuda_runtime import is_available
 
 _backends: dict[str, object] = {"cpu": CpuBackend()}
 
@@ -48,7 +49,6 @@ def _refuse_multi_gpu(device: Device) -> None:
 
 def _require_gpu(device: Device) -> None:
     """A clear error, instead of an ImportError or a driver error, when no GPU can serve ``device``."""
-    from ..cuda import is_available
     if is_available():
         return
     try:

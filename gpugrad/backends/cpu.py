@@ -1,4 +1,4 @@
-"""The CPU backend: NumPy arrays; every op, the kernel entry points included, runs in NumPy."""
+"""The CPU backend: NumPy arrays; every op runs in NumPy (sigmoid with a buffer-reusing variant)."""
 import numpy as np
 
 from .base import ArrayBackend
@@ -8,6 +8,7 @@ class CpuBackend(ArrayBackend):
     """NumPy storage and compute."""
 
     name = "cpu"
+    KERNELS = {"sigmoid": "_sigmoid", "bias_sigmoid": "_bias_sigmoid"}
 
     def __init__(self):
         super().__init__(np)
@@ -15,10 +16,10 @@ class CpuBackend(ArrayBackend):
     def to_numpy(self, a):
         return np.asarray(a)
 
-    def sigmoid(self, x):
+    def _sigmoid(self, x):
         return self._sigmoid_inplace(x.astype(x.dtype, copy=True))
 
-    def bias_sigmoid(self, z, b):
+    def _bias_sigmoid(self, z, b):
         return self._sigmoid_inplace(np.add(z, b, out=np.empty(np.broadcast_shapes(z.shape, b.shape),
                                                                  np.result_type(z, b))))
 

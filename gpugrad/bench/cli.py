@@ -17,8 +17,8 @@ import argparse
 import os
 import sys
 
-from ..argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
-from ..argtypes import positive_float as _positive_float, positive_int as _positive_int
+from ..commands.argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
+from ..commands.argtypes import positive_float as _positive_float, positive_int as _positive_int
 
 EXIT_OK, EXIT_FAILED_ROWS = 0, 1
 
@@ -153,7 +153,7 @@ def _outputs(args, kind: str) -> dict:
 
 def _check_outputs(args, out: dict) -> None:
     """Refuse unusable output paths before the benchmark runs, not after it (one line, exit 2)."""
-    from ..runs import RunFolderError, check_writable_dir, check_writable_file
+    from ..commands.runs import RunFolderError, check_writable_dir, check_writable_file
     try:
         if args.out:
             check_writable_dir(args.out, "--out")

@@ -188,14 +188,15 @@ class CupyEnv(EnvBase):
     def policy_elementwise(self, name, d):
         """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: the CUDA backend's vendor
         implementations (one fused CuPy kernel each, CuPy's own maximum for the relu forward)."""
-        c = self.backend
+        from ..vjp_namespace import raw_namespace
+        c = raw_namespace(self.backend, kernels=False)
         if name == "relu":
-            return c.vendor_relu(d["x"])
+            return c.relu(d["x"])
         if name == "relu_vjp":
-            return c.vendor_relu_vjp(d["g"], d["x"])
+            return c.relu_vjp(d["g"], d["x"])
         if name == "bias_sigmoid":
-            return c.vendor_bias_sigmoid(d["x"], d["b"])
-        return c.vendor_bias_sigmoid_vjp(d["g"], d["h"])
+            return c.bias_sigmoid(d["x"], d["b"])
+        return c.bias_sigmoid_vjp(d["g"], d["h"])
 
 
 def _cupy_elementwise_kernels(cupy):

@@ -60,7 +60,7 @@ class _Distributed(_Single):
 
     def loader(self, x, y, batch_size, seed, device):
         from ..data import ShardedLoader
-        from ..train import TrainError
+        from ..commands.run_checks import TrainError
         if batch_size % self.size:
             raise TrainError(f"--batch-size {batch_size} is the global batch and must divide by the "
                              f"{self.size} ranks (e.g. {batch_size - batch_size % self.size or self.size})")
@@ -70,7 +70,7 @@ class _Distributed(_Single):
         return self.backend.all_gather_object(make() if self.is_main else None)[0]
 
     def check_device(self, device):
-        from ..train import TrainError
+        from ..commands.run_checks import TrainError
         devices = self.backend.all_gather_object(device)
         if len(set(devices)) > 1:
             raise TrainError(f"the ranks resolved different devices {devices}: give every rank its own "
@@ -139,7 +139,7 @@ def guard(prefix: str = "gpugrad train"):
             raise
         from ..data import DataError
         from ..serialization import CheckpointError
-        from ..train import TrainError
+        from ..commands.run_checks import TrainError
         from .faults import report
         settings = isinstance(exc, (TrainError, DataError, CheckpointError))
         report(exc, dist.get_rank(), dist.get_world_size(), prefix=prefix, with_traceback=not settings)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..ops import abs as _abs, exp, log, log_softmax, maximum, where
-from ..ops.activation import pick_rows
+from ..ops.activation import take_along_axis
 from ..tensor import Tensor, tensor as new_tensor
 
 
@@ -56,7 +56,7 @@ def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) 
     raw = targets._data
     ignored = raw == ignore_index
     # On the CPU a bad target is a ValueError here. On a GPU that check would wait for the
-    # device; there the gather turns a bad row's loss into NaN (see pick_rows) instead.
+    # device; there the gather turns a bad row's loss into NaN (see take_along_axis) instead.
     if raw.size and isinstance(raw, np.ndarray):
         bad = ((raw < 0) | (raw >= c)) & ~ignored
         if bad.any():
@@ -78,7 +78,7 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # no
     "mean" divides by the sum of weight[t_i] over counted rows (by their number without weight)."""
     target = _as_target(target, input)
     safe, counted = _class_targets("nll_loss", input, target, ignore_index)
-    losses = -pick_rows(input, safe)
+    losses = -take_along_axis(input, safe)
     w = None
     if weight is not None:
         _check_weight("nll_loss", weight, input.shape[1])
@@ -128,7 +128,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     if weight is None and not label_smoothing and reduction in ("mean", "sum"):
         safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
         if counted is None:          # the common case: one gather, as before issue 12
-            return _reduce(-pick_rows(logp, target), reduction, "cross_entropy")
+            return _reduce(-take_along_axis(logp, target), reduction, "cross_entropy")
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if not label_smoothing:
         return nll

@@ -4,7 +4,7 @@ The public functions here take Tensors (and Python scalars) and are re-exported 
 ``gg.sum``, ... and bound as Tensor methods in ``tensor_methods.py``.
 """
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
-from .elementwise import (abs, add, cast, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
+from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
                           pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
 from .linalg import linear, matmul
@@ -12,8 +12,8 @@ from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,
                     stack, sum_to, swapaxes, transpose, unsqueeze)
 from .transfer import to_device
+from ..tensor import Tensor as _Tensor
 
-astype = cast
 
 
 def pow(x, y):  # noqa: A001
@@ -21,9 +21,8 @@ def pow(x, y):  # noqa: A001
     Python-scalar base (``2 ** x``, ``rpow``), so neither needs a Tensor in its VJP; each VJP takes
     the limit at the formula's edge (d/dx x**0 = 0, d/dy 0**y = 0 for y >= 0), as PyTorch does.
     """
-    from ..tensor import Tensor
-    if isinstance(y, Tensor):
-        return _rpow(y, c=x) if not isinstance(x, Tensor) else _pow(x, y)
+    if isinstance(y, _Tensor):
+        return _rpow(y, c=x) if not isinstance(x, _Tensor) else _pow(x, y)
     if x.dtype.kind in "iu" and isinstance(y, int) and y < 0:  # as NumPy and PyTorch, even when empty
         raise ValueError(f"pow: integers to negative integer powers are not allowed (tensor of dtype "
                          f"{x.dtype}, shape {x.shape}, exponent {y}); cast to a float dtype first")

@@ -43,11 +43,11 @@ def reduced_shape(shape, axis) -> tuple:
     return tuple(1 if i in axis else s for i, s in enumerate(shape))
 
 
-def expand_reduced(F, g, shape, axis, keepdims):
+def expand_reduced(ns, g, shape, axis, keepdims):
     """Bring a reduction's gradient ``g`` back to the input ``shape`` (broadcast over reduced axes)."""
     if not keepdims:
-        g = F.reshape(g, reduced_shape(shape, axis))
-    return F.broadcast_to(g, shape)
+        g = ns.reshape(g, reduced_shape(shape, axis))
+    return ns.broadcast_to(g, shape)
 
 
 def sum_to_axes(shape, target) -> tuple[tuple, bool]:

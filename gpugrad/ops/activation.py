@@ -1,8 +1,8 @@
 """Neural-network ops: activations, softmax family, and the pieces of the losses.
 
-relu and bias_sigmoid run on the backend's kernel entry points (hand-written Numba kernels on
-the GPU); their VJPs too. Under ``create_graph`` the VJP namespace composes the same formulas
-from differentiable ops instead.
+relu, sigmoid and bias_sigmoid (and their VJPs) are defined here once, as composite formulas; a
+backend may run a faster kernel in their place (the hand-written Numba kernels on the GPU). Under
+``create_graph`` the same formulas run on Tensors.
 """
 from __future__ import annotations
 
@@ -12,36 +12,87 @@ from ._shapes import normalize_axis
 from ..dtypes import floating_forward as _fl
 from ..function import defop
 from ..torch_args import accepts_torch_names
+from ..vjp_namespace import composite, raw_namespace
 
-relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",))
-relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
 
-sigmoid = defop("sigmoid", _fl(lambda b, x: b.sigmoid(x)), save_ans=True, derivs=("σ(1-σ)",))
-sigmoid.defvjp(lambda F, g, ans, x: g * ans * (1 - ans))
+# -- the kernel ops: each formula written once, as a composite against the VJP namespace ns ----------
+# These are the definitions. A backend with a faster kernel for one of them says so in its kernel
+# map (gpugrad/backends/kernel_backend.py, cuda.py, cpu.py); under create_graph the formula itself
+# runs on Tensors, so it is differentiated like any other composite.
+@composite("relu")
+def _relu(ns, x):
+    return ns.maximum(x, 0)
+
+
+@composite("relu_vjp")
+def _relu_vjp(ns, g, y):
+    """The ReLU VJP from its output (equivalently its input): g [y > 0]."""
+    return g * (y > 0)
+
+
+@composite("bias_relu_vjp")
+def _bias_relu_vjp(ns, g, y):
+    """(dz, db) for y = relu(z + b), b over the rows of z: dz = g [y > 0], db = column sums of dz."""
+    dz = ns.relu_vjp(g, y)
+    return dz, dz.sum(axis=0)
+
+
+@composite("sigmoid")
+def _sigmoid(ns, x):
+    """Logistic sigmoid without overflow: only exp(-|x|) is ever evaluated."""
+    e = ns.exp(-ns.abs(x))
+    return ns.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@composite("sigmoid_vjp")
+def _sigmoid_vjp(ns, g, h):
+    """The sigmoid VJP from its output h: g h (1 - h)."""
+    return g * h * (1 - h)
+
+
+@composite("bias_sigmoid")
+def _bias_sigmoid(ns, z, b):
+    """sigmoid(z + b) with b broadcast over the rows of z."""
+    return ns.sigmoid(z + b)
+
+
+@composite("bias_sigmoid_vjp")
+def _bias_sigmoid_vjp(ns, g, h):
+    """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
+    dz = ns.sigmoid_vjp(g, h)
+    return dz, dz.sum(axis=0)
+
+
+relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",))
+relu.defvjp(lambda ns, g, ans, x: ns.relu_vjp(g, ans))
+
+sigmoid = defop("sigmoid", _fl(lambda backend, x: raw_namespace(backend).sigmoid(x)), save_ans=True,
+                derivs=("σ(1-σ)",))
+sigmoid.defvjp(lambda ns, g, ans, x: ns.sigmoid_vjp(g, ans))
 
 # H = sigmoid(Z + b), b broadcast over rows: one fused pass forward, and one fused VJP that
 # yields dZ = g H (1 - H) and db = sum over rows of dZ together.
-bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda b, z, bias: b.bias_sigmoid(z, bias)), save_ans=True,
-                        derivs=("H(1-H)", "Σrows H(1-H)"))
-bias_sigmoid_op.defvjp_joint(lambda F, g, ans, needs, z, bias: F.bias_sigmoid_vjp(g, ans))
+bias_sigmoid_op = defop("bias_sigmoid", _fl(lambda backend, z, bias: raw_namespace(backend).bias_sigmoid(z, bias)),
+                        save_ans=True, derivs=("H(1-H)", "Σrows H(1-H)"))
+bias_sigmoid_op.defvjp_joint(lambda ns, g, ans, needs, z, bias: ns.bias_sigmoid_vjp(g, ans))
 
 
 # A zero-size input gives a zero-size output (NumPy/PyTorch); max() of an empty axis would raise.
 @_fl
-def _softmax_fwd(b, x, axis):
+def _softmax_fwd(backend, x, axis):
     if x.size == 0:
-        return b.xp.empty_like(x)
-    e = b.xp.exp(x - x.max(axis=axis, keepdims=True))
+        return backend.xp.empty_like(x)
+    e = backend.xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 softmax_op = defop("softmax", _softmax_fwd, save_ans=True, derivs=("diag(s) - s sᵀ",))
-softmax_op.defvjp(lambda F, g, ans, x, axis: ans * (g - F.sum(g * ans, axis=axis, keepdims=True)))
+softmax_op.defvjp(lambda ns, g, ans, x, axis: ans * (g - ns.sum(g * ans, axis=axis, keepdims=True)))
 
 
 @_fl
-def _log_softmax_fwd(b, x, axis):
-    xp = b.xp
+def _log_softmax_fwd(backend, x, axis):
+    xp = backend.xp
     if x.size == 0:
         return xp.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -49,12 +100,12 @@ def _log_softmax_fwd(b, x, axis):
 
 
 log_softmax_op = defop("log_softmax", _log_softmax_fwd, save_ans=True, derivs=("I - softmax",))
-log_softmax_op.defvjp(lambda F, g, ans, x, axis:
-                      g - F.exp(ans) * F.sum(g, axis=axis, keepdims=True))
+log_softmax_op.defvjp(lambda ns, g, ans, x, axis:
+                      g - ns.exp(ans) * ns.sum(g, axis=axis, keepdims=True))
 
 
-def _pick_rows_fwd(b, x, targets):
-    xp = b.xp
+def _take_along_axis_fwd(backend, x, targets):
+    xp = backend.xp
     rows = xp.arange(x.shape[0])
     if xp is np:  # targets were range-checked on the host (cross_entropy)
         return x[rows, targets]
@@ -66,11 +117,12 @@ def _pick_rows_fwd(b, x, targets):
     return picked.astype(x.dtype, copy=False)
 
 
-# out[i] = x[i, targets[i]]: the gather inside cross-entropy. One pick per row, so the VJP
-# places g in a one-hot pattern with no accumulation.
-pick_rows = defop("pick_rows", _pick_rows_fwd, save=(1,), derivs=("one_hot(t)", None))
-pick_rows.defvjp(lambda F, g, ans, x, t: F.one_hot(t, x.shape[1], g.dtype) * F.reshape(g, (-1, 1)),
-                 None)
+# out[i] = x[i, targets[i]], NumPy's take_along_axis(x, targets[:, None], axis=1)[:, 0]: the gather
+# inside cross-entropy (2-D x, axis 1 only). One pick per row, so the VJP places g in a one-hot
+# pattern with no accumulation.
+take_along_axis = defop("take_along_axis", _take_along_axis_fwd, save=(1,), derivs=("one_hot(t)", None))
+take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.one_hot(t, x.shape[1], g.dtype) * ns.reshape(g, (-1, 1)),
+                       None)
 
 
 def bias_sigmoid(z, b):

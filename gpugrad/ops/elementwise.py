@@ -15,43 +15,43 @@ def _same_kind(forward):
     """``forward(b, x, y)`` with an integer/bool array mixed with a floating one cast to the floating
     dtype first: PyTorch's rule (int64 + float16 is float16), where NumPy would widen to float64
     (and the float64 guard would then give float32). Python scalars need nothing (NEP 50)."""
-    def wrapped(b, x, y):
+    def wrapped(backend, x, y):
         dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
         if dx is not None and dy is not None and dx.kind != dy.kind:
             if dx.kind == "f" and dy.kind in "biu":
                 y = y.astype(dx)
             elif dy.kind == "f" and dx.kind in "biu":
                 x = x.astype(dy)
-        return forward(b, x, y)
+        return forward(backend, x, y)
     return wrapped
 
 
-add = defop("add", _same_kind(lambda b, x, y: x + y), derivs=("1", "1"))
-add.defvjp(lambda F, g, ans, x, y: g,
-           lambda F, g, ans, x, y: g)
+add = defop("add", _same_kind(lambda backend, x, y: x + y), derivs=("1", "1"))
+add.defvjp(lambda ns, g, ans, x, y: g,
+           lambda ns, g, ans, x, y: g)
 
-sub = defop("sub", _same_kind(lambda b, x, y: x - y), derivs=("1", "-1"))
-sub.defvjp(lambda F, g, ans, x, y: g,
-           lambda F, g, ans, x, y: -g)
+sub = defop("sub", _same_kind(lambda backend, x, y: x - y), derivs=("1", "-1"))
+sub.defvjp(lambda ns, g, ans, x, y: g,
+           lambda ns, g, ans, x, y: -g)
 
-mul = defop("mul", _same_kind(lambda b, x, y: x * y), save=(0, 1), derivs=("y", "x"))
-mul.defvjp(lambda F, g, ans, x, y: g * y,
-           lambda F, g, ans, x, y: g * x)
+mul = defop("mul", _same_kind(lambda backend, x, y: x * y), save=(0, 1), derivs=("y", "x"))
+mul.defvjp(lambda ns, g, ans, x, y: g * y,
+           lambda ns, g, ans, x, y: g * x)
 
-def _true_divide(b, x, y):
+def _true_divide(backend, x, y):
     # int / int is a floating op: the default float dtype (PyTorch's rule), not NumPy's float64.
     if getattr(x, "dtype", None) is not None and x.dtype.kind in "biu" and (
             getattr(y, "dtype", None) is None or y.dtype.kind in "biu"):
-        x = _fl(lambda b, x: x)(b, x)
+        x = _fl(lambda backend, x: x)(backend, x)
     return x / y
 
 
 div = defop("div", _same_kind(_true_divide), save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
-div.defvjp(lambda F, g, ans, x, y: g / y,
-           lambda F, g, ans, x, y: -g * ans / y)
+div.defvjp(lambda ns, g, ans, x, y: g / y,
+           lambda ns, g, ans, x, y: -g * ans / y)
 
-neg = defop("neg", lambda b, x: -x, derivs=("-1",))
-neg.defvjp(lambda F, g, ans, x: -g)
+neg = defop("neg", lambda backend, x: -x, derivs=("-1",))
+neg.defvjp(lambda ns, g, ans, x: -g)
 
 
 
@@ -61,43 +61,43 @@ neg.defvjp(lambda F, g, ans, x: -g)
 # gradient of the gradient (create_graph) is finite there as well.
 
 # x ** p for a constant exponent p: its own op, so x = 0 with p >= 1 has a finite gradient.
-power = defop("power", lambda b, x, p: _fl(lambda b, x: x ** p)(b, x) if not float(p).is_integer()
+power = defop("power", lambda backend, x, p: _fl(lambda backend, x: x ** p)(backend, x) if not float(p).is_integer()
               else x ** p, save=(0,), derivs=("p·x^(p-1)",))
-power.defvjp(lambda F, g, ans, x, p: F.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
+power.defvjp(lambda ns, g, ans, x, p: ns.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
 
 
-def _in_dtype_of(F, v, ans):
+def _in_dtype_of(ns, v, ans):
     """``v`` in the result's dtype: a float16 base of a float32 power must not take its log in float16."""
-    return v if v.dtype == ans.dtype or v.dtype.kind != "f" else F.astype(v, ans.dtype)
+    return v if v.dtype == ans.dtype or v.dtype.kind != "f" else ns.astype(v, ans.dtype)
 
 
-def _dpow_dx(F, g, ans, x, y):
-    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
+def _dpow_dx(ns, g, ans, x, y):
+    x, y = _in_dtype_of(ns, x, ans), _in_dtype_of(ns, y, ans)
     zero = y == 0
-    return F.where(zero, 0, g * y * F.where(zero, 1, x) ** (y - 1))
+    return ns.where(zero, 0, g * y * ns.where(zero, 1, x) ** (y - 1))
 
 
-def _dpow_dy(F, g, ans, x, y):
-    x, y = _in_dtype_of(F, x, ans), _in_dtype_of(F, y, ans)
+def _dpow_dy(ns, g, ans, x, y):
+    x, y = _in_dtype_of(ns, x, ans), _in_dtype_of(ns, y, ans)
     edge = (x == 0) & (y >= 0)
-    return F.where(edge, 0, g * ans * F.log(F.where(edge, 1, x)))
+    return ns.where(edge, 0, g * ans * ns.log(ns.where(edge, 1, x)))
 
 
-pow = defop("pow", _same_kind(lambda b, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
+pow = defop("pow", _same_kind(lambda backend, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 
 
-def _rpow_vjp(F, g, ans, y, c):
+def _rpow_vjp(ns, g, ans, y, c):
     if c > 0:
         return g * ans * math.log(c)
     if c == 0:   # 0 ** y: 0 for y > 0 (gradient 0, PyTorch's convention), inf for y < 0
-        return F.where(y >= 0, 0, -g * ans)
+        return ns.where(y >= 0, 0, -g * ans)
     return g * ans * math.nan   # log of a negative base: undefined, as PyTorch's NaN
 
 
 # c ** y for a Python-scalar base c (``2 ** x``): its own op, so its VJP needs no Tensor base.
-rpow = defop("rpow", lambda b, y, c: _fl(lambda b, y: c ** y)(b, y) if isinstance(c, float)
+rpow = defop("rpow", lambda backend, y, c: _fl(lambda backend, y: c ** y)(backend, y) if isinstance(c, float)
              else c ** y, save=(0,), save_ans=True, derivs=("c^y·log(c)",))
 rpow.defvjp(_rpow_vjp)
 
@@ -107,48 +107,48 @@ def _share(g, x, y):
     return g * (x > y) + (0.5 * g) * (x == y)
 
 
-maximum = defop("maximum", _same_kind(lambda b, x, y: b.xp.maximum(x, y)), save=(0, 1),
+maximum = defop("maximum", _same_kind(lambda backend, x, y: backend.xp.maximum(x, y)), save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
-maximum.defvjp(lambda F, g, ans, x, y: _share(g, x, y),
-               lambda F, g, ans, x, y: _share(g, y, x))
+maximum.defvjp(lambda ns, g, ans, x, y: _share(g, x, y),
+               lambda ns, g, ans, x, y: _share(g, y, x))
 
-minimum = defop("minimum", _same_kind(lambda b, x, y: b.xp.minimum(x, y)), save=(0, 1),
+minimum = defop("minimum", _same_kind(lambda backend, x, y: backend.xp.minimum(x, y)), save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
-minimum.defvjp(lambda F, g, ans, x, y: _share(g, y, x),
-               lambda F, g, ans, x, y: _share(g, x, y))
+minimum.defvjp(lambda ns, g, ans, x, y: _share(g, y, x),
+               lambda ns, g, ans, x, y: _share(g, x, y))
 
-where = defop("where", lambda b, c, x, y: b.xp.where(c, x, y), save=(0,),
+where = defop("where", lambda backend, c, x, y: backend.xp.where(c, x, y), save=(0,),
               derivs=(None, "[c]", "[not c]"))
 where.defvjp(None,
-             lambda F, g, ans, c, x, y: F.where(c, g, 0),
-             lambda F, g, ans, c, x, y: F.where(c, 0, g))
+             lambda ns, g, ans, c, x, y: ns.where(c, g, 0),
+             lambda ns, g, ans, c, x, y: ns.where(c, 0, g))
 
 # -- unary math --------------------------------------------------------------------------------
-exp = defop("exp", _fl(lambda b, x: b.xp.exp(x)), save_ans=True, derivs=("exp(x)",))
-exp.defvjp(lambda F, g, ans, x: g * ans)
+exp = defop("exp", _fl(lambda backend, x: backend.xp.exp(x)), save_ans=True, derivs=("exp(x)",))
+exp.defvjp(lambda ns, g, ans, x: g * ans)
 
-log = defop("log", _fl(lambda b, x: b.xp.log(x)), save=(0,), derivs=("1/x",))
-log.defvjp(lambda F, g, ans, x: g / x)
+log = defop("log", _fl(lambda backend, x: backend.xp.log(x)), save=(0,), derivs=("1/x",))
+log.defvjp(lambda ns, g, ans, x: g / x)
 
-sqrt = defop("sqrt", _fl(lambda b, x: b.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
-sqrt.defvjp(lambda F, g, ans, x: g / (2 * ans))
+sqrt = defop("sqrt", _fl(lambda backend, x: backend.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
+sqrt.defvjp(lambda ns, g, ans, x: g / (2 * ans))
 
-sin = defop("sin", _fl(lambda b, x: b.xp.sin(x)), save=(0,), derivs=("cos(x)",))
-sin.defvjp(lambda F, g, ans, x: g * F.cos(x))
+sin = defop("sin", _fl(lambda backend, x: backend.xp.sin(x)), save=(0,), derivs=("cos(x)",))
+sin.defvjp(lambda ns, g, ans, x: g * ns.cos(x))
 
-cos = defop("cos", _fl(lambda b, x: b.xp.cos(x)), save=(0,), derivs=("-sin(x)",))
-cos.defvjp(lambda F, g, ans, x: -g * F.sin(x))
+cos = defop("cos", _fl(lambda backend, x: backend.xp.cos(x)), save=(0,), derivs=("-sin(x)",))
+cos.defvjp(lambda ns, g, ans, x: -g * ns.sin(x))
 
-tanh = defop("tanh", _fl(lambda b, x: b.xp.tanh(x)), save_ans=True, derivs=("1-tanh²(x)",))
-tanh.defvjp(lambda F, g, ans, x: g * (1 - ans * ans))
+tanh = defop("tanh", _fl(lambda backend, x: backend.xp.tanh(x)), save_ans=True, derivs=("1-tanh²(x)",))
+tanh.defvjp(lambda ns, g, ans, x: g * (1 - ans * ans))
 
-abs = defop("abs", lambda b, x: b.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
-abs.defvjp(lambda F, g, ans, x: g * F.sign(x))
+abs = defop("abs", lambda backend, x: backend.xp.abs(x), save=(0,), derivs=("sign(x)",))  # noqa: A001
+abs.defvjp(lambda ns, g, ans, x: g * ns.sign(x))
 
-def _clip_fwd(b, x, lo, hi):
+def _clip_fwd(backend, x, lo, hi):
     if lo is None and hi is None:
         return x.copy()
-    return b.xp.clip(x, lo, hi)
+    return backend.xp.clip(x, lo, hi)
 
 
 def _inside(x, lo, hi):
@@ -162,33 +162,33 @@ def _inside(x, lo, hi):
 
 # A bound of None is no bound (not ±inf: that would turn an integer tensor into floats).
 clip = defop("clip", _clip_fwd, save=(0,), derivs=("[lo≤x≤hi]", None, None))
-clip.defvjp(lambda F, g, ans, x, lo, hi: g if lo is None and hi is None else F.where(_inside(x, lo, hi), g, 0),
+clip.defvjp(lambda ns, g, ans, x, lo, hi: g if lo is None and hi is None else ns.where(_inside(x, lo, hi), g, 0),
             None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
-astype = defop("astype", lambda b, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
-astype.defvjp(lambda F, g, ans, x, dtype: F.astype(g, x.dtype))
+astype_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
+astype_op.defvjp(lambda ns, g, ans, x, dtype: ns.astype(g, x.dtype))
 # A cast to an integer or bool dtype rounds: it has no gradient, so its result never requires grad.
-astype_discrete = defop("astype", lambda b, x, dtype: x.astype(dtype), differentiable=False,
+astype_discrete_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), differentiable=False,
                         exact_dtype=True)
 
-copy = defop("copy", lambda b, x: x.copy(), derivs=("1",))
-copy.defvjp(lambda F, g, ans, x: g)
+copy = defop("copy", lambda backend, x: x.copy(), derivs=("1",))
+copy.defvjp(lambda ns, g, ans, x: g)
 
 # -- non-differentiable: comparisons and sign ------------------------------------------------------
-sign = defop("sign", lambda b, x: b.xp.sign(x), differentiable=False)
-eq = defop("eq", lambda b, x, y: x == y, differentiable=False)
-ne = defop("ne", lambda b, x, y: x != y, differentiable=False)
-lt = defop("lt", lambda b, x, y: x < y, differentiable=False)
-le = defop("le", lambda b, x, y: x <= y, differentiable=False)
-gt = defop("gt", lambda b, x, y: x > y, differentiable=False)
-ge = defop("ge", lambda b, x, y: x >= y, differentiable=False)
-logical_and = defop("logical_and", lambda b, x, y: b.xp.logical_and(x, y), differentiable=False)
-logical_or = defop("logical_or", lambda b, x, y: b.xp.logical_or(x, y), differentiable=False)
-logical_not = defop("logical_not", lambda b, x: b.xp.logical_not(x), differentiable=False)
+sign = defop("sign", lambda backend, x: backend.xp.sign(x), differentiable=False)
+eq = defop("eq", lambda backend, x, y: x == y, differentiable=False)
+ne = defop("ne", lambda backend, x, y: x != y, differentiable=False)
+lt = defop("lt", lambda backend, x, y: x < y, differentiable=False)
+le = defop("le", lambda backend, x, y: x <= y, differentiable=False)
+gt = defop("gt", lambda backend, x, y: x > y, differentiable=False)
+ge = defop("ge", lambda backend, x, y: x >= y, differentiable=False)
+logical_and = defop("logical_and", lambda backend, x, y: backend.xp.logical_and(x, y), differentiable=False)
+logical_or = defop("logical_or", lambda backend, x, y: backend.xp.logical_or(x, y), differentiable=False)
+logical_not = defop("logical_not", lambda backend, x: backend.xp.logical_not(x), differentiable=False)
 
 
-def cast(x, dtype):
+def astype(x, dtype):
     """``x`` converted to ``dtype``, as NumPy's ``astype`` (PyTorch's ``to(dtype)``).
 
     Differentiable between floating dtypes (the gradient is cast back); a cast to an integer or
@@ -197,4 +197,4 @@ def cast(x, dtype):
     dtype = resolve_dtype(dtype)
     if x.dtype == dtype:
         return x
-    return (astype if is_floating(dtype) else astype_discrete)(x, dtype=dtype)
+    return (astype_op if is_floating(dtype) else astype_discrete_op)(x, dtype=dtype)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import defop
+from . import shape as S
+from .activation import relu
 
 
-def _mm_fwd(b, x, y, trans_a, trans_b):
-    return b.matmul(x, y, trans_a, trans_b)
+def _mm_fwd(backend, x, y, trans_a, trans_b):
+    return backend.matmul(x, y, trans_a, trans_b)
 
 
-def _mm_vjp(F, g, ans, needs, a, b, trans_a, trans_b):
+def _mm_vjp(ns, g, ans, needs, a, b, trans_a, trans_b):
     # C = op(A) op(B). With op(A) = A:   dA = g op(B)^T;   with op(A) = A^T:  dA = op(B) g^T.
     #                  With op(B) = B:   dB = op(A)^T g;   with op(B) = B^T:  dB = g^T op(A).
     da = db = None
     if needs[0]:
-        da = F.mm(b, g, trans_b, True) if trans_a else F.mm(g, b, False, not trans_b)
+        da = ns.mm(b, g, trans_b, True) if trans_a else ns.mm(g, b, False, not trans_b)
     if needs[1]:
-        db = F.mm(g, a, True, trans_a) if trans_b else F.mm(a, g, not trans_a, False)
+        db = ns.mm(g, a, True, trans_a) if trans_b else ns.mm(a, g, not trans_a, False)
     return da, db
 
 
@@ -26,29 +28,29 @@ mm = defop("matmul", _mm_fwd, save=(0, 1), derivs=("g·Bᵀ", "Aᵀ·g"))
 mm.defvjp_joint(_mm_vjp)
 
 # Batched (>2-D) products go through xp.matmul; their VJPs swap the last two axes.
-bmm = defop("batched_matmul", lambda b, x, y: b.xp.matmul(x, y), save=(0, 1),
+bmm = defop("batched_matmul", lambda backend, x, y: backend.xp.matmul(x, y), save=(0, 1),
             derivs=("g·Bᵀ", "Aᵀ·g"))
-bmm.defvjp(lambda F, g, ans, a, b: F.matmul(g, F.swapaxes(b, -1, -2)),
-           lambda F, g, ans, a, b: F.matmul(F.swapaxes(a, -1, -2), g))
+bmm.defvjp(lambda ns, g, ans, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
+           lambda ns, g, ans, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g))
 
 
-def _linear_vjp(F, g, ans, needs, x, w, b, activation):
+def _linear_vjp(ns, g, ans, needs, x, w, b, activation):
     # y = act(x wᵀ + b): dz = g·act'(z); dx = dz w (NN); dw = dzᵀ x (TN); db = column sums of dz.
     if activation == "relu":
-        dz, db = F.bias_relu_vjp(g, ans)   # the ReLU VJP and the bias gradient in one pass
+        dz, db = ns.bias_relu_vjp(g, ans)   # the ReLU VJP and the bias gradient in one pass
     else:
-        dz, db = g, (F.sum(g, axis=0) if needs[2] else None)
-    dx = F.mm(dz, w, False, False) if needs[0] else None
-    dw = F.mm(dz, x, True, False) if needs[1] else None
+        dz, db = g, (ns.sum(g, axis=0) if needs[2] else None)
+    dx = ns.mm(dz, w, False, False) if needs[0] else None
+    dw = ns.mm(dz, x, True, False) if needs[1] else None
     return dx, dw, (db if needs[2] else None)
 
 
 # x wᵀ + b with an optional ReLU, one op: on the GPU one kernel (bias and ReLU in the matmul
 # epilogue), on the CPU the bias and ReLU applied in place on the product.
-linear_op = defop("linear", lambda bk, x, w, b, activation: bk.linear(x, w, b, activation),
+linear_op = defop("linear", lambda backend, x, w, b, activation: backend.linear(x, w, b, activation),
                   save=(0, 1), derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
 linear_op.defvjp_joint(_linear_vjp)
-linear_relu_op = defop("linear_relu", lambda bk, x, w, b, activation: bk.linear(x, w, b, activation),
+linear_relu_op = defop("linear_relu", lambda backend, x, w, b, activation: backend.linear(x, w, b, activation),
                        save=(0, 1), save_ans=True, derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
 linear_relu_op.defvjp_joint(_linear_vjp)
 
@@ -58,7 +60,6 @@ def matmul(a, b):
 
     2-D products run on the backend's matmul kernel (the hand-written one on the GPU).
     """
-    from . import shape as S
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension; got shapes "
                          f"{a.shape} and {b.shape} (use * to multiply by a scalar)")
@@ -94,7 +95,6 @@ def linear(x, weight, bias=None, activation=None):
     """
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    from . import shape as S
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
     if x.shape[-1] != weight.shape[1]:
@@ -112,6 +112,5 @@ def linear(x, weight, bias=None, activation=None):
     else:
         out = mm(x2, weight, trans_a=False, trans_b=True)
         if activation == "relu":
-            from .activation import relu
             out = relu(out)
     return out if x.ndim == 2 else S.reshape(out, lead + (weight.shape[0],))

@@ -22,45 +22,45 @@ def _count(shape, axis) -> int:
     return n
 
 
-_sum = defop("sum", lambda b, x, axis, keepdims: b.xp.asarray(x.sum(axis=axis, keepdims=keepdims)),
+_sum = defop("sum", lambda backend, x, axis, keepdims: backend.xp.asarray(x.sum(axis=axis, keepdims=keepdims)),
              derivs=("1",))
-_sum.defvjp(lambda F, g, ans, x, axis, keepdims: expand_reduced(F, g, x.shape, axis, keepdims))
+_sum.defvjp(lambda ns, g, ans, x, axis, keepdims: expand_reduced(ns, g, x.shape, axis, keepdims))
 
-def _mean_fwd(b, x, axis, keepdims):
+def _mean_fwd(backend, x, axis, keepdims):
     if _count(x.shape, axis) == 0:  # an empty slice's mean is NaN (NumPy, PyTorch), without the warning
-        return b.xp.full(x.sum(axis=axis, keepdims=keepdims).shape, np.nan, dtype=x.dtype)
-    return b.xp.asarray(x.mean(axis=axis, keepdims=keepdims))
+        return backend.xp.full(x.sum(axis=axis, keepdims=keepdims).shape, np.nan, dtype=x.dtype)
+    return backend.xp.asarray(x.mean(axis=axis, keepdims=keepdims))
 
 
 _mean = defop("mean", _fl(_mean_fwd), derivs=("1/n",))
 # max(n, 1): an empty slice has no element to receive its gradient (and no division by 0).
-_mean.defvjp(lambda F, g, ans, x, axis, keepdims:
-             expand_reduced(F, g / _builtin_max(_count(x.shape, axis), 1), x.shape, axis, keepdims))
+_mean.defvjp(lambda ns, g, ans, x, axis, keepdims:
+             expand_reduced(ns, g / _builtin_max(_count(x.shape, axis), 1), x.shape, axis, keepdims))
 
 
-def _extreme_vjp(F, g, ans, x, axis, keepdims):
+def _extreme_vjp(ns, g, ans, x, axis, keepdims):
     # The gradient goes to the positions that attain the max (or min), shared equally on ties.
     shape = reduced_shape(x.shape, axis)
-    hit = x == (ans if keepdims else F.reshape(ans, shape))
-    share = F.astype(hit, g.dtype)
-    share = share / F.sum(share, axis=axis, keepdims=True)
-    return expand_reduced(F, g, x.shape, axis, keepdims) * share
+    hit = x == (ans if keepdims else ns.reshape(ans, shape))
+    share = ns.astype(hit, g.dtype)
+    share = share / ns.sum(share, axis=axis, keepdims=True)
+    return expand_reduced(ns, g, x.shape, axis, keepdims) * share
 
 
-_max = defop("max", lambda b, x, axis, keepdims: b.xp.asarray(x.max(axis=axis, keepdims=keepdims)),
+_max = defop("max", lambda backend, x, axis, keepdims: backend.xp.asarray(x.max(axis=axis, keepdims=keepdims)),
              save=(0,), save_ans=True, derivs=("[x = max]",))
 _max.defvjp(_extreme_vjp)
 
-_min = defop("min", lambda b, x, axis, keepdims: b.xp.asarray(x.min(axis=axis, keepdims=keepdims)),
+_min = defop("min", lambda backend, x, axis, keepdims: backend.xp.asarray(x.min(axis=axis, keepdims=keepdims)),
              save=(0,), save_ans=True, derivs=("[x = min]",))
 _min.defvjp(_extreme_vjp)
 
 
 @_fl
-def _logsumexp_fwd(b, x, axis, keepdims):
+def _logsumexp_fwd(backend, x, axis, keepdims):
     # Shift by the max so exp never overflows; an all -inf slice gives -inf, not NaN, and so does
     # an empty one (log of an empty sum, NumPy's logaddexp.reduce identity and PyTorch's result).
-    xp = b.xp
+    xp = backend.xp
     if x.size == 0:
         m = xp.zeros(reduced_shape(x.shape, axis), dtype=x.dtype)
     else:
@@ -73,9 +73,9 @@ def _logsumexp_fwd(b, x, axis, keepdims):
 
 
 _logsumexp = defop("logsumexp", _logsumexp_fwd, save=(0,), save_ans=True, derivs=("softmax(x)",))
-_logsumexp.defvjp(lambda F, g, ans, x, axis, keepdims:
-                  expand_reduced(F, g, x.shape, axis, keepdims)
-                  * F.exp(x - (ans if keepdims else F.reshape(ans, reduced_shape(x.shape, axis)))))
+_logsumexp.defvjp(lambda ns, g, ans, x, axis, keepdims:
+                  expand_reduced(ns, g, x.shape, axis, keepdims)
+                  * ns.exp(x - (ans if keepdims else ns.reshape(ans, reduced_shape(x.shape, axis)))))
 
 
 @accepts_torch_names()

@@ -5,42 +5,47 @@ from __future__ import annotations
 import numpy as np
 
 from ._shapes import check_axis, normalize_axis, sum_to_array
+from ..backends import get_backend
 from ..function import defop
+from ..tensor import Tensor
 from ..torch_args import accepts_torch_names
+from ..vjp_namespace import raw_forward
 
-reshape_op = defop("reshape", lambda b, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
-reshape_op.defvjp(lambda F, g, ans, x, shape: F.reshape(g, x.shape))
+reshape_op = defop("reshape", lambda backend, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))
+reshape_op.defvjp(lambda ns, g, ans, x, shape: ns.reshape(g, x.shape))
 
-transpose_op = defop("transpose", lambda b, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
-transpose_op.defvjp(lambda F, g, ans, x, axes: F.transpose(g, tuple(np.argsort(axes))))
+transpose_op = defop("transpose", lambda backend, x, axes: x.transpose(axes), derivs=("transpose⁻¹",))
+transpose_op.defvjp(lambda ns, g, ans, x, axes: ns.transpose(g, tuple(np.argsort(axes))))
 
-broadcast_to_op = defop("broadcast_to", lambda b, x, shape: b.xp.broadcast_to(x, shape),
+broadcast_to_op = defop("broadcast_to", lambda backend, x, shape: backend.xp.broadcast_to(x, shape),
                         derivs=("sum over broadcast axes",))
-broadcast_to_op.defvjp(lambda F, g, ans, x, shape: F.sum_to(g, x.shape))
+broadcast_to_op.defvjp(lambda ns, g, ans, x, shape: ns.sum_to(g, x.shape))
 
-sum_to_op = defop("sum_to", lambda b, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
-sum_to_op.defvjp(lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape))
+sum_to_op = defop("sum_to", lambda backend, x, shape: sum_to_array(x, shape), derivs=("broadcast",))
+sum_to_op.defvjp(lambda ns, g, ans, x, shape: ns.broadcast_to(g, x.shape))
 
 
-def _index_add_fwd(b, g, shape, index, accumulate):
-    out = b.xp.zeros(shape, dtype=g.dtype)
+@raw_forward("index_put")
+def _index_put_fwd(backend, g, shape, index, accumulate):
+    out = backend.xp.zeros(shape, dtype=g.dtype)
     if accumulate:
-        b.add_at(out, index, g)
+        backend.add_at(out, index, g)
     else:
         out[index] = g
     return out
 
 
-# The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices.
-# An op of its own so that gradients of gradients through indexing work.
-index_add = defop("index_add", _index_add_fwd, derivs=("gather",))
-index_add.defvjp(lambda F, g, ans, x, shape, index, accumulate: g[index])
+# The VJP of indexing: scatter the gradient into zeros, accumulating on repeated indices when
+# ``accumulate`` (PyTorch's zeros(shape).index_put_(index, g, accumulate=True)). An op of its own so
+# that gradients of gradients through indexing work.
+index_put = defop("index_put", _index_put_fwd, derivs=("gather",))
+index_put.defvjp(lambda ns, g, ans, x, shape, index, accumulate: g[index])
 
-getitem_op = defop("getitem", lambda b, x, index, accumulate: x[index], derivs=("scatter",))
-getitem_op.defvjp(lambda F, g, ans, x, index, accumulate: F.index_add(g, x.shape, index, accumulate))
+getitem_op = defop("getitem", lambda backend, x, index, accumulate: x[index], derivs=("scatter",))
+getitem_op.defvjp(lambda ns, g, ans, x, index, accumulate: ns.index_put(g, x.shape, index, accumulate))
 
 
-def _concat_vjp(F, g, ans, needs, *xs, axis):
+def _concat_vjp(ns, g, ans, needs, *xs, axis):
     grads, start = [], 0
     for x, need in zip(xs, needs):
         stop = start + x.shape[axis]
@@ -49,12 +54,12 @@ def _concat_vjp(F, g, ans, needs, *xs, axis):
     return grads
 
 
-concatenate_op = defop("concatenate", lambda b, *xs, axis: b.xp.concatenate(xs, axis=axis),
+concatenate_op = defop("concatenate", lambda backend, *xs, axis: backend.xp.concatenate(xs, axis=axis),
                        derivs="slice of g")
 concatenate_op.defvjp_joint(_concat_vjp)
 
-stack_op = defop("stack", lambda b, *xs, axis: b.xp.stack(xs, axis=axis), derivs="slice of g")
-stack_op.defvjp_joint(lambda F, g, ans, needs, *xs, axis: [
+stack_op = defop("stack", lambda backend, *xs, axis: backend.xp.stack(xs, axis=axis), derivs="slice of g")
+stack_op.defvjp_joint(lambda ns, g, ans, needs, *xs, axis: [
     g[(slice(None),) * axis + (i,)] if need else None for i, need in enumerate(needs)])
 
 
@@ -173,7 +178,6 @@ def flatten(x, start_axis: int = 0, end_axis: int = -1):
 
 def _normalize_index(index):
     """Tensors inside an index become arrays; also say whether repeats must accumulate."""
-    from ..tensor import Tensor
     items = index if isinstance(index, tuple) else (index,)
     out, advanced = [], False
     for it in items:
@@ -201,7 +205,6 @@ def getitem(x, index):
 
 
 def _index_to_device(index, x):
-    from ..backends import get_backend
     xp = get_backend(x.device).xp
     if isinstance(index, tuple):
         return tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)

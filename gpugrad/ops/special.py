@@ -10,8 +10,8 @@ from ..function import defop
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _erf_array(b, x):
-    xp = b.xp
+def _erf_array(backend, x):
+    xp = backend.xp
     if xp is np:
         try:
             from scipy.special import erf as scipy_erf   # fast and exact when SciPy is installed
@@ -24,4 +24,4 @@ def _erf_array(b, x):
 
 
 erf = defop("erf", _erf_array, save=(0,), derivs=("2/√π·exp(-x²)",))
-erf.defvjp(lambda F, g, ans, x: g * (_TWO_OVER_SQRT_PI * F.exp(-(x * x))))
+erf.defvjp(lambda ns, g, ans, x: g * (_TWO_OVER_SQRT_PI * ns.exp(-(x * x))))

@@ -14,6 +14,7 @@ import numpy as np
 from . import elementwise as E
 from . import linalg, reduce, shape as S
 from ..backends import get_backend
+from ..tensor import Tensor
 from ..torch_args import DIM, rename_kwargs
 
 #: What ``max(dim=...)`` / ``min(dim=...)`` return, as ``torch.return_types.max``: a named pair.
@@ -35,7 +36,6 @@ def _dim_args(fn_name, dim, keepdim, kwargs):
 
 
 def _extreme(fn_name, reducer, result, other_fn, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     if isinstance(dim, Tensor):            # torch.max(a, b): the elementwise maximum
         if kwargs or keepdim:
             raise TypeError(f"{fn_name}(a, b) takes no dim/keepdim arguments")
@@ -69,7 +69,6 @@ def min(x, dim=None, keepdim: bool = False, **kwargs):  # noqa: A001
 
 
 def _arg_extreme(fn_name, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     axis, keep = _dim_args(fn_name, dim, keepdim, kwargs)
     if x.size == 0:
         raise ValueError(f"{fn_name}: cannot take the {fn_name} of an empty tensor of shape {x.shape}")
@@ -95,7 +94,6 @@ def argmin(x, dim=None, keepdim: bool = False, **kwargs):
 
 
 def _logical(fn_name, x, dim, keepdim, kwargs):
-    from ..tensor import Tensor
     axis, keep = _dim_args(fn_name, dim, keepdim, kwargs)
     if axis is not None:
         axis = reduce.normalize_axis(axis, x.ndim, fn_name)
@@ -207,7 +205,6 @@ def expand(x, *sizes):
 def clamp(x, min=None, max=None):  # noqa: A002
     """Limit values to [min, max], as ``torch.clamp``; bounds may be numbers or tensors.
     The gradient is 0 where a bound is applied (1 where x equals a bound, as for clip)."""
-    from ..tensor import Tensor
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -217,14 +214,12 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             out = E.where(out > max, max, out)
         return out
-    from . import clip
-    return clip(x, min, max)
+    return E.clip(x, min, max)
 
 
 def masked_fill(x, mask, value):
     """``x`` with ``value`` wherever the boolean ``mask`` (broadcast to x) is True, as
     ``torch.Tensor.masked_fill``; the gradient flows to x where the mask is False."""
-    from ..tensor import Tensor
     if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got "
                         f"{type(mask).__name__ if not isinstance(mask, Tensor) else mask.dtype}; "
@@ -238,7 +233,7 @@ def masked_fill(x, mask, value):
     if out.shape != x.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
                          f"shape {x.shape}")
-    return out if out.dtype == x.dtype else E.cast(out, x.dtype)
+    return out if out.dtype == x.dtype else E.astype(out, x.dtype)
 
 
 def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
@@ -291,8 +286,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
     Raises ValueError for "nuc" or a matrix norm (not supported) and for a negative finite p.
     """
     if dtype is not None:
-        from . import cast
-        x = cast(x, dtype)
+        x = E.astype(x, dtype)
     axis, keep = _dim_args("norm", dim, keepdim, kwargs)
     axes = reduce.normalize_axis(axis, x.ndim, "norm")
     if p == "fro" or p is None:
@@ -315,7 +309,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
                              f"{x.shape}) is undefined (as in PyTorch)")
         return (reduce.max if p > 0 else reduce.min)(a, axis=axes, keepdims=keep)
     if p == 0:
-        return reduce.sum(E.cast(E.ne(x.detach(), 0), x.dtype), axis=axes, keepdims=keep)
+        return reduce.sum(E.astype(E.ne(x.detach(), 0), x.dtype), axis=axes, keepdims=keep)
     if p < 0:
         raise ValueError(f"norm: p must be 0, positive, inf or -inf, got {p}")
     return _scaled_root(a, axes, keep, p)
@@ -327,7 +321,6 @@ def _scaled_root(a, axes, keep, p):
     (a constant of the graph, so the gradient is unchanged): a^p neither underflows to 0 (a
     float32 1e-30 squared) nor overflows to inf (a float16 300 squared). Zeros of ``a`` are
     masked for p < 1, whose derivative there is inf (PyTorch gives 0)."""
-    from ..tensor import Tensor
     if a.size:
         xp = get_backend(a.device).xp
         m = xp.abs(a._data).max(axis=axes, keepdims=True)
@@ -378,12 +371,11 @@ def prod(x, dim=None, keepdim: bool = False, *, dtype=None, **kwargs):
     the other elements even where some are 0 (PyTorch's result; prod / x would give NaN), and the
     gradient of the gradient is exact too. Integer/bool input gives int64, as in PyTorch.
     """
-    from . import cast
     axis, keep = _dim_args("prod", dim, keepdim, kwargs)
     if dtype is not None:
-        x = cast(x, dtype)
+        x = E.astype(x, dtype)
     elif x.dtype.kind in "biu":
-        x = cast(x, np.int64)
+        x = E.astype(x, np.int64)
     if axis is None:
         out = _prod_last(S.reshape(x, (-1,)))
         return S.reshape(out, (1,) * x.ndim) if keep else out
@@ -398,13 +390,12 @@ def prod(x, dim=None, keepdim: bool = False, *, dtype=None, **kwargs):
 
 def _prod_last(x):
     """Product over the last axis by halving: pad an odd length with a 1, multiply the halves."""
-    from . import concatenate
-    from ..creation import ones
     if x.shape[-1] == 0:
         return reduce.sum(x, axis=-1) + 1      # the empty product
     while x.shape[-1] > 1:
         if x.shape[-1] % 2:
-            x = concatenate([x, ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)], axis=-1)
+            one = Tensor._wrap(get_backend(x.device).xp.ones(x.shape[:-1] + (1,), dtype=x.dtype), x.device)
+            x = S.concatenate([x, one], axis=-1)
         half = x.shape[-1] // 2
         x = x[..., :half] * x[..., half:]
     return S.reshape(x, x.shape[:-1])
@@ -424,7 +415,6 @@ def equal(a, b) -> "bool":
 def nonzero(x, *, as_tuple: bool = False):
     """Indices of the nonzero elements, as ``torch.nonzero``: an int64 tensor of shape (n, ndim), or
     with ``as_tuple=True`` one int64 index tensor per dimension (what ``torch.where(cond)`` gives)."""
-    from ..tensor import Tensor
     xp = get_backend(x.device).xp
     data = x._data if x.ndim else x._data.reshape(1)
     idx = [Tensor._wrap(xp.asarray(i, dtype=np.int64), x.device) for i in xp.nonzero(data)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..backends import get_backend
 from ..function import defop
+from ..vjp_namespace import raw_forward
 
 
 def move_array(a, src, dst):
@@ -10,9 +11,13 @@ def move_array(a, src, dst):
     return get_backend(dst).asarray(get_backend(src).to_numpy(a))
 
 
-_to_device = defop("to_device", lambda b, x, src, dst: move_array(x, src, dst),
-                   derivs=("1 (moved back)",))
-_to_device.defvjp(lambda F, g, ans, x, src, dst: F.to_device(g, dst, src))
+@raw_forward("to_device")
+def _to_device_fwd(backend, x, src, dst):
+    return move_array(x, src, dst)
+
+
+_to_device = defop("to_device", _to_device_fwd, derivs=("1 (moved back)",))
+_to_device.defvjp(lambda ns, g, ans, x, src, dst: ns.to_device(g, dst, src))
 
 
 def to_device(x, device):

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from ..backends import get_backend
-from .optimizer import Optimizer
+from ..backends.cuda import register_elementwise
+from .optimizer import Optimizer, device_step, direction
 
 
 class Adagrad(Optimizer):
@@ -48,7 +49,54 @@ class Adagrad(Optimizer):
                 # group's value is the same for every step taken.
                 state = self.state[p] = {"step": 0, "sum": backend.xp.full_like(
                     p._data, group["initial_accumulator_value"])}
-            backend.adagrad_update(p._data, p.grad._data, state, group["lr"], group["lr_decay"],
+            adagrad_update(backend, p._data, p.grad._data, state, group["lr"], group["lr_decay"],
                                    group["weight_decay"], group["eps"], maximize=group["maximize"])
             p._bump_version()
         return loss
+
+
+# -- the update: PyTorch's formula on an array module, and the same formula as one fused CuPy kernel --
+def _adagrad_formula(xp, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
+    """PyTorch's Adagrad step, in place on ``p`` and ``state["sum"]``; ``state["step"]`` counts steps.
+    The rate is lr / (1 + (step - 1) * lr_decay)."""
+    state["step"] += 1
+    clr = lr / (1 + (state["step"] - 1) * lr_decay)
+    d, _ = direction(xp, p, g, weight_decay, maximize)
+    s = state["sum"]
+    tmp = xp.multiply(d, d, out=xp.empty_like(s))           # the one temporary, reused below
+    s += tmp
+    xp.sqrt(s, out=tmp)
+    tmp += eps
+    xp.divide(d, tmp, out=tmp)
+    tmp *= clr
+    p -= tmp
+
+
+def _adagrad_fused(backend, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
+    step = device_step(backend.xp, state)
+    backend.elementwise("adagrad")(g, step, float(lr), float(lr_decay), float(weight_decay), float(eps),
+                                    int(maximize), p, state["sum"])
+
+
+# The fused kernels, as (input params, output params, body) for cupy.ElementwiseKernel; plain data so
+# tests compile them with nvcc without a GPU (tests/test_cuda_kernel_sources.py).
+register_elementwise({
+    # lr / (1 + (step - 1) * lr_decay) in double from the device step count, as PyTorch does on the host.
+    "adagrad": (
+        "T g, raw int64 step, float64 lr, float64 lr_decay, float64 wd, float64 eps, int32 maximize",
+        "T p, T s",
+        """
+        const T clr = (T)(lr / (1.0 + ((double)step[0] - 1.0) * lr_decay));
+        const T d = (maximize ? -g : g) + (T)wd * p;
+        s += d * d;
+        p -= clr * d / (sqrt(s) + (T)eps);
+        """),
+})
+
+
+def adagrad_update(backend, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
+    """One adagrad step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
+    else the array formula on ``backend.xp``. Same arguments as ``_adagrad_formula``."""
+    if backend.fuses_elementwise:
+        return _adagrad_fused(backend, p, g, state, lr, lr_decay, weight_decay, eps, maximize)
+    return _adagrad_formula(backend.xp, p, g, state, lr, lr_decay, weight_decay, eps, maximize)

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 from ..backends import get_backend
-from .optimizer import Optimizer
+from ..backends.cuda import register_elementwise
+from .optimizer import Optimizer, device_step, direction
 
 
 class Adam(Optimizer):
@@ -55,7 +56,7 @@ class Adam(Optimizer):
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = xp.zeros_like(p._data)
             b1, b2 = group["betas"]
-            backend.adam_update(p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
+            adam_update(backend, p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
                                 group["weight_decay"], self._decoupled, amsgrad=group["amsgrad"],
                                 maximize=group["maximize"])
             p._bump_version()
@@ -72,3 +73,82 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize)
+
+
+# -- the update: PyTorch's formula on an array module, and the same formula as one fused CuPy kernel --
+def _adam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False,
+                maximize=False):
+    """PyTorch's Adam/AdamW step in place on ``p``, ``state["exp_avg"]``, ``state["exp_avg_sq"]``
+    (and ``state["max_exp_avg_sq"]`` with amsgrad). ``state["step"]`` counts steps (incremented here).
+    """
+    state["step"] += 1
+    t = state["step"]
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    if decoupled:
+        if weight_decay != 0:
+            p *= 1 - lr * weight_decay
+        d, _ = direction(xp, p, g, 0, maximize)
+    else:
+        d, _ = direction(xp, p, g, weight_decay, maximize)
+    tmp = xp.multiply(d, 1 - beta1, out=xp.empty_like(m))   # the one temporary, reused below
+    m *= beta1
+    m += tmp
+    xp.multiply(d, d, out=tmp)
+    tmp *= 1 - beta2
+    v *= beta2
+    v += tmp
+    if amsgrad:
+        vmax = state["max_exp_avg_sq"]
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+    xp.sqrt(v, out=tmp)
+    tmp /= (1 - beta2 ** t) ** 0.5
+    tmp += eps
+    xp.divide(m, tmp, out=tmp)
+    tmp *= lr / (1 - beta1 ** t)
+    p -= tmp
+
+
+def _adam_fused(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False,
+                maximize=False):
+    step = device_step(backend.xp, state)
+    args = (g, step, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), int(decoupled),
+            int(maximize), p, state["exp_avg"], state["exp_avg_sq"])
+    if amsgrad:
+        backend.elementwise("adam_amsgrad")(*args, state["max_exp_avg_sq"])
+    else:
+        backend.elementwise("adam")(*args)
+
+
+def _adam_kernel(amsgrad: bool):
+    """Adam/AdamW (decoupled) with or without amsgrad's running max of v. Bias corrections in double
+    from the device step count (PyTorch computes them on the host)."""
+    return (
+        "T g, raw int64 step, float64 lr, float64 b1, float64 b2, float64 eps, float64 wd, "
+        "int32 decoupled, int32 maximize", "T p, T m, T v" + (", T vmax" if amsgrad else ""),
+        """
+        const double t = (double)step[0];
+        T d = maximize ? -g : g;
+        if (decoupled) { p = p * (T)(1.0 - lr * wd); } else { d = d + (T)wd * p; }
+        m = (T)b1 * m + (T)(1.0 - b1) * d;
+        v = (T)b2 * v + (T)(1.0 - b2) * d * d;
+        """ + ("vmax = max(vmax, v);\n" if amsgrad else "") + """
+        const T step_size = (T)(lr / (1.0 - pow(b1, t)));
+        const T bc2_sqrt = (T)sqrt(1.0 - pow(b2, t));
+        p -= step_size * m / (sqrt(""" + ("vmax" if amsgrad else "v") + """) / bc2_sqrt + (T)eps);
+        """)
+
+
+# The fused kernels, as (input params, output params, body) for cupy.ElementwiseKernel; plain data so
+# tests compile them with nvcc without a GPU (tests/test_cuda_kernel_sources.py).
+register_elementwise({
+    **{name: _adam_kernel(amsgrad) for name, amsgrad in (("adam", False), ("adam_amsgrad", True))},
+})
+
+
+def adam_update(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False, maximize=False):
+    """One adam step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
+    else the array formula on ``backend.xp``. Same arguments as ``_adam_formula``."""
+    if backend.fuses_elementwise:
+        return _adam_fused(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize)
+    return _adam_formula(backend.xp, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize)

@@ -152,3 +152,38 @@ def _state_value(key, value, p):
     if hasattr(value, "shape") and not isinstance(value, (int, float)):
         return Tensor._wrap(value, p.device)
     return value
+
+
+# -- shared by the update formulas of the optimizers (sgd.py, adam.py, rmsprop.py, adagrad.py) ------
+# Each optimizer module holds PyTorch's single-tensor formula written against an array module
+# ``xp`` (with as few temporaries as NumPy allows: the user's gradient ``g`` is never written,
+# everything else is updated in place), and beside it the same formula as one fused CuPy
+# elementwise kernel, which runs when the backend has fused kernels (``backend.elementwise``).
+# Hyperparameters are kernel scalars, so a schedule changing lr needs no recompilation; step
+# counts that enter a formula (Adam, Adagrad) live on the device and are advanced there, so a
+# captured CUDA graph replays with the right bias corrections / decay.
+def direction(xp, p, g, weight_decay, maximize):
+    """(d, owned): d = (-g if maximize else g) + weight_decay * p; ``owned`` when d is a fresh array
+    that may be overwritten (never ``g`` itself). Fresh arrays come from out=empty_like(...), so a
+    0-d parameter gets a 0-d array (NumPy ufuncs return scalars for 0-d inputs)."""
+    if weight_decay != 0:
+        d = xp.multiply(p, weight_decay, out=xp.empty_like(p))
+        if maximize:
+            d -= g
+        else:
+            d += g
+        return d, True
+    if maximize:
+        return xp.negative(g, out=xp.empty_like(g)), True
+    return g, False
+
+
+def device_step(xp, state):
+    """Advance ``state["step"]`` on the device, first turning a host count into a 1-element array."""
+    step = state["step"]
+    # isinstance, not hasattr(step, "device"): NumPy 2 scalars have .device too, and a scalar
+    # (e.g. a restored count) must become a device array as much as a Python int.
+    if not isinstance(step, xp.ndarray):
+        step = state["step"] = xp.full((1,), int(step), dtype=xp.int64)
+    step += 1
+    return step

@@ -11,7 +11,8 @@ maximize: PyTorch's update (torch.optim.SGD), for gradient g of parameter p::
 from __future__ import annotations
 
 from ..backends import get_backend
-from .optimizer import Optimizer
+from ..backends.cuda import register_elementwise
+from .optimizer import Optimizer, device_step, direction
 
 
 class SGD(Optimizer):
@@ -45,11 +46,81 @@ class SGD(Optimizer):
                 continue
             mom = group["momentum"]
             state = self.state.setdefault(p, {}) if mom != 0 else None
-            buf = get_backend(p.device).sgd_update(
-                p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
+            buf = sgd_update(
+                get_backend(p.device), p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
                 group["lr"], mom, group["dampening"], group["weight_decay"], group["nesterov"],
                 maximize=group["maximize"])
             if mom != 0:
                 state["momentum_buffer"] = buf
             p._bump_version()
         return loss
+
+
+# -- the update: PyTorch's formula on an array module, and the same formula as one fused CuPy kernel --
+def _sgd_formula(xp, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
+    """PyTorch's SGD step, in place on ``p`` and on ``buf``, the momentum buffer.
+
+    Returns the buffer to keep: with momentum, ``buf`` None (the first step) starts a new one
+    holding the (decayed) gradient; without momentum, None.
+    """
+    d, owned = direction(xp, p, g, weight_decay, maximize)
+    if momentum != 0:
+        if buf is None:
+            buf = xp.array(d, dtype=p.dtype, copy=True)
+        else:
+            buf *= momentum
+            if dampening == 0:
+                buf += d
+            else:
+                buf += (1 - dampening) * d
+        if nesterov:
+            if not owned:
+                d, owned = xp.multiply(buf, momentum, out=xp.empty_like(buf)), True
+                d += g
+            else:
+                d += momentum * buf
+        else:
+            d, owned = buf, False
+    if owned:
+        d *= lr
+        p -= d
+    else:
+        p -= lr * d
+    return buf
+
+
+def _sgd_fused(backend, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
+    t = p.dtype.type
+    if momentum == 0:
+        backend.elementwise("sgd")(g, t(lr), t(weight_decay), int(maximize), p)
+        return None
+    if buf is None:   # first step: the buffer starts as the (decayed) gradient
+        buf = backend.xp.empty_like(p)
+        first = 1
+    else:
+        first = 0
+    backend.elementwise("sgd_momentum")(g, t(lr), t(momentum), t(1 - dampening), t(weight_decay),
+                                        int(nesterov), first, int(maximize), p, buf)
+    return buf
+
+
+# The fused kernels, as (input params, output params, body) for cupy.ElementwiseKernel; plain data so
+# tests compile them with nvcc without a GPU (tests/test_cuda_kernel_sources.py).
+register_elementwise({
+    "sgd": ("T g, T lr, T wd, int32 maximize", "T p", "p -= lr * ((maximize ? -g : g) + wd * p);"),
+    "sgd_momentum": (
+        "T g, T lr, T mom, T keep, T wd, int32 nesterov, int32 first, int32 maximize", "T p, T buf",
+        """
+        T d = (maximize ? -g : g) + wd * p;
+        buf = first ? d : mom * buf + keep * d;
+        p -= lr * (nesterov ? d + mom * buf : buf);
+        """),
+})
+
+
+def sgd_update(backend, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
+    """One sgd step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
+    else the array formula on ``backend.xp``. Same arguments as ``_sgd_formula``."""
+    if backend.fuses_elementwise:
+        return _sgd_fused(backend, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    return _sgd_formula(backend.xp, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)

@@ -14,8 +14,11 @@ if os.environ.get("GPUGRAD_SANITIZER") == "1" and not _launch.simulator_enabled(
     cupy.cuda.set_allocator(None)
 
 
-class Device:
-    """Moves test data to where the kernels run, and back."""
+class KernelArrays:
+    """Moves test data to where the kernels run (NumPy under the simulator, CuPy on a GPU), and back.
+
+    Not a device: the ``device`` fixture (tests/conftest.py) is a gpugrad device name everywhere;
+    the kernel tests take raw arrays, so they ask for ``arrays``."""
 
     def __init__(self):
         self.simulator = _launch.simulator_enabled()
@@ -36,8 +39,8 @@ class Device:
 
 
 @pytest.fixture(scope="session")
-def device():
-    return Device()
+def arrays():
+    return KernelArrays()
 
 
 @pytest.fixture

@@ -23,32 +23,32 @@ def sigmoid64(x):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_relu_forward_and_vjp(device, rng, shape, dtype):
+def test_relu_forward_and_vjp(arrays, rng, shape, dtype):
     x = rng.standard_normal(shape).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     x_before = x.copy()
-    xd = device.put(x)                      # the kernels must not write their inputs (on the device)
-    y = device.get(relu(xd))
-    dx = device.get(relu_vjp(device.put(g), xd))
+    xd = arrays.put(x)                      # the kernels must not write their inputs (on the device)
+    y = arrays.get(relu(xd))
+    dx = arrays.get(relu_vjp(arrays.put(g), xd))
     assert y.shape == shape and y.dtype == dtype and dx.shape == shape and dx.dtype == dtype
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     np.testing.assert_array_equal(dx, g * (x > 0))
-    np.testing.assert_array_equal(device.get(xd), x_before)
+    np.testing.assert_array_equal(arrays.get(xd), x_before)
 
 
-def test_relu_nan_and_signed_zero(device):
+def test_relu_nan_and_signed_zero(arrays):
     x = np.array([np.nan, -0.0, 0.0, -np.inf, np.inf, -1, 2], np.float32)
-    y = device.get(relu(device.put(x)))
+    y = arrays.get(relu(arrays.put(x)))
     np.testing.assert_array_equal(y, [np.nan, 0, 0, 0, np.inf, 0, 2])
-    dx = device.get(relu_vjp(device.put(np.ones_like(x)), device.put(x)))
+    dx = arrays.get(relu_vjp(arrays.put(np.ones_like(x)), arrays.put(x)))
     np.testing.assert_array_equal(dx, [0, 0, 0, 0, 1, 0, 1])
 
 
-def test_relu_writes_into_out(device, rng):
+def test_relu_writes_into_out(arrays, rng):
     x = rng.standard_normal((4, 3))
-    out = device.put(np.empty((4, 3)))
-    assert relu(device.put(x), out=out) is out
-    np.testing.assert_array_equal(device.get(out), np.maximum(x, 0))
+    out = arrays.put(np.empty((4, 3)))
+    assert relu(arrays.put(x), out=out) is out
+    np.testing.assert_array_equal(arrays.get(out), np.maximum(x, 0))
 
 
 RELU_BAD = {
@@ -62,10 +62,10 @@ RELU_BAD = {
 
 
 @pytest.mark.parametrize("case", list(RELU_BAD))
-def test_relu_rejects_bad_input_before_launch(device, no_launch, case):
+def test_relu_rejects_bad_input_before_launch(arrays, no_launch, case):
     exc, call = RELU_BAD[case]
     with pytest.raises(exc, match="gpugrad.kernels.relu"):
-        call(device.put)
+        call(arrays.put)
 
 
 # --- bias + sigmoid
@@ -81,10 +81,10 @@ def bs_tol(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
-def test_bias_sigmoid_forward(device, rng, shape, dtype):
+def test_bias_sigmoid_forward(arrays, rng, shape, dtype):
     z = (3 * rng.standard_normal(shape)).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
-    h = device.get(bias_sigmoid(device.put(z), device.put(b)))
+    h = arrays.get(bias_sigmoid(arrays.put(z), arrays.put(b)))
     assert h.shape == shape and h.dtype == dtype
     # reference on the rounded sum z + b, which is what the kernel sees
     np.testing.assert_allclose(h, sigmoid64(z + b), **bs_tol(dtype))
@@ -92,28 +92,28 @@ def test_bias_sigmoid_forward(device, rng, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
-def test_bias_sigmoid_vjp(device, rng, shape, dtype):
+def test_bias_sigmoid_vjp(arrays, rng, shape, dtype):
     h = rng.uniform(0, 1, shape).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    dz, db = bias_sigmoid_vjp(device.put(g), device.put(h))
-    dz, db = device.get(dz), device.get(db)
+    dz, db = bias_sigmoid_vjp(arrays.put(g), arrays.put(h))
+    dz, db = arrays.get(dz), arrays.get(db)
     ref = g.astype(np.float64) * h * (1 - h)
     assert dz.shape == shape and db.shape == (shape[1],) and dz.dtype == dtype and db.dtype == dtype
     np.testing.assert_allclose(dz, ref, **bs_tol(dtype))
     scale = np.abs(ref).sum(axis=0)
     assert np.all(np.abs(db - ref.sum(axis=0)) <= 2 * shape[0] * np.finfo(dtype).eps * scale + 1e-30)
     # deterministic: no atomics, the same bits every call
-    dz2, db2 = bias_sigmoid_vjp(device.put(g), device.put(h))
-    np.testing.assert_array_equal(device.get(db2), db)
+    dz2, db2 = bias_sigmoid_vjp(arrays.put(g), arrays.put(h))
+    np.testing.assert_array_equal(arrays.get(db2), db)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape", BS_SHAPES, ids=str)
-def test_bias_relu_vjp(device, rng, shape, dtype):
+def test_bias_relu_vjp(arrays, rng, shape, dtype):
     y = np.maximum(rng.standard_normal(shape), 0).astype(dtype)   # a ReLU output: zeros included
     g = rng.standard_normal(shape).astype(dtype)
-    dz, db = bias_relu_vjp(device.put(g), device.put(y))
-    dz, db = device.get(dz), device.get(db)
+    dz, db = bias_relu_vjp(arrays.put(g), arrays.put(y))
+    dz, db = arrays.get(dz), arrays.get(db)
     ref = np.where(y > 0, g.astype(np.float64), 0.0)
     assert dz.shape == shape and db.shape == (shape[1],) and dz.dtype == dtype and db.dtype == dtype
     np.testing.assert_array_equal(dz, ref.astype(dtype))
@@ -121,29 +121,29 @@ def test_bias_relu_vjp(device, rng, shape, dtype):
     assert np.all(np.abs(db - ref.sum(axis=0)) <= 2 * shape[0] * np.finfo(dtype).eps * scale + 1e-30)
 
 
-def test_bias_relu_vjp_rejects_bad_input_before_launch(device, no_launch):
+def test_bias_relu_vjp_rejects_bad_input_before_launch(arrays, no_launch):
     with pytest.raises(ValueError, match="gpugrad.kernels.bias_relu_vjp"):
-        bias_relu_vjp(device.put(np.zeros((2, 3))), device.put(np.zeros((3, 2))))
+        bias_relu_vjp(arrays.put(np.zeros((2, 3))), arrays.put(np.zeros((3, 2))))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_bias_sigmoid_large_inputs_stay_finite(device, dtype):
+def test_bias_sigmoid_large_inputs_stay_finite(arrays, dtype):
     z = np.array([[-1e4, -700.0, -90.0, -1.0, 0.0, 1.0, 90.0, 700.0, 1e4]], dtype)
     b = np.zeros(z.shape[1], dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        h = device.get(bias_sigmoid(device.put(z), device.put(b)))
+        h = arrays.get(bias_sigmoid(arrays.put(z), arrays.put(b)))
     assert np.all(np.isfinite(h)) and np.all((h >= 0) & (h <= 1))
     assert h[0, 0] == 0 and h[0, -1] == 1 and h[0, 4] == 0.5
     np.testing.assert_allclose(h, sigmoid64(z), **bs_tol(dtype))
 
 
-def test_bias_sigmoid_empty(device):
-    h = bias_sigmoid(device.put(np.zeros((0, 3), np.float32)), device.put(np.zeros(3, np.float32)))
+def test_bias_sigmoid_empty(arrays):
+    h = bias_sigmoid(arrays.put(np.zeros((0, 3), np.float32)), arrays.put(np.zeros(3, np.float32)))
     assert h.shape == (0, 3)
-    dz, db = bias_sigmoid_vjp(device.put(np.zeros((0, 3))), device.put(np.zeros((0, 3))))
+    dz, db = bias_sigmoid_vjp(arrays.put(np.zeros((0, 3))), arrays.put(np.zeros((0, 3))))
     assert dz.shape == (0, 3)
-    np.testing.assert_array_equal(device.get(db), np.zeros(3))
+    np.testing.assert_array_equal(arrays.get(db), np.zeros(3))
 
 
 BS_BAD = {
@@ -157,7 +157,7 @@ BS_BAD = {
 
 
 @pytest.mark.parametrize("case", list(BS_BAD))
-def test_bias_sigmoid_rejects_bad_input_before_launch(device, no_launch, case):
+def test_bias_sigmoid_rejects_bad_input_before_launch(arrays, no_launch, case):
     exc, call = BS_BAD[case]
     with pytest.raises(exc, match="gpugrad.kernels.bias_sigmoid"):
-        call(device.put)
+        call(arrays.put)

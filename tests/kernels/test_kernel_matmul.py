@@ -70,21 +70,21 @@ CASES = shape_cases()
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("trans", LAYOUTS, ids=LAYOUT_IDS)
 @pytest.mark.parametrize("case", list(CASES))
-def test_matmul_matches_numpy(device, rng, case, trans, dtype):
+def test_matmul_matches_numpy(arrays, rng, case, trans, dtype):
     M, N, K, config = CASES[case](dtype)
     a, b = operands(rng, M, N, K, dtype, *trans)
-    c = device.get(matmul(device.put(a), device.put(b), trans_a=trans[0], trans_b=trans[1], config=config))
+    c = arrays.get(matmul(arrays.put(a), arrays.put(b), trans_a=trans[0], trans_b=trans[1], config=config))
     assert c.shape == (M, N)
     assert_matmul_close(c, *reference(a, b, *trans), K, dtype)
 
 
 @pytest.mark.parametrize("dtype, trans", [(np.float32, t) for t in LAYOUTS] + [(np.float64, (False, False))],
                          ids=[f"f32-{i}" for i in LAYOUT_IDS] + ["f64-nn"])
-def test_matmul_spans_several_blocks_each_way(device, rng, trans, dtype):
+def test_matmul_spans_several_blocks_each_way(arrays, rng, trans, dtype):
     # 64x64 tiles: 3 blocks down M, 2 across N, 3 K steps with a ragged last one
     M, N, K = 130, 70, 20
     a, b = operands(rng, M, N, K, dtype, *trans)
-    c = device.get(matmul(device.put(a), device.put(b), trans_a=trans[0], trans_b=trans[1], config="64x64"))
+    c = arrays.get(matmul(arrays.put(a), arrays.put(b), trans_a=trans[0], trans_b=trans[1], config="64x64"))
     assert_matmul_close(c, *reference(a, b, *trans), K, dtype)
 
 
@@ -92,44 +92,44 @@ def test_matmul_spans_several_blocks_each_way(device, rng, trans, dtype):
 @pytest.mark.parametrize("trans", [(False, False), (False, True)], ids=["nn", "nt"])
 @pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias-relu"])
 @pytest.mark.parametrize("shape", [(33, 17, 65), (1, 1, 1)], ids=str)
-def test_matmul_bias_relu_epilogue(device, rng, shape, relu, trans, dtype):
+def test_matmul_bias_relu_epilogue(arrays, rng, shape, relu, trans, dtype):
     M, N, K = shape
     a, b = operands(rng, M, N, K, dtype, *trans)
     bias = rng.standard_normal(N).astype(dtype)
-    c = device.get(matmul(device.put(a), device.put(b), trans_a=trans[0], trans_b=trans[1],
-                          bias=device.put(bias), relu=relu))
+    c = arrays.get(matmul(arrays.put(a), arrays.put(b), trans_a=trans[0], trans_b=trans[1],
+                          bias=arrays.put(bias), relu=relu))
     assert_matmul_close(c, *reference(a, b, *trans, bias=bias, relu=relu), K, dtype)
     if relu:
         assert (c >= 0).all()
 
 
-def test_matmul_relu_without_bias(device, rng):
+def test_matmul_relu_without_bias(arrays, rng):
     a, b = operands(rng, 5, 7, 3, np.float32, False, False)
-    c = device.get(matmul(device.put(a), device.put(b), relu=True))
+    c = arrays.get(matmul(arrays.put(a), arrays.put(b), relu=True))
     assert_matmul_close(c, *reference(a, b, False, False, relu=True), 3, np.float32)
 
 
-def test_matmul_reads_fortran_order_as_transpose_without_copy(device, rng):
+def test_matmul_reads_fortran_order_as_transpose_without_copy(arrays, rng):
     # x.T of a C-contiguous array is F-contiguous: what a backend computing dW = x.T @ g passes
     x, g = rng.standard_normal((9, 5)).astype(np.float32), rng.standard_normal((9, 4)).astype(np.float32)
-    dw = device.get(matmul(device.put(x).T, device.put(g)))
+    dw = arrays.get(matmul(arrays.put(x).T, arrays.put(g)))
     assert_matmul_close(dw, *reference(x, g, True, False), 9, np.float32)
 
 
-def test_matmul_writes_into_out(device, rng):
+def test_matmul_writes_into_out(arrays, rng):
     a, b = operands(rng, 6, 5, 4, np.float64, False, False)
-    out = device.put(np.full((6, 5), np.nan))
-    res = matmul(device.put(a), device.put(b), out=out)
+    out = arrays.put(np.full((6, 5), np.nan))
+    res = matmul(arrays.put(a), arrays.put(b), out=out)
     assert res is out
-    assert_matmul_close(device.get(out), *reference(a, b, False, False), 4, np.float64)
+    assert_matmul_close(arrays.get(out), *reference(a, b, False, False), 4, np.float64)
 
 
 @pytest.mark.parametrize("shape", [(0, 3, 2), (3, 0, 2), (3, 2, 0)], ids=str)
-def test_matmul_empty(device, shape):
+def test_matmul_empty(arrays, shape):
     M, N, K = shape
     bias = np.arange(N, dtype=np.float32) - 1
-    c = device.get(matmul(device.put(np.ones((M, K), np.float32)), device.put(np.ones((K, N), np.float32)),
-                          bias=device.put(bias), relu=True))
+    c = arrays.get(matmul(arrays.put(np.ones((M, K), np.float32)), arrays.put(np.ones((K, N), np.float32)),
+                          bias=arrays.put(bias), relu=True))
     assert c.shape == (M, N)
     np.testing.assert_array_equal(c, np.maximum(np.zeros((M, N)) + bias, 0))
 
@@ -166,10 +166,10 @@ BAD = _bad_inputs()
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_matmul_rejects_bad_input_before_launch(device, no_launch, case):
+def test_matmul_rejects_bad_input_before_launch(arrays, no_launch, case):
     exc, msg, args, kwargs = BAD[case]
-    args = [device.put(x) if isinstance(x, np.ndarray) else x for x in args]
-    kwargs = {k: device.put(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    args = [arrays.put(x) if isinstance(x, np.ndarray) else x for x in args]
+    kwargs = {k: arrays.put(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
     if case == "non-contiguous":
         args[0] = args[0][:, ::2]
     with pytest.raises(exc, match="matmul") as info:

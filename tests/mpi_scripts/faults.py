@@ -25,8 +25,8 @@ if mode in ("raise", "kill"):
     gg.distributed.all_reduce(t)     # the other ranks would wait here forever
     raise SystemExit("not reached: the job should have been aborted")
 
-import gpugrad.train as T  # noqa: E402
-from gpugrad.cli import main  # noqa: E402
+import gpugrad.commands.train as T  # noqa: E402
+from gpugrad.commands.cli import main  # noqa: E402
 
 calls = {"evaluate": 0, "savez": 0}
 if mode == "train_raise" and rank == 1:

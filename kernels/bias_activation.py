@@ -1,4 +1,5 @@
-"""Fused bias + activation. Sigmoid: forward ``H = sigmoid(Z + b)`` and VJP ``dZ = g*H*(1-H)``,
+"""The fused bias + activation family (``bias_sigmoid``, ``bias_sigmoid_vjp``, ``bias_relu_vjp``, and
+the ``column_sum`` their VJPs finish with). Sigmoid: forward ``H = sigmoid(Z + b)`` and VJP ``dZ = g*H*(1-H)``,
 ``db = dZ.sum(0)``. ReLU (whose forward is the matmul epilogue): VJP ``dZ = g*[Y > 0]`` and
 ``db = dZ.sum(0)`` in the same pass, ``bias_relu_vjp``.
 

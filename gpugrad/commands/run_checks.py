@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .backends import get_backend
-from .tensor import Tensor
+from ..backends import get_backend
+from ..tensor import Tensor
 
 __all__ = ["TrainError", "DivergedError", "MAX_EPOCHS", "check_run_settings", "check_checkpoint",
            "check_states", "check_finite_epoch"]

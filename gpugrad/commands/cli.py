@@ -75,17 +75,17 @@ def _add_train(sub) -> None:
     p.set_defaults(handler=_run_train)
 
 
-_RUN_ARGS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
-             "dropout", "weight_decay", "schedule", "clip")
 
 
 def _run_train(args) -> int:
-    from .data import DataError
+    from ..data import DataError
     from .runs import RunFolderError
-    from .serialization import CheckpointError
-    from .train import TrainConfig, TrainError, config_for_resume, read_checkpoint, train
+    from ..serialization import CheckpointError
+    from .train import RUN_FIELDS, TrainConfig, TrainError, config_for_resume, read_checkpoint, train
 
-    given = {k: getattr(args, k) for k in _RUN_ARGS}
+    # The run's fields are train.RUN_FIELDS (one list); those without a flag here (momentum,
+    # test_fraction) keep TrainConfig's default, or the checkpoint's value on --resume.
+    given = {k: getattr(args, k, None) for k in RUN_FIELDS}
     given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads,
                  graph=args.graph, force=args.force or None)
     config = None
@@ -143,9 +143,9 @@ def _default_out(run_folder: str, prefix: str, data: str, ext: str) -> str:
 
 def _use_errors(command: str, work) -> int:
     """Run ``work()``; the errors of a bad run, file or path become one line and exit status 2."""
-    from .data import DataError
+    from ..data import DataError
     from .runs import RunFolderError
-    from .serialization import CheckpointError
+    from ..serialization import CheckpointError
     from .train import TrainError
     try:
         work()
@@ -181,7 +181,7 @@ def _run_predict(args) -> int:
 
 
 def _run_eval(args) -> int:
-    from .data import DataError
+    from ..data import DataError
     from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
     from .predict import load_run, predict_proba, read_inputs
     from .runs import check_writable_file
@@ -209,7 +209,7 @@ def _run_eval(args) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return f"gpugrad {__version__}"
 
 
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_use(sub, "predict")
     _add_use(sub, "eval")
-    from .bench import add_bench_parser
+    from ..bench import add_bench_parser
     add_bench_parser(sub)
     _remember_parsers(parser)
     return parser

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import DataError
-from .data.datasets import _read_csv   # the train command's CSV reader, with its one-line errors
-from .data.datasets import check_labels_fit_int64
-from .npz_reader import NpzError, NpzReader
+from ..data import DataError
+from ..data.datasets import _read_csv   # the train command's CSV reader, with its one-line errors
+from ..data.datasets import check_labels_fit_int64
+from ..npz_reader import NpzError, NpzReader
 
 
 @dataclass
@@ -44,7 +44,7 @@ def load_run(path: str, device: str = "auto", flag: str = "RUN") -> Run:
     Raises TrainError (one line) for a missing/foreign file or a device that is not here.
     Older checkpoints without a stored label map get the identity map 0..C-1.
     """
-    from . import nn
+    from .. import nn
     from .train import TrainError, checkpoint_path, read_checkpoint, resolve_device
     ckpt_file = checkpoint_path(path, flag)
     ckpt = read_checkpoint(ckpt_file, flag)
@@ -144,8 +144,8 @@ def _to_classes(path, y, n, run: Run) -> np.ndarray:
 
 def predict_proba(run: Run, x: np.ndarray, batch: int = 4096) -> np.ndarray:
     """Class probabilities (N, C) in float64 (softmax of the model's logits), on the run's device."""
-    from .grad_mode import no_grad
-    from .tensor import tensor
+    from ..grad_mode import no_grad
+    from ..tensor import tensor
     out = []
     with no_grad():
         for i in range(0, len(x), batch):

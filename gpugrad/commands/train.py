@@ -23,17 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nn, optim
-from .creation import generator_scope
-from .data import DataLoader, load_digits, load_file, train_test_split
-from .grad_mode import no_grad
-from .nn.functional import cross_entropy
+from .. import nn, optim
+from ..creation import generator_scope
+from ..data import DataLoader, load_digits, load_file, train_test_split
+from ..grad_mode import no_grad
+from ..nn.functional import cross_entropy
 from . import runs
 from .run_checks import TrainError, check_checkpoint, check_finite_epoch, check_run_settings, check_states
 from .run_log import METRICS, TensorBoardLog, write_metrics_csv
 from .run_signals import InterruptGuard
-from .serialization import load, remove_stale_temps, save
-from .tensor import Tensor
+from ..serialization import load, remove_stale_temps, save
+from ..tensor import Tensor
 
 CHECKPOINT = "checkpoint.npz"
 CURVES = "curves.png"
@@ -106,7 +106,7 @@ def resolve_device(name: str) -> str:
         raise TrainError(f"--device must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
         return "cpu"
-    from .cuda import is_available  # never raises: no CuPy or no driver means False
+    from ..cuda import is_available  # never raises: no CuPy or no driver means False
     available = is_available()
     if name == "cuda" and not available:
         raise TrainError("--device cuda: no usable GPU here (no CuPy, no CUDA driver, or a test "
@@ -130,7 +130,7 @@ def load_data(path: str | None):
         x, y = load_digits()
         return x, y, np.arange(10), None, "digits (8x8, sklearn)"
     if os.path.isdir(path):
-        from .data import DataError
+        from ..data import DataError
         raise DataError(f"--data {path} is a folder; give a data file (.npz with arrays x and y, or "
                         f".csv with the label in the last column)")
     x, y, classes = load_file(path)
@@ -294,13 +294,13 @@ def train(config: TrainConfig, resume: str | None = None, log=print, on_epoch_en
     caller builds ``config`` with :func:`config_for_resume`). ``on_epoch_end(epoch, metrics)``
     runs after each epoch's checkpoint is written.
     """
-    from .distributed.train_support import guard
+    from ..distributed.train_support import guard
     with guard(), _blas_threads(config.threads if config.device != "cuda" else None):
         return _train(config, resume, log, on_epoch_end)
 
 
 def _train(config, resume, log, on_epoch_end):
-    from .distributed import train_support
+    from ..distributed import train_support
     dist = train_support.setup(config, log)   # under mpiexec -n N: data-parallel (see that module)
     log = dist.log(log)
     device = dist.check_device(resolve_device(config.device))
@@ -341,7 +341,7 @@ def _train(config, resume, log, on_epoch_end):
             for moved in runs.set_aside(config.out):
                 log(f"--force: kept the previous run's file as {moved}")
 
-    from .tensor import tensor
+    from ..tensor import tensor
     xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
@@ -425,7 +425,7 @@ def _train(config, resume, log, on_epoch_end):
 
 def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None):
     """load_data for this run; when resuming, the file must hold the run's data (by content)."""
-    from .data import DataError
+    from ..data import DataError
     source = ckpt.get("data_source") if ckpt is not None else None
     try:
         loaded = load_data(config.data)
@@ -510,7 +510,7 @@ class _StepRunner:
         if not self.graphed:
             return self.step(xb, yb)
         if self._graph is None:
-            from .cuda import graphed
+            from ..cuda import graphed
             self._graph = graphed(self.step, xb, yb)
         if (xb.shape, yb.shape) != tuple(t.shape for t in self._graph.static_inputs):
             return self.step(xb, yb)
@@ -551,7 +551,7 @@ def _epoch_steps(model, opt, loader, epoch, config, run_step):
             if not bar.disable and (i % 5 == 0 or i == len(loader) - 1):
                 bar.set_postfix(loss=f"{loss.item():.4f}",
                                 samples_s=f"{seen / (time.perf_counter() - t0):,.0f}")
-    from .distributed.train_support import epoch_totals
+    from ..distributed.train_support import epoch_totals
     total, seen = epoch_totals(total, seen)   # summed over the ranks of a data-parallel run
     mean_loss = total / seen if seen else 0.0
     seconds = time.perf_counter() - t0

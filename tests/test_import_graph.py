@@ -1,0 +1,181 @@
+"""The import graph of the gpugrad package has no cycle, and the engine imports at module level.
+
+Static: every ``import``/``from ... import`` in gpugrad/ and kernels/ (installed as gpugrad.kernels)
+is parsed with ``ast``, function-level imports included (a lazy import that closes a cycle is still
+a cycle; it only hides it until run time). ``if TYPE_CHECKING:`` blocks never run and are skipped.
+An edge goes to the module named, or to ``pkg.name`` when ``from pkg import name`` names a
+submodule. Importing a submodule also runs its parent package's ``__init__``; that edge is left out,
+as import linters do, since every package's ``__init__`` imports its own children.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The engine's layers: below the application layer (nn, optim, data, CLI, train, bench), every
+#: import of gpugrad is at module level, except those listed in LAZY_IMPORTS.
+ENGINE = ("gpugrad.tensor", "gpugrad.tensor_methods", "gpugrad.function", "gpugrad.autograd",
+          "gpugrad.vjp_namespace", "gpugrad.creation", "gpugrad.cuda", "gpugrad.cuda_graph",
+          "gpugrad.ops", "gpugrad.backends")
+
+#: The function-level imports in the engine that must stay lazy, and why: (module, imported module).
+LAZY_IMPORTS = {
+    # The CUDA and simulated-CUDA backends load only when such a device is first asked for: the
+    # kernel dispatch imports gpugrad.kernels and the kernel policy, which a CPU-only run never needs.
+    ("gpugrad.backends", "gpugrad.backends.cuda"),
+    ("gpugrad.backends", "gpugrad.backends.cudasim"),
+    # gpugrad.kernels (kernels/) is loaded by a kernel backend only, after the cudasim backend has
+    # checked NUMBA_ENABLE_CUDASIM (numba must not be imported first by anything on a CPU-only run).
+    ("gpugrad.backends.kernel_backend", "gpugrad.kernels"),
+}
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    """Module name -> (file, is_package) for gpugrad/ and kernels/ (as gpugrad.kernels)."""
+    mods = {}
+    for base, pkg in ((ROOT / "gpugrad", "gpugrad"), (ROOT / "kernels", "gpugrad.kernels")):
+        for f in base.rglob("*.py"):
+            rel = f.relative_to(base)
+            if pkg == "gpugrad" and rel.parts[0] == "kernels":   # the symlink to kernels/
+                continue
+            parts = [pkg, *rel.with_suffix("").parts]
+            is_pkg = parts[-1] == "__init__"
+            mods[".".join(parts[:-1] if is_pkg else parts)] = (f, is_pkg)
+    return mods
+
+
+def _skipped_blocks(tree) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (never run)."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skip.update(id(n) for n in ast.walk(child))
+    return skip
+
+
+def import_graph() -> dict[str, list[tuple[str, int, bool]]]:
+    """Module -> [(imported gpugrad module, line, at function level)]."""
+    mods = _modules()
+    graph = {}
+    for mod, (path, is_pkg) in mods.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        skip = _skipped_blocks(tree)
+        lazy = {id(n) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for n in ast.walk(fn)}
+        edges = []
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name in mods]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    here = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                    base = here[:len(here) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for a in node.names:
+                    if f"{target}.{a.name}" in mods:
+                        targets.append(f"{target}.{a.name}")
+                    elif target in mods:
+                        targets.append(target)
+            edges += [(t, node.lineno, id(node) in lazy) for t in targets if t != mod]
+        graph[mod] = sorted(set(edges))
+    return graph
+
+
+def find_cycles(graph: dict[str, list]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, comps, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph.get(root, ())))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, it = work[-1]
+            for edge in it:
+                w = edge[0]
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(graph.get(w, ()))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        comps.append(sorted(comp))
+    return comps
+
+
+def test_the_cycle_finder_finds_cycles_and_only_cycles():
+    g = {"a": [("b", 1, False)], "b": [("c", 2, True)], "c": [("a", 3, False)], "d": [("a", 4, False)]}
+    assert find_cycles(g) == [["a", "b", "c"]]
+    g["c"] = []
+    assert find_cycles(g) == []
+
+
+def test_the_graph_sees_function_level_imports_and_the_kernels_folder():
+    graph = import_graph()
+    assert ("gpugrad.backends.cuda", True) in {(t, lazy) for t, _, lazy in graph["gpugrad.backends"]}
+    assert "gpugrad.kernels._launch" in {t for t, _, _ in graph["gpugrad.kernels.matmul"]}
+
+
+def test_the_gpugrad_import_graph_has_no_cycle():
+    graph = import_graph()
+    cycles = find_cycles(graph)
+    lines = []
+    for comp in cycles:
+        members = set(comp)
+        lines += [f"{m} -> {t} ({_modules()[m][0].relative_to(ROOT)}:{ln}{', in a function' if lazy else ''})"
+                  for m in comp for t, ln, lazy in graph[m] if t in members]
+    assert not cycles, ("imports form a cycle; make the lower module not import the higher one "
+                        "(see docs/architecture.md):\n" + "\n".join(lines))
+
+
+def test_the_engine_imports_gpugrad_at_module_level_except_the_listed_lazy_imports():
+    graph = import_graph()
+    lazy = {(m, t) for m, edges in graph.items() if m.startswith(ENGINE) for t, _, is_lazy in edges if is_lazy}
+    assert lazy == LAZY_IMPORTS, (
+        f"function-level imports not in LAZY_IMPORTS: {sorted(lazy - LAZY_IMPORTS)}; listed but gone: "
+        f"{sorted(LAZY_IMPORTS - lazy)}. Import at module level, or list it with the reason it must wait.")
+
+
+@pytest.mark.parametrize("module", ["gpugrad.tensor", "gpugrad.function", "gpugrad.backends.cuda_runtime"])
+def test_the_low_floors_do_not_import_the_floors_above(module):
+    """Tensor, the op machinery and the CUDA runtime never reach up to ops, autograd or the CLI."""
+    above = ("gpugrad.ops", "gpugrad.autograd", "gpugrad.tensor_methods", "gpugrad.cuda_graph", "gpugrad.nn",
+             "gpugrad.optim", "gpugrad.commands")
+    graph = import_graph()
+    seen, todo = set(), [module]
+    while todo:
+        m = todo.pop()
+        for t, _, _ in graph.get(m, ()):
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    assert not {m for m in seen if m.startswith(above)}, f"{module} reaches {sorted(m for m in seen if m.startswith(above))}"
