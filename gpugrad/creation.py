@@ -19,14 +19,28 @@ _scoped = threading.local()
 
 def manual_seed(seed: int) -> None:
     """Seed gpugrad's global random generators (every device) for reproducible randn/rand/init.
+    (``gg.manual_seed``, in torch_api.py, also returns a Generator holding the seed, as PyTorch's.)
 
     As in PyTorch, this is process-wide state for the user's own code; code inside a
     :func:`generator_scope` (such as ``gpugrad.commands.train.train``) draws from its own generators
     and neither reads nor changes these.
     """
-    global _seed
+    global _seed, _cuda_seed
     _seed = int(seed)
+    _cuda_seed = None
     _generators.clear()
+
+
+_cuda_seed = None   # set by gg.cuda.manual_seed_all: the CUDA generators' own seed
+
+
+def manual_seed_cuda(seed: int) -> None:
+    """Reseed only the CUDA devices' generators with the streams ``manual_seed(seed)`` gives them
+    (``torch.cuda.manual_seed_all``); the CPU's stream is untouched. Nothing to do without a GPU."""
+    global _cuda_seed
+    _cuda_seed = int(seed)
+    for key in [k for k in _generators if k.startswith("cuda")]:
+        del _generators[key]
 
 
 @contextlib.contextmanager
@@ -50,6 +64,8 @@ def _generator(device):
     """The random generator of ``device``'s array module, created from the seed on first use."""
     active = getattr(_scoped, "active", None)
     seed, table = active if active is not None else (_seed, _generators)
+    if active is None and _cuda_seed is not None and device.type == "cuda":
+        seed = _cuda_seed
     g = table.get(device._str)
     if g is None:
         xp = get_backend(device).xp

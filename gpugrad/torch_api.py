@@ -12,6 +12,12 @@ from .grad_mode import inference_mode, set_grad_enabled  # noqa: F401
 from .ops.torch_names import (all, any, argmax, argmin, cat, clamp, masked_fill, max, min, mm,  # noqa: F401
                               permute, std, t, transpose, var, view)
 from .ops.special import erf  # noqa: F401
+from .ops.torch_names import equal, nonzero, norm, prod, repeat, where  # noqa: F401
+from .ops.torch_ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa: F401
+from . import linalg  # noqa: F401  (gg.linalg.norm / vector_norm)
+from . import creation as _creation
+from .creation import rand, randn
+from .data.generator import Generator
 from .tensor import Tensor
 
 float16 = half = np.dtype(np.float16)
@@ -44,7 +50,79 @@ def allclose(a, b, rtol: "float" = 1e-05, atol: "float" = 1e-08, equal_nan: "boo
     return np.allclose(host(a), host(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
-__all__ = ["float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",
+def manual_seed(seed: "int") -> Generator:
+    """Seed gpugrad's global random generators (every device), as ``torch.manual_seed``, and return
+    a ``gg.Generator`` holding the seed (PyTorch returns its default Generator) for
+    ``DataLoader(generator=...)`` and ``initial_seed()``. Raises TypeError for a non-integer seed."""
+    if isinstance(seed, _builtins.bool) or not isinstance(seed, (_builtins.int, np.integer)):
+        raise TypeError(f"manual_seed: the seed must be an integer, got {seed!r}")
+    _creation.manual_seed(seed)
+    return Generator().manual_seed(seed)
+
+
+def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:
+    """Standard normal draws of ``t``'s shape (and dtype/device unless given), as ``torch.randn_like``."""
+    return randn(*t.shape, dtype=t.dtype if dtype is None else dtype,
+                 device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:
+    """Uniform [0, 1) draws of ``t``'s shape (and dtype/device unless given), as ``torch.rand_like``."""
+    return rand(*t.shape, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def _alpha_op(name, op):
+    def fn(input, other, *, alpha=1):  # noqa: A002
+        return op(input, other if alpha == 1 else other * alpha)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"``input {'+' if name == 'add' else '-'} alpha * other``, as ``torch.{name}`` "
+                  f"(broadcasting; differentiable in both).")
+    return fn
+
+
+from .ops import add as _add, sub as _sub  # noqa: E402
+add = _alpha_op("add", _add)
+sub = _alpha_op("sub", _sub)
+
+
+def set_num_threads(n: "int") -> None:
+    """Use ``n`` threads in the CPU's BLAS/OpenMP pools (NumPy's matmul), as ``torch.set_num_threads``;
+    through threadpoolctl, process-wide. Raises ValueError for n < 1."""
+    global _thread_limit
+    n = _builtins.int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError("set_num_threads: needs the threadpoolctl package to limit NumPy's BLAS threads; "
+                          "pip install threadpoolctl (it comes with gpugrad[train])") from None
+    _thread_limit = threadpool_limits(limits=n)
+    _threads[0] = n
+
+
+def get_num_threads() -> "int":
+    """The thread count of the CPU's BLAS pool (the largest, if several), as ``torch.get_num_threads``;
+    without threadpoolctl, the last count set, else the number of CPUs."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return _threads[0]
+    counts = [p.get("num_threads", 1) for p in threadpool_info() if p.get("user_api") == "blas"]
+    return _builtins.max(counts) if counts else _threads[0]
+
+
+import builtins as _builtins  # noqa: E402
+import os as _os  # noqa: E402
+
+_thread_limit = None   # keeps the threadpoolctl limiter alive
+_threads = [_os.cpu_count() or 1]
+
+__all__ = ["manual_seed", "equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
+           "isinf", "isnan", "remainder", "linalg", "randn_like", "rand_like", "add", "sub",
+           "set_num_threads", "get_num_threads",
+           "float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",
            "int", "int64", "long", "uint8", "bool", "as_tensor", "eye", "linspace", "randint", "randperm",
            "inference_mode", "set_grad_enabled", "all", "any", "argmax", "argmin", "cat", "concat", "clamp",
            "masked_fill", "max", "min", "mm", "permute", "t", "transpose", "view", "var", "std", "erf", "is_tensor", "numel",

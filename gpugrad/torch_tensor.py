@@ -165,3 +165,76 @@ def pow(self, exponent) -> Tensor:  # noqa: A001
 
 Tensor.pow = pow
 Tensor.multiply, Tensor.subtract, Tensor.divide = Tensor.mul, Tensor.sub, Tensor.div
+
+
+# -- Python protocols PyTorch scripts rely on: f"{loss:.4f}", copy.deepcopy(model) -------------------
+def __format__(self, format_spec: str) -> str:
+    """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as ``torch.Tensor.__format__``.
+
+    Any other tensor formats as ``str(t)`` with an empty spec and raises TypeError with a spec
+    (PyTorch's behaviour; format ``t.item()`` or ``t.tolist()`` instead).
+    """
+    if self._data.ndim == 0:
+        return format(self.item(), format_spec)
+    if format_spec:
+        raise TypeError(f"unsupported format string {format_spec!r} for a tensor of shape {self.shape}: "
+                        f"only 0-d tensors format as numbers (as in PyTorch); use t.item() for a "
+                        f"one-element tensor")
+    return str(self)
+
+
+def __deepcopy__(self, memo) -> Tensor:
+    """``copy.deepcopy(t)``: a leaf with its own copy of the data, ``requires_grad`` and ``grad``
+    (deep-copied), of the same class (a Parameter stays a Parameter), as ``torch.Tensor.__deepcopy__``.
+
+    Raises RuntimeError for a tensor made by a recorded op (not a graph leaf), as PyTorch does:
+    copying would cut it from its graph. Detach it first (``t.detach().clone()``).
+    """
+    if not self.is_leaf:
+        raise RuntimeError(f"deepcopy: only tensors created explicitly by the user (graph leaves) support "
+                           f"the deepcopy protocol (as in PyTorch); this one (shape {self.shape}) was made "
+                           f"by op '{self._node.op.name}'. Copy t.detach().clone() instead")
+    if id(self) in memo:
+        return memo[id(self)]
+    import copy as _copy
+    new = Tensor._wrap(self._data.copy(), self._device)
+    if type(self) is not Tensor:
+        object.__setattr__(new, "__class__", type(self))  # Parameter and other Tensor subclasses
+    memo[id(self)] = new
+    new._requires_grad = self._requires_grad
+    new.grad = None if self.grad is None else _copy.deepcopy(self.grad, memo)
+    for key, value in getattr(self, "__dict__", {}).items():   # name, hooks, user attributes
+        setattr(new, key, _copy.deepcopy(value, memo))
+    return new
+
+
+Tensor.__format__ = __format__
+Tensor.__deepcopy__ = __deepcopy__
+
+
+# -- common methods a PyTorch script calls (issue 12 review) -----------------------------------------
+from .ops import torch_ops as _TO  # noqa: E402
+
+for _name in ("norm", "prod", "repeat", "nonzero"):
+    setattr(Tensor, _name, getattr(T, _name))
+for _name in ("cumsum", "isnan", "isinf", "isfinite", "remainder", "floor_divide"):
+    _fn = getattr(_TO, _name)
+    setattr(Tensor, _name, _fn.as_method() if hasattr(_fn, "as_method") else _fn)
+Tensor.is_cuda = property(lambda self: self._device.type == "cuda",
+                          doc="True when the tensor is on a CUDA GPU, as ``torch.Tensor.is_cuda``.")
+
+
+def _alpha_method(name, op):
+    def method(self, other, *, alpha=1):
+        return op(self, other if alpha == 1 else other * alpha)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``self {'+' if name == 'add' else '-'} alpha * other``, as ``torch.Tensor.{name}``."
+    return method
+
+
+Tensor.add = _alpha_method("add", ops.add)
+Tensor.sub = Tensor.subtract = _alpha_method("sub", ops.sub)
+Tensor.__mod__ = lambda self, other: _TO.remainder(self, other)
+Tensor.__rmod__ = lambda self, other: _TO.remainder(other, self)
+Tensor.__floordiv__ = lambda self, other: _TO.floor_divide(self, other)
+Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)

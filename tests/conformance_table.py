@@ -159,6 +159,27 @@ def draw_softmax(draw, dtype):
     return [values(draw, shape, dtype)], {"axis": draw(st.integers(-len(shape) - 1, len(shape)))}
 
 
+def draw_prod(draw, dtype):
+    shape = draw(shapes())
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1))) if shape else None
+    return [values(draw, shape, dtype, FINITE_SPECIAL, lo=-1.5, hi=1.5)], {"axis": axis}
+
+
+def draw_norm(draw, dtype):
+    shape = draw(shapes())
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1))) if shape else None
+    p = draw(st.sampled_from([2, 1, INF, -INF, 3, 0.5, "fro"]))
+    if p in (INF, -INF) and 0 in shape:
+        p = 2                                     # the max/min norm of an empty slice has no value
+    return [values(draw, shape, dtype, (0.0, -0.0, 1.0, -1.0, 2.0))], {"p": p, "axis": axis}
+
+
+def draw_std(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    return [values(draw, shape, dtype, (1.0, 1.0, 1.0, 0.0, 2.0))], {"axis": axis}
+
+
 def draw_reshape(draw, dtype):
     shape = draw(shapes())
     n = int(np.prod(shape, dtype=np.int64))
@@ -428,6 +449,12 @@ CASES = [
     Case("mul", lambda x, y: x * y, torch.mul, binary(), ANY),
     Case("div", lambda x, y: x / y, torch.div, binary(), FLOATS + INTS),
     Case("pow", lambda x, y: x ** y, torch.pow, binary()),
+    Case("remainder", lambda x, y: x % y, torch.remainder, binary(FINITE_SPECIAL), FLOATS + ("int64",)),
+    Case("floor_divide", lambda x, y: x // y, torch.floor_divide, binary(FINITE_SPECIAL), FLOATS + ("int64",),
+         grad=False),
+    Case("isnan", gg.isnan, torch.isnan, unary(), ANY, grad=False),
+    Case("isinf", gg.isinf, torch.isinf, unary(), ANY, grad=False),
+    Case("isfinite", gg.isfinite, torch.isfinite, unary(), ANY, grad=False),
     Case("maximum", gg.maximum, torch.maximum, binary(), FLOATS + ("int64",)),
     Case("minimum", gg.minimum, torch.minimum, binary(), FLOATS + ("int64",)),
     Case("where", gg.where, torch.where, draw_where, FLOATS + ("int64",)),
@@ -454,6 +481,13 @@ CASES = [
     Case("logsumexp", lambda x, axis, keepdims: gg.logsumexp(x, axis=axis, keepdims=keepdims),
          lambda x, axis, keepdims: torch.logsumexp(x, _dims(axis, x.ndim), keepdims), reduction(),
          FLOATS + ("int64",)),
+    # PyTorch's reductions and scans added with issue 12's review (gg.cumsum, prod, norm, std)
+    Case("cumsum", lambda x, axis: gg.cumsum(x, axis), lambda x, axis: torch.cumsum(x, axis), draw_softmax,
+         ANY),
+    Case("prod", lambda x, axis: gg.prod(x, axis), lambda x, axis: torch.prod(x) if axis is None else
+         torch.prod(x, axis), draw_prod, ANY),
+    Case("norm", lambda x, p, axis: gg.norm(x, p, axis), lambda x, p, axis: torch.norm(x, p, axis), draw_norm),
+    Case("std", lambda x, axis: gg.std(x, axis), lambda x, axis: torch.std(x, axis), draw_std),
     Case("softmax", lambda x, axis: gg.softmax(x, axis=axis), lambda x, axis: torch.softmax(x, axis),
          draw_softmax, FLOATS + ("int64",), covers=("softmax", "F.softmax")),
     Case("log_softmax", lambda x, axis: gg.log_softmax(x, axis=axis),
@@ -502,6 +536,14 @@ CASES = [
                               {"approximate": draw(st.sampled_from(["none", "tanh"]))}),
          ("float32", "float64"), covers=("F.gelu",)),
     Case("silu", F.silu, TF.silu, unary(FINITE_SPECIAL), ("float32", "float64"), covers=("F.silu",)),
+    # thresholds that beta * (a special value) never equals: exactly there PyTorch's second derivative
+    # (beta x < threshold) and its first (beta x > threshold) take different sides
+    Case("softplus", lambda x, beta, threshold: F.softplus(x, beta, threshold),
+         lambda x, beta, threshold: TF.softplus(x, beta, threshold),
+         lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
+                              {"beta": draw(st.sampled_from([1.0, 2.0, 0.5])),
+                               "threshold": draw(st.sampled_from([20.0, 1.5]))}),
+         ("float32", "float64"), covers=("F.softplus",)),
     Case("elu", lambda x, alpha: F.elu(x, alpha), lambda x, alpha: TF.elu(x, alpha),
          lambda draw, dtype: (unary(FINITE_SPECIAL)(draw, dtype)[0],
                               {"alpha": draw(st.sampled_from([1.0, 0.5]))}),
@@ -596,7 +638,8 @@ def _nd(arrays):
 _NUMPY_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
                  "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
                  "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
-                 "gt": np.greater, "ge": np.greater_equal}
+                 "gt": np.greater, "ge": np.greater_equal, "remainder": np.remainder,
+                 "floor_divide": np.floor_divide}
 
 
 def _mixed_0d(c, a, p, d):
@@ -640,7 +683,7 @@ DIFFERENCES = [
                "One dtype rule: integer/bool inputs of a floating op promote to the default float "
                "dtype, as PyTorch's exp/sigmoid/logsumexp do; PyTorch's mean and softmax raise instead."),
     Difference(("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-                "ge"),
+                "ge", "remainder", "floor_divide"),
                _mixed_0d, "numpy",
                "A 0-d tensor takes part in dtype promotion like any array (NumPy 2, NEP 50: float64 0-d "
                "+ float32 array is float64); PyTorch ranks 0-d tensors like Python scalars.",
@@ -671,6 +714,16 @@ DIFFERENCES = [
                "Where PyTorch's formula gives inf or NaN, gpugrad may give the formula's limit instead: "
                "d/dx x**y at x = 0 with y = 0, (0 ** y)' at every order for y > 0, the one-sided "
                "d/dx sqrt at -0.0 (+inf). Where PyTorch's gradient is finite they agree."),
+    Difference(("norm", "std"), lambda c, a, p, d: (a[0] == 0).any() or c.name == "std", "limit",
+               "The p-norm of a zero slice (and std of a constant one) has gradient 0 in both, by a mask "
+               "on the first derivative; PyTorch's second derivative there is NaN or inf, gpugrad's "
+               "composite (the mask inside the formula) gives 0. Finite values are compared."),
+    Difference(("norm",), lambda c, a, p, d: isinstance(p["p"], (int, float)) and p["p"] not in (1, 2, INF, -INF)
+               and ((np.abs(a[0]) < 1e-6) & (a[0] != 0)).any(), "first_order_only",
+               "For a p-norm with p not 1, 2 or inf and an element of magnitude below 1e-6, PyTorch's second "
+               "derivative loses its precision (|x| ** (p - 2) of a tiny x: 4e11 where the exact value is "
+               "0 for a one-element norm); gpugrad computes (sum (|x|/m) ** p) ** (1/p) * m with "
+               "m = max |x|, which does not. The first order is compared."),
     Difference(("elu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
                "At x = 0 elu's second derivative jumps (alpha on the left, 0 on the right). Both give "
                "the left slope alpha as the first derivative, but PyTorch's double backward then takes "

@@ -96,3 +96,20 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (``torch.nn.Softplus``)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        if float(beta) == 0:
+            raise ValueError("Softplus: beta must be nonzero")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        from .softplus_fns import softplus
+        return softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta:g}, threshold={self.threshold:g}"

@@ -14,11 +14,12 @@ from .activation_fns import dropout, elu, gelu, leaky_relu, silu  # noqa: F401
 from .loss_fns import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                        huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from .norm_fns import batch_norm, layer_norm  # noqa: F401
+from .softplus_fns import softplus  # noqa: F401
 
 __all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "softmax", "log_softmax",
            "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
            "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "softplus"]
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:

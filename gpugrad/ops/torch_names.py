@@ -261,9 +261,176 @@ def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, d
 def std(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
     """Standard deviation: sqrt(var); the same conventions as :func:`var` (PyTorch's correction=1
     by default, NumPy's ddof=0 when ``axis=`` is used)."""
-    return E.sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, ddof=ddof, **kwargs))
+    return sqrt_zero_grad(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, ddof=ddof,
+                              **kwargs))
+
+
+def sqrt_zero_grad(v, root=None):
+    """``sqrt(v)`` (or ``v ** (1 / root)``) whose gradient is 0 where ``v == 0``: PyTorch's convention
+    for std of a constant slice and the norm of a zero vector (its masked formulas), where the
+    plain chain rule gives inf * 0 = NaN. The masked point is replaced inside the formula too, so
+    gradients of gradients (create_graph) are 0 there as well, as PyTorch's are."""
+    zero = v == 0
+    safe = E.where(zero, 1.0, v)
+    out = E.sqrt(safe) if root is None else safe ** (1.0 / root)
+    return E.where(zero, 0.0, out)
+
+
+def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
+    """The vector p-norm of ``x`` (flattened when ``dim`` is None, else along ``dim``), as
+    ``torch.norm`` / ``torch.linalg.vector_norm``: p = 2 ("fro", the default) sqrt(sum x^2);
+    p = 1 sum |x|; p = inf max |x| (gradient shared between tied maxima, as PyTorch); p = -inf
+    min |x|; p = 0 the count of nonzeros (no gradient); any other p > 0 (sum |x|^p)^(1/p).
+
+    The gradient at a zero vector is 0 (PyTorch's), not NaN. ``axis=``/``keepdims=`` work too.
+    Raises ValueError for "nuc" or a matrix norm (not supported) and for a negative finite p.
+    """
+    if dtype is not None:
+        x = E.astype(x, dtype)
+    axis, keep = _dim_args("norm", dim, keepdim, kwargs)
+    axes = reduce.normalize_axis(axis, x.ndim, "norm")
+    if p == "fro" or p is None:
+        p = 2
+    if isinstance(p, str):
+        raise ValueError(f"norm: p={p!r} (a matrix norm) is not supported; gpugrad has vector norms "
+                         f"(p = 2, 1, inf, -inf, 0 or a positive number) of shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating tensor, got {x.dtype} (shape {x.shape}); convert it "
+                        f"first, e.g. x.float()")
+    p = float(p)
+    a = E.abs(x)
+    if p == 2:   # of x itself, not |x|: |x|'s derivative at 0 (0) would drop x^2's curvature there
+        return _scaled_root(x, axes, keep, 2.0)
+    if p == 1:
+        return reduce.sum(a, axis=axes, keepdims=keep)
+    if p == float("inf") or p == -float("inf"):
+        if x.size == 0:
+            raise ValueError(f"norm: the {'max' if p > 0 else 'min'} norm of an empty tensor (shape "
+                             f"{x.shape}) is undefined (as in PyTorch)")
+        return (reduce.max if p > 0 else reduce.min)(a, axis=axes, keepdims=keep)
+    if p == 0:
+        return reduce.sum(E.astype(E.ne(x.detach(), 0), x.dtype), axis=axes, keepdims=keep)
+    if p < 0:
+        raise ValueError(f"norm: p must be 0, positive, inf or -inf, got {p}")
+    return _scaled_root(a, axes, keep, p)
+
+
+def _scaled_root(a, axes, keep, p):
+    """(sum a^p)^(1/p) of ``a = |x|`` (or of ``a = x`` for p = 2), computed as
+    m (sum (a/m)^p)^(1/p) with m = max |a| per slice
+    (a constant of the graph, so the gradient is unchanged): a^p neither underflows to 0 (a
+    float32 1e-30 squared) nor overflows to inf (a float16 300 squared). Zeros of ``a`` are
+    masked for p < 1, whose derivative there is inf (PyTorch gives 0)."""
+    if a.size:
+        xp = get_backend(a.device).xp
+        m = xp.abs(a._data).max(axis=axes, keepdims=True)
+        m = Tensor._wrap(xp.where(xp.isfinite(m) & (m > 0), m, xp.ones_like(m)), a.device)
+        a = a / m
+    else:
+        m = None
+    if p == 2:
+        s = reduce.sum(a * a, axis=axes, keepdims=keep)
+    else:
+        zero = a == 0
+        s = reduce.sum(E.where(zero, 0.0, E.where(zero, 1.0, a) ** p), axis=axes, keepdims=keep)
+    out = sqrt_zero_grad(s, root=None if p == 2 else p)
+    if m is None:
+        return out
+    return out * (m if keep else S.reshape(m, out.shape))
 
 
 import builtins as _builtins  # noqa: E402  (all/any above shadow the builtins in this module)
 
 builtins_all, builtins_any = _builtins.all, _builtins.any
+
+
+def repeat(x, *sizes):
+    """Tile ``x``: ``x.repeat(2, 1)`` repeats dim 0 twice, as ``torch.Tensor.repeat`` (NumPy's
+    ``tile``); extra leading sizes add dimensions. Differentiable: each copy's gradient is summed
+    back (a broadcast then a reshape, so the VJP is the engine's ``sum_to``).
+
+    Raises ValueError when fewer sizes than dimensions are given or a size is negative.
+    """
+    sizes = tuple(int(s) for s in _dims(sizes, "repeat"))
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: the number of repeats ({len(sizes)}, {sizes}) can not be smaller than the "
+                         f"number of dimensions of the tensor ({x.ndim}, shape {x.shape})")
+    if builtins_any(s < 0 for s in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative, got {sizes}")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    interleaved = tuple(v for r, s in zip(sizes, shape) for v in (1, s))
+    target = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    out = S.broadcast_to(S.reshape(x, interleaved), target)
+    return S.reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def prod(x, dim=None, keepdim: bool = False, *, dtype=None, **kwargs):
+    """Product of the elements (of everything, or along ``dim``), as ``torch.prod``; ``axis=`` too.
+
+    Computed as a pairwise tree of multiplications (log2(n) ops), so the gradient is the product of
+    the other elements even where some are 0 (PyTorch's result; prod / x would give NaN), and the
+    gradient of the gradient is exact too. Integer/bool input gives int64, as in PyTorch.
+    """
+    axis, keep = _dim_args("prod", dim, keepdim, kwargs)
+    if dtype is not None:
+        x = E.astype(x, dtype)
+    elif x.dtype.kind in "biu":
+        x = E.astype(x, np.int64)
+    if axis is None:
+        out = _prod_last(S.reshape(x, (-1,)))
+        return S.reshape(out, (1,) * x.ndim) if keep else out
+    axes = reduce.normalize_axis(axis, x.ndim, "prod")
+    if len(axes) != 1:
+        raise TypeError(f"prod: dim must be a single int (as in PyTorch), got {axis!r}")
+    a = axes[0]
+    rest = tuple(i for i in range(x.ndim) if i != a)
+    out = _prod_last(S.transpose(x, rest + (a,)) if a != x.ndim - 1 else x)
+    return S.unsqueeze(out, a) if keep else out
+
+
+def _prod_last(x):
+    """Product over the last axis by halving: pad an odd length with a 1, multiply the halves."""
+    if x.shape[-1] == 0:
+        return reduce.sum(x, axis=-1) + 1      # the empty product
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            one = Tensor._wrap(get_backend(x.device).xp.ones(x.shape[:-1] + (1,), dtype=x.dtype), x.device)
+            x = S.concatenate([x, one], axis=-1)
+        half = x.shape[-1] // 2
+        x = x[..., :half] * x[..., half:]
+    return S.reshape(x, x.shape[:-1])
+
+
+def equal(a, b) -> "bool":
+    """True when ``a`` and ``b`` have the same shape and the same values (NaN is never equal), as
+    ``torch.equal``. Raises RuntimeError for tensors on different devices."""
+    if a.device != b.device:
+        raise RuntimeError(f"equal: tensors are on different devices: {a.device} (shape {a.shape}) and "
+                           f"{b.device} (shape {b.shape}); move them to one device first")
+    if a.shape != b.shape:
+        return False
+    return _builtins.bool((a._data == b._data).all())
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """Indices of the nonzero elements, as ``torch.nonzero``: an int64 tensor of shape (n, ndim), or
+    with ``as_tuple=True`` one int64 index tensor per dimension (what ``torch.where(cond)`` gives)."""
+    xp = get_backend(x.device).xp
+    data = x._data if x.ndim else x._data.reshape(1)
+    idx = [Tensor._wrap(xp.asarray(i, dtype=np.int64), x.device) for i in xp.nonzero(data)]
+    if as_tuple:
+        return tuple(idx)
+    return Tensor._wrap(xp.stack([i._data for i in idx], axis=1) if idx else
+                        xp.zeros((0, 0), dtype=np.int64), x.device)
+
+
+def where(condition, x=None, y=None):
+    """``where(cond, x, y)``: x where cond else y (differentiable, broadcasting), as ``torch.where``;
+    ``where(cond)`` alone: the indices of the True elements, one int64 tensor per dimension, as
+    ``torch.where(cond)`` (= ``nonzero(cond, as_tuple=True)``). Raises TypeError for exactly one of
+    x and y."""
+    if x is None and y is None:
+        return nonzero(condition, as_tuple=True)
+    if x is None or y is None:
+        raise TypeError("where: pass both x and y (where(cond, x, y)) or neither (where(cond): indices)")
+    return E.where(condition, x, y)
