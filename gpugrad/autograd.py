@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import anomaly
@@ -21,6 +23,11 @@ from .vjp_namespace import raw_namespace, tensor_namespace
 # Callbacks queued during a backward pass, run once when it ends (PyTorch's queue_callback);
 # DistributedDataParallel waits for its gradient all-reduces there.
 _callbacks: list = []
+
+_getrefcount = sys.getrefcount
+# References to ``g`` inside _owned when only _run's local holds it: _run's local, _owned's
+# parameter, and getrefcount's argument.
+_OWNED_REFS = 3
 
 
 def queue_callback(fn) -> None:
@@ -201,7 +208,26 @@ def _run(roots, retain_graph, create_graph, targets):
                         _accumulate(t, g, handed, create_graph)
                 metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
                 try:
-                    grads = _apply_vjp(n, g, needed, create_graph)
+                    if create_graph or n.freed or n.device.backend is None:
+                        grads = _apply_vjp(n, g, needed, create_graph)
+                    else:  # the raw fast path of _apply_vjp, inlined (one Python call less per op)
+                        if n.versions:
+                            _check_versions(n)
+                        op = n.op
+                        backend = n.device.backend
+                        if op.vjp_writes_g and _owned(g, handed):
+                            F = raw_namespace(backend, True)
+                        else:
+                            F = backend.__dict__.get("_raw_namespace") or raw_namespace(backend)
+                        if needed is None:
+                            needs = [p is not None for p in n.parents]
+                        else:
+                            needs = [p is not None and id(p) in needed for p in n.parents]
+                        if op.joint_vjp is not None:
+                            grads = op.joint_vjp(F, g, n.ans, needs, *metas, **n.params)
+                        else:
+                            grads = [vjp(F, g, n.ans, *metas, **n.params) if need else None
+                                     for vjp, need in zip(op.vjps, needs)]
                 except Exception as exc:
                     if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
                         raise
@@ -228,7 +254,28 @@ def _run(roots, retain_graph, create_graph, targets):
                 deps[kp] -= 1
                 if deps[kp] == 0:
                     ready.append(p)
+            grads = gp = None     # drop this VJP's references: the next node may then own its g
     return captured
+
+
+def _owned(g, handed) -> bool:
+    """True when the engine holds the only reference to the gradient array ``g`` (so a VJP may
+    write into it): a plain writeable NumPy array, not a view, never handed to the user or a
+    hook, and referenced by nothing else: not another pending gradient (add's VJP passes the
+    same array to both inputs), a Tensor, or a saved array. Two references are ``_run``'s local
+    and getrefcount's own argument."""
+    return (type(g) is np.ndarray and g.base is None and id(g) not in handed
+            and _getrefcount(g) <= _OWNED_REFS and g.flags.writeable)
+
+
+def _check_versions(n) -> None:
+    """Raise when an array the node saved was written in place after the op read it."""
+    for i, vc, v in n.versions:
+        if vc[0] != v:
+            raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
+                               f"{tuple(n.saved[i].shape)}) was modified in place after the op used it "
+                               f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
+                               f"Recompute the forward after in-place updates.")
 
 
 def _apply_vjp(n, g, needed, create_graph):
@@ -237,12 +284,7 @@ def _apply_vjp(n, g, needed, create_graph):
                            f"'{n.op.name}'): its saved arrays were freed after the first backward. "
                            f"Pass retain_graph=True to the first backward() or gg.grad() call.")
     if n.versions:
-        for i, vc, v in n.versions:
-            if vc[0] != v:
-                raise RuntimeError(f"backward: input {i} of op '{n.op.name}' (shape "
-                                   f"{tuple(n.saved[i].shape)}) was modified in place after the op used it "
-                                   f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
-                                   f"Recompute the forward after in-place updates.")
+        _check_versions(n)
     op = n.op
     if needed is None:
         needs = [p is not None for p in n.parents]

@@ -23,6 +23,7 @@ from .grad_mode import state as _grad_state
 from .tensor import Tensor
 
 _F64 = np.dtype(np.float64)
+_new_object = object.__new__
 _SCALARS = (int, float, bool, np.generic)
 
 
@@ -83,11 +84,12 @@ class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
     __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
-                 "differentiable", "exact_dtype")
+                 "differentiable", "exact_dtype", "vjp_writes_g")
 
     def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-                 exact_dtype=False):
+                 exact_dtype=False, vjp_writes_g=False):
         self.name = name
+        self.vjp_writes_g = vjp_writes_g
         self.exact_dtype = exact_dtype
         self.forward = forward
         self.save = frozenset(save)
@@ -131,13 +133,16 @@ class Op:
 
 
 def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-          exact_dtype=False) -> Op:
+          exact_dtype=False, vjp_writes_g=False) -> Op:
     """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
 
     ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
     never lets float64 appear from non-float64 inputs.
+    ``vjp_writes_g``: the VJP's work is a fused namespace function (``F.relu_vjp``,
+    ``F.bias_relu_vjp``) that may write its result into the upstream gradient ``g``; the engine
+    lets it only when it holds the only reference to ``g`` (raw path, CPU backend).
     """
-    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype)
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, vjp_writes_g)
 
 
 def _device_error(op_name, tensors):
@@ -210,7 +215,14 @@ def apply(op: Op, args, params):
     # give the user the default float dtype instead, never a silent float64.
     if out.dtype is _F64 and not has_f64 and not op.exact_dtype and get_default_dtype() is not _F64:
         out = out.astype(get_default_dtype())
-    result = Tensor._wrap(out, device)
+    # Tensor._wrap inlined (the hot path): out is an array here, never a NumPy scalar.
+    result = _new_object(Tensor)
+    result._data = out
+    result._device = device
+    result._requires_grad = False
+    result.grad = None
+    result._node = None
+    result._vc = None
     if out.base is not None:
         _share_version_counter(result, out, args)
     else:

@@ -16,7 +16,7 @@ from .ops._shapes import sum_to_array
 class RawNamespace:
     """VJP functions on raw arrays of one backend."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, owns_g=False):
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
@@ -25,6 +25,9 @@ class RawNamespace:
         self.mm = backend.matmul
         self.relu_vjp = backend.relu_vjp
         self.bias_relu_vjp = backend.bias_relu_vjp
+        if owns_g:   # the engine owns the upstream gradient: VJPs may write into it (CPU only)
+            self.relu_vjp = getattr(backend, "relu_vjp_into", self.relu_vjp)
+            self.bias_relu_vjp = getattr(backend, "bias_relu_vjp_into", self.bias_relu_vjp)
         self.bias_sigmoid_vjp = backend.bias_sigmoid_vjp
         self.sum_to = sum_to_array
 
@@ -109,11 +112,15 @@ class _TensorNamespace:
         return Tensor._wrap(raw, targets.device)
 
 
-def raw_namespace(backend) -> RawNamespace:
-    """The (cached) raw-array namespace of ``backend``."""
-    ns = backend.__dict__.get("_raw_namespace")
+def raw_namespace(backend, owns_g: bool = False) -> RawNamespace:
+    """The (cached) raw-array namespace of ``backend``; with ``owns_g`` the one whose fused VJPs
+    (relu_vjp, bias_relu_vjp) may write into the upstream gradient, for ops declared
+    ``vjp_writes_g`` when the engine holds the only reference to that gradient."""
+    key = "_raw_namespace_owns_g" if owns_g else "_raw_namespace"
+    ns = backend.__dict__.get(key)
     if ns is None:
-        ns = backend._raw_namespace = RawNamespace(backend)
+        ns = RawNamespace(backend, owns_g)
+        setattr(backend, key, ns)
     return ns
 
 

@@ -15,6 +15,20 @@ class CpuBackend(ArrayBackend):
     def to_numpy(self, a):
         return np.asarray(a)
 
+    # -- VJPs that write into the upstream gradient ------------------------------------------
+    # The engine calls these instead of relu_vjp / bias_relu_vjp only when it owns ``g`` (no other
+    # gradient, Tensor or user holds that array; see autograd._owned): the product is written into
+    # g, so the step allocates no new (M, N) array for it (only the 1-byte mask).
+    @staticmethod
+    def relu_vjp_into(g, y):
+        """g * (y > 0), written into ``g`` (which is returned)."""
+        return np.multiply(g, y > 0, out=g)
+
+    def bias_relu_vjp_into(self, g, y):
+        """(dz, db) as bias_relu_vjp, with dz written into ``g``."""
+        dz = np.multiply(g, y > 0, out=g)
+        return dz, dz.sum(axis=0)
+
     def sigmoid(self, x):
         return self._sigmoid_inplace(x.astype(x.dtype, copy=True))
 

@@ -11,7 +11,7 @@ import numpy as np
 from ._shapes import normalize_axis
 from ..function import defop
 
-relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",))
+relu = defop("relu", lambda b, x: b.relu(x), save_ans=True, derivs=("[x>0]",), vjp_writes_g=True)
 relu.defvjp(lambda F, g, ans, x: F.relu_vjp(g, ans))
 
 sigmoid = defop("sigmoid", lambda b, x: b.sigmoid(x), save_ans=True, derivs=("σ(1-σ)",))

@@ -47,7 +47,8 @@ linear_op = defop("linear", lambda bk, x, w, b, activation: bk.linear(x, w, b, a
                   save=(0, 1), derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
 linear_op.defvjp_joint(_linear_vjp)
 linear_relu_op = defop("linear_relu", lambda bk, x, w, b, activation: bk.linear(x, w, b, activation),
-                       save=(0, 1), save_ans=True, derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+                       save=(0, 1), save_ans=True, derivs=("dz·W", "dzᵀ·x", "Σrows dz"),
+                       vjp_writes_g=True)   # dz = g [y > 0] may reuse g's storage
 linear_relu_op.defvjp_joint(_linear_vjp)
 
 
