@@ -94,7 +94,10 @@ def _configure(bench) -> None:
     m.add_argument("--budget", type=_positive_float, default=None,
                    help="seconds of timed steps per row (default: 5; 1 with --quick)")
     m.add_argument("--threads", type=_positive_int, default=None,
-                   help="cpu: NumPy BLAS and torch threads, the same for both (default: all cores)")
+                   help="cpu: NumPy BLAS, torch and JAX threads, the same for all (default: 1)")
+    m.add_argument("--no-jax", action="store_true", help="cpu: leave JAX jit out even when installed")
+    m.add_argument("--no-extra", action="store_true",
+                   help="cpu: leave out the hand-written NumPy step and the GEMMs-only floor")
     m.add_argument("--policies", type=_names(tuple(POLICIES)), default=("numba", "cublas"),
                    help="GPU kernel policies to run gpugrad under (default: numba,cublas)")
     m.add_argument("--graphed", choices=("auto", "on", "off"), default="auto",
@@ -173,7 +176,7 @@ def _gpu_works() -> bool:
 
 def _run_mlp(args) -> int:
     from . import report
-    from .mlp import DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
+    from .mlp import CPU_MLP_COLUMNS, DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
 
     device = args.device
     if device == "auto":
@@ -188,8 +191,13 @@ def _run_mlp(args) -> int:
         device=device, models=tuple(models), optimizer=args.optimizer, check_steps=args.steps,
         rtol=args.rtol, max_repeats=args.repeats or (10 if args.quick else 30),
         budget_s=args.budget or (1.0 if args.quick else 5.0), seed=args.seed, threads=args.threads,
-        policies=tuple(args.policies), graphed=args.graphed, torch=not args.no_torch)
+        policies=tuple(args.policies), graphed=args.graphed, torch=not args.no_torch,
+        jax=not args.no_jax, extra=not args.no_extra)
     out = _outputs(args, "mlp")
+    if device == "cpu":
+        rc = reexec_for_blas_threads(args.threads or 1)
+        if rc is not None:
+            return rc
     log = report.Log(quiet=args.quiet)
     meta = report.collect_meta("cuda" if device == "cuda" else "cpu")
     where = meta["device_name"] + (f" (driver {meta['driver_version']})" if meta.get("driver_version") else
@@ -201,14 +209,21 @@ def _run_mlp(args) -> int:
     except KeyboardInterrupt:   # Ctrl-C or `timeout -s INT`: keep the models already measured
         log(f"interrupted after {len(rows)} rows; writing them")
         _write_outputs(out, {"benchmark": "mlp", "meta": meta, "interrupted": True, "rows": rows,
-                             "table": report.format_table(MLP_COLUMNS, rows) if rows else ""},
+                             "table": report.format_table(CPU_MLP_COLUMNS if device == "cpu" else MLP_COLUMNS,
+                                                    rows) if rows else ""},
                        log, plot=None, plot_names=[])
         raise
     log("")
-    table = report.format_table(MLP_COLUMNS, result["rows"])
+    columns = CPU_MLP_COLUMNS if device == "cpu" else MLP_COLUMNS
+    table = report.format_table(columns, result["rows"])
     log(table)
-    ref = "torch eager" if any(r["framework"] == "torch" for r in result["rows"]) else "the first gpugrad row"
+    ref = ("torch eager" if any(r["framework"] == "torch" for r in result["rows"]) else
+           "hand numpy" if any(r["framework"] == "numpy" for r in result["rows"]) else "the first gpugrad row")
     notes = result["notes"] + [f"time / ref and loss rel diff are against {ref} on the same device"]
+    if device == "cpu":
+        notes.append("peak MiB (cpu): tracemalloc's peak of NumPy allocations during one step above what "
+                     "was live before it (NumPy-based contenders only; parameters and optimizer state "
+                     "that outlive the step are not counted)")
     for r in result["rows"]:
         for n in r.get("notes", []):
             if n not in notes:
@@ -232,6 +247,30 @@ def _run_mlp(args) -> int:
         print(f"gpugrad bench mlp: {result['failed']} row(s) failed (see the check column)", file=sys.stderr)
         return EXIT_FAILED_ROWS
     return EXIT_OK
+
+
+#: OpenBLAS's idle workers spin for 2^N cycles after each call (N = 28 by default, ~0.1 s), taking
+#: the second core from whichever contender runs next; N = 4 parks them at once. Read at load.
+OPENBLAS_THREAD_TIMEOUT = "4"
+
+
+def reexec_for_blas_threads(threads: int):
+    """With more than one BLAS thread, rerun this very command in a child process whose
+    environment sets OPENBLAS_THREAD_TIMEOUT (OpenBLAS reads it only when it loads, and NumPy is
+    loaded by now); return the child's exit status. None when nothing needs doing: one thread,
+    the variable already set, or not a command line (``sys.orig_argv`` is not ours)."""
+    import subprocess
+    if threads <= 1 or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return None
+    argv = list(getattr(sys, "orig_argv", []))
+    if not any(a in ("gpugrad", "gpugrad.bench", "gpugrad.__main__") or a.endswith(("/gpugrad", "bench_engine.py"))
+               for a in argv[1:3]):
+        return None
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=OPENBLAS_THREAD_TIMEOUT)
+    print(f"gpugrad bench: {threads} threads: rerunning with OPENBLAS_THREAD_TIMEOUT="
+          f"{OPENBLAS_THREAD_TIMEOUT} (idle OpenBLAS workers must not spin on a core another contender "
+          f"needs)", file=sys.stderr, flush=True)
+    return subprocess.call([sys.executable, *argv[1:]], env=env)
 
 
 def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
