@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_GPU = gg.cuda.is_available()
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_JAX = importlib.util.find_spec("jax") is not None
 
 
 def _run(*args, env_extra=None, timeout=120):
@@ -54,7 +55,8 @@ def test_mlp_quick_produces_every_expected_row(quick_run):
     _, out = quick_run
     data = json.loads((out / "bench-mlp.json").read_text())
     expected = {(m, impl) for m in mb.QUICK_MODELS
-                for impl in (["gpugrad numpy"] + (["torch eager"] if HAS_TORCH else []))}
+                for impl in (["gpugrad numpy", "hand numpy", "GEMMs only (floor)"]
+                             + (["torch eager"] if HAS_TORCH else []) + (["jax jit"] if HAS_JAX else []))}
     got = {(r["model"], r["impl"]) for r in data["rows"]}
     assert got == expected
     for r in data["rows"]:
@@ -63,8 +65,16 @@ def test_mlp_quick_produces_every_expected_row(quick_run):
         assert r["layers"] == mb.layers_label(sizes) and r["batch"] == batch
         assert r["step_ms"] > 0 and r["repeats"] == len(r["samples_ms"]) >= 1
         assert r["step_ms"] == pytest.approx(float(np.median(r["samples_ms"])))
-        assert len(r["losses"]) == 5 and all(math.isfinite(v) for v in r["losses"])
-        assert r["peak_mib"] is None           # no GPU memory on the CPU
+        # paired ratios against every other contender of the model, from the same rounds
+        others = {o["impl"] for o in data["rows"] if o["model"] == r["model"] and o is not r}
+        assert set(r["ratios"]) == others
+        if r["framework"] == "floor":
+            assert r["losses"] is None        # timed only: it computes no loss
+        else:
+            assert len(r["losses"]) == 5 and all(math.isfinite(v) for v in r["losses"])
+            assert r["loss_check"] in ("ok", "reference")
+        # tracemalloc peak of a step for the NumPy-based contenders only
+        assert (r["peak_mib"] is not None) == (r["framework"] in ("gpugrad", "numpy", "floor"))
     assert data["failed_rows"] == 0
 
 
@@ -81,7 +91,8 @@ def test_mlp_quick_json_is_complete(quick_run):
     assert meta["versions"]["numpy"] == np.__version__
     for key in ("gpugrad", "cupy", "numba", "torch"):
         assert key in meta["versions"]
-    assert data["config"]["optimizer"] == "sgd" and data["config"]["threads"] >= 1
+    assert data["config"]["optimizer"] == "sgd" and data["config"]["threads"] == 1
+    assert meta["blas"] and all(b["num_threads"] >= 1 and "architecture" in b for b in meta["blas"])
     assert set(data["config"]["models"]) == set(mb.QUICK_MODELS)
     assert any("threads" in n for n in data["notes"]) and any("SGD" in n for n in data["notes"])
     assert data["table"].startswith("| model")
@@ -130,11 +141,19 @@ def test_graphed_rows_match_the_eager_ones():
 
 
 def test_no_torch_checks_against_the_first_gpugrad_row():
-    res = mb.run_mlp_bench(_cfg(torch=False, graphed="on"), report.Log(quiet=True))
+    res = mb.run_mlp_bench(_cfg(torch=False, graphed="on", extra=False, jax=False), report.Log(quiet=True))
     assert [r["framework"] for r in res["rows"]] == ["gpugrad", "gpugrad"]
     assert res["rows"][0]["loss_check"] == "reference"
     assert res["rows"][1]["loss_reference"] == "gpugrad numpy"
     assert any("left out" in n for n in res["notes"])
+
+
+def test_no_torch_checks_against_hand_numpy():
+    res = mb.run_mlp_bench(_cfg(torch=False, jax=False), report.Log(quiet=True))
+    ref = next(r for r in res["rows"] if r["framework"] == "numpy")
+    assert ref["loss_check"] == "reference"
+    ours = next(r for r in res["rows"] if r["framework"] == "gpugrad")
+    assert ours["loss_reference"] == "hand numpy" and ours["loss_check"] == "ok"
 
 
 @pytest.mark.skipif(HAS_GPU or os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",

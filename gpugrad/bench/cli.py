@@ -114,6 +114,26 @@ def _configure(bench) -> None:
     d.add_argument("--ranks", type=lambda s: tuple(_positive_int(v) for v in s.split(",")), default=(1, 2),
                    help="rank counts to run, comma-separated (default: 1,2)")
 
+    e = sub.add_parser("engine", help="engine overhead per op and the small MLP step on the CPU, vs "
+                                      "hand NumPy, PyTorch, JAX jit and the GEMMs-only floor",
+                       description="The engine's fixed cost per recorded op (a chain of tiny ops, forward "
+                                   "and backward) and the 784-256-256-10 training step, against hand-written "
+                                   "NumPy, PyTorch CPU, JAX jit and the step's GEMMs alone: contenders "
+                                   "interleaved in rotating rounds, results checked before timing, medians "
+                                   "with IQR and paired ratios.")
+    _common(e)
+    e.add_argument("--threads", type=_positive_int, default=1,
+                   help="NumPy BLAS, torch and JAX threads (default: 1)")
+    e.add_argument("--rounds", type=_positive_int, default=None,
+                   help="interleaved rounds per workload (default: 15; 5 with --quick)")
+    e.add_argument("--chain-ops", type=_positive_int, default=10_000, help="ops in the tiny-op chain")
+    e.add_argument("--only", choices=("chain", "mlp"), help="run one workload only")
+    e.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    e.add_argument("--no-jax", action="store_true", help="leave JAX jit out")
+    e.add_argument("--profile", choices=("chain", "mlp"),
+                   help="instead of timing, print a cProfile of gpugrad alone on this workload")
+    e.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -128,6 +148,8 @@ def run_bench(args) -> int:
     try:
         if command == "kernels":
             return _run_kernels(args)
+        if command == "engine":
+            return _run_engine(args)
         if command == "ddp":
             from .ddp import run_ddp_cli
             return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
@@ -291,6 +313,71 @@ def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
         log(f"wrote {out['log']}")
         with open(out["log"], "w") as f:
             f.write(log.text())
+
+
+def _run_engine(args) -> int:
+    from . import report
+    from .engine import ENGINE_COLUMNS, mlp_rows, profile, run_chain, targets
+    from .mlp import MlpBenchConfig, run_mlp_bench
+    if args.profile:
+        profile(args.profile, args.chain_ops)
+        return EXIT_OK
+    out = _outputs(args, "engine")
+    rc = reexec_for_blas_threads(args.threads)
+    if rc is not None:
+        return rc
+    rounds = args.rounds or (5 if args.quick else 15)
+    chain_ops = min(args.chain_ops, 2000) if args.quick else args.chain_ops
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    log(f"gpugrad bench engine on cpu: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}; "
+        f"load average {meta['load_average']}")
+    cfg = MlpBenchConfig(device="cpu", models=("small",), threads=args.threads, torch=not args.no_torch,
+                         jax=not args.no_jax, max_repeats=rounds, min_repeats=rounds,
+                         budget_s=1e9, graphed="off")
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            torch = None
+    rows = []
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        blas = report.blas_label()
+        result = run_mlp_bench(cfg, log) if args.only in (None, "mlp") else None
+        if args.only in (None, "chain"):
+            rows += run_chain(chain_ops, rounds, torch, log)
+    notes = [f"BLAS: {blas}; torch threads {torch.get_num_threads() if torch is not None else '(not used)'}",
+             "chain: values and gradients of every contender equal gpugrad's (rtol 1e-5) before timing; "
+             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios"]
+    if result is not None:
+        rows += mlp_rows(result)
+        notes += [n for n in result["notes"] if n not in notes]
+    log("")
+    table = report.format_table(ENGINE_COLUMNS, rows)
+    log(table)
+    judged = targets(rows)
+    for t in judged:
+        notes.append(f"target {t['workload']}: gpugrad / {t['versus']} = {t['ratio']:.2f}x [IQR {t['iqr']:.2f}] "
+                     f"<= {t['bar']:.2f}x: {'MET' if t['met'] else 'MISSED'}")
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    failed = result["failed"] if result is not None else 0
+    payload = {"benchmark": "engine", "meta": meta, "config": {"threads": args.threads, "rounds": rounds,
+                                                               "chain_ops": chain_ops, "only": args.only},
+               "rows": rows, "targets": judged, "notes": notes, "failed_rows": failed, "table": table,
+               "mlp": result}
+    _write_outputs(out, payload, log, plot=None, plot_names=[])
+    if failed:
+        print(f"gpugrad bench engine: {failed} row(s) failed", file=sys.stderr)
+        return EXIT_FAILED_ROWS
+    if args.strict and not all(t["met"] for t in judged):
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
 
 
 def _run_kernels(args) -> int:
