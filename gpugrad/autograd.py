@@ -212,22 +212,28 @@ def _run(roots, retain_graph, create_graph, targets):
                         grads = _apply_vjp(n, g, needed, create_graph)
                     else:  # the raw fast path of _apply_vjp, inlined (one Python call less per op)
                         if n.versions:
-                            _check_versions(n)
+                            for _, vc, v in n.versions:
+                                if vc[0] != v:
+                                    _check_versions(n)      # raises, saying which input
                         op = n.op
                         backend = n.device.backend
                         if op.vjp_writes_g and _owned(g, handed):
                             F = raw_namespace(backend, True)
                         else:
                             F = backend.__dict__.get("_raw_namespace") or raw_namespace(backend)
-                        if needed is None:
-                            needs = [p is not None for p in n.parents]
+                        if needed is None and op.joint_vjp is None:   # the common case: one pass
+                            grads = [None if p is None else vjp(F, g, n.ans, *metas, **n.params)
+                                     for vjp, p in zip(op.vjps, n.parents)]
                         else:
-                            needs = [p is not None and id(p) in needed for p in n.parents]
-                        if op.joint_vjp is not None:
-                            grads = op.joint_vjp(F, g, n.ans, needs, *metas, **n.params)
-                        else:
-                            grads = [vjp(F, g, n.ans, *metas, **n.params) if need else None
-                                     for vjp, need in zip(op.vjps, needs)]
+                            if needed is None:
+                                needs = [p is not None for p in n.parents]
+                            else:
+                                needs = [p is not None and id(p) in needed for p in n.parents]
+                            if op.joint_vjp is not None:
+                                grads = op.joint_vjp(F, g, n.ans, needs, *metas, **n.params)
+                            else:
+                                grads = [vjp(F, g, n.ans, *metas, **n.params) if need else None
+                                         for vjp, need in zip(op.vjps, needs)]
                 except Exception as exc:
                     if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
                         raise

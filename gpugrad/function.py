@@ -55,8 +55,13 @@ class Node:
     unless ``retain_graph=True``.
     """
 
-    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "hooks", "retained",
-                 "site", "freed", "out_shape", "device", "__weakref__")
+    # Hot attributes in slots, set for every node (``apply`` builds nodes inline, in this order);
+    # rarely set ones (hooks, retained, site) are class defaults, in __dict__ only when set.
+    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "freed", "out_shape", "device",
+                 "__dict__", "__weakref__")
+    hooks = None       # gradient hooks registered on the output (Tensor.register_hook)
+    retained = None    # weakref to the output Tensor when retain_grad() was called
+    site = None        # creation site, under detect_anomaly
 
     def __init__(self, op, parents, saved, ans, params, versions, out_shape, device):
         self.op = op
@@ -67,9 +72,6 @@ class Node:
         self.params = params
         self.versions = versions
         self.out_shape = out_shape
-        self.hooks = None
-        self.retained = None
-        self.site = None
         self.freed = False
 
     @property
@@ -252,8 +254,16 @@ def apply(op: Op, args, params):
             else:
                 parents.append(None)
                 saved.append(a)
-        node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
-                    out.shape, device)
+        node = _new_object(Node)    # Node.__init__ inlined (the hot path)
+        node.op = op
+        node.device = device
+        node.parents = tuple(parents)
+        node.saved = tuple(saved)
+        node.ans = out if op.save_ans else None
+        node.params = params
+        node.versions = versions
+        node.out_shape = out.shape
+        node.freed = False
         result._node = node
         result._requires_grad = True
         if anomaly.state.enabled:
