@@ -167,3 +167,18 @@ def test_bench_engine_script_is_the_command(tmp_path):
     rc = bench_engine.main(["--only", "chain", "--chain-ops", "10", "--rounds", "1", "--quiet", "--no-torch",
                             "--json", str(tmp_path / "e.json")])
     assert rc == 0 and json.loads((tmp_path / "e.json").read_text())["benchmark"] == "engine"
+
+
+def test_train_cpu_same_weights_checked_losses_and_paired_ratios(tmp_path):
+    rc = bench_cli.main(["train-cpu", "--epochs", "2", "--quiet", "--no-jax", "--json", str(tmp_path / "t.json")]
+                        + ([] if HAS_TORCH else ["--no-torch"]))
+    assert rc == 0
+    data = json.loads((tmp_path / "t.json").read_text())
+    rows = {r["impl"]: r for r in data["rows"]}
+    assert "gpugrad" in rows and "hand numpy" in rows and len(rows) == 2 + HAS_TORCH
+    for r in rows.values():
+        assert r["status"] == "ok" and r["check"] in ("ok", "reference")
+        assert r["loss_max_rel_diff"] <= 1e-3 and len(r["samples_ms"]) == 2
+        assert set(r["ratios"]) == set(rows) - {r["impl"]}
+    assert data["steps"] == 45 and data["reference"] == (next(k for k in rows if k.startswith("torch"))
+                                                         if HAS_TORCH else "hand numpy")

@@ -134,6 +134,19 @@ def _configure(bench) -> None:
                    help="instead of timing, print a cProfile of gpugrad alone on this workload")
     e.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
 
+    t = sub.add_parser("train-cpu", help="epochs of gpugrad train's default model on the CPU vs PyTorch, "
+                                         "hand NumPy and JAX jit",
+                       description="Epochs of the 64-256-256-10 MLP (Adam, batch 32, digits) from the same "
+                                   "weights and batches, losses checked, epochs interleaved, paired ratios.")
+    _common(t)
+    t.add_argument("--epochs", type=_positive_int, default=None,
+                   help="timed epochs (interleaved rounds) per contender (default: 15; 3 with --quick)")
+    t.add_argument("--threads", type=_positive_int, default=1, help="BLAS, torch and JAX threads (default: 1)")
+    t.add_argument("--rtol", type=_positive_float, default=1e-3,
+                   help="max relative difference of any step's loss from the reference's (default: 1e-3)")
+    t.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    t.add_argument("--no-jax", action="store_true", help="leave JAX jit out")
+
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -150,6 +163,8 @@ def run_bench(args) -> int:
             return _run_kernels(args)
         if command == "engine":
             return _run_engine(args)
+        if command == "train-cpu":
+            return _run_train_cpu(args)
         if command == "ddp":
             from .ddp import run_ddp_cli
             return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
@@ -376,6 +391,53 @@ def _run_engine(args) -> int:
         print(f"gpugrad bench engine: {failed} row(s) failed", file=sys.stderr)
         return EXIT_FAILED_ROWS
     if args.strict and not all(t["met"] for t in judged):
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+def _run_train_cpu(args) -> int:
+    from threadpoolctl import threadpool_limits
+    from . import report
+    from .mlp import _jax_or_none, _torch_or_none, MlpBenchConfig
+    from .train_cpu import TRAIN_CPU_COLUMNS, run_train_cpu
+    out = _outputs(args, "train-cpu")
+    rc = reexec_for_blas_threads(args.threads)
+    if rc is not None:
+        return rc
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    log(f"gpugrad bench train-cpu: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}; "
+        f"load average {meta['load_average']}")
+    notes = []
+    torch = _torch_or_none(MlpBenchConfig(torch=not args.no_torch), notes)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    jax = None if args.no_jax else _jax_or_none(args.threads, notes)
+    epochs = args.epochs or (3 if args.quick else 15)
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        blas = report.blas_label()
+        result = run_train_cpu(epochs, args.rtol, log, torch=torch, jax=jax)
+    notes = [f"`gpugrad train` default model: MLP {result['model']} ReLU, Adam lr 1e-3, batch {result['batch']}, "
+             f"{result['samples']} samples/epoch ({result['steps']} steps); same initial weights and batch "
+             f"order for all", f"threads: {args.threads}; BLAS: {blas}"
+             + (f"; torch.set_num_threads({args.threads})" if torch is not None else ""),
+             f"loss check: every step of the first (untimed) epoch against {result['reference']}, "
+             f"rtol {args.rtol:g}", f"timing: {epochs} epochs per contender in interleaved rounds (order "
+             f"rotating); ratios are medians [IQR] of per-round ratios"] + notes
+    table = report.format_table(TRAIN_CPU_COLUMNS, result["rows"])
+    log("")
+    log(table)
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    failed = sum(r["status"] != "ok" for r in result["rows"])
+    _write_outputs(out, {"benchmark": "train-cpu", "meta": meta, "config": {"epochs": epochs, "threads": args.threads,
+                                                                           "rtol": args.rtol},
+                         **result, "notes": notes, "failed_rows": failed, "table": table},
+                   log, plot=None, plot_names=[])
+    if failed:
+        print(f"gpugrad bench train-cpu: {failed} row(s) failed (see the check column)", file=sys.stderr)
         return EXIT_FAILED_ROWS
     return EXIT_OK
 

@@ -55,8 +55,12 @@ class NumpyContender(_CpuContender):
             self.v = [np.zeros_like(p) for p in self.params]
             self.t = 0
 
-    def step(self):
-        ps, x, y, rows = self.params, self.x, self.y, self.rows
+    def step(self, x=None, y=None):
+        """One step on the fixed batch, or on ``x``, ``y`` when given (train-cpu's batches)."""
+        if x is None:
+            x, y = self.x, self.y
+        ps = self.params
+        rows = self.rows if len(y) == len(self.rows) else np.arange(len(y))
         L = len(ps) // 2
         hs = [x]
         for i in range(L):
@@ -169,7 +173,7 @@ class JaxContender(_CpuContender):
     def __init__(self, jax, optimizer, init, x, y):
         import jax.numpy as jnp
         self.notes = []
-        self.jax = jax
+        self.jax, self.jnp = jax, jnp
         L = len(init) // 2
 
         def loss_fn(params, xb, yb):
@@ -208,8 +212,13 @@ class JaxContender(_CpuContender):
         self.state = state
         self.x, self.y = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
 
-    def step(self):
-        self.params, self.state, loss = self._step(self.params, self.state, self.x, self.y)
+    def step(self, x=None, y=None):
+        """One step on the fixed batch, or on ``x``, ``y`` (NumPy) when given."""
+        if x is None:
+            x, y = self.x, self.y
+        else:
+            x, y = self.jnp.asarray(x), self.jnp.asarray(y.astype(np.int32))
+        self.params, self.state, loss = self._step(self.params, self.state, x, y)
         return loss.block_until_ready()
 
     def loss_value(self, loss) -> float:
