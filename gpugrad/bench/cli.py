@@ -258,9 +258,9 @@ def _run_mlp(args) -> int:
            "hand numpy" if any(r["framework"] == "numpy" for r in result["rows"]) else "the first gpugrad row")
     notes = result["notes"] + [f"time / ref and loss rel diff are against {ref} on the same device"]
     if device == "cpu":
-        notes.append("peak MiB (cpu): tracemalloc's peak of NumPy allocations during one step above what "
-                     "was live before it (NumPy-based contenders only; parameters and optimizer state "
-                     "that outlive the step are not counted)")
+        notes.append("peak MiB (cpu): the most bytes the contender's NumPy arrays held at once during one "
+                     "step (tracemalloc from before the contender was built: parameters, optimizer state, "
+                     "gradients and its batch copy included; NumPy-based contenders only)")
     for r in result["rows"]:
         for n in r.get("notes", []):
             if n not in notes:

@@ -227,8 +227,7 @@ class JaxContender(_CpuContender):
 
 def numpy_peak_bytes(fn) -> int:
     """Peak bytes NumPy allocated during one call of ``fn`` above what was live before it
-    (tracemalloc: NumPy reports its array buffers to it). The step's own working memory: the
-    parameters, state and batch that outlive the step are not counted, their updates are."""
+    (tracemalloc: NumPy reports its array buffers to it)."""
     import tracemalloc
     started = not tracemalloc.is_tracing()
     if started:
@@ -241,3 +240,37 @@ def numpy_peak_bytes(fn) -> int:
     finally:
         if started:
             tracemalloc.stop()
+
+
+class TracedPeak:
+    """The most memory a contender's NumPy arrays ever held at once during one training step:
+    tracing starts before the contender is built, so its parameters, optimizer state, gradients
+    kept between steps and batch copies are all counted, as in a process that trains only it.
+
+        with TracedPeak() as tp:
+            c = make(); c.step()            # build, warm up (state allocated)
+            tp.reset(); c.step()            # the measured step
+        tp.peak_bytes
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.peak_bytes = None
+
+    def __enter__(self):
+        import tracemalloc
+        self._tm = tracemalloc
+        self._started = self.enabled and not tracemalloc.is_tracing()
+        if self._started:
+            tracemalloc.start()
+        return self
+
+    def reset(self):
+        if self._started:
+            self._tm.reset_peak()
+
+    def __exit__(self, *exc):
+        if self._started:
+            self.peak_bytes = self._tm.get_traced_memory()[1]
+            self._tm.stop()
+        return False

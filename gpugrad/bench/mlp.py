@@ -460,7 +460,7 @@ def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list
     """One model on the CPU by the interleaved method: every contender built from the same initial
     weights and batch, losses checked against the reference before any timing, then timed in
     rotating rounds; paired ratios against every baseline; tracemalloc peak of one step."""
-    from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, numpy_peak_bytes
+    from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, TracedPeak
     from .timing import interleaved_host, paired_ratios
     sizes, batch = MODELS[name]
     names, init = initial_state(sizes, cfg.seed)
@@ -488,16 +488,18 @@ def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list
         for framework, make in makers:
             row = dict(base, framework=framework)
             try:
-                c = make()
-                row.update(impl=c.impl, policy=getattr(c, "policy", None), graphed=getattr(c, "graphed", False),
-                           notes=list(c.notes))
-                row["losses"] = [c.loss_value(c.step()) for _ in range(cfg.check_steps)]
+                # NumPy-based contenders are built and checked under tracemalloc: their peak counts
+                # everything they hold, parameters and optimizer state included
+                with TracedPeak(cfg.peak_memory and framework in ("gpugrad", "numpy")) as traced:
+                    c = make()
+                    row.update(impl=c.impl, policy=getattr(c, "policy", None),
+                               graphed=getattr(c, "graphed", False), notes=list(c.notes))
+                    row["losses"] = [c.loss_value(c.step()) for _ in range(cfg.check_steps)]
+                    traced.reset()
+                    c.step()                      # the step whose peak is measured (untimed)
                 if framework == "floor":
                     row["losses"] = None
-                if cfg.peak_memory and framework in ("gpugrad", "numpy", "floor"):
-                    row["peak_mib"] = numpy_peak_bytes(c.step) / 2**20
-                else:
-                    row["peak_mib"] = None
+                row["peak_mib"] = None if traced.peak_bytes is None else traced.peak_bytes / 2**20
                 row["status"] = "ok"
                 live.append((row, c))
             except Exception as exc:  # one failing contender must not end the run
