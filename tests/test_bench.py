@@ -39,7 +39,8 @@ def _run(*args, env_extra=None, timeout=120):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-mlp")
-    proc = _run("mlp", "--quick", "--device", "cpu", "--out", str(out))
+    # a short budget: the rows and files are under test here, not the figures
+    proc = _run("mlp", "--quick", "--device", "cpu", "--budget", "0.2", "--repeats", "3", "--out", str(out))
     return proc, out
 
 
@@ -131,7 +132,7 @@ def _cfg(**kw):
 def test_graphed_rows_match_the_eager_ones():
     # On the CPU gg.cuda.graphed runs the step eagerly on static buffers: the row's code path
     # (wrapper, static inputs, returned loss) is the GPU one minus the capture itself.
-    res = mb.run_mlp_bench(_cfg(graphed="on", torch=HAS_TORCH), report.Log(quiet=True))
+    res = mb.run_mlp_bench(_cfg(graphed="on", torch=HAS_TORCH, jax=False), report.Log(quiet=True))
     impls = [r["impl"] for r in res["rows"]]
     assert "gpugrad numpy" in impls and "gpugrad numpy +graph" in impls
     eager = next(r for r in res["rows"] if r["impl"] == "gpugrad numpy")
@@ -201,7 +202,7 @@ def test_failed_rows_make_the_command_exit_1(monkeypatch, tmp_path, capsys):
     sabotaged = []
 
     monkeypatch.setattr(mb, "_check_losses", sabotage)
-    rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet",
+    rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet", "--no-jax",
                          "--graphed", "on", "--json", str(tmp_path / "r.json")])
     assert rc == 1
     assert "row(s) failed" in capsys.readouterr().err
