@@ -250,7 +250,10 @@ def apply(op: Op, args, params):
                         vc = a._vc = [0]
                     versions = ((i, vc, vc[0]),) if versions is None else versions + ((i, vc, vc[0]),)
                 else:
-                    saved.append(Meta(d.shape, d.dtype))
+                    meta = _new_object(Meta)      # Meta(d.shape, d.dtype), inlined
+                    meta.shape = d.shape
+                    meta.dtype = d.dtype
+                    saved.append(meta)
             else:
                 parents.append(None)
                 saved.append(a)
