@@ -163,9 +163,11 @@ def _run(roots, retain_graph, create_graph, targets):
         if isinstance(n, Tensor):
             continue
         for p in n.parents:
-            if p is None or (needed is not None and id(p) not in needed):
+            if p is None:
                 continue
             k = id(p)
+            if needed is not None and k not in needed:
+                continue
             if k in deps:
                 deps[k] += 1
             else:
@@ -182,6 +184,10 @@ def _run(roots, retain_graph, create_graph, targets):
 
     captured = {} if targets is not None else None
     check = anomaly.state.enabled
+    if targets is None and not create_graph and not check:
+        with no_grad():
+            _run_raw(ready, pending, deps, handed, retain_graph)
+        return None
     mode = enable_grad() if create_graph else no_grad()
     with mode:
         while ready:
@@ -262,6 +268,79 @@ def _run(roots, retain_graph, create_graph, targets):
                     ready.append(p)
             grads = gp = None     # drop this VJP's references: the next node may then own its g
     return captured
+
+
+def _run_raw(ready, pending, deps, handed, retain_graph) -> None:
+    """``_run``'s loop for plain ``backward()``: raw arrays, every node needed, no anomaly checks.
+
+    The same steps as the general loop with the branches that cannot apply removed (the fixed
+    cost per op is mostly this loop); keep the two in step.
+    """
+    while ready:
+        n = ready.pop()
+        g = pending.pop(id(n), None)
+        if isinstance(n, Tensor):                          # a leaf: the end of a path
+            if g is not None:
+                if n._hooks:
+                    g = _run_hooks(n._hooks, g, n._device, False, handed)
+                _accumulate(n, g, handed, False)
+            continue
+        parents = n.parents
+        if g is None:
+            for p in parents:
+                if p is not None:
+                    kp = id(p)
+                    deps[kp] -= 1
+                    if deps[kp] == 0:
+                        ready.append(p)
+            continue
+        if n.hooks:
+            g = _run_hooks(n.hooks, g, n.device, False, handed)
+        if n.retained is not None:
+            t = n.retained()
+            if t is not None:
+                _accumulate(t, g, handed, False)
+        metas = n.saved
+        backend = n.device.backend
+        try:
+            if n.freed or backend is None:
+                grads = _apply_vjp(n, g, None, False)
+            else:
+                if n.versions:
+                    for _, vc, v in n.versions:
+                        if vc[0] != v:
+                            _check_versions(n)          # raises, saying which input
+                op = n.op
+                if op.vjp_writes_g and _owned(g, handed):
+                    F = raw_namespace(backend, True)
+                else:
+                    F = backend.__dict__.get("_raw_namespace") or raw_namespace(backend)
+                if op.joint_vjp is None:
+                    grads = [None if p is None else vjp(F, g, n.ans, *metas, **n.params)
+                             for vjp, p in zip(op.vjps, parents)]
+                else:
+                    grads = op.joint_vjp(F, g, n.ans, [p is not None for p in parents], *metas, **n.params)
+        except Exception as exc:
+            if type(exc).__name__ != "OutOfMemoryError":  # CuPy's
+                raise
+            from .cuda import out_of_memory_error
+            raise out_of_memory_error(f"backward of {n.op.name}", n.device, exc) from exc
+        if not retain_graph:
+            n.saved = n.ans = None
+            n.freed = True
+        for p, gp, meta in zip(parents, grads, metas):
+            if p is None:
+                continue
+            kp = id(p)
+            if gp is not None:
+                if isinstance(gp, np.generic) or gp.shape != meta.shape or gp.dtype != meta.dtype:
+                    gp = _fit(gp, meta, False, n.device)
+                old = pending.get(kp)
+                pending[kp] = gp if old is None else old + gp
+            deps[kp] -= 1
+            if deps[kp] == 0:
+                ready.append(p)
+        grads = gp = None         # drop this VJP's references: the next node may then own its g
 
 
 def _owned(g, handed) -> bool:
