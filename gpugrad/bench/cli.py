@@ -250,6 +250,8 @@ def _run_mlp(args) -> int:
                                                     rows) if rows else ""},
                        log, plot=None, plot_names=[])
         raise
+    if result["config"].get("blas") is not None:
+        meta["blas"] = result["config"]["blas"]     # the thread count the run used
     log("")
     columns = CPU_MLP_COLUMNS if device == "cpu" else MLP_COLUMNS
     table = report.format_table(columns, result["rows"])
@@ -361,6 +363,7 @@ def _run_engine(args) -> int:
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=args.threads, user_api="blas"):
         blas = report.blas_label()
+        meta["blas"] = report.blas_info()             # the thread count the run used
         result = run_mlp_bench(cfg, log) if args.only in (None, "mlp") else None
         if args.only in (None, "chain"):
             rows += run_chain(chain_ops, rounds, torch, log)
@@ -416,6 +419,7 @@ def _run_train_cpu(args) -> int:
     epochs = args.epochs or (3 if args.quick else 15)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         blas = report.blas_label()
+        meta["blas"] = report.blas_info()             # the thread count the run used
         result = run_train_cpu(epochs, args.rtol, log, torch=torch, jax=jax)
     notes = [f"`gpugrad train` default model: MLP {result['model']} ReLU, Adam lr 1e-3, batch {result['batch']}, "
              f"{result['samples']} samples/epoch ({result['steps']} steps); same initial weights and batch "

@@ -362,8 +362,11 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
              "the timed steps, after the checked steps and warm-up"]
     torch = _torch_or_none(cfg, notes)
     threads, limiter = (None, None)
+    blas = None
     if cfg.device in ("cpu", "cudasim"):
         threads, limiter = _set_threads(cfg, torch, notes)
+        from .report import blas_info
+        blas = blas_info()        # as set for the run (threadpoolctl), not as the process started
     if cfg.device == "cuda":
         notes.append("policies: numba = hand-written matmul/ReLU/bias-sigmoid kernels; cublas = "
                      "cuBLAS FP32 (TF32 off) matmul with CuPy ReLU/bias-sigmoid; torch TF32 off too")
@@ -434,7 +437,7 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
             limiter.restore_original_limits()
     failed = [r for r in rows if r["status"] != "ok"]
     config = dataclasses.asdict(cfg)
-    config.update(threads=threads, models={n: {"sizes": list(MODELS[n][0]), "batch": MODELS[n][1]}
+    config.update(threads=threads, blas=blas, models={n: {"sizes": list(MODELS[n][0]), "batch": MODELS[n][1]}
                                            for n in cfg.models})
     return {"config": config, "rows": rows, "notes": notes, "failed": len(failed)}
 
