@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_GPU = gg.cuda.is_available()
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_JAX = importlib.util.find_spec("jax") is not None
 
 
 def _run(*args, env_extra=None, timeout=120):
@@ -39,7 +40,8 @@ def _run(*args, env_extra=None, timeout=120):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-mlp")
-    proc = _run("mlp", "--quick", "--device", "cpu", "--out", str(out))
+    # a short budget: the rows and files are under test here, not the figures
+    proc = _run("mlp", "--quick", "--device", "cpu", "--budget", "0.2", "--repeats", "3", "--out", str(out))
     return proc, out
 
 
@@ -55,7 +57,8 @@ def test_mlp_quick_produces_every_expected_row(quick_run):
     _, out = quick_run
     data = json.loads((out / "bench-mlp.json").read_text())
     expected = {(m, impl) for m in mb.QUICK_MODELS
-                for impl in (["gpugrad numpy"] + (["torch eager"] if HAS_TORCH else []))}
+                for impl in (["gpugrad numpy", "hand numpy", "GEMMs only (floor)"]
+                             + (["torch eager"] if HAS_TORCH else []) + (["jax jit"] if HAS_JAX else []))}
     got = {(r["model"], r["impl"]) for r in data["rows"]}
     assert got == expected
     for r in data["rows"]:
@@ -64,8 +67,18 @@ def test_mlp_quick_produces_every_expected_row(quick_run):
         assert r["layers"] == mb.layers_label(sizes) and r["batch"] == batch
         assert r["step_ms"] > 0 and r["repeats"] == len(r["samples_ms"]) >= 1
         assert r["step_ms"] == pytest.approx(float(np.median(r["samples_ms"])))
-        assert len(r["losses"]) == 5 and all(math.isfinite(v) for v in r["losses"])
-        assert r["peak_mib"] is None           # no GPU memory on the CPU
+        # paired ratios against every other contender of the model, from the same rounds
+        others = {o["impl"] for o in data["rows"] if o["model"] == r["model"] and o is not r}
+        assert set(r["ratios"]) == others
+        if r["framework"] == "floor":
+            assert r["losses"] is None        # timed only: it computes no loss
+        else:
+            assert len(r["losses"]) == 5 and all(math.isfinite(v) for v in r["losses"])
+            assert r["loss_check"] in ("ok", "reference")
+        # tracemalloc peak of a step for the NumPy-based contenders only
+        assert (r["peak_mib"] is not None) == (r["framework"] in ("gpugrad", "numpy"))
+        if r["peak_mib"] is not None:     # at least the parameters and their gradients
+            assert r["peak_mib"] * 2**20 >= 2 * 4 * r["params"]
     assert data["failed_rows"] == 0
 
 
@@ -82,7 +95,8 @@ def test_mlp_quick_json_is_complete(quick_run):
     assert meta["versions"]["numpy"] == np.__version__
     for key in ("gpugrad", "cupy", "numba", "torch"):
         assert key in meta["versions"]
-    assert data["config"]["optimizer"] == "sgd" and data["config"]["threads"] >= 1
+    assert data["config"]["optimizer"] == "sgd" and data["config"]["threads"] == 1
+    assert meta["blas"] and all(b["num_threads"] == 1 and "architecture" in b for b in meta["blas"])
     assert set(data["config"]["models"]) == set(mb.QUICK_MODELS)
     assert any("threads" in n for n in data["notes"]) and any("SGD" in n for n in data["notes"])
     assert data["table"].startswith("| model")
@@ -119,7 +133,7 @@ def _cfg(**kw):
 def test_graphed_rows_match_the_eager_ones():
     # On the CPU gg.cuda.graphed runs the step eagerly on static buffers: the row's code path
     # (wrapper, static inputs, returned loss) is the GPU one minus the capture itself.
-    res = mb.run_mlp_bench(_cfg(graphed="on", torch=HAS_TORCH), report.Log(quiet=True))
+    res = mb.run_mlp_bench(_cfg(graphed="on", torch=HAS_TORCH, jax=False), report.Log(quiet=True))
     impls = [r["impl"] for r in res["rows"]]
     assert "gpugrad numpy" in impls and "gpugrad numpy +graph" in impls
     eager = next(r for r in res["rows"] if r["impl"] == "gpugrad numpy")
@@ -131,11 +145,19 @@ def test_graphed_rows_match_the_eager_ones():
 
 
 def test_no_torch_checks_against_the_first_gpugrad_row():
-    res = mb.run_mlp_bench(_cfg(torch=False, graphed="on"), report.Log(quiet=True))
+    res = mb.run_mlp_bench(_cfg(torch=False, graphed="on", extra=False, jax=False), report.Log(quiet=True))
     assert [r["framework"] for r in res["rows"]] == ["gpugrad", "gpugrad"]
     assert res["rows"][0]["loss_check"] == "reference"
     assert res["rows"][1]["loss_reference"] == "gpugrad numpy"
     assert any("left out" in n for n in res["notes"])
+
+
+def test_no_torch_checks_against_hand_numpy():
+    res = mb.run_mlp_bench(_cfg(torch=False, jax=False), report.Log(quiet=True))
+    ref = next(r for r in res["rows"] if r["framework"] == "numpy")
+    assert ref["loss_check"] == "reference"
+    ours = next(r for r in res["rows"] if r["framework"] == "gpugrad")
+    assert ours["loss_reference"] == "hand numpy" and ours["loss_check"] == "ok"
 
 
 @pytest.mark.skipif(HAS_GPU or os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
@@ -181,7 +203,7 @@ def test_failed_rows_make_the_command_exit_1(monkeypatch, tmp_path, capsys):
     sabotaged = []
 
     monkeypatch.setattr(mb, "_check_losses", sabotage)
-    rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet",
+    rc = bench_cli.main(["mlp", "--device", "cpu", "--sizes", "tiny", "--repeats", "1", "--quiet", "--no-jax",
                          "--graphed", "on", "--json", str(tmp_path / "r.json")])
     assert rc == 1
     assert "row(s) failed" in capsys.readouterr().err

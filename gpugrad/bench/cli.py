@@ -94,7 +94,10 @@ def _configure(bench) -> None:
     m.add_argument("--budget", type=_positive_float, default=None,
                    help="seconds of timed steps per row (default: 5; 1 with --quick)")
     m.add_argument("--threads", type=_positive_int, default=None,
-                   help="cpu: NumPy BLAS and torch threads, the same for both (default: all cores)")
+                   help="cpu: NumPy BLAS, torch and JAX threads, the same for all (default: 1)")
+    m.add_argument("--no-jax", action="store_true", help="cpu: leave JAX jit out even when installed")
+    m.add_argument("--no-extra", action="store_true",
+                   help="cpu: leave out the hand-written NumPy step and the GEMMs-only floor")
     m.add_argument("--policies", type=_names(tuple(POLICIES)), default=("numba", "cublas"),
                    help="GPU kernel policies to run gpugrad under (default: numba,cublas)")
     m.add_argument("--graphed", choices=("auto", "on", "off"), default="auto",
@@ -111,6 +114,39 @@ def _configure(bench) -> None:
     d.add_argument("--ranks", type=lambda s: tuple(_positive_int(v) for v in s.split(",")), default=(1, 2),
                    help="rank counts to run, comma-separated (default: 1,2)")
 
+    e = sub.add_parser("engine", help="engine overhead per op and the small MLP step on the CPU, vs "
+                                      "hand NumPy, PyTorch, JAX jit and the GEMMs-only floor",
+                       description="The engine's fixed cost per recorded op (a chain of tiny ops, forward "
+                                   "and backward) and the 784-256-256-10 training step, against hand-written "
+                                   "NumPy, PyTorch CPU, JAX jit and the step's GEMMs alone: contenders "
+                                   "interleaved in rotating rounds, results checked before timing, medians "
+                                   "with IQR and paired ratios.")
+    _common(e)
+    e.add_argument("--threads", type=_positive_int, default=1,
+                   help="NumPy BLAS, torch and JAX threads (default: 1)")
+    e.add_argument("--rounds", type=_positive_int, default=None,
+                   help="interleaved rounds per workload (default: 15; 5 with --quick)")
+    e.add_argument("--chain-ops", type=_positive_int, default=10_000, help="ops in the tiny-op chain")
+    e.add_argument("--only", choices=("chain", "mlp"), help="run one workload only")
+    e.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    e.add_argument("--no-jax", action="store_true", help="leave JAX jit out")
+    e.add_argument("--profile", choices=("chain", "mlp"),
+                   help="instead of timing, print a cProfile of gpugrad alone on this workload")
+    e.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+
+    t = sub.add_parser("train-cpu", help="epochs of gpugrad train's default model on the CPU vs PyTorch, "
+                                         "hand NumPy and JAX jit",
+                       description="Epochs of the 64-256-256-10 MLP (Adam, batch 32, digits) from the same "
+                                   "weights and batches, losses checked, epochs interleaved, paired ratios.")
+    _common(t)
+    t.add_argument("--epochs", type=_positive_int, default=None,
+                   help="timed epochs (interleaved rounds) per contender (default: 15; 3 with --quick)")
+    t.add_argument("--threads", type=_positive_int, default=1, help="BLAS, torch and JAX threads (default: 1)")
+    t.add_argument("--rtol", type=_positive_float, default=1e-3,
+                   help="max relative difference of any step's loss from the reference's (default: 1e-3)")
+    t.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    t.add_argument("--no-jax", action="store_true", help="leave JAX jit out")
+
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -125,6 +161,10 @@ def run_bench(args) -> int:
     try:
         if command == "kernels":
             return _run_kernels(args)
+        if command == "engine":
+            return _run_engine(args)
+        if command == "train-cpu":
+            return _run_train_cpu(args)
         if command == "ddp":
             from .ddp import run_ddp_cli
             return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
@@ -173,7 +213,7 @@ def _gpu_works() -> bool:
 
 def _run_mlp(args) -> int:
     from . import report
-    from .mlp import DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
+    from .mlp import CPU_MLP_COLUMNS, DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
 
     device = args.device
     if device == "auto":
@@ -188,8 +228,13 @@ def _run_mlp(args) -> int:
         device=device, models=tuple(models), optimizer=args.optimizer, check_steps=args.steps,
         rtol=args.rtol, max_repeats=args.repeats or (10 if args.quick else 30),
         budget_s=args.budget or (1.0 if args.quick else 5.0), seed=args.seed, threads=args.threads,
-        policies=tuple(args.policies), graphed=args.graphed, torch=not args.no_torch)
+        policies=tuple(args.policies), graphed=args.graphed, torch=not args.no_torch,
+        jax=not args.no_jax, extra=not args.no_extra)
     out = _outputs(args, "mlp")
+    if device == "cpu":
+        rc = reexec_for_blas_threads(args.threads or 1)
+        if rc is not None:
+            return rc
     log = report.Log(quiet=args.quiet)
     meta = report.collect_meta("cuda" if device == "cuda" else "cpu")
     where = meta["device_name"] + (f" (driver {meta['driver_version']})" if meta.get("driver_version") else
@@ -201,14 +246,23 @@ def _run_mlp(args) -> int:
     except KeyboardInterrupt:   # Ctrl-C or `timeout -s INT`: keep the models already measured
         log(f"interrupted after {len(rows)} rows; writing them")
         _write_outputs(out, {"benchmark": "mlp", "meta": meta, "interrupted": True, "rows": rows,
-                             "table": report.format_table(MLP_COLUMNS, rows) if rows else ""},
+                             "table": report.format_table(CPU_MLP_COLUMNS if device == "cpu" else MLP_COLUMNS,
+                                                    rows) if rows else ""},
                        log, plot=None, plot_names=[])
         raise
+    if result["config"].get("blas") is not None:
+        meta["blas"] = result["config"]["blas"]     # the thread count the run used
     log("")
-    table = report.format_table(MLP_COLUMNS, result["rows"])
+    columns = CPU_MLP_COLUMNS if device == "cpu" else MLP_COLUMNS
+    table = report.format_table(columns, result["rows"])
     log(table)
-    ref = "torch eager" if any(r["framework"] == "torch" for r in result["rows"]) else "the first gpugrad row"
+    ref = ("torch eager" if any(r["framework"] == "torch" for r in result["rows"]) else
+           "hand numpy" if any(r["framework"] == "numpy" for r in result["rows"]) else "the first gpugrad row")
     notes = result["notes"] + [f"time / ref and loss rel diff are against {ref} on the same device"]
+    if device == "cpu":
+        notes.append("peak MiB (cpu): the most bytes the contender's NumPy arrays held at once during one "
+                     "step (tracemalloc from before the contender was built: parameters, optimizer state, "
+                     "gradients and its batch copy included; NumPy-based contenders only)")
     for r in result["rows"]:
         for n in r.get("notes", []):
             if n not in notes:
@@ -234,6 +288,30 @@ def _run_mlp(args) -> int:
     return EXIT_OK
 
 
+#: OpenBLAS's idle workers spin for 2^N cycles after each call (N = 28 by default, ~0.1 s), taking
+#: the second core from whichever contender runs next; N = 4 parks them at once. Read at load.
+OPENBLAS_THREAD_TIMEOUT = "4"
+
+
+def reexec_for_blas_threads(threads: int):
+    """With more than one BLAS thread, rerun this very command in a child process whose
+    environment sets OPENBLAS_THREAD_TIMEOUT (OpenBLAS reads it only when it loads, and NumPy is
+    loaded by now); return the child's exit status. None when nothing needs doing: one thread,
+    the variable already set, or not a command line (``sys.orig_argv`` is not ours)."""
+    import subprocess
+    if threads <= 1 or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return None
+    argv = list(getattr(sys, "orig_argv", []))
+    if not any(a in ("gpugrad", "gpugrad.bench", "gpugrad.__main__") or a.endswith(("/gpugrad", "bench_engine.py"))
+               for a in argv[1:3]):
+        return None
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=OPENBLAS_THREAD_TIMEOUT)
+    print(f"gpugrad bench: {threads} threads: rerunning with OPENBLAS_THREAD_TIMEOUT="
+          f"{OPENBLAS_THREAD_TIMEOUT} (idle OpenBLAS workers must not spin on a core another contender "
+          f"needs)", file=sys.stderr, flush=True)
+    return subprocess.call([sys.executable, *argv[1:]], env=env)
+
+
 def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
     from . import report
     if out["plots"] and plot is not None:
@@ -252,6 +330,120 @@ def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
         log(f"wrote {out['log']}")
         with open(out["log"], "w") as f:
             f.write(log.text())
+
+
+def _run_engine(args) -> int:
+    from . import report
+    from .engine import ENGINE_COLUMNS, mlp_rows, profile, run_chain, targets
+    from .mlp import MlpBenchConfig, run_mlp_bench
+    if args.profile:
+        profile(args.profile, args.chain_ops)
+        return EXIT_OK
+    out = _outputs(args, "engine")
+    rc = reexec_for_blas_threads(args.threads)
+    if rc is not None:
+        return rc
+    rounds = args.rounds or (5 if args.quick else 15)
+    chain_ops = min(args.chain_ops, 2000) if args.quick else args.chain_ops
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    log(f"gpugrad bench engine on cpu: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}; "
+        f"load average {meta['load_average']}")
+    cfg = MlpBenchConfig(device="cpu", models=("small",), threads=args.threads, torch=not args.no_torch,
+                         jax=not args.no_jax, max_repeats=rounds, min_repeats=rounds,
+                         budget_s=1e9, graphed="off")
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            torch = None
+    rows = []
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        blas = report.blas_label()
+        meta["blas"] = report.blas_info()             # the thread count the run used
+        result = run_mlp_bench(cfg, log) if args.only in (None, "mlp") else None
+        if args.only in (None, "chain"):
+            rows += run_chain(chain_ops, rounds, torch, log)
+    notes = [f"BLAS: {blas}; torch threads {torch.get_num_threads() if torch is not None else '(not used)'}",
+             "chain: values and gradients of every contender equal gpugrad's (rtol 1e-5) before timing; "
+             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios"]
+    if result is not None:
+        rows += mlp_rows(result)
+        notes += [n for n in result["notes"] if n not in notes]
+    log("")
+    table = report.format_table(ENGINE_COLUMNS, rows)
+    log(table)
+    judged = targets(rows)
+    for t in judged:
+        notes.append(f"target {t['workload']}: gpugrad / {t['versus']} = {t['ratio']:.2f}x [IQR {t['iqr']:.2f}] "
+                     f"<= {t['bar']:.2f}x: {'MET' if t['met'] else 'MISSED'}")
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    failed = result["failed"] if result is not None else 0
+    payload = {"benchmark": "engine", "meta": meta, "config": {"threads": args.threads, "rounds": rounds,
+                                                               "chain_ops": chain_ops, "only": args.only},
+               "rows": rows, "targets": judged, "notes": notes, "failed_rows": failed, "table": table,
+               "mlp": result}
+    _write_outputs(out, payload, log, plot=None, plot_names=[])
+    if failed:
+        print(f"gpugrad bench engine: {failed} row(s) failed", file=sys.stderr)
+        return EXIT_FAILED_ROWS
+    if args.strict and not all(t["met"] for t in judged):
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+def _run_train_cpu(args) -> int:
+    from threadpoolctl import threadpool_limits
+    from . import report
+    from .mlp import _jax_or_none, _torch_or_none, MlpBenchConfig
+    from .train_cpu import TRAIN_CPU_COLUMNS, run_train_cpu
+    out = _outputs(args, "train-cpu")
+    rc = reexec_for_blas_threads(args.threads)
+    if rc is not None:
+        return rc
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    log(f"gpugrad bench train-cpu: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}; "
+        f"load average {meta['load_average']}")
+    notes = []
+    torch = _torch_or_none(MlpBenchConfig(torch=not args.no_torch), notes)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    jax = None if args.no_jax else _jax_or_none(args.threads, notes)
+    epochs = args.epochs or (3 if args.quick else 15)
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        blas = report.blas_label()
+        meta["blas"] = report.blas_info()             # the thread count the run used
+        result = run_train_cpu(epochs, args.rtol, log, torch=torch, jax=jax)
+    notes = [f"`gpugrad train` default model: MLP {result['model']} ReLU, Adam lr 1e-3, batch {result['batch']}, "
+             f"{result['samples']} samples/epoch ({result['steps']} steps); same initial weights and batch "
+             f"order for all", f"threads: {args.threads}; BLAS: {blas}"
+             + (f"; torch.set_num_threads({args.threads})" if torch is not None else ""),
+             f"loss check: every step of the first (untimed) epoch against {result['reference']}, "
+             f"rtol {args.rtol:g}", f"timing: {epochs} epochs per contender in interleaved rounds (order "
+             f"rotating); ratios are medians [IQR] of per-round ratios"] + notes
+    table = report.format_table(TRAIN_CPU_COLUMNS, result["rows"])
+    log("")
+    log(table)
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    failed = sum(r["status"] != "ok" for r in result["rows"])
+    _write_outputs(out, {"benchmark": "train-cpu", "meta": meta, "config": {"epochs": epochs, "threads": args.threads,
+                                                                           "rtol": args.rtol},
+                         **result, "notes": notes, "failed_rows": failed, "table": table},
+                   log, plot=None, plot_names=[])
+    if failed:
+        print(f"gpugrad bench train-cpu: {failed} row(s) failed (see the check column)", file=sys.stderr)
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
 
 
 def _run_kernels(args) -> int:

@@ -70,6 +70,9 @@ class MlpBenchConfig:
     policies: tuple = ("numba", "cublas")
     graphed: str = "auto"               # "auto" (on a GPU, when gg.cuda.graphed exists), "on", "off"
     torch: bool = True
+    jax: bool = True                    # cpu: JAX jit as a contender when installed
+    extra: bool = True                  # cpu: hand-written NumPy and the GEMMs-only floor as contenders
+    peak_memory: bool = True            # cpu: tracemalloc peak of one step of the NumPy-based contenders
 
 
 def layers_label(sizes) -> str:
@@ -310,8 +313,8 @@ def _torch_or_none(cfg: MlpBenchConfig, notes: list):
 
 
 def _set_threads(cfg: MlpBenchConfig, torch, notes: list):
-    """Same thread count for NumPy's BLAS and PyTorch's intra-op pool (CPU runs)."""
-    threads = cfg.threads or os.cpu_count() or 1
+    """Same thread count for NumPy's BLAS and PyTorch's intra-op pool (CPU runs; default 1)."""
+    threads = cfg.threads or 1
     limiter = None
     try:
         from threadpoolctl import threadpool_limits
@@ -319,7 +322,12 @@ def _set_threads(cfg: MlpBenchConfig, torch, notes: list):
         limiter = threadpool_limits(limits=threads, user_api="blas")
         libs = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
                                  if i.get("user_api") == "blas"})) or "unknown BLAS"
-        blas = f"NumPy BLAS ({libs}) {threads} thread(s) (threadpoolctl)"
+        from .report import blas_label
+        blas = f"NumPy BLAS {threads} thread(s) (threadpoolctl): {blas_label()}"
+        if threads > 1:
+            blas += (f"; OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} "
+                     f"(idle OpenBLAS workers spin for 2^N cycles after a call and slow the next "
+                     f"contender; 4 stops that)")
     except ImportError:
         blas = "NumPy BLAS threads not set (threadpoolctl missing)"
     if torch is not None:
@@ -354,8 +362,11 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
              "the timed steps, after the checked steps and warm-up"]
     torch = _torch_or_none(cfg, notes)
     threads, limiter = (None, None)
+    blas = None
     if cfg.device in ("cpu", "cudasim"):
         threads, limiter = _set_threads(cfg, torch, notes)
+        from .report import blas_info
+        blas = blas_info()        # as set for the run (threadpoolctl), not as the process started
     if cfg.device == "cuda":
         notes.append("policies: numba = hand-written matmul/ReLU/bias-sigmoid kernels; cublas = "
                      "cuBLAS FP32 (TF32 off) matmul with CuPy ReLU/bias-sigmoid; torch TF32 off too")
@@ -364,8 +375,19 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
     variants, vnotes = _variants(cfg)
     notes += vnotes
     rows = [] if rows is None else rows
+    jax = None
+    if cfg.device == "cpu" and cfg.jax:
+        jax = _jax_or_none(threads, notes)
+    if cfg.device == "cpu":
+        notes.append("method: all contenders of a model live at once and are timed in interleaved "
+                     "rounds, the order rotating each round (round r starts with contender r); "
+                     "a sample is the mean of `inner` back-to-back steps; 'vs X' columns are the "
+                     "median [IQR] of the per-round ratios (paired), not ratios of medians")
     try:
         for name in cfg.models:
+            if cfg.device == "cpu":
+                rows += _run_cpu_model(cfg, name, torch, jax, variants, log)
+                continue
             sizes, batch = MODELS[name]
             names, init = initial_state(sizes, cfg.seed)
             x, y = batch_data(sizes, batch, cfg.seed)
@@ -415,9 +437,108 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
             limiter.restore_original_limits()
     failed = [r for r in rows if r["status"] != "ok"]
     config = dataclasses.asdict(cfg)
-    config.update(threads=threads, models={n: {"sizes": list(MODELS[n][0]), "batch": MODELS[n][1]}
+    config.update(threads=threads, blas=blas, models={n: {"sizes": list(MODELS[n][0]), "batch": MODELS[n][1]}
                                            for n in cfg.models})
     return {"config": config, "rows": rows, "notes": notes, "failed": len(failed)}
+
+
+def _jax_or_none(threads, notes):
+    """JAX for the CPU rows, pinned to ``threads`` where XLA allows (flags read at its import)."""
+    import sys
+    if "jax" not in sys.modules and threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                                       "intra_op_parallelism_threads=1").strip()
+    from .cpu_contenders import jax_or_none
+    jax = jax_or_none()
+    if jax is None:
+        notes.append("JAX is not installed: no 'jax jit' rows (pip install jax jaxlib to compare)")
+    else:
+        notes.append(f"JAX {jax.__version__} jit on the CPU, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    return jax
+
+
+def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list:
+    """One model on the CPU by the interleaved method: every contender built from the same initial
+    weights and batch, losses checked against the reference before any timing, then timed in
+    rotating rounds; paired ratios against every baseline; tracemalloc peak of one step."""
+    from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, TracedPeak
+    from .timing import interleaved_host, paired_ratios
+    sizes, batch = MODELS[name]
+    names, init = initial_state(sizes, cfg.seed)
+    x, y = batch_data(sizes, batch, cfg.seed)
+    flops = step_flops(sizes, batch)
+    n_params = int(sum(a.size for a in init))
+    log(f"model {name}: {layers_label(sizes)}, batch {batch}, {n_params / 1e6:.2f} M params, "
+        f"{flops / 1e9:.2f} GFLOP/step")
+    makers = []
+    if torch is not None:
+        makers.append(("torch", lambda: TorchContender(cfg, sizes, names, init, x, y, torch)))
+    for policy, graphed in variants:
+        makers.append(("gpugrad", lambda p=policy, g=graphed: GpugradContender(cfg, sizes, names, init, x, y,
+                                                                               p, g)))
+    if cfg.extra:
+        makers.append(("numpy", lambda: NumpyContender(cfg.optimizer, init, x, y)))
+    if jax is not None:
+        makers.append(("jax", lambda: JaxContender(jax, cfg.optimizer, init, x, y)))
+    if cfg.extra:
+        makers.append(("floor", lambda: GemmFloorContender(init, x)))
+    base = {"model": name, "layers": layers_label(sizes), "batch": batch, "params": n_params,
+            "step_gflop": flops / 1e9, "device": "cpu"}
+    rows, live = [], []
+    try:
+        for framework, make in makers:
+            row = dict(base, framework=framework)
+            try:
+                # NumPy-based contenders are built and checked under tracemalloc: their peak counts
+                # everything they hold, parameters and optimizer state included
+                with TracedPeak(cfg.peak_memory and framework in ("gpugrad", "numpy")) as traced:
+                    c = make()
+                    row.update(impl=c.impl, policy=getattr(c, "policy", None),
+                               graphed=getattr(c, "graphed", False), notes=list(c.notes))
+                    row["losses"] = [c.loss_value(c.step()) for _ in range(cfg.check_steps)]
+                    traced.reset()
+                    c.step()                      # the step whose peak is measured (untimed)
+                if framework == "floor":
+                    row["losses"] = None
+                row["peak_mib"] = None if traced.peak_bytes is None else traced.peak_bytes / 2**20
+                row["status"] = "ok"
+                live.append((row, c))
+            except Exception as exc:  # one failing contender must not end the run
+                row.setdefault("impl", framework)
+                row.update(status="error", error=f"{type(exc).__name__}: {exc}")
+                log(f"  {row['impl']}: ERROR {row['error']}")
+            rows.append(row)
+        _check_losses([r for r in rows if r.get("losses") is not None or r["status"] != "ok"], cfg.rtol)
+        timed = [(r, c) for r, c in live if r["status"] == "ok"]
+        if timed:
+            est = {r["impl"]: time_host(c.step, warmup=cfg.warmup, repeats=1)[0] for r, c in timed}
+            # a sample is >= ~20 ms of steps (timer and scheduler noise), rounds fill the budget
+            inner = max(1, min(50, int(0.02 / max(1e-6, max(est.values())))))
+            per_round = sum(est.values()) * inner
+            rounds = adaptive_repeats(per_round, cfg.budget_s * len(timed),
+                                      min(cfg.min_repeats, cfg.max_repeats), cfg.max_repeats)
+            samples = interleaved_host({r["impl"]: c.step for r, c in timed}, rounds, inner=inner, warmup=0)
+            for r, _ in timed:
+                st = summarize(samples[r["impl"]])
+                r.update(step_ms=st["median"] * 1e3,
+                         step_ms_stats={k: (v * 1e3 if k != "n" else v) for k, v in st.items()},
+                         samples_ms=[v * 1e3 for v in samples[r["impl"]]], repeats=rounds, inner=inner,
+                         samples_per_s=batch / st["median"], tflops=flops / st["median"] / 1e12,
+                         ratios={o["impl"]: paired_ratios(samples[r["impl"]], samples[o["impl"]])
+                                 for o, _ in timed if o is not r})
+                ref = r.get("loss_reference")
+                if ref in r["ratios"]:
+                    r["time_vs_ref"] = r["ratios"][ref]["median"]
+                elif ref == r["impl"]:
+                    r["time_vs_ref"] = 1.0
+                log(f"  {r['impl']:<22s} {r['step_ms']:10.3f} ms/step  (median of {rounds} rounds x {inner}; "
+                    f"IQR {r['step_ms_stats']['iqr']:.3f})")
+    finally:
+        for _, c in live:
+            c.close()
+    return rows
 
 
 def _check_losses(rows: list, rtol: float) -> None:
@@ -425,10 +546,12 @@ def _check_losses(rows: list, rtol: float) -> None:
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
         return
-    ref = next((r for r in ok if r["framework"] == "torch"), ok[0])
+    ref = next((r for r in ok if r["framework"] == "torch"),
+               next((r for r in ok if r["framework"] == "numpy"), ok[0]))
     for r in ok:
         r["loss_reference"] = ref["impl"]
-        r["time_vs_ref"] = r["step_ms"] / ref["step_ms"]
+        if r.get("step_ms") is not None and ref.get("step_ms") is not None:
+            r["time_vs_ref"] = r["step_ms"] / ref["step_ms"]
         if r is ref:
             r["loss_max_rel_diff"] = 0.0
             r["loss_check"] = "reference"
@@ -443,6 +566,39 @@ def _check_losses(rows: list, rtol: float) -> None:
         if rel > rtol:
             r["status"] = "loss mismatch"
 
+
+def _ratio_cell(impl_prefix):
+    """'1.02x [0.03]': the paired ratio against the row whose impl starts with ``impl_prefix``."""
+    def cell(r):
+        for other, st in (r.get("ratios") or {}).items():
+            if other.startswith(impl_prefix):
+                return f"{st['median']:.2f}x [{st['iqr']:.2f}]"
+        return None
+    return cell
+
+
+def _iqr_cell(r):
+    st = r.get("step_ms_stats")
+    return None if not st else f"{st['iqr']:.3f}"
+
+
+CPU_MLP_COLUMNS = [
+    ("model", "model", None, "<"),
+    ("layers", "layers", None, "<"),
+    ("batch", "batch", None, ">"),
+    ("impl", "impl", None, "<"),
+    ("step ms (median)", "step_ms", ".3f", ">"),
+    ("IQR ms", _iqr_cell, None, ">"),
+    ("vs torch [IQR]", _ratio_cell("torch"), None, ">"),
+    ("vs hand numpy", _ratio_cell("hand numpy"), None, ">"),
+    ("vs GEMMs only", _ratio_cell("GEMMs only"), None, ">"),
+    ("vs jax jit", _ratio_cell("jax"), None, ">"),
+    ("peak MiB", "peak_mib", ".1f", ">"),
+    ("loss rel diff", lambda r: None if r.get("loss_max_rel_diff") is None
+     else ("ref" if r.get("loss_check") == "reference" else f"{r['loss_max_rel_diff']:.1e}"), None, ">"),
+    ("check", lambda r: (r.get("loss_check") or "timed only") if r["status"] in ("ok", "loss mismatch")
+     else r["status"], None, "<"),
+]
 
 MLP_COLUMNS = [
     ("model", "model", None, "<"),

@@ -110,6 +110,36 @@ def _version(module_name: str):
     return getattr(mod, "__version__", "unknown")
 
 
+def _dist_version(name: str):
+    try:
+        from importlib.metadata import version
+        return version(name)
+    except Exception:
+        return None
+
+
+def blas_info() -> list:
+    """The BLAS libraries loaded in this process (threadpoolctl): library, version, kernel
+    (OpenBLAS's ``architecture``), threading layer and current thread count. [] without
+    threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: i.get(k) for k in ("internal_api", "version", "architecture", "threading_layer",
+                                   "num_threads", "prefix")}
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def blas_label(info=None) -> str:
+    """One line for a table note: 'openblas 0.3.31 (SkylakeX kernel, pthreads, 1 thread)'."""
+    info = blas_info() if info is None else info
+    if not info:
+        return "BLAS unknown (threadpoolctl not installed)"
+    return "; ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture') or '?'} kernel, "
+                     f"{i.get('threading_layer') or '?'}, {i['num_threads']} thread(s))" for i in info)
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -181,8 +211,13 @@ def collect_meta(device_type: str, argv=None) -> dict:
                                               "matplotlib")},
         "env": {k: os.environ[k] for k in ("GPUGRAD_KERNELS", "NUMBA_ENABLE_CUDASIM", "CUPY_TF32",
                                            "NVIDIA_TF32_OVERRIDE", "OMP_NUM_THREADS",
+                                           "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
+                                           "MKL_NUM_THREADS", "XLA_FLAGS",
                                            "CUDA_VISIBLE_DEVICES") if k in os.environ},
+        "blas": blas_info(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+    meta["versions"]["jax"] = _dist_version("jax")      # not imported here: XLA reads its flags at import
     if device_type == "cuda":
         meta.update(gpu_meta())
     else:

@@ -159,3 +159,62 @@ def adaptive_repeats(estimate_s: float, budget_s: float, minimum: int = 3, maxim
     if not estimate_s > 0:
         return maximum
     return max(minimum, min(maximum, int(budget_s / estimate_s)))
+
+
+# -- the CPU comparison method: interleaved rounds, paired ratios ------------------------------------
+def interleaved_host(contenders: dict, rounds: int, inner: int = 1, warmup: int = 1) -> dict:
+    """Seconds per call of each contender, sampled in interleaved rounds on the host clock.
+
+    ``contenders`` maps a name to a callable. Every round calls each contender ``inner`` times
+    back to back (one sample: the mean of those calls), the contenders in a rotating order
+    (round r starts with the r-th), so drift over the run (turbo, another process) and any
+    order effect (caches, a thread pool still spinning from the previous contender) weigh on all
+    of them alike, and round r's samples form pairs for :func:`paired_ratios`. ``warmup`` untimed
+    rounds first. The cyclic garbage collector runs between samples, never inside one.
+
+    Returns ``{name: [seconds per call, one per round]}`` (lists aligned by round).
+    """
+    if rounds < 1 or inner < 1:
+        raise ValueError(f"interleaved_host: rounds and inner must be >= 1, got {rounds} and {inner}")
+    names = list(contenders)
+    for _ in range(warmup):
+        for n in names:
+            contenders[n]()
+    samples = {n: [] for n in names}
+    gc_was_enabled = gc.isenabled()
+    try:
+        for r in range(rounds):
+            k = r % len(names)
+            for n in names[k:] + names[:k]:
+                fn = contenders[n]
+                gc.collect()
+                gc.disable()
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                samples[n].append((time.perf_counter() - t0) / inner)
+                if gc_was_enabled:
+                    gc.enable()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+def rotation_orders(names, rounds: int) -> list:
+    """The order of each round of :func:`interleaved_host` (for the record and for tests)."""
+    names = list(names)
+    return [names[r % len(names):] + names[:r % len(names)] for r in range(rounds)]
+
+
+def paired_ratios(samples_a, samples_b) -> dict:
+    """The ratio a/b from samples taken in the same rounds: ``summarize`` of the per-round ratios.
+
+    Pairing cancels what a round shares (a slow moment of the machine hits both), so the spread
+    of the ratio is tighter than the ratio of two medians suggests. Raises ValueError when the
+    two lists differ in length (they were not taken in the same rounds).
+    """
+    a, b = list(samples_a), list(samples_b)
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_ratios: need samples from the same rounds, got {len(a)} and {len(b)}")
+    return summarize([x / y for x, y in zip(a, b)])
