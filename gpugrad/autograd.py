@@ -160,8 +160,42 @@ def _needed(roots, targets) -> set:
 
 
 def _run(roots, retain_graph, create_graph, targets):
+    """The chain rule, node by node: each node's upstream gradient g (summed over its consumers)
+    goes through its VJP, and each parent receives its share, fitted to the parent's shape.
+
+    Nodes run in reverse topological order: a node is ready once every consumer has sent its
+    gradient (``deps`` counts them down). With ``targets`` (``gg.grad``) only the nodes from which
+    a target is reachable run, and the targets' gradients are captured instead of accumulated.
+    """
     needed = _needed(roots, targets) if targets is not None else None
-    # Count, for each node, how many consumers will send it a gradient.
+    deps = _count_consumers(roots, needed)
+    pending, handed = _seed_gradients(roots)
+    ready = list({id(edge): edge for edge, _ in roots if deps[id(edge)] == 0}.values())
+    captured = {} if targets is not None else None
+    check = anomaly.state.enabled
+    with enable_grad() if create_graph else no_grad():
+        while ready:
+            n = ready.pop()
+            g = pending.pop(id(n), None)
+            if isinstance(n, Tensor):                      # a leaf: the end of a path
+                if g is not None:
+                    _deliver_to_leaf(n, g, captured, handed, create_graph)
+                continue
+            if g is None:                                  # nothing reached it: parents get nothing
+                grads = metas = (None,) * len(n.parents)
+            else:
+                if n.hooks or n.retained is not None or captured is not None:
+                    g = _observe(n, g, captured, targets, handed, create_graph)
+                metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
+                grads = _apply_vjp(n, g, needed, create_graph)
+                if not retain_graph:
+                    _release(n)
+            _send_to_parents(n, grads, metas, pending, deps, ready, needed, create_graph, check)
+    return captured
+
+
+def _count_consumers(roots, needed) -> dict:
+    """For each node reachable from the roots: how many consumers will send it a gradient."""
     deps: dict[int, int] = {}
     stack = []
     for edge, _ in roots:
@@ -181,78 +215,92 @@ def _run(roots, retain_graph, create_graph, targets):
             else:
                 deps[k] = 1
                 stack.append(p)
+    return deps
 
+
+def _seed_gradients(roots):
+    """The outputs' gradients as the first pending ones; ``handed`` holds the ids of arrays the
+    user owns or was given, which the engine must copy before handing out or writing into."""
     pending: dict[int, object] = {}
-    handed: set[int] = set()     # ids of arrays given to the user: never hand out the same one twice
+    handed: set[int] = set()
     for edge, g in roots:
         k = id(edge)
         pending[k] = pending[k] + g if k in pending else g
         handed.add(id(g))
-    ready = list({id(edge): edge for edge, _ in roots if deps[id(edge)] == 0}.values())
+    return pending, handed
 
-    captured = {} if targets is not None else None
-    check = anomaly.state.enabled
-    mode = enable_grad() if create_graph else no_grad()
-    with mode:
-        while ready:
-            n = ready.pop()
-            k = id(n)
-            g = pending.pop(k, None)
-            if isinstance(n, Tensor):                      # a leaf: the end of a path
-                if g is not None:
-                    if n._hooks:
-                        g = _run_hooks(n._hooks, g, n._device, create_graph, handed)
-                    if captured is not None:
-                        captured[k] = _hand_out(g, handed, n._device, create_graph)
-                    else:
-                        _accumulate(n, g, handed, create_graph)
-                continue
-            if g is not None:
-                if n.hooks:
-                    g = _run_hooks(n.hooks, g, n.device, create_graph, handed)
-                if captured is not None and k in targets:
-                    captured[k] = _hand_out(g, handed, n.device, create_graph)
-                elif captured is None and n.retained is not None:
-                    t = n.retained()
-                    if t is not None:
-                        _accumulate(t, g, handed, create_graph)
-                metas = n.saved  # arrays or Meta: the shapes and dtypes each gradient must have
-                try:
-                    grads = _apply_vjp(n, g, needed, create_graph)
-                except Exception as exc:  # the backend re-says its own errors (CuPy's out of memory)
-                    said = get_backend(n.device).translate_error(exc, f"backward of {n.op.name}", n.device)
-                    if said is None:
-                        raise
-                    raise said from exc
-                if not retain_graph:
-                    n.saved = n.ans = None
-                    n.freed = True
-            else:
-                grads = metas = (None,) * len(n.parents)
-            for p, gp, meta in zip(n.parents, grads, metas):
-                if p is None or (needed is not None and id(p) not in needed):
-                    continue
-                kp = id(p)
-                if gp is not None:
-                    if create_graph or isinstance(gp, np.generic) or gp.shape != meta.shape \
-                            or gp.dtype != meta.dtype:
-                        gp = _fit(gp, meta, create_graph, n.device)
-                    if check:
-                        anomaly.check_finite(gp._data if create_graph else gp,
-                                             "the VJP (gradient)", n.op.name, n.site)
-                    old = pending.get(kp)
-                    if old is not None:
-                        gp = old + gp
-                        if isinstance(gp, np.generic):  # NumPy turns a sum of 0-d arrays into a scalar
-                            gp = np.asarray(gp)
-                    pending[kp] = gp
-                deps[kp] -= 1
-                if deps[kp] == 0:
-                    ready.append(p)
-    return captured
+
+def _deliver_to_leaf(leaf, g, captured, handed, create_graph) -> None:
+    """A leaf's gradient after its hooks: captured for ``gg.grad``, else added into ``.grad``."""
+    if leaf._hooks:
+        g = _run_hooks(leaf._hooks, g, leaf._device, create_graph, handed)
+    if captured is not None:
+        captured[id(leaf)] = _hand_out(g, handed, leaf._device, create_graph)
+    else:
+        _accumulate(leaf, g, handed, create_graph)
+
+
+def _observe(n, g, captured, targets, handed, create_graph):
+    """What users see of an inner node's gradient: its hooks (which may replace it), then
+    ``gg.grad``'s capture or ``retain_grad()``'s ``.grad``. Returns the gradient to go on with."""
+    if n.hooks:
+        g = _run_hooks(n.hooks, g, n.device, create_graph, handed)
+    if captured is not None:
+        if id(n) in targets:
+            captured[id(n)] = _hand_out(g, handed, n.device, create_graph)
+    elif n.retained is not None:
+        t = n.retained()
+        if t is not None:
+            _accumulate(t, g, handed, create_graph)
+    return g
+
+
+def _release(n) -> None:
+    """Drop what the node saved for backward (``retain_graph=False``); a second walk then says so."""
+    n.saved = n.ans = None
+    n.freed = True
+
+
+def _send_to_parents(n, grads, metas, pending, deps, ready, needed, create_graph, check) -> None:
+    """Each parent's gradient, fitted to its shape and dtype (broadcasting undone once, here),
+    summed into what it has pending; a parent whose last consumer has sent becomes ready."""
+    for p, gp, meta in zip(n.parents, grads, metas):
+        if p is None or (needed is not None and id(p) not in needed):
+            continue
+        kp = id(p)
+        if gp is not None:
+            if create_graph or isinstance(gp, np.generic) or gp.shape != meta.shape \
+                    or gp.dtype != meta.dtype:
+                gp = _fit(gp, meta, create_graph, n.device)
+            if check:
+                anomaly.check_finite(gp._data if create_graph else gp,
+                                     "the VJP (gradient)", n.op.name, n.site)
+            old = pending.get(kp)
+            if old is not None:
+                gp = old + gp
+                if isinstance(gp, np.generic):  # NumPy turns a sum of 0-d arrays into a scalar
+                    gp = np.asarray(gp)
+            pending[kp] = gp
+        deps[kp] -= 1
+        if deps[kp] == 0:
+            ready.append(p)
 
 
 def _apply_vjp(n, g, needed, create_graph):
+    """The node's VJPs applied to ``g``: one gradient per input (None where none is needed).
+
+    Errors the backend recognises as its own (CuPy's out of memory) are re-said in the user's
+    terms by the backend."""
+    try:
+        return _vjps(n, g, needed, create_graph)
+    except Exception as exc:
+        said = get_backend(n.device).translate_error(exc, f"backward of {n.op.name}", n.device)
+        if said is None:
+            raise
+        raise said from exc
+
+
+def _vjps(n, g, needed, create_graph):
     if n.freed:
         raise RuntimeError(f"backward: trying to backward through the graph a second time (op "
                            f"'{n.op.name}'): its saved arrays were freed after the first backward. "
