@@ -724,6 +724,10 @@ DIFFERENCES = [
                "derivative loses its precision (|x| ** (p - 2) of a tiny x: 4e11 where the exact value is "
                "0 for a one-element norm); gpugrad computes (sum (|x|/m) ** p) ** (1/p) * m with "
                "m = max |x|, which does not. The first order is compared."),
+    Difference(("huber_loss", "smooth_l1_loss"), lambda c, a, p, d: d != "float64", "first_order_only",
+               "d = input - target rounded to float16/float32 can land on the other side of |d| = delta "
+               "(beta) than the float64 reference's d, where the second derivative jumps (1 inside, 0 "
+               "outside); values and slopes agree on both sides, so forward and first order are compared."),
     Difference(("elu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
                "At x = 0 elu's second derivative jumps (alpha on the left, 0 on the right). Both give "
                "the left slope alpha as the first derivative, but PyTorch's double backward then takes "
