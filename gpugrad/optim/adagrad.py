@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-from ..backends import get_backend
 from ..backends.cuda import register_elementwise
 from .optimizer import Optimizer, device_step, direction
 
@@ -39,19 +38,12 @@ class Adagrad(Optimizer):
         ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
         step returns."""
         loss = self._evaluate(closure)
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            backend = get_backend(p.device)
-            state = self.state.get(p)
-            if state is None:
-                # PyTorch fills the accumulator when the optimizer is built; a lazy fill from the
-                # group's value is the same for every step taken.
-                state = self.state[p] = {"step": 0, "sum": backend.xp.full_like(
-                    p._data, group["initial_accumulator_value"])}
+        # PyTorch fills the accumulator when the optimizer is built; a lazy fill from the group's
+        # value is the same for every step taken.
+        for group, p, backend, state in self._updates(lambda group, data, xp: {
+                "step": 0, "sum": xp.full_like(data, group["initial_accumulator_value"])}):
             adagrad_update(backend, p._data, p.grad._data, state, group["lr"], group["lr_decay"],
                                    group["weight_decay"], group["eps"], maximize=group["maximize"])
-            p._bump_version()
         return loss
 
 

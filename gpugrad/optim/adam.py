@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-from ..backends import get_backend
 from ..backends.cuda import register_elementwise
 from .optimizer import Optimizer, device_step, direction
 
@@ -44,23 +43,18 @@ class Adam(Optimizer):
         ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
         step returns."""
         loss = self._evaluate(closure)
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            backend = get_backend(p.device)
-            xp = backend.xp
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p._data),
-                                             "exp_avg_sq": xp.zeros_like(p._data)}
+        for group, p, backend, state in self._updates(_new_adam_state):
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = xp.zeros_like(p._data)
+                state["max_exp_avg_sq"] = backend.xp.zeros_like(p._data)
             b1, b2 = group["betas"]
             adam_update(backend, p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
                                 group["weight_decay"], self._decoupled, amsgrad=group["amsgrad"],
                                 maximize=group["maximize"])
-            p._bump_version()
         return loss
+
+
+def _new_adam_state(group, data, xp) -> dict:
+    return {"step": 0, "exp_avg": xp.zeros_like(data), "exp_avg_sq": xp.zeros_like(data)}
 
 
 class AdamW(Adam):

@@ -59,6 +59,24 @@ class Optimizer:
             for p in group["params"]:
                 yield group, p
 
+    def _updates(self, new_state=None):
+        """``(group, p, backend, state)`` for every parameter that has a gradient, in order.
+
+        ``state`` is the parameter's state, made by ``new_state(group, array, xp)`` on its first
+        update (None without ``new_state`` until the caller creates one). After the caller's loop
+        body has updated ``p`` in place, its version counter is bumped, so graphs that saved the
+        old values refuse to backward.
+        """
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            backend = get_backend(p.device)
+            state = self.state.get(p)
+            if state is None and new_state is not None:
+                state = self.state[p] = new_state(group, p._data, backend.xp)
+            yield group, p, backend, state
+            p._bump_version()
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``.grad`` (drop it, or zero it in place)."""
         for _, p in self._params():

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-from ..backends import get_backend
 from ..backends.cuda import register_elementwise
 from .optimizer import Optimizer, device_step, direction
 
@@ -40,14 +39,9 @@ class RMSprop(Optimizer):
         ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
         step returns."""
         loss = self._evaluate(closure)
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            backend = get_backend(p.device)
+        for group, p, backend, state in self._updates(
+                lambda group, data, xp: {"step": 0, "square_avg": xp.zeros_like(data)}):
             xp = backend.xp
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p._data)}
             if group["momentum"] > 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = xp.zeros_like(p._data)
             if group["centered"] and "grad_avg" not in state:
@@ -55,7 +49,6 @@ class RMSprop(Optimizer):
             rmsprop_update(backend, p._data, p.grad._data, state, group["lr"], group["alpha"], group["eps"],
                                    group["weight_decay"], group["momentum"], group["centered"],
                                    maximize=group["maximize"])
-            p._bump_version()
         return loss
 
 

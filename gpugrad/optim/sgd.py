@@ -10,7 +10,6 @@ maximize: PyTorch's update (torch.optim.SGD), for gradient g of parameter p::
 """
 from __future__ import annotations
 
-from ..backends import get_backend
 from ..backends.cuda import register_elementwise
 from .optimizer import Optimizer, device_step, direction
 
@@ -41,18 +40,16 @@ class SGD(Optimizer):
         ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss, which
         step returns."""
         loss = self._evaluate(closure)
-        for group, p in self._params():
-            if p.grad is None:
-                continue
+        for group, p, backend, state in self._updates():
             mom = group["momentum"]
-            state = self.state.setdefault(p, {}) if mom != 0 else None
+            if mom != 0 and state is None:       # plain SGD keeps no state, as PyTorch's
+                state = self.state[p] = {}
             buf = sgd_update(
-                get_backend(p.device), p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
+                backend, p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
                 group["lr"], mom, group["dampening"], group["weight_decay"], group["nesterov"],
                 maximize=group["maximize"])
             if mom != 0:
                 state["momentum_buffer"] = buf
-            p._bump_version()
         return loss
 
 
