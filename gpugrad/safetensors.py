@@ -13,11 +13,11 @@ scheduler state and nested containers use ``gg.save``. Nothing is pickled either
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from .device import as_device
+from .serialization import atomic_write
 from .tensor import Tensor
 
 __all__ = ["save_file", "load_file", "save", "load"]
@@ -71,26 +71,7 @@ def save_file(tensors: dict, filename, metadata: dict | None = None) -> None:
     """
     filename = os.fspath(filename)
     data = save(tensors, metadata)
-    directory = os.path.dirname(os.path.abspath(filename))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"gg.safetensors.save_file: cannot write {filename}: directory {directory} "
-                                f"does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(filename)}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(filename, "gg.safetensors.save_file", lambda f, tmp: f.write(data))
 
 
 def _wrap(arrays: dict, device) -> dict:

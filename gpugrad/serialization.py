@@ -119,9 +119,21 @@ def save(obj, path) -> None:
         raise ValueError(f"gg.save: the structure of {path} would take {len(text):,} bytes of JSON (at "
                          f"most {_MAX_META_BYTES:,}); put long lists of numbers in arrays")
     entries[_META] = np.frombuffer(text, dtype=np.uint8)
+    atomic_write(path, "gg.save", lambda f, tmp: _write_npz(f, entries, tmp))
+
+
+def atomic_write(path: str, api: str, write) -> None:
+    """Write ``path`` so that readers see the old file or the complete new one, never a part.
+
+    ``write(f, tmp)`` fills a temporary file beside ``path`` (created with the mode a plain
+    ``open()`` would give it); it is fsynced and renamed over ``path``, then the directory is
+    fsynced. On any error, the temporary file is removed and the error re-raised. The
+    fault-injection hook (``set_write_hook``) sees each step. Raises FileNotFoundError naming
+    ``api`` when the directory does not exist.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"gg.save: cannot write {path}: directory {directory} does not exist")
+        raise FileNotFoundError(f"{api}: cannot write {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would (umask applied).
@@ -130,7 +142,7 @@ def save(obj, path) -> None:
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             _hook("tmp-created", tmp)
-            _write_npz(f, entries, tmp)
+            write(f, tmp)
             f.flush()
             _hook("written", tmp)
             os.fsync(f.fileno())
