@@ -39,3 +39,18 @@ def test_huber_second_derivative_at_delta_is_the_outer_piece():
                    create_graph=True)
     (h,) = gg.grad(g.sum(), x)
     assert g.item() == 1.0 and h.item() == 0.0
+
+
+@pytest.mark.parametrize("upstream", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_relu_gradient_at_a_dead_unit_is_zero_whatever_arrives(upstream, create_graph):
+    # PyTorch and the CUDA kernels select (y > 0 ? g : 0); the CPU formula multiplied by the mask,
+    # so a NaN/inf upstream gradient gave NaN at a dead unit on the CPU only.
+    x = gg.tensor([-1.0, 2.0], dtype="float64", requires_grad=True)
+    y = gg.relu(x)
+    (g,) = gg.grad(y, x, grad_outputs=gg.tensor([upstream, 1.0], dtype="float64"),
+                   create_graph=create_graph)
+    np.testing.assert_array_equal(g.numpy(), [0.0, 1.0])
+    (g2,) = gg.grad(F.linear_relu(x.reshape(1, 2), gg.eye(2, dtype="float64"), gg.zeros(2, dtype="float64")), x,
+                    grad_outputs=gg.tensor([[upstream, 1.0]], dtype="float64"), create_graph=create_graph)
+    np.testing.assert_array_equal(g2.numpy(), [0.0, 1.0])

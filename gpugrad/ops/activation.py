@@ -26,8 +26,11 @@ def _relu(ns, x):
 
 @composite("relu_vjp")
 def _relu_vjp(ns, g, y):
-    """The ReLU VJP from its output (equivalently its input): g [y > 0]."""
-    return g * (y > 0)
+    """The ReLU VJP from its output (equivalently its input): g where y > 0, else 0.
+
+    A select, not g * [y > 0]: a NaN or inf upstream gradient at a dead unit gives 0 (inf * 0 would
+    be NaN), as PyTorch's threshold_backward and the CUDA kernels (``y > 0 ? g : 0``) give."""
+    return ns.where(y > 0, g, 0)
 
 
 @composite("bias_relu_vjp")
