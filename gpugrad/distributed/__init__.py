@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -213,6 +214,9 @@ def abort(code: int = 1) -> None:
         sys.exit(code)
     sys.stdout.flush()
     sys.stderr.flush()
+    # mpiexec forwards each rank's output asynchronously; the abort kills every rank at once, so
+    # give it a moment to pass on what this rank just printed (the error the user needs to see).
+    time.sleep(0.5)
     _backend.abort(code)
 
 

@@ -7,6 +7,7 @@ we, for scripts run as ``python script.py`` too.
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 
 _installed = False
@@ -14,11 +15,16 @@ _installed = False
 
 def report(exc: BaseException, rank: int, size: int, prefix: str = "gpugrad.distributed",
            with_traceback: bool = True) -> None:
-    """Print ``exc`` on stderr, saying which rank it came from."""
-    if with_traceback:
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    """Print ``exc`` on stderr, saying which rank it came from.
+
+    The one-line summary goes first: an abort tears the job down while mpiexec may still be
+    forwarding this rank's output, and what is cut is then the traceback's tail, not the summary.
+    """
     print(f"{prefix}: rank {rank} of {size} failed: {type(exc).__name__}: {exc}; aborting all ranks",
           file=sys.stderr)
+    sys.stderr.flush()
+    if with_traceback:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     sys.stderr.flush()
     sys.stdout.flush()
 
@@ -37,6 +43,7 @@ def install_excepthook(backend) -> None:
             previous(etype, value, tb)
             sys.stderr.flush()
         finally:
+            time.sleep(0.5)   # let mpiexec forward what was just printed before the job is torn down
             backend.abort(130 if issubclass(etype, KeyboardInterrupt) else 1)
 
     sys.excepthook = hook
