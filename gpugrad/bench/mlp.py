@@ -318,10 +318,7 @@ def _set_threads(cfg: MlpBenchConfig, torch, notes: list):
     limiter = None
     try:
         from threadpoolctl import threadpool_limits
-        from threadpoolctl import threadpool_info
         limiter = threadpool_limits(limits=threads, user_api="blas")
-        libs = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
-                                 if i.get("user_api") == "blas"})) or "unknown BLAS"
         from .report import blas_label
         blas = f"NumPy BLAS {threads} thread(s) (threadpoolctl): {blas_label()}"
         if threads > 1:
@@ -388,19 +385,8 @@ def run_mlp_bench(cfg: MlpBenchConfig, log, rows=None) -> dict:
             if cfg.device == "cpu":
                 rows += _run_cpu_model(cfg, name, torch, jax, variants, log)
                 continue
-            sizes, batch = MODELS[name]
-            names, init = initial_state(sizes, cfg.seed)
-            x, y = batch_data(sizes, batch, cfg.seed)
-            flops = step_flops(sizes, batch)
-            n_params = int(sum(a.size for a in init))
-            log(f"model {name}: {layers_label(sizes)}, batch {batch}, {n_params / 1e6:.2f} M params, "
-                f"{flops / 1e9:.2f} GFLOP/step")
-            contenders = []
-            if torch is not None:
-                contenders.append(("torch", lambda: TorchContender(cfg, sizes, names, init, x, y, torch)))
-            for policy, graphed in variants:
-                contenders.append(("gpugrad", lambda p=policy, g=graphed: GpugradContender(
-                    cfg, sizes, names, init, x, y, p, g)))
+            sizes, batch, init, x, y, flops, n_params, contenders = _model_setup(cfg, name, torch,
+                                                                                variants, log)
             model_rows = []
             for framework, make in contenders:
                 row = {"model": name, "layers": layers_label(sizes), "batch": batch, "params": n_params,
@@ -459,12 +445,9 @@ def _jax_or_none(threads, notes):
     return jax
 
 
-def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list:
-    """One model on the CPU by the interleaved method: every contender built from the same initial
-    weights and batch, losses checked against the reference before any timing, then timed in
-    rotating rounds; paired ratios against every baseline; tracemalloc peak of one step."""
-    from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, TracedPeak
-    from .timing import interleaved_host, paired_ratios
+def _model_setup(cfg: MlpBenchConfig, name, torch, variants, log):
+    """A model's shared start, announced: (sizes, batch, initial arrays, x, y, step FLOPs, parameter
+    count, [(framework, maker)] for PyTorch (when present) and each gpugrad variant)."""
     sizes, batch = MODELS[name]
     names, init = initial_state(sizes, cfg.seed)
     x, y = batch_data(sizes, batch, cfg.seed)
@@ -476,8 +459,18 @@ def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list
     if torch is not None:
         makers.append(("torch", lambda: TorchContender(cfg, sizes, names, init, x, y, torch)))
     for policy, graphed in variants:
-        makers.append(("gpugrad", lambda p=policy, g=graphed: GpugradContender(cfg, sizes, names, init, x, y,
-                                                                               p, g)))
+        makers.append(("gpugrad", lambda p=policy, g=graphed: GpugradContender(
+            cfg, sizes, names, init, x, y, p, g)))
+    return sizes, batch, init, x, y, flops, n_params, makers
+
+
+def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list:
+    """One model on the CPU by the interleaved method: every contender built from the same initial
+    weights and batch, losses checked against the reference before any timing, then timed in
+    rotating rounds; paired ratios against every baseline; tracemalloc peak of one step."""
+    from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, TracedPeak
+    from .timing import interleaved_host, paired_ratios
+    sizes, batch, init, x, y, flops, n_params, makers = _model_setup(cfg, name, torch, variants, log)
     if cfg.extra:
         makers.append(("numpy", lambda: NumpyContender(cfg.optimizer, init, x, y)))
     if jax is not None:

@@ -158,17 +158,25 @@ def _use_errors(command: str, work) -> int:
     return 0
 
 
-def _run_predict(args) -> int:
-    from .predict import load_run, predict_proba, read_inputs, write_predictions
+def _run_and_output(args, stem: str, ext: str):
+    """predict/eval: the trained run, and the output path checked before any work (writable, not an
+    input, not a file of the run other than this command's own ``stem-*ext`` outputs)."""
+    from .predict import load_run
     from .runs import check_output_file, check_writable_file
+    if args.out:
+        check_writable_file(args.out, "--out")
+    run = load_run(args.run, args.device)
+    out = args.out or _default_out(run.folder, stem, args.data, ext)
+    check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
+                      run.folder, (f"{stem}-", ext))
+    return run, out
+
+
+def _run_predict(args) -> int:
+    from .predict import predict_proba, read_inputs, write_predictions
 
     def work():
-        if args.out:
-            check_writable_file(args.out, "--out")
-        run = load_run(args.run, args.device)
-        out = args.out or _default_out(run.folder, "predictions", args.data, ".csv")
-        check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
-                          run.folder, ("predictions-", ".csv"))          # before the work
+        run, out = _run_and_output(args, "predictions", ".csv")
         x, y = read_inputs(args.data, run)
         proba = predict_proba(run, x)
         labels = None if y is None else run.classes[y]
@@ -184,16 +192,10 @@ def _run_predict(args) -> int:
 def _run_eval(args) -> int:
     from ..data import DataError
     from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
-    from .predict import load_run, predict_proba, read_inputs
-    from .runs import check_output_file, check_writable_file
+    from .predict import predict_proba, read_inputs
 
     def work():
-        if args.out:
-            check_writable_file(args.out, "--out")
-        run = load_run(args.run, args.device)
-        out = args.out or _default_out(run.folder, "confusion", args.data, ".png")
-        check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
-                          run.folder, ("confusion-", ".png"))
+        run, out = _run_and_output(args, "confusion", ".png")
         x, y = read_inputs(args.data, run)
         if y is None:
             raise DataError(f"{args.data}: no label column, so there is nothing to evaluate against; "
