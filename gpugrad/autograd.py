@@ -13,7 +13,7 @@ import numpy as np
 
 from . import anomaly
 from .backends import get_backend
-from .function import _SCALARS, Meta
+from .op import _SCALARS, Meta
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 from .ops import copy as _copy

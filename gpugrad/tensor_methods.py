@@ -10,7 +10,7 @@ from .autograd import backward as _backward
 from .backends import get_backend
 from .device import as_device
 from .dtypes import resolve_dtype
-from .function import Op, apply
+from .op import Op, apply
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor
 

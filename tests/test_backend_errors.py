@@ -9,7 +9,7 @@ import pytest
 import gpugrad as gg
 from gpugrad.backends import cuda as cuda_backend
 from gpugrad.backends.cpu import CpuBackend
-from gpugrad.function import defop
+from gpugrad.op import defop
 
 
 class LibraryError(Exception):

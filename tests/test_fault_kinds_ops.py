@@ -125,7 +125,7 @@ def test_sum_and_mean_of_empty_follow_numpy(name, want):
 
 
 def test_error_of_one_input_op_is_not_called_a_broadcasting_error():
-    from gpugrad.function import defop
+    from gpugrad.op import defop
 
     def forward(b, x):
         raise ValueError("the op's own complaint")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from ..dtypes import floating_forward as _fl, is_floating, resolve_dtype
-from ..function import defop
+from ..op import defop
 
 # -- arithmetic --------------------------------------------------------------------------------
 def _same_kind(forward):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import defop
+from ..op import defop
 from . import shape as S
 from .activation import relu
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._shapes import check_axis, normalize_axis, sum_to_array
 from ..backends import get_backend
-from ..function import defop
+from ..op import defop
 from ..tensor import Tensor
 from ..torch_args import accepts_torch_names
 from ..vjp_namespace import raw_forward

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..function import defop
+from ..op import defop
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import defop
+from ..op import defop
 from ..tensor import Tensor
 from ._shapes import normalize_axis
 from .elementwise import _same_kind, astype

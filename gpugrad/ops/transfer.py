@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..backends import get_backend
-from ..function import defop
+from ..op import defop
 from ..vjp_namespace import raw_forward
 
 
