@@ -21,11 +21,16 @@ How it works, and the contract it puts on ``step``:
   it lives on the device and advances on every replay.) Random numbers drawn inside (dropout)
   repeat on every replay.
 
-On a device without CUDA graphs (cpu, cudasim) the same wrapper runs ``step`` eagerly on the
-static buffers, with the same semantics, so code written for it runs everywhere.
+On the CPU the step is captured too, as the NumPy calls it makes, and replayed into static
+buffers (gpugrad/cpu_graph.py, with a safety net: a step it cannot replay exactly runs eagerly
+from then on, after one warning saying why). On cudasim the same wrapper runs ``step`` eagerly
+on the static buffers, with the same semantics, so code written for it runs everywhere.
 """
 from __future__ import annotations
 
+import warnings
+
+from . import cpu_graph
 from .backends.cuda_runtime import allocator_for, register_graph_pool, unregister_graph_pool
 from .tensor import Tensor
 
@@ -54,15 +59,33 @@ class GraphedStep:
         self._replay = None
         self._outputs = None
         self._graph_pool = None   # the captured graph's private pool: held here, never by gg.cuda
+        self.eager_reason = None  # cpu: why the step could not be captured (it then runs eagerly)
 
     def __call__(self, *inputs):
         self._copy_inputs(inputs)
         self.calls += 1
         if self._replay is not None:
-            self._replay()
+            try:
+                self._replay()
+            except cpu_graph.GuardFailed as exc:
+                # the replay stopped before changing any state: this call and later ones run eagerly
+                self._replay = self._outputs = None
+                self.eager_reason = str(exc)
+                warnings.warn(f"graphed step (cpu): {exc}; it runs eagerly from now on",
+                              RuntimeWarning, stacklevel=2)
+                return self.step(*self.static_inputs)
             return self._outputs
-        if self.calls == 1 or self.device.type != "cuda":
+        if self.calls == 1 or self.eager_reason is not None or self.device.type not in ("cuda", "cpu"):
             return self.step(*self.static_inputs)
+        if self.device.type == "cpu":
+            out, replay, reason = cpu_graph.capture(self.step, self.static_inputs)
+            if replay is None:
+                self.eager_reason = reason
+                warnings.warn(f"graphed step (cpu): the step cannot be replayed, so it runs eagerly "
+                              f"from now on: {reason}", RuntimeWarning, stacklevel=2)
+            else:
+                self._outputs, self._replay = out, replay
+            return out
         self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs, owner=self)
         self._replay()
         return self._outputs

@@ -1,0 +1,693 @@
+"""Whole-step capture and replay on the CPU: what ``gg.cuda.graphed`` does with a CUDA graph, done
+with NumPy calls and static buffers.
+
+A small MLP's training step is a few hundred NumPy calls; building Tensors and graph Nodes, walking
+the graph and choosing VJPs costs Python time on every step. Replaying the step's NumPy calls alone,
+into the same buffers, removes that cost. ``gg.cuda.graphed(step, *inputs)`` on a CPU device uses
+this module (see gpugrad/cuda_graph.py for the calling convention).
+
+How it works:
+
+* Call 1 of the graphed step runs eagerly (optimizer state is made, as on the GPU).
+* Call 2 captures: every array the step can reach through a Tensor (its data, its ``.grad``) or an
+  optimizer's state (objects with ``param_groups`` and a ``state`` dict, PyTorch's shape) is
+  swapped for a *traced* view of the same memory. NumPy then hands every ufunc, ``np.*`` function
+  and overridden method (views, indexing, copies, casts) on them to the tracer, which computes the
+  real result (so call 2 is a real step, and Python code reading shapes still works) and records
+  the call: the ufunc or function, its arguments as fixed arrays, and ``out=`` the array it made.
+  That array *is* the call site's static buffer. Views need no replay: they stay views of the same
+  memory. While capturing, ``np.zeros``/``ones``/``empty``/``full`` make traced buffers too (the
+  engine's fresh gradient buffers), re-initialised on replay when the step writes into them.
+* Safety net: the state the step writes (found as it writes it) is copied before its first write;
+  after the step the tape is re-run from those copies and compared bitwise with the eager results.
+  A difference, or anything the tracer cannot follow, ends capture: a warning names the reason
+  (and the call), the step keeps its eager result (which is correct) and runs eagerly from then
+  on. Reasons: a value read on the host inside the step (``.item()``, ``float(t)``, ``bool(t)``,
+  printing), an ndarray method the tracer does not follow, a write into an array that is neither
+  a tensor's, a gradient's, an optimizer's state nor made inside the step, a Python number in an
+  optimizer's state that changes each step, or a replay that differs from the eager step.
+* Later calls copy the inputs into the static input buffers and run the recorded calls: one
+  Python loop over prebound calls, no allocation.
+
+The contract (the same as on the GPU):
+
+* Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
+  Parameters, ``.grad`` and optimizer state are updated in place, in the same arrays.
+* Python values are frozen at capture: learning rate, momentum, betas, weight decay (change them
+  and build a new graphed step); the structure of the step too (which parameters have a
+  ``.grad``: call ``zero_grad`` inside the step, or the same way before every call). Adam's step
+  count is the exception, as on the GPU: it is kept as a 0-d array during capture, so the bias
+  corrections advance on every replay. Random numbers drawn inside (dropout) repeat on every
+  replay (a warning says so at capture). Arrays the step makes from host data (``gg.tensor(list)``,
+  ``np.array(...)``) are constants of the tape.
+* Do not rebind the tensors the step uses between calls (``p.data = other``); update in place.
+"""
+from __future__ import annotations
+
+import gc
+import inspect
+import sys
+import warnings
+from functools import partial
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+_active = None
+
+
+class GuardFailed(Exception):
+    """Raised by a replay when a branch the step took at capture goes the other way now."""        # the _Recorder while a capture runs, else None
+
+
+# -- the traced array -----------------------------------------------------------------------------
+def _root(a):
+    """The array that owns ``a``'s memory."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _plain(x):
+    """``x`` with traced arrays turned into plain views of the same memory (through tuples/lists)."""
+    if isinstance(x, _Traced):
+        return np.ndarray.view(x, np.ndarray)
+    if isinstance(x, tuple):
+        return tuple(_plain(v) for v in x)
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _any_traced(x):
+    if isinstance(x, _Traced):
+        return True
+    if isinstance(x, (tuple, list)):
+        return any(_any_traced(v) for v in x)
+    return False
+
+
+def _caller():
+    """file:line of the first frame outside this module and NumPy (where the step did it)."""
+    f = sys._getframe(1)
+    while f is not None and (f.f_code.co_filename == __file__ or "/numpy/" in f.f_code.co_filename):
+        f = f.f_back
+    return "?" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"
+
+
+class _Traced(np.ndarray):
+    """An ndarray whose NumPy calls are recorded while a capture runs (plain behaviour otherwise)."""
+
+    def __array_finalize__(self, obj):
+        # A traced array made by NumPy itself (not by the tracer): a view is fine (it needs no
+        # replay); fresh memory means a computation the tracer did not see.
+        rec = _active
+        if rec is not None and not rec.wrapping and self.base is None and obj is not None:
+            rec.refuse(f"an ndarray method the tracer does not follow made a new array at {_caller()}")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        rec = _active
+        pin = _plain(inputs)
+        pkw = {k: _plain(v) for k, v in kwargs.items()}
+        if rec is None:
+            return getattr(ufunc, method)(*pin, **pkw)
+        return rec.ufunc(ufunc, method, inputs, pin, kwargs, pkw)
+
+    def __array_function__(self, func, types, args, kwargs):
+        rec = _active
+        pa, pkw = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
+        if rec is None:
+            return func(*pa, **pkw)
+        return rec.function(func, args, pa, kwargs, pkw)
+
+    # methods that make arrays without a ufunc: recorded as copies when they copy
+    def __getitem__(self, index):
+        rec = _active
+        r = np.ndarray.__getitem__(np.ndarray.view(self, np.ndarray), _plain(index))
+        if rec is None or not isinstance(r, (np.ndarray, np.generic)):
+            return r
+        return rec.derived(r, (self, index), partial(_getitem_into, np.ndarray.view(self, np.ndarray),
+                                                     _plain(index)), f"[{_short(index)}]")
+
+    def __setitem__(self, index, value):
+        rec = _active
+        plain = np.ndarray.view(self, np.ndarray)
+        pi, pv = _plain(index), _plain(value)
+        if rec is not None:
+            rec.write(plain, "__setitem__")
+        np.ndarray.__setitem__(plain, pi, pv)
+        if rec is not None:
+            rec.record(partial(np.ndarray.__setitem__, plain, pi, pv), "__setitem__")
+
+    def _method(name):
+        def method(self, *args, **kwargs):
+            rec = _active
+            plain = np.ndarray.view(self, np.ndarray)
+            pa, pkw = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
+            r = getattr(np.ndarray, name)(plain, *pa, **pkw)
+            if rec is None or not isinstance(r, (np.ndarray, np.generic)):
+                return r
+            return rec.derived(r, (self,), partial(_method_into, name, plain, pa, pkw), name)
+        method.__name__ = name
+        return method
+
+    reshape = _method("reshape")
+    ravel = _method("ravel")
+    flatten = _method("flatten")
+    astype = _method("astype")
+    copy = _method("copy")
+    transpose = _method("transpose")
+    swapaxes = _method("swapaxes")
+    squeeze = _method("squeeze")
+    view = _method("view")
+    __copy__ = _method("__copy__")
+    del _method
+
+    def fill(self, value):
+        plain = np.ndarray.view(self, np.ndarray)
+        rec = _active
+        if rec is not None:
+            rec.write(plain, "fill")
+        plain.fill(value)
+        if rec is not None:
+            rec.record(partial(plain.fill, value), "fill")
+
+    # reading a value on the host: the replay would not read it again
+    def _concrete(name):
+        def method(self, *args, **kwargs):
+            rec = _active
+            if rec is not None:
+                rec.refuse(f"the step reads a value on the host ({name} at {_caller()}); move it "
+                           f"out of the step (read the returned tensors after the call)")
+            return getattr(np.ndarray, name)(np.ndarray.view(self, np.ndarray), *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    def __bool__(self):
+        # A branch on the data (a check such as ``if bad.any(): raise``): recorded as a guard, which
+        # a replay evaluates again; a different answer ends replaying (GuardFailed).
+        value = np.ndarray.__bool__(np.ndarray.view(self, np.ndarray))
+        rec = _active
+        if rec is not None:
+            rec.guard(np.ndarray.view(self, np.ndarray), value, _caller())
+        return value
+
+    item = _concrete("item")
+    tolist = _concrete("tolist")
+    tobytes = _concrete("tobytes")
+    __float__ = _concrete("__float__")
+    __int__ = _concrete("__int__")
+    __index__ = _concrete("__index__")
+    __complex__ = _concrete("__complex__")
+    __repr__ = _concrete("__repr__")
+    __str__ = _concrete("__str__")
+    __format__ = _concrete("__format__")
+    del _concrete
+
+
+def _short(index):
+    s = repr(_plain(index))
+    return s if len(s) < 40 else s[:37] + "..."
+
+
+def _guard(plain, expected, where):
+    if bool(plain) != expected:
+        raise GuardFailed(f"the step branches on the data at {where}, and now takes the other branch "
+                          f"than at capture")
+
+
+def _getitem_into(src, index, out):
+    out[...] = src[index]
+
+
+def _method_into(name, plain, args, kwargs, out):
+    np.copyto(out, getattr(np.ndarray, name)(plain, *args, **kwargs), casting="no")
+
+
+def _call_into(func, args, kwargs, out):
+    r = func(*args, **kwargs)
+    if isinstance(out, tuple):
+        for o, v in zip(out, r):
+            np.copyto(o, v, casting="no")
+    else:
+        np.copyto(out, r, casting="no")
+
+
+def _accepts_out(func) -> bool:
+    try:
+        return "out" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+# NumPy functions that write into their first argument
+_WRITES_FIRST = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
+# functions whose Python-number results depend on shapes and dtypes only
+_SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, np.shares_memory,
+               np.iscomplexobj, np.isrealobj, np.can_cast, np.min_scalar_type}
+# creation functions made traced while a capture runs: name -> how a replay re-initialises
+_CREATORS = ("zeros", "ones", "empty", "full")
+# conversions that would hand back a plain ndarray (NumPy drops the subclass): kept traced
+_CONVERTERS = ("asarray", "array", "ascontiguousarray")
+
+
+# -- the recorder -----------------------------------------------------------------------------------
+class _Recorder:
+    """The tape being captured, the arrays it owns, and the state snapshots of the safety net."""
+
+    def __init__(self):
+        self.calls = []           # [(callable, label)] in order
+        self.keep = []            # every array the tape refers to, kept alive (ids stay unique)
+        self.owned = set()        # ids of roots the tape made (its static buffers)
+        self.external = {}        # id(root) -> root: arrays of tensors/optimizer state at capture start
+        self.snapshots = {}       # id(root) -> (root, copy before the step's first write)
+        self.inits = {}           # id(root) -> index in calls of its re-initialisation
+        self.written = set()      # ids of roots written by a recorded call
+        self.wrapping = False
+        self.refused = None
+        self.first_state_write = None   # label of the first call that writes external state
+
+    def refuse(self, reason):
+        """Mark the step as not replayable (the first reason is kept). Nothing is raised: every
+        traced call computes its real result, so the step goes on and its eager result stands."""
+        if self.refused is None:
+            self.refused = reason
+
+    def record(self, call, label):
+        self.calls.append((call, label))
+
+    def guard(self, plain, value, where):
+        """Record a branch on ``plain``'s truth value; only before the step changes any state, so
+        that a replay whose guard fails has changed nothing but its own scratch buffers."""
+        if self.first_state_write is not None:
+            self.refuse(f"the step branches on the data (bool at {where}) after it changed state "
+                        f"({self.first_state_write}); a replay could not stop cleanly there")
+        self.record(partial(_guard, plain, value, where), f"guard at {where}")
+
+    def wrap(self, r):
+        """A fresh plain array (or NumPy scalar) the tape made, as a traced array it owns."""
+        if isinstance(r, np.generic):
+            r = np.asarray(r)
+            r = r.copy() if r.base is not None else r
+        root = _root(r)
+        self.owned.add(id(root))
+        self.keep.append(root)
+        self.wrapping = True
+        try:
+            return r.view(_Traced)
+        finally:
+            self.wrapping = False
+
+    def view_of(self, r):
+        self.wrapping = True
+        try:
+            return r.view(_Traced)
+        finally:
+            self.wrapping = False
+
+    def write(self, plain, what):
+        """The step writes into ``plain``: keep a copy of external state first; refuse unknown arrays."""
+        root = _root(plain)
+        k = id(root)
+        if k in self.owned:
+            self.written.add(k)
+            return
+        if k in self.external:
+            if self.first_state_write is None:
+                self.first_state_write = f"{what} at {_caller()}"
+            if k not in self.snapshots:
+                self.snapshots[k] = (root, root.copy())
+            self.written.add(k)
+            return
+        self.refuse(f"{what} at {_caller()} writes into an array (shape {plain.shape}) that is not a "
+                    f"tensor's, a gradient's or an optimizer's state, nor made inside the step: a "
+                    f"replay could not keep it right")
+
+    def is_fresh(self, r, inputs) -> bool:
+        """Whether ``r`` has memory of its own (not a view of any traced or plain input)."""
+        if not isinstance(r, np.ndarray):
+            return True
+        root = id(_root(r))
+        if root in self.owned or root in self.external:
+            return False
+        return not any(isinstance(a, np.ndarray) and id(_root(a)) == root for a in _flat(inputs))
+
+    def derived(self, r, inputs, into, label):
+        """The result ``r`` of a method/indexing call: a view stays a view; a copy is recorded."""
+        if isinstance(r, np.generic) or self.is_fresh(r, _plain(inputs)):
+            t = self.wrap(r)
+            self.record(partial(into, np.ndarray.view(t, np.ndarray)), label)
+            return t
+        return self.view_of(r)
+
+    def ufunc(self, ufunc, method, inputs, pin, kwargs, pkw):
+        label = f"{ufunc.__name__}.{method}" if method != "__call__" else ufunc.__name__
+        # writes are noted before they happen: the safety net copies external state first
+        if method == "at":
+            self.write(pin[0], label)
+            getattr(ufunc, method)(*pin, **pkw)
+            self.record(partial(ufunc.at, *pin, **pkw), label)
+            return None
+        out = pkw.get("out")
+        if out is not None:
+            outs = out if isinstance(out, tuple) else (out,)
+            for o in outs:
+                if o is not None:
+                    self.write(o, label)
+            getattr(ufunc, method)(*pin, **pkw)
+            self.record(partial(getattr(ufunc, method), *pin, **pkw), label)
+            given = kwargs["out"]
+            given = given if isinstance(given, tuple) else (given,)
+            return given[0] if len(given) == 1 else given
+        r = getattr(ufunc, method)(*pin, **pkw)
+        if isinstance(r, tuple):
+            ts = tuple(self.wrap(v) for v in r)
+            pout = tuple(np.ndarray.view(t, np.ndarray) for t in ts)
+        else:
+            ts = self.wrap(r)
+            pout = (np.ndarray.view(ts, np.ndarray),)
+        self.record(partial(getattr(ufunc, method), *pin, out=pout, **pkw), label)
+        return ts
+
+    def function(self, func, args, pa, kwargs, pkw):
+        label = f"np.{func.__name__}"
+        if func in _WRITES_FIRST:
+            self.write(pa[0] if pa else next(iter(pkw.values())), label)
+            r = func(*pa, **pkw)
+            self.record(partial(func, *pa, **pkw), label)
+            return r
+        if pkw.get("out") is not None:
+            out = pkw["out"]
+            for o in (out if isinstance(out, tuple) else (out,)):
+                self.write(o, label)
+            func(*pa, **pkw)
+            self.record(partial(func, *pa, **pkw), label)
+            return kwargs["out"]
+        r = func(*pa, **pkw)
+        if func in _SHAPE_ONLY:
+            return r
+        if isinstance(r, (tuple, list)) and all(isinstance(v, (np.ndarray, np.generic)) for v in r):
+            items = list(r)
+        elif isinstance(r, (np.ndarray, np.generic)):
+            items = None
+        else:
+            if isinstance(r, (bool, int, float, complex)):
+                self.refuse(f"{label} at {_caller()} returns a Python value computed from the data "
+                            f"({r!r}); a replay would not compute it again")
+            return r
+        if items is None:
+            if isinstance(r, np.generic) or self.is_fresh(r, pa):
+                t = self.wrap(r)
+                buf = np.ndarray.view(t, np.ndarray)
+                init = _LIKE_INIT.get(func.__name__)
+                if init is not None:
+                    self._record_init(buf, init(pa, pkw), label)
+                elif _accepts_out(func) and isinstance(r, np.ndarray):
+                    self.record(partial(func, *pa, out=buf, **pkw), label)
+                else:
+                    self.record(partial(_call_into, func, pa, pkw, buf), label)
+                return t
+            return self.view_of(r)
+        fresh = [isinstance(v, np.generic) or self.is_fresh(v, pa) for v in items]
+        if any(fresh) and not all(fresh):
+            self.refuse(f"{label} at {_caller()} returns views and new arrays at once; not traced")
+        if not any(fresh):
+            out = [self.view_of(v) for v in items]
+        else:
+            out = [self.wrap(v) for v in items]
+            bufs = tuple(np.ndarray.view(t, np.ndarray) for t in out)
+            self.record(partial(_call_into, func, pa, pkw, bufs), label)
+        return type(r)(out) if isinstance(r, tuple) else out
+
+    def _record_init(self, buf, value, label):
+        """A buffer the step made; re-initialised on replay only if the tape writes into it later."""
+        if value is _EMPTY:
+            return
+        self.inits[id(_root(buf))] = len(self.calls)
+        self.record(partial(np.copyto, buf, value), label)
+
+    def created(self, name, r, args, kwargs):
+        """A traced buffer from np.zeros/ones/empty/full, with its re-initialisation recorded."""
+        t = self.wrap(r)
+        buf = np.ndarray.view(t, np.ndarray)
+        value = {"zeros": 0, "ones": 1, "empty": _EMPTY}.get(name)
+        if name == "full":
+            value = np.array(kwargs["fill_value"] if "fill_value" in kwargs else args[1], copy=True)
+            value = _plain(value)
+        self._record_init(buf, value, f"np.{name}")
+        return t
+
+    def tape(self):
+        """The recorded calls, less the re-initialisations of buffers the tape never writes."""
+        skip = {i for k, i in self.inits.items() if k not in self.written}
+        return [(c, label) for i, (c, label) in enumerate(self.calls) if i not in skip]
+
+
+_EMPTY = object()
+_LIKE_INIT = {"zeros_like": lambda a, k: 0, "ones_like": lambda a, k: 1,
+              "empty_like": lambda a, k: _EMPTY,
+              "full_like": lambda a, k: np.array(k["fill_value"] if "fill_value" in k else a[1])}
+
+
+def _flat(x):
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            yield from _flat(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _flat(v)
+    else:
+        yield x
+
+
+def _creator(name, original):
+    def make(*args, **kwargs):
+        r = original(*args, **kwargs)
+        rec = _active
+        if rec is None or type(r) is not np.ndarray:
+            return r
+        return rec.created(name, r, args, kwargs)
+    make.__name__ = name
+    make.__wrapped__ = original
+    return make
+
+
+def _converter(name, original):
+    def convert(*args, **kwargs):
+        rec = _active
+        if rec is None or not args or not _any_traced(args[0]):
+            return original(*args, **kwargs)
+        pa = _plain(args)
+        r = original(*pa, **kwargs)
+        if not isinstance(r, np.ndarray):
+            return r
+        if not rec.is_fresh(r, pa):
+            return rec.view_of(r)
+        t = rec.wrap(r)
+        buf = np.ndarray.view(t, np.ndarray)
+        if isinstance(pa[0], np.ndarray) and pa[0].shape == r.shape and len(pa) == 1 and \
+                set(kwargs) <= {"dtype", "copy", "order"}:
+            rec.record(partial(np.copyto, buf, pa[0], casting="unsafe"), f"np.{name}")
+        else:
+            rec.record(partial(_call_into, original, pa, kwargs, buf), f"np.{name}")
+        return t
+    convert.__name__ = name
+    convert.__wrapped__ = original
+    return convert
+
+
+# -- finding the state a step can touch ----------------------------------------------------------------
+def _optimizers(objects):
+    """Objects shaped like optimizers: ``param_groups`` (list) and ``state`` (dict of dicts)."""
+    for o in objects:
+        try:
+            groups, state = o.__dict__.get("param_groups"), o.__dict__.get("state")
+        except AttributeError:
+            continue
+        if isinstance(groups, list) and isinstance(state, dict):
+            yield o
+
+
+class _Swap:
+    """The arrays of every CPU Tensor and optimizer state swapped for traced views (and back)."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.tensors = []      # (tensor, original array)
+        self.states = []       # (state dict, key, original value)
+        self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
+
+    def enter(self):
+        objects = gc.get_objects()
+        rec = self.rec
+        for o in objects:
+            if isinstance(o, Tensor) and type(o._data) is np.ndarray:
+                a = o._data
+                rec.external[id(_root(a))] = _root(a)
+                o._data = rec.view_of(a)
+                self.tensors.append((o, a, o._data))
+        for opt in _optimizers(objects):
+            for i, s in enumerate(opt.state.values()):
+                if not isinstance(s, dict):
+                    continue
+                for k, v in list(s.items()):
+                    if type(v) is np.ndarray:
+                        rec.external[id(_root(v))] = _root(v)
+                        s[k] = rec.view_of(v)
+                        self.states.append((s, k, v, s[k]))
+                    elif k == "step" and isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                        # Adam's step count: a 0-d array while capturing, so it advances on replay
+                        arr = np.array(int(v), dtype=np.int64)
+                        rec.external[id(arr)] = arr
+                        s[k] = rec.view_of(arr)
+                        self.states.append((s, k, arr, s[k]))
+                    elif isinstance(v, (int, float, np.generic)):
+                        self.numbers.append((f"{type(opt).__name__}.state[{i}][{k!r}]", s, k, v))
+
+    def changed_numbers(self):
+        """The Python numbers of optimizer state the step changed (a replay would freeze them)."""
+        return [label for label, s, k, v in self.numbers if s.get(k) is not v and s.get(k) != v]
+
+    def leave(self):
+        """Every array left traced in a tensor or optimizer state becomes a plain view again."""
+        for t, a, traced in self.tensors:
+            if t._data is traced:       # untouched binding: the very array it had before
+                t._data = a
+        for o in gc.get_objects():
+            if isinstance(o, Tensor) and isinstance(o._data, _Traced):
+                o._data = _plain(o._data)
+        for s, k, v, traced in self.states:
+            if s.get(k) is traced:
+                s[k] = v
+        for opt in _optimizers(gc.get_objects()):
+            for s in opt.state.values():
+                if isinstance(s, dict):
+                    for k, v in s.items():
+                        if isinstance(v, _Traced):
+                            s[k] = _plain(v)
+
+
+# -- capture and replay ---------------------------------------------------------------------------------
+def _detach_outputs(out):
+    if isinstance(out, (tuple, list)):
+        return type(out)(o.detach() if isinstance(o, Tensor) else o for o in out)
+    return out.detach() if isinstance(out, Tensor) else out
+
+
+def _output_arrays(out):
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    return [o._data for o in items if isinstance(o, Tensor)]
+
+
+def _rng_states():
+    from . import creation
+    tables = [creation._generators]
+    scoped = getattr(creation._scoped, "active", None)
+    if scoped is not None:
+        tables.append(scoped[1])
+    return {(i, k): repr(g.bit_generator.state) for i, t in enumerate(tables) for k, g in t.items()}
+
+
+def capture(step, static_inputs):
+    """Run ``step(*static_inputs)`` once, traced. Returns ``(outputs, replay, reason)``: ``replay``
+    is None when the step cannot be replayed and ``reason`` says why; the outputs are the eager
+    step's in either case (the step ran exactly once, with its real results)."""
+    global _active
+    if _active is not None:
+        return step(*static_inputs), None, "a graphed step cannot capture inside another capture"
+    rec = _Recorder()
+    swap = _Swap(rec)
+    originals = {name: getattr(np, name) for name in (*_CREATORS, *_CONVERTERS)}
+    rng_before = _rng_states()
+    try:
+        swap.enter()
+        for name in _CREATORS:
+            setattr(np, name, _creator(name, originals[name]))
+        for name in _CONVERTERS:
+            setattr(np, name, _converter(name, originals[name]))
+        _active = rec
+        try:
+            out = step(*static_inputs)
+        finally:
+            _active = None
+            for name, f in originals.items():
+                setattr(np, name, f)
+        out = _detach_outputs(out)
+        outs = [_plain(a) for a in _output_arrays(out)]
+    finally:
+        swap.leave()
+    reason = rec.refused
+    if reason is None:
+        changed = swap.changed_numbers()
+        if changed:
+            reason = (f"the step changes Python numbers held in optimizer state ({', '.join(changed)}); "
+                      f"a replay would freeze them")
+    if reason is None:
+        for a in outs:
+            k = id(_root(a))
+            if k not in rec.owned and k not in rec.external:
+                reason = f"an output of the step (shape {a.shape}) is not an array the tape computes"
+    if reason is not None:
+        return out, None, reason
+    tape = rec.tape()
+    reason = _verify(rec, tape, outs)
+    if reason is not None:
+        return out, None, reason
+    if _rng_states() != rng_before:
+        warnings.warn("graphed step (cpu): the step draws random numbers (e.g. dropout); every replay "
+                      "repeats the numbers drawn at capture, as a CUDA graph does", stacklevel=3)
+    calls = tuple(c for c, _ in tape)
+    keep = (rec.keep, [r for r, _ in rec.snapshots.values()])
+
+    def replay():
+        for c in calls:
+            c()
+        return keep
+
+    replay.labels = [label for _, label in tape]
+    return out, replay, None
+
+
+def _restore_snapshots(rec):
+    for root, copy in rec.snapshots.values():
+        np.copyto(root, copy)
+
+
+def _verify(rec, tape, outs):
+    """Re-run the tape from the state the step started with; None when every array it wrote and every
+    output equals the eager step's bitwise, else the reason (state left at the eager results)."""
+    watched = {k: root for k, (root, _) in rec.snapshots.items()}
+    eager = {k: root.copy() for k, root in watched.items()}
+    eager_out = [a.copy() for a in outs]
+    _restore_snapshots(rec)
+    bad = None
+    try:
+        for i, (c, label) in enumerate(tape):
+            c()
+    except Exception as exc:
+        bad = f"the replay of {label} (call {i}) failed: {type(exc).__name__}: {exc}"
+    if bad is None:
+        for k, root in watched.items():
+            if not _same(root, eager[k]):
+                bad = (f"a replay from the same start differs from the eager step in a state array of "
+                       f"shape {root.shape}: the step changes it in a way the tracer does not see")
+                break
+    if bad is None:
+        for a, e in zip(outs, eager_out):
+            if not _same(a, e):
+                bad = f"a replay from the same start gives another output (shape {a.shape}) than the eager step"
+                break
+    if bad is not None:
+        for k, root in watched.items():
+            np.copyto(root, eager[k])
+        for a, e in zip(outs, eager_out):
+            np.copyto(a, e)
+    return bad
+
+
+def _same(a, b) -> bool:
+    """Bitwise equality (NaNs with the same bits are equal; -0.0 and 0.0 are not)."""
+    return a.shape == b.shape and a.dtype == b.dtype and \
+        np.ascontiguousarray(a).view(np.uint8).tobytes() == np.ascontiguousarray(b).view(np.uint8).tobytes()
