@@ -63,10 +63,14 @@ class GuardFailed(Exception):
 
 
 # -- the traced array -----------------------------------------------------------------------------
+_real_base = np.ndarray.base.__get__
+
+
 def _root(a):
-    """The array that owns ``a``'s memory."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
+    """The array that owns ``a``'s memory (by NumPy's own ``base``, not _Traced's)."""
+    b = _real_base(a)
+    while isinstance(b, np.ndarray):
+        a, b = b, _real_base(b)
     return a
 
 
@@ -104,8 +108,16 @@ class _Traced(np.ndarray):
         # A traced array made by NumPy itself (not by the tracer): a view is fine (it needs no
         # replay); fresh memory means a computation the tracer did not see.
         rec = _active
-        if rec is not None and not rec.wrapping and self.base is None and obj is not None:
+        if rec is not None and not rec.wrapping and _real_base(self) is None and obj is not None:
             rec.refuse(f"an ndarray method the tracer does not follow made a new array at {_caller()}")
+
+    @property
+    def base(self):
+        # What ``base`` would be without the tracer, so code that asks (the engine copies a
+        # gradient that is a view) behaves as in the eager step: a traced array the tracer made
+        # over a plain array reports that array's base (None when it owns its memory).
+        b = _real_base(self)
+        return _real_base(b) if type(b) is np.ndarray else b
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         rec = _active
@@ -129,7 +141,7 @@ class _Traced(np.ndarray):
         if rec is None or not isinstance(r, (np.ndarray, np.generic)):
             return r
         return rec.derived(r, (self, index), partial(_getitem_into, np.ndarray.view(self, np.ndarray),
-                                                     _plain(index)), f"[{_short(index)}]")
+                                                     _plain(index)), "__getitem__")
 
     def __setitem__(self, index, value):
         rec = _active
@@ -207,11 +219,6 @@ class _Traced(np.ndarray):
     del _concrete
 
 
-def _short(index):
-    s = repr(_plain(index))
-    return s if len(s) < 40 else s[:37] + "..."
-
-
 def _guard(plain, expected, where):
     if bool(plain) != expected:
         raise GuardFailed(f"the step branches on the data at {where}, and now takes the other branch "
@@ -251,6 +258,8 @@ _SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, 
 _CREATORS = ("zeros", "ones", "empty", "full")
 # conversions that would hand back a plain ndarray (NumPy drops the subclass): kept traced
 _CONVERTERS = ("asarray", "array", "ascontiguousarray")
+# NumPy's own functions, put back after every capture
+_CREATOR_ORIGINALS = {name: getattr(np, name) for name in (*_CREATORS, *_CONVERTERS)}
 
 
 # -- the recorder -----------------------------------------------------------------------------------
@@ -263,11 +272,13 @@ class _Recorder:
         self.owned = set()        # ids of roots the tape made (its static buffers)
         self.external = {}        # id(root) -> root: arrays of tensors/optimizer state at capture start
         self.snapshots = {}       # id(root) -> (root, copy before the step's first write)
-        self.inits = {}           # id(root) -> index in calls of its re-initialisation
         self.written = set()      # ids of roots written by a recorded call
+        self.effects = []         # per call: (ids of the roots it touches, ids of those it writes)
+        self.pending = set()      # roots written since the last recorded call
         self.wrapping = False
         self.refused = None
         self.first_state_write = None   # label of the first call that writes external state
+        self.signature = []             # per call: (label, its arguments described), see _describe
 
     def refuse(self, reason):
         """Mark the step as not replayable (the first reason is kept). Nothing is raised: every
@@ -277,6 +288,23 @@ class _Recorder:
 
     def record(self, call, label):
         self.calls.append((call, label))
+        touched = {id(_root(v)) for v in _flat((call.args, call.keywords)) if isinstance(v, np.ndarray)}
+        self.effects.append((touched | self.pending, self.pending))
+        self.pending = set()
+        self.signature.append((label, [self._describe(v) for v in _flat((call.args, call.keywords))]))
+
+    def _describe(self, v):
+        """What a second capture must find again in this argument: a buffer of the tape or of the
+        state (by role), or a constant (by value: an array the step made from other data, or a
+        Python number, would be frozen by a replay)."""
+        if isinstance(v, np.ndarray):
+            k = id(_root(v))
+            if k in self.owned or k in self.external:
+                return ("buffer", v.shape, v.dtype.str)
+            return ("constant", v.copy())
+        if isinstance(v, (bool, int, float, complex, str, np.generic)) or v is None:
+            return ("value", v)
+        return ("object", type(v).__name__)
 
     def guard(self, plain, value, where):
         """Record a branch on ``plain``'s truth value; only before the step changes any state, so
@@ -293,6 +321,7 @@ class _Recorder:
             r = r.copy() if r.base is not None else r
         root = _root(r)
         self.owned.add(id(root))
+        self.pending.add(id(root))
         self.keep.append(root)
         self.wrapping = True
         try:
@@ -313,6 +342,7 @@ class _Recorder:
         k = id(root)
         if k in self.owned:
             self.written.add(k)
+            self.pending.add(k)
             return
         if k in self.external:
             if self.first_state_write is None:
@@ -320,6 +350,7 @@ class _Recorder:
             if k not in self.snapshots:
                 self.snapshots[k] = (root, root.copy())
             self.written.add(k)
+            self.pending.add(k)
             return
         self.refuse(f"{what} at {_caller()} writes into an array (shape {plain.shape}) that is not a "
                     f"tensor's, a gradient's or an optimizer's state, nor made inside the step: a "
@@ -425,7 +456,7 @@ class _Recorder:
         """A buffer the step made; re-initialised on replay only if the tape writes into it later."""
         if value is _EMPTY:
             return
-        self.inits[id(_root(buf))] = len(self.calls)
+        self.pending.add(id(_root(buf)))
         self.record(partial(np.copyto, buf, value), label)
 
     def created(self, name, r, args, kwargs):
@@ -440,9 +471,22 @@ class _Recorder:
         return t
 
     def tape(self):
-        """The recorded calls, less the re-initialisations of buffers the tape never writes."""
-        skip = {i for k, i in self.inits.items() if k not in self.written}
-        return [(c, label) for i, (c, label) in enumerate(self.calls) if i not in skip]
+        """The recorded calls, less those that compute the same values on every replay.
+
+        A buffer varies when external state (parameters, gradients, optimizer state, the inputs)
+        flows into it; a call touching no varying buffer reads only constants and buffers that
+        hold the same values every time (the engine's seed gradient, 1/n of a mean, the
+        initialisation of a buffer nothing else writes): its result from capture stands."""
+        varying = set(self.external)
+        changed = True
+        while changed:                   # a later write can make an earlier-read buffer vary
+            changed = False
+            for touched, writes in self.effects:
+                if not touched.isdisjoint(varying) and not writes <= varying:
+                    varying |= writes
+                    changed = True
+        return [(c, label) for (c, label), (touched, _) in zip(self.calls, self.effects)
+                if not touched.isdisjoint(varying)]
 
 
 _EMPTY = object()
@@ -500,13 +544,16 @@ def _converter(name, original):
 
 # -- finding the state a step can touch ----------------------------------------------------------------
 def _optimizers(objects):
-    """Objects shaped like optimizers: ``param_groups`` (list) and ``state`` (dict of dicts)."""
+    """Objects shaped like PyTorch's optimizers: a class with ``step`` and ``zero_grad``, instances
+    with ``param_groups`` (a list) and ``state`` (a dict of per-parameter dicts). Only the class is
+    asked first (asking arbitrary objects for attributes runs their __getattr__)."""
     for o in objects:
-        try:
-            groups, state = o.__dict__.get("param_groups"), o.__dict__.get("state")
-        except AttributeError:
+        cls = type(o)
+        if not (isinstance(cls, type) and callable(getattr(cls, "zero_grad", None))
+                and callable(getattr(cls, "step", None))):
             continue
-        if isinstance(groups, list) and isinstance(state, dict):
+        d = getattr(o, "__dict__", None)
+        if isinstance(d, dict) and isinstance(d.get("param_groups"), list) and isinstance(d.get("state"), dict):
             yield o
 
 
@@ -516,14 +563,15 @@ class _Swap:
     def __init__(self, rec):
         self.rec = rec
         self.tensors = []      # (tensor, original array)
-        self.states = []       # (state dict, key, original value)
+        self.states = []       # (state dict, key, original array, traced view)
+        self.counts = []       # (state dict, key, original int, its 0-d array, traced view)
         self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
 
     def enter(self):
         objects = gc.get_objects()
         rec = self.rec
         for o in objects:
-            if isinstance(o, Tensor) and type(o._data) is np.ndarray:
+            if issubclass(type(o), Tensor) and type(o._data) is np.ndarray:
                 a = o._data
                 rec.external[id(_root(a))] = _root(a)
                 o._data = rec.view_of(a)
@@ -542,7 +590,7 @@ class _Swap:
                         arr = np.array(int(v), dtype=np.int64)
                         rec.external[id(arr)] = arr
                         s[k] = rec.view_of(arr)
-                        self.states.append((s, k, arr, s[k]))
+                        self.counts.append((s, k, v, arr, s[k]))
                     elif isinstance(v, (int, float, np.generic)):
                         self.numbers.append((f"{type(opt).__name__}.state[{i}][{k!r}]", s, k, v))
 
@@ -556,11 +604,14 @@ class _Swap:
             if t._data is traced:       # untouched binding: the very array it had before
                 t._data = a
         for o in gc.get_objects():
-            if isinstance(o, Tensor) and isinstance(o._data, _Traced):
+            if issubclass(type(o), Tensor) and isinstance(o._data, _Traced):
                 o._data = _plain(o._data)
         for s, k, v, traced in self.states:
             if s.get(k) is traced:
                 s[k] = v
+        for s, k, v, arr, traced in self.counts:
+            if s.get(k) is traced:   # a count the step advanced stays an array (replays advance it)
+                s[k] = arr if id(arr) in self.rec.written else v
         for opt in _optimizers(gc.get_objects()):
             for s in opt.state.values():
                 if isinstance(s, dict):
@@ -590,16 +641,21 @@ def _rng_states():
     return {(i, k): repr(g.bit_generator.state) for i, t in enumerate(tables) for k, g in t.items()}
 
 
-def capture(step, static_inputs):
+def capture(step, static_inputs, previous=None):
     """Run ``step(*static_inputs)`` once, traced. Returns ``(outputs, replay, reason)``: ``replay``
     is None when the step cannot be replayed and ``reason`` says why; the outputs are the eager
-    step's in either case (the step ran exactly once, with its real results)."""
+    step's in either case (the step ran exactly once, with its real results).
+
+    ``previous``: the replay of an earlier capture of the same step. The two tapes must agree call
+    for call, constants included: a constant that differs is data the tracer did not follow (an
+    array changed by plain NumPy code, a Python number that moves between steps), which a replay
+    would freeze."""
     global _active
     if _active is not None:
         return step(*static_inputs), None, "a graphed step cannot capture inside another capture"
     rec = _Recorder()
     swap = _Swap(rec)
-    originals = {name: getattr(np, name) for name in (*_CREATORS, *_CONVERTERS)}
+    originals = _CREATOR_ORIGINALS
     rng_before = _rng_states()
     try:
         swap.enter()
@@ -631,6 +687,10 @@ def capture(step, static_inputs):
                 reason = f"an output of the step (shape {a.shape}) is not an array the tape computes"
     if reason is not None:
         return out, None, reason
+    if previous is not None:
+        reason = _compare(previous.signature, rec.signature)
+        if reason is not None:
+            return out, None, reason
     tape = rec.tape()
     reason = _verify(rec, tape, outs)
     if reason is not None:
@@ -638,16 +698,40 @@ def capture(step, static_inputs):
     if _rng_states() != rng_before:
         warnings.warn("graphed step (cpu): the step draws random numbers (e.g. dropout); every replay "
                       "repeats the numbers drawn at capture, as a CUDA graph does", stacklevel=3)
-    calls = tuple(c for c, _ in tape)
-    keep = (rec.keep, [r for r, _ in rec.snapshots.values()])
+    return out, Replay(tape, rec.signature, (rec.keep, [r for r, _ in rec.snapshots.values()])), None
 
-    def replay():
-        for c in calls:
+
+class Replay:
+    """A captured step: calling it runs the recorded calls in order, into their static buffers."""
+
+    __slots__ = ("calls", "labels", "signature", "_keep")
+
+    def __init__(self, tape, signature, keep):
+        self.calls = tuple(c for c, _ in tape)      # prebound: func(*arrays, out=buffer, ...)
+        self.labels = tuple(label for _, label in tape)
+        self.signature = signature
+        self._keep = keep                            # the buffers (the calls hold them too)
+
+    def __call__(self):
+        for c in self.calls:
             c()
-        return keep
 
-    replay.labels = [label for _, label in tape]
-    return out, replay, None
+
+def _compare(first, second):
+    """None when two captures of a step recorded the same calls with the same constants, else why not."""
+    if [label for label, _ in first] != [label for label, _ in second]:
+        i = next((i for i, (a, b) in enumerate(zip(first, second)) if a[0] != b[0]), min(len(first), len(second)))
+        what = lambda sig: sig[i][0] if i < len(sig) else "the end"
+        return (f"two captures of the step made different calls (call {i}: {what(first)} then {what(second)}); "
+                f"the step's Python control flow changes between steps")
+    for i, ((label, a), (_, b)) in enumerate(zip(first, second)):
+        for x, y in zip(a, b):
+            if x[0] != y[0] or (x[0] == "constant" and not _same(x[1], y[1])) or \
+                    (x[0] != "constant" and x[1:] != y[1:]):
+                kind = "an array the tracer does not follow" if x[0] == "constant" else "a Python value"
+                return (f"{label} (call {i}) reads {kind} that changed between two captures of the "
+                        f"step; a replay would freeze it (keep such state in tensors or optimizer state)")
+    return None
 
 
 def _restore_snapshots(rec):

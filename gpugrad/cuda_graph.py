@@ -60,6 +60,7 @@ class GraphedStep:
         self._outputs = None
         self._graph_pool = None   # the captured graph's private pool: held here, never by gg.cuda
         self.eager_reason = None  # cpu: why the step could not be captured (it then runs eagerly)
+        self._first_tape = None   # cpu: the first of the two captures, checked against the second
 
     def __call__(self, *inputs):
         self._copy_inputs(inputs)
@@ -78,12 +79,18 @@ class GraphedStep:
         if self.calls == 1 or self.eager_reason is not None or self.device.type not in ("cuda", "cpu"):
             return self.step(*self.static_inputs)
         if self.device.type == "cpu":
-            out, replay, reason = cpu_graph.capture(self.step, self.static_inputs)
+            # Calls 2 and 3 are both captured (and run for real); the second capture must record the
+            # same calls and constants as the first, and its tape is the one replayed from call 4.
+            out, replay, reason = cpu_graph.capture(self.step, self.static_inputs, self._first_tape)
             if replay is None:
                 self.eager_reason = reason
+                self._first_tape = None
                 warnings.warn(f"graphed step (cpu): the step cannot be replayed, so it runs eagerly "
                               f"from now on: {reason}", RuntimeWarning, stacklevel=2)
+            elif self._first_tape is None:
+                self._first_tape = replay
             else:
+                self._first_tape = None
                 self._outputs, self._replay = out, replay
             return out
         self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs, owner=self)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ..backends.cuda import register_elementwise
-from .optimizer import Optimizer, device_step, direction
+from .optimizer import Optimizer, device_step, direction, step_scalar
 
 
 class Adagrad(Optimizer):
@@ -52,7 +52,7 @@ def _adagrad_formula(xp, p, g, state, lr, lr_decay, weight_decay, eps, maximize=
     """PyTorch's Adagrad step, in place on ``p`` and ``state["sum"]``; ``state["step"]`` counts steps.
     The rate is lr / (1 + (step - 1) * lr_decay)."""
     state["step"] += 1
-    clr = lr / (1 + (state["step"] - 1) * lr_decay)
+    clr = step_scalar(xp, lr / (1 + (state["step"] - 1) * lr_decay), p.dtype)
     d, _ = direction(xp, p, g, weight_decay, maximize)
     s = state["sum"]
     tmp = xp.multiply(d, d, out=xp.empty_like(s))           # the one temporary, reused below

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from ..backends.cuda import register_elementwise
-from .optimizer import Optimizer, device_step, direction
+from .optimizer import Optimizer, device_step, direction, step_scalar
 
 
 class Adam(Optimizer):
@@ -96,10 +96,12 @@ def _adam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, decouple
         xp.maximum(vmax, v, out=vmax)
         v = vmax
     xp.sqrt(v, out=tmp)
-    tmp /= (1 - beta2 ** t) ** 0.5
+    # xp.power(x, 0.5), not x ** 0.5: NumPy turns an array's ** 0.5 into sqrt, Python's float uses pow
+    tmp /= step_scalar(xp, xp.power(1 - beta2 ** t, 0.5) if isinstance(t, xp.ndarray)
+                       else (1 - beta2 ** t) ** 0.5, p.dtype)
     tmp += eps
     xp.divide(m, tmp, out=tmp)
-    tmp *= lr / (1 - beta1 ** t)
+    tmp *= step_scalar(xp, lr / (1 - beta1 ** t), p.dtype)
     p -= tmp
 
 

@@ -205,3 +205,12 @@ def device_step(xp, state):
         step = state["step"] = xp.full((1,), int(step), dtype=xp.int64)
     step += 1
     return step
+
+
+def step_scalar(xp, value, dtype):
+    """A step-dependent factor of an update formula (a bias correction, a decayed rate), ready to be
+    an operand: a Python float stays one; an array (the step count kept as a 0-d array while a CPU
+    step is captured, gpugrad/cpu_graph.py, so that replays advance it) was computed in float64 by
+    the same operations as the float, and is rounded to ``dtype`` here, as NumPy rounds a Python
+    float operand, so both give the same bits."""
+    return value.astype(dtype) if isinstance(value, xp.ndarray) else value
