@@ -101,7 +101,8 @@ def _configure(bench) -> None:
     m.add_argument("--policies", type=_names(tuple(POLICIES)), default=("numba", "cublas"),
                    help="GPU kernel policies to run gpugrad under (default: numba,cublas)")
     m.add_argument("--graphed", choices=("auto", "on", "off"), default="auto",
-                   help="rows with the step captured by gg.cuda.graphed (auto: on a GPU)")
+                   help="rows with the step captured by gg.cuda.graphed (auto: on a GPU; on the CPU "
+                        "'on' replays the step's NumPy calls)")
     m.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     m.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch")
 
@@ -351,7 +352,7 @@ def _run_engine(args) -> int:
         f"load average {meta['load_average']}")
     cfg = MlpBenchConfig(device="cpu", models=("small",), threads=args.threads, torch=not args.no_torch,
                          jax=not args.no_jax, max_repeats=rounds, min_repeats=rounds,
-                         budget_s=1e9, graphed="off")
+                         budget_s=1e9, graphed="on")
     torch = None
     if not args.no_torch:
         try:

@@ -157,7 +157,10 @@ class GpugradContender(Contender):
 
         if graphed:
             self._step = gg.cuda.graphed(step, self.x, self.y)
-            if not self.on_gpu:
+            if cfg.device == "cpu":
+                self.notes.append("graphed on cpu: calls 2 and 3 capture the step's NumPy calls, later "
+                                  "calls replay them into static buffers (gpugrad/cpu_graph.py)")
+            elif not self.on_gpu:
                 self.notes.append(f"graphed on {cfg.device}: gg.cuda.graphed runs the step eagerly here")
         else:
             self._step = step
@@ -166,6 +169,10 @@ class GpugradContender(Contender):
         return self._step(self.x, self.y)
 
     def loss_value(self, loss) -> float:
+        # (called after each checked step only) a CPU capture that fell back says so in the row
+        reason = getattr(self._step, "eager_reason", None)
+        if reason and not any(n.startswith("graphed step fell back") for n in self.notes):
+            self.notes.append(f"graphed step fell back to eager steps: {reason}")
         return float(loss.item())
 
     def sync(self):
@@ -491,6 +498,7 @@ def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list
                     row.update(impl=c.impl, policy=getattr(c, "policy", None),
                                graphed=getattr(c, "graphed", False), notes=list(c.notes))
                     row["losses"] = [c.loss_value(c.step()) for _ in range(cfg.check_steps)]
+                    row["notes"] = list(c.notes)       # with what the checked steps added
                     traced.reset()
                     c.step()                      # the step whose peak is measured (untimed)
                 if framework == "floor":
