@@ -47,19 +47,31 @@ from __future__ import annotations
 import gc
 import inspect
 import sys
+import threading
 import warnings
+import zlib
 from functools import partial
 
 import numpy as np
 
+from . import creation
 from .tensor import Tensor
 
 
-_active = None
+_active = None        # the _Recorder while a capture runs, else None
+
+
+def _current():
+    """The recorder of a capture running in this thread (other threads' NumPy calls, e.g. a data
+    loader's, are never recorded), else None."""
+    rec = _active
+    if rec is not None and rec.thread != threading.get_ident():
+        return None
+    return rec
 
 
 class GuardFailed(Exception):
-    """Raised by a replay when a branch the step took at capture goes the other way now."""        # the _Recorder while a capture runs, else None
+    """Raised by a replay when a branch the step took at capture goes the other way now."""
 
 
 # -- the traced array -----------------------------------------------------------------------------
@@ -85,6 +97,15 @@ def _plain(x):
     return x
 
 
+def _crc(a) -> int:
+    """A checksum of an array's bytes (4 GB/s, no copy for contiguous arrays)."""
+    if a.flags.c_contiguous:
+        return zlib.crc32(memoryview(a).cast("B"))
+    if a.flags.f_contiguous:
+        return zlib.crc32(memoryview(a.T).cast("B"))
+    return zlib.crc32(a.tobytes())
+
+
 def _any_traced(x):
     if isinstance(x, _Traced):
         return True
@@ -107,7 +128,7 @@ class _Traced(np.ndarray):
     def __array_finalize__(self, obj):
         # A traced array made by NumPy itself (not by the tracer): a view is fine (it needs no
         # replay); fresh memory means a computation the tracer did not see.
-        rec = _active
+        rec = _current()
         if rec is not None and not rec.wrapping and _real_base(self) is None and obj is not None:
             rec.refuse(f"an ndarray method the tracer does not follow made a new array at {_caller()}")
 
@@ -120,7 +141,7 @@ class _Traced(np.ndarray):
         return _real_base(b) if type(b) is np.ndarray else b
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        rec = _active
+        rec = _current()
         pin = _plain(inputs)
         pkw = {k: _plain(v) for k, v in kwargs.items()}
         if rec is None:
@@ -128,7 +149,7 @@ class _Traced(np.ndarray):
         return rec.ufunc(ufunc, method, inputs, pin, kwargs, pkw)
 
     def __array_function__(self, func, types, args, kwargs):
-        rec = _active
+        rec = _current()
         pa, pkw = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
         if rec is None:
             return func(*pa, **pkw)
@@ -136,7 +157,7 @@ class _Traced(np.ndarray):
 
     # methods that make arrays without a ufunc: recorded as copies when they copy
     def __getitem__(self, index):
-        rec = _active
+        rec = _current()
         r = np.ndarray.__getitem__(np.ndarray.view(self, np.ndarray), _plain(index))
         if rec is None or not isinstance(r, (np.ndarray, np.generic)):
             return r
@@ -144,7 +165,7 @@ class _Traced(np.ndarray):
                                                      _plain(index)), "__getitem__")
 
     def __setitem__(self, index, value):
-        rec = _active
+        rec = _current()
         plain = np.ndarray.view(self, np.ndarray)
         pi, pv = _plain(index), _plain(value)
         if rec is not None:
@@ -155,7 +176,7 @@ class _Traced(np.ndarray):
 
     def _method(name):
         def method(self, *args, **kwargs):
-            rec = _active
+            rec = _current()
             plain = np.ndarray.view(self, np.ndarray)
             pa, pkw = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
             r = getattr(np.ndarray, name)(plain, *pa, **pkw)
@@ -179,7 +200,7 @@ class _Traced(np.ndarray):
 
     def fill(self, value):
         plain = np.ndarray.view(self, np.ndarray)
-        rec = _active
+        rec = _current()
         if rec is not None:
             rec.write(plain, "fill")
         plain.fill(value)
@@ -189,7 +210,7 @@ class _Traced(np.ndarray):
     # reading a value on the host: the replay would not read it again
     def _concrete(name):
         def method(self, *args, **kwargs):
-            rec = _active
+            rec = _current()
             if rec is not None:
                 rec.refuse(f"the step reads a value on the host ({name} at {_caller()}); move it "
                            f"out of the step (read the returned tensors after the call)")
@@ -201,7 +222,7 @@ class _Traced(np.ndarray):
         # A branch on the data (a check such as ``if bad.any(): raise``): recorded as a guard, which
         # a replay evaluates again; a different answer ends replaying (GuardFailed).
         value = np.ndarray.__bool__(np.ndarray.view(self, np.ndarray))
-        rec = _active
+        rec = _current()
         if rec is not None:
             rec.guard(np.ndarray.view(self, np.ndarray), value, _caller())
         return value
@@ -267,11 +288,13 @@ class _Recorder:
     """The tape being captured, the arrays it owns, and the state snapshots of the safety net."""
 
     def __init__(self):
+        self.thread = threading.get_ident()
         self.calls = []           # [(callable, label)] in order
         self.keep = []            # every array the tape refers to, kept alive (ids stay unique)
         self.owned = set()        # ids of roots the tape made (its static buffers)
         self.external = {}        # id(root) -> root: arrays of tensors/optimizer state at capture start
         self.snapshots = {}       # id(root) -> (root, copy before the step's first write)
+        self.checksums = {}       # id(root) -> crc of each external array when the step began
         self.written = set()      # ids of roots written by a recorded call
         self.effects = []         # per call: (ids of the roots it touches, ids of those it writes)
         self.pending = set()      # roots written since the last recorded call
@@ -288,7 +311,17 @@ class _Recorder:
 
     def record(self, call, label):
         self.calls.append((call, label))
-        touched = {id(_root(v)) for v in _flat((call.args, call.keywords)) if isinstance(v, np.ndarray)}
+        touched = {}
+        for v in _flat((call.args, call.keywords)):
+            if isinstance(v, np.ndarray):
+                root = _root(v)
+                touched[id(root)] = root
+        for k, root in touched.items():
+            # external state the tape reads is kept too (reading changed nothing yet): the safety
+            # net then also sees writes into it that the tracer missed
+            if k in self.external and k not in self.snapshots:
+                self.snapshot(k, root)
+        touched = set(touched)
         self.effects.append((touched | self.pending, self.pending))
         self.pending = set()
         self.signature.append((label, [self._describe(v) for v in _flat((call.args, call.keywords))]))
@@ -305,6 +338,21 @@ class _Recorder:
         if isinstance(v, (bool, int, float, complex, str, np.generic)) or v is None:
             return ("value", v)
         return ("object", type(v).__name__)
+
+    def snapshot(self, k, root):
+        """Keep external array ``root`` as the step first touches it; it must still hold what it
+        held when the step began (else something the tracer does not see wrote into it)."""
+        copy = root.copy()
+        self.snapshots[k] = (root, copy)
+        if _crc(copy) != self.checksums[k]:
+            self.refuse(f"an array of shape {root.shape} (a tensor's, a gradient's or optimizer state) "
+                        f"was changed inside the step by code the tracer does not see (a plain NumPy "
+                        f"array sharing its memory?) before {_caller()}")
+
+    def unseen_changes(self):
+        """The external arrays the tape never touched that changed during the step anyway."""
+        return [root.shape for k, root in self.external.items()
+                if k not in self.snapshots and _crc(root) != self.checksums[k]]
 
     def guard(self, plain, value, where):
         """Record a branch on ``plain``'s truth value; only before the step changes any state, so
@@ -348,7 +396,7 @@ class _Recorder:
             if self.first_state_write is None:
                 self.first_state_write = f"{what} at {_caller()}"
             if k not in self.snapshots:
-                self.snapshots[k] = (root, root.copy())
+                self.snapshot(k, root)
             self.written.add(k)
             self.pending.add(k)
             return
@@ -509,7 +557,7 @@ def _flat(x):
 def _creator(name, original):
     def make(*args, **kwargs):
         r = original(*args, **kwargs)
-        rec = _active
+        rec = _current()
         if rec is None or type(r) is not np.ndarray:
             return r
         return rec.created(name, r, args, kwargs)
@@ -520,7 +568,7 @@ def _creator(name, original):
 
 def _converter(name, original):
     def convert(*args, **kwargs):
-        rec = _active
+        rec = _current()
         if rec is None or not args or not _any_traced(args[0]):
             return original(*args, **kwargs)
         pa = _plain(args)
@@ -593,6 +641,7 @@ class _Swap:
                         self.counts.append((s, k, v, arr, s[k]))
                     elif isinstance(v, (int, float, np.generic)):
                         self.numbers.append((f"{type(opt).__name__}.state[{i}][{k!r}]", s, k, v))
+        rec.checksums = {k: _crc(root) for k, root in rec.external.items()}
 
     def changed_numbers(self):
         """The Python numbers of optimizer state the step changed (a replay would freeze them)."""
@@ -633,7 +682,6 @@ def _output_arrays(out):
 
 
 def _rng_states():
-    from . import creation
     tables = [creation._generators]
     scoped = getattr(creation._scoped, "active", None)
     if scoped is not None:
@@ -675,6 +723,11 @@ def capture(step, static_inputs, previous=None):
     finally:
         swap.leave()
     reason = rec.refused
+    if reason is None:
+        unseen = rec.unseen_changes()
+        if unseen:
+            reason = (f"the step changed arrays of shapes {', '.join(map(str, unseen))} (a tensor's, a "
+                      f"gradient's or optimizer state) by code the tracer does not see")
     if reason is None:
         changed = swap.changed_numbers()
         if changed:

@@ -291,3 +291,22 @@ def test_matches_pytorch_training():
     assert fast._replay is not None
     for tp, p in zip(tmodel.parameters(), model.parameters()):
         np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("when", ["before the step reads it", "on an array the step never reads"])
+def test_a_write_through_a_plain_alias_of_a_tensor_runs_eagerly(when):
+    """A plain ndarray sharing a tensor's memory (taken before the capture) is invisible to the
+    tracer; the checksums taken when the step begins see its writes."""
+    extra_state = {}
+
+    def wrap(model, opt, step):
+        w = next(iter(model.parameters()))._data         # a plain alias of the first weight
+        other = extra_state.setdefault(id(model), gg.ones(4))
+        alias = w if when == "before the step reads it" else other._data
+
+        def decaying(x, y):
+            np.multiply(alias, np.float32(0.999), out=alias)
+            return step(x, y)
+        return decaying
+
+    _fallback(step_fn=wrap, match="code the tracer does not see")
