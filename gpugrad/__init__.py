@@ -32,6 +32,7 @@ from . import safetensors  # noqa: F401  (state_dict <-> .safetensors files, PyT
 from .data.generator import Generator  # torch.Generator's spelling: a seed for DataLoader/random_split
 
 default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
+graphed = cuda.graphed   # device-neutral name: a CUDA graph on a GPU, a NumPy-call replay on the CPU
 
 from .torch_api import *  # noqa: E402,F401,F403  (PyTorch's top-level names: dtypes, cat, argmax ...)
 __version__ = "0.1.0"

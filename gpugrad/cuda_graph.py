@@ -36,7 +36,9 @@ from .tensor import Tensor
 
 
 def graphed(step, *example_inputs):
-    """Wrap ``step(*tensors)`` so that, on a GPU, it runs as a replayed CUDA graph (see module doc).
+    """Wrap ``step(*tensors)`` so that, on a GPU, it runs as a replayed CUDA graph, and on the CPU as
+    a replay of its NumPy calls into static buffers (see module doc and gpugrad/cpu_graph.py; also
+    ``gg.graphed``). Returns a callable taking tensors of the example inputs' shapes and dtypes.
 
     >>> fast_step = gg.cuda.graphed(train_step, x_batch, y_batch)
     >>> for x, y in loader:

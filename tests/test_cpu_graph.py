@@ -310,3 +310,7 @@ def test_a_write_through_a_plain_alias_of_a_tensor_runs_eagerly(when):
         return decaying
 
     _fallback(step_fn=wrap, match="code the tracer does not see")
+
+
+def test_gg_graphed_is_the_device_neutral_name():
+    assert gg.graphed is gg.cuda.graphed
