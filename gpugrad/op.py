@@ -23,6 +23,7 @@ from .grad_mode import state as _grad_state
 from .tensor import Tensor
 
 _F64 = np.dtype(np.float64)
+_new_object = object.__new__
 _SCALARS = (int, float, bool, np.generic)
 
 
@@ -54,8 +55,13 @@ class Node:
     unless ``retain_graph=True``.
     """
 
-    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "hooks", "retained",
-                 "site", "freed", "out_shape", "device", "__weakref__")
+    # Set for every node, in slots; the rarely set ones (hooks, retained, site) are class
+    # defaults that land in __dict__ only when set, so recording an op stays cheap.
+    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "freed", "out_shape", "device",
+                 "__dict__", "__weakref__")
+    hooks = None       # gradient hooks registered on the output (Tensor.register_hook)
+    retained = None    # weakref to the output Tensor after retain_grad()
+    site = None        # where the op was created, under detect_anomaly
 
     def __init__(self, op, parents, saved, ans, params, versions, out_shape, device):
         self.op = op
@@ -66,9 +72,6 @@ class Node:
         self.params = params
         self.versions = versions
         self.out_shape = out_shape
-        self.hooks = None
-        self.retained = None
-        self.site = None
         self.freed = False
 
     @property
@@ -212,7 +215,13 @@ def apply(op: Op, args, params):
     # give the user the default float dtype instead, never a silent float64.
     if out.dtype is _F64 and not has_f64 and not op.exact_dtype and get_default_dtype() is not _F64:
         out = out.astype(get_default_dtype())
-    result = Tensor._wrap(out, device)
+    result = _new_object(Tensor)     # Tensor._wrap inlined (the hot path); out is an array here
+    result._data = out
+    result._device = device
+    result._requires_grad = False
+    result.grad = None
+    result._node = None
+    result._vc = None
     if out.base is not None:
         _share_version_counter(result, out, args)
     else:
