@@ -18,7 +18,7 @@ import numpy as np
 
 from . import anomaly
 from .backends import get_backend
-from .dtypes import get_default_dtype
+from .dtypes import get_default_dtype, promote_to_floating
 from .grad_mode import state as _grad_state
 from .tensor import Tensor
 
@@ -86,12 +86,13 @@ class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
     __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
-                 "differentiable", "exact_dtype")
+                 "differentiable", "exact_dtype", "same_kind")
 
     def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-                 exact_dtype=False):
+                 exact_dtype=False, same_kind=False):
         self.name = name
         self.exact_dtype = exact_dtype
+        self.same_kind = same_kind
         self.forward = forward
         self.save = frozenset(save)
         self.save_ans = save_ans
@@ -134,13 +135,15 @@ class Op:
 
 
 def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-          exact_dtype=False) -> Op:
+          exact_dtype=False, same_kind=False) -> Op:
     """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
 
     ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
     never lets float64 appear from non-float64 inputs.
+    ``same_kind``: a binary arithmetic op whose integer/bool array operand meeting a floating one
+    is cast to the floating dtype first (``dtypes.promote_to_floating``, PyTorch's rule).
     """
-    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype)
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind)
 
 
 def _device_error(op_name, tensors):
@@ -178,6 +181,8 @@ def apply(op: Op, args, params):
     arrays = []
     needs_grad = False
     has_f64 = False
+    first_dtype = None      # dtypes of the array operands: all the same object, or mixed (rare)
+    mixed = False
     for a in args:
         if isinstance(a, Tensor):
             if device is None:
@@ -187,8 +192,13 @@ def apply(op: Op, args, params):
             d = a._data
             if a._requires_grad:
                 needs_grad = True
-            if d.dtype is _F64:
+            dt = d.dtype
+            if dt is _F64:
                 has_f64 = True
+            if first_dtype is None:
+                first_dtype = dt
+            elif dt is not first_dtype:
+                mixed = True
             arrays.append(d)
         elif a is None or isinstance(a, _SCALARS):
             arrays.append(a)
@@ -197,6 +207,8 @@ def apply(op: Op, args, params):
                             f"wrap arrays with gg.tensor(...) on the right device first")
     if device is None:
         raise TypeError(f"{op.name}: needs at least one Tensor argument")
+    if mixed and op.same_kind:
+        arrays = promote_to_floating(arrays)
     try:
         out = op.forward(device.backend or get_backend(device), *arrays, **params)
     except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
