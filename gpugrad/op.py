@@ -85,16 +85,23 @@ class Node:
 class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
-    __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
+    __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_if", "save_ans", "derivs",
                  "differentiable", "exact_dtype", "same_kind")
 
     def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-                 exact_dtype=False, same_kind=False):
+                 exact_dtype=False, same_kind=False, vjp_reads=None):
         self.name = name
         self.exact_dtype = exact_dtype
         self.same_kind = same_kind
         self.forward = forward
         self.save = frozenset(save)
+        # save_if[i]: the inputs whose VJP reads saved input i; input i is kept only when one of
+        # them wants a gradient (None: every input in ``save`` is kept).
+        self.save_if = None
+        if vjp_reads is not None:
+            if not set().union(*vjp_reads) <= self.save:
+                raise ValueError(f"defop {name}: vjp_reads names inputs not in save={sorted(self.save)}")
+            self.save_if = {i: tuple(j for j, reads in enumerate(vjp_reads) if i in reads) for i in self.save}
         self.save_ans = save_ans
         self.derivs = derivs
         self.differentiable = differentiable
@@ -135,15 +142,28 @@ class Op:
 
 
 def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-          exact_dtype=False, same_kind=False) -> Op:
+          exact_dtype=False, same_kind=False, vjp_reads=None) -> Op:
     """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
 
     ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
     never lets float64 appear from non-float64 inputs.
     ``same_kind``: a binary arithmetic op whose integer/bool array operand meeting a floating one
     is cast to the floating dtype first (``dtypes.promote_to_floating``, PyTorch's rule).
+    ``vjp_reads``: for each input, the inputs its VJP reads (``mul``: ``((1,), (0,))``). An input
+    in ``save`` is then kept only when the VJP of an input that wants a gradient reads it, as
+    PyTorch saves ``other`` for ``self``'s gradient only: ``x * 2`` keeps nothing of x, and x may
+    be written in place afterwards. Without it every input in ``save`` is kept.
     """
-    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind)
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind, vjp_reads)
+
+
+def _read_by_a_gradient(args, readers) -> bool:
+    """Whether one of the inputs ``readers`` (indices into ``args``) wants a gradient."""
+    for j in readers:
+        a = args[j]
+        if isinstance(a, Tensor) and a._requires_grad:
+            return True
+    return False
 
 
 def _device_error(op_name, tensors):
@@ -243,7 +263,7 @@ def apply(op: Op, args, params):
                 break
 
     if needs_grad and op.differentiable and _grad_state.enabled:
-        save = op.save
+        save, save_if = op.save, op.save_if
         parents = []
         saved = []
         versions = None
@@ -252,22 +272,33 @@ def apply(op: Op, args, params):
                 node = a._node
                 parents.append(node if node is not None else (a if a._requires_grad else None))
                 d = a._data
-                if i in save:
+                if i in save and (save_if is None or _read_by_a_gradient(args, save_if[i])):
                     saved.append(d)
                     vc = a._vc
                     if vc is None:
                         vc = a._vc = [0]
                     versions = ((i, vc, vc[0]),) if versions is None else versions + ((i, vc, vc[0]),)
                 else:
-                    saved.append(Meta(d.shape, d.dtype))
+                    meta = _new_object(Meta)     # Meta(d.shape, d.dtype), inline (the hot path)
+                    meta.shape = d.shape
+                    meta.dtype = d.dtype
+                    saved.append(meta)
             else:
                 parents.append(None)
                 saved.append(a)
         if op.save_ans:  # the VJP reads the output: an in-place write to it must be caught too
             vc = result._version_counter()
             versions = ((None, vc, vc[0]),) if versions is None else versions + ((None, vc, vc[0]),)
-        node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
-                    out.shape, device)
+        node = _new_object(Node)         # Node(...), inline (the hot path)
+        node.op = op
+        node.device = device
+        node.parents = tuple(parents)
+        node.saved = tuple(saved)
+        node.ans = out if op.save_ans else None
+        node.params = params
+        node.versions = versions
+        node.out_shape = out.shape
+        node.freed = False
         result._node = node
         result._requires_grad = True
         if anomaly.state.enabled:

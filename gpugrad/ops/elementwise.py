@@ -19,7 +19,8 @@ sub = defop("sub", lambda backend, x, y: x - y, same_kind=True, derivs=("1", "-1
 sub.defvjp(lambda ns, g, ans, x, y: g,
            lambda ns, g, ans, x, y: -g)
 
-mul = defop("mul", lambda backend, x, y: x * y, same_kind=True, save=(0, 1), derivs=("y", "x"))
+mul = defop("mul", lambda backend, x, y: x * y, same_kind=True, save=(0, 1), vjp_reads=((1,), (0,)),
+            derivs=("y", "x"))
 mul.defvjp(lambda ns, g, ans, x, y: g * y,
            lambda ns, g, ans, x, y: g * x)
 
@@ -69,6 +70,7 @@ def _dpow_dy(ns, g, ans, x, y):
 
 
 pow = defop("pow", lambda backend, x, y: x ** y, same_kind=True, save=(0, 1), save_ans=True,  # noqa: A001
+            vjp_reads=((0, 1), (0,)),
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 
