@@ -242,14 +242,16 @@ def _run_plain(roots, retain_graph):
                 if said is None:
                     raise
                 raise said from exc
-            if not retain_graph:
-                _release(n)
-            for p, gp, meta in zip(parents, grads, metas):   # _send_to_parents, inlined
+            if not retain_graph:                           # _release(n), inline
+                n.saved = n.ans = None
+                n.freed = True
+            for p, gp, meta in zip(parents, grads, metas):   # _send_to_parents, inline
                 if p is None:
                     continue
                 kp = id(p)
                 if gp is not None:
-                    if isinstance(gp, np.generic) or gp.shape != meta.shape or gp.dtype != meta.dtype:
+                    if isinstance(gp, np.generic) or gp.shape != meta.shape or (
+                            gp.dtype is not meta.dtype and gp.dtype != meta.dtype):
                         gp = _fit(gp, meta, False, n.device)
                     old = pending.get(kp)
                     if old is not None:
