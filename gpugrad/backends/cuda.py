@@ -105,7 +105,7 @@ ELEMENTWISE_KERNELS = {
     "sigmoid": ("T x", "T y", "T s = x; " + _SIGMOID),
     "sigmoid_bias": ("T z, T b", "T y", "T s = z + b; " + _SIGMOID),
     "sigmoid_vjp": ("T g, T h", "T dz", "dz = g * h * ((T)1 - h);"),
-    "relu_vjp": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0;"),
+    "relu_vjp": ("T g, T y", "T dx", "dx = y <= (T)0 ? (T)0 : g;"),
 }
 
 _kernels: dict = {}

@@ -201,7 +201,7 @@ class CupyEnv(EnvBase):
 
 def _cupy_elementwise_kernels(cupy):
     relu = cupy.ElementwiseKernel("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gg_bench_relu")
-    relu_vjp = cupy.ElementwiseKernel("T g, T x", "T dx", "dx = x > (T)0 ? g : (T)0", "gg_bench_relu_vjp")
+    relu_vjp = cupy.ElementwiseKernel("T g, T x", "T dx", "dx = x <= (T)0 ? (T)0 : g", "gg_bench_relu_vjp")
     bias_sigmoid = cupy.ElementwiseKernel(
         "T z, T b", "T h",
         "T x = z + b; T e = exp(-fabs(x)); T r = (T)1 / ((T)1 + e); h = x >= (T)0 ? r : e * r;",
