@@ -36,6 +36,10 @@ import time
 
 from ..backends import cuda as cuda_backend
 from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
+import gpugrad.kernels as K
+from ..vjp_namespace import raw_namespace
+from .. import cuda
+from . import report
 
 MATMUL_SIZES = (256, 512, 1024, 2048, 4096, 8192)
 MATMUL_SIZES_QUICK = (256, 512, 1024)
@@ -115,7 +119,6 @@ class CupyEnv(EnvBase):
     def __init__(self):
         import cupy
         import numpy
-        import gpugrad.kernels as K
         self.xp = cupy
         self.np = numpy
         self.K = K
@@ -195,7 +198,6 @@ class CupyEnv(EnvBase):
     def policy_elementwise(self, name, d):
         """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: the CUDA backend's vendor
         implementations (one fused CuPy kernel each, CuPy's own maximum for the relu forward)."""
-        from ..vjp_namespace import raw_namespace
         c = raw_namespace(self.backend, kernels=False)
         if name == "relu":
             return c.relu(d["x"])
@@ -425,12 +427,11 @@ KERNEL_COLUMNS = [
 
 
 def kernel_table(rows) -> str:
-    from .report import format_table
     main = [r for r in rows if r["kernel"] != "launch_overhead"]
-    text = format_table(KERNEL_COLUMNS, main)
+    text = report.format_table(KERNEL_COLUMNS, main)
     over = [r for r in rows if r["kernel"] == "launch_overhead"]
     if over:
-        text += "\n\n" + format_table([("launch overhead", "impl", None, "<"),
+        text += "\n\n" + report.format_table([("launch overhead", "impl", None, "<"),
                                        ("host us/launch", "host_us_per_launch", ".1f", ">"),
                                        ("wall us/launch", "wall_us_per_launch", ".1f", ">")], over)
     return text
@@ -441,7 +442,6 @@ def gpu_unavailable_reason():
     """None when a CUDA GPU works, else why not (one phrase)."""
     if importlib.util.find_spec("cupy") is None:
         return "CuPy is not installed (pip install 'gpugrad[cuda13]')"
-    from .. import cuda
     if not cuda.is_available():
         return "no usable CUDA GPU (no driver or no device)"
     return None
@@ -454,7 +454,6 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
                          f"(on a CPU, try: gpugrad bench mlp)")
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         raise BenchError("NUMBA_ENABLE_CUDASIM is set, which would time the simulator; unset it")
-    from . import report
     log = report.Log(quiet=args.quiet)
     env = CupyEnv()
     meta = report.collect_meta("cuda")
