@@ -17,13 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from .timing import interleaved_host, paired_ratios, summarize
+import gpugrad as gg
+from .mlp import GpugradContender, MODELS, MlpBenchConfig, batch_data, initial_state
 
 CHAIN_SHAPES = ((1,), (4, 4))
 TARGETS = {"chain": ("torch", 0.8), "mlp": ("hand numpy", 1.05)}
 
 
 def chain_gpugrad(x0, n):
-    import gpugrad as gg
     x = gg.tensor(x0, requires_grad=True)
     y = x
     for i in range(n):
@@ -151,7 +152,6 @@ def profile(workload: str, n_ops: int, out=None) -> None:
         x0 = np.full((1,), 0.5, dtype=np.float32)
         work, calls = (lambda: chain_gpugrad(x0, n_ops)), 5
     else:
-        from .mlp import MlpBenchConfig, GpugradContender, MODELS, batch_data, initial_state
         sizes, batch = MODELS["small"]
         names, init = initial_state(sizes, 0)
         x, y = batch_data(sizes, batch, 0)
