@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 
 from .cuda_runtime import out_of_memory_error
+from .fused_elementwise import ELEMENTWISE_KERNELS, register_elementwise  # noqa: F401  (re-exported)
+from .fused_elementwise import compiled as _elementwise
 from .kernel_backend import KernelBackend
 
 # cuBLAS math modes (cublas_api.h, cublasMath_t): default (FP32 GEMMs in FP32), and TF32 tensor-op
@@ -116,34 +118,13 @@ def cublas_math_mode(mode: int):
         cublas.setMathMode(handle, previous)
 
 
-# Every fused CuPy kernel of this backend, as (input params, output params, body) for
-# cupy.ElementwiseKernel. Plain data, so tests compile the bodies with nvcc on a machine without
-# a GPU (tests/test_cuda_kernel_sources.py). The kernel ops' vendor kernels are here; each
-# optimizer registers its own update kernel beside its formula in gpugrad/optim/ (register_elementwise).
+# The kernel ops' vendor kernels: fused CuPy kernels, as (input params, output params, body) (see
+# fused_elementwise.py, where each optimizer registers its update kernel beside its formula too).
 # sigmoid without overflow: only exp(-|s|) is evaluated (as in the Numba kernel and on the CPU).
 _SIGMOID = "T e = exp(-fabs(s)); y = s >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);"
-ELEMENTWISE_KERNELS = {
+register_elementwise({
     "sigmoid": ("T x", "T y", "T s = x; " + _SIGMOID),
     "sigmoid_bias": ("T z, T b", "T y", "T s = z + b; " + _SIGMOID),
     "sigmoid_vjp": ("T g, T h", "T dz", "dz = g * h * ((T)1 - h);"),
     "relu_vjp": ("T g, T y", "T dx", "dx = y <= (T)0 ? (T)0 : g;"),
-}
-
-_kernels: dict = {}
-
-
-def register_elementwise(kernels: dict) -> None:
-    """Add fused CuPy kernels ``{name: (in_params, out_params, body)}`` (compiled on first use)."""
-    clash = set(kernels) & set(ELEMENTWISE_KERNELS)
-    if clash:
-        raise ValueError(f"elementwise kernels registered twice: {sorted(clash)}")
-    ELEMENTWISE_KERNELS.update(kernels)
-
-
-def _elementwise(name):
-    """The compiled CuPy kernel ``name`` of ELEMENTWISE_KERNELS (built on first use)."""
-    k = _kernels.get(name)
-    if k is None:
-        import cupy
-        k = _kernels[name] = cupy.ElementwiseKernel(*ELEMENTWISE_KERNELS[name], f"gpugrad_{name}")
-    return k
+})

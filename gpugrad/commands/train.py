@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..creation import generator_scope
-from ..data import DataError, DataLoader, load_digits, load_file, train_test_split
+from ..data import DataError, load_digits, load_file, train_test_split
 from ..grad_mode import no_grad
 from ..nn.functional import cross_entropy
 from . import runs

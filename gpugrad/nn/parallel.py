@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from ..backends import get_backend as _array_backend
 from ..tensor import Tensor
 from .module import Module
