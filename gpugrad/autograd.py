@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import anomaly
@@ -231,12 +233,16 @@ def _run_plain(roots, retain_graph):
             backend = n.device.backend or get_backend(n.device)
             if backend is not last_backend:
                 last_backend, ns = backend, raw_namespace(backend)
+            vjp_ns = ns
+            if op.vjp_writes_g and _owned(g, handed):      # the VJP may write its result into g
+                vjp_ns = raw_namespace(backend, owns_g=True)
             try:
                 if op.joint_vjp is None:
-                    grads = [None if p is None else vjp(ns, g, n.ans, *metas, **n.params)
+                    grads = [None if p is None else vjp(vjp_ns, g, n.ans, *metas, **n.params)
                              for vjp, p in zip(op.vjps, parents)]
                 else:
-                    grads = op.joint_vjp(ns, g, n.ans, [p is not None for p in parents], *metas, **n.params)
+                    grads = op.joint_vjp(vjp_ns, g, n.ans, [p is not None for p in parents], *metas,
+                                         **n.params)
             except Exception as exc:
                 said = backend.translate_error(exc, f"backward of {op.name}", n.device)
                 if said is None:
@@ -262,7 +268,23 @@ def _run_plain(roots, retain_graph):
                 deps[kp] -= 1
                 if deps[kp] == 0:
                     ready.append(p)
+            g = grads = gp = old = None   # drop this node's references: the next VJP may then own its g
     return None
+
+
+# sys.getrefcount(g) inside _owned when _run_plain's local is g's only other holder: that local,
+# _owned's parameter, and getrefcount's own argument.
+_OWNED_REFS = 3
+
+
+def _owned(g, handed) -> bool:
+    """True when the engine holds the only reference to the gradient array ``g``, so a VJP may
+    write into it: a plain writeable array that owns its memory (not a view), never handed to the
+    user or a hook, and referenced by nothing else: not another pending gradient (add's VJP sends
+    the same array to both inputs), a Tensor, or a saved array. Counting references is what NumPy
+    itself does to reuse temporaries (``a + b + c``)."""
+    return (type(g) is np.ndarray and g.base is None and id(g) not in handed and g.flags.writeable
+            and sys.getrefcount(g) <= _OWNED_REFS)
 
 
 def _count_consumers(roots, needed) -> dict:

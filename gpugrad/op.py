@@ -86,11 +86,12 @@ class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
     __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_if", "save_ans", "derivs",
-                 "differentiable", "exact_dtype", "same_kind")
+                 "differentiable", "exact_dtype", "same_kind", "vjp_writes_g")
 
     def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-                 exact_dtype=False, same_kind=False, vjp_reads=None):
+                 exact_dtype=False, same_kind=False, vjp_reads=None, vjp_writes_g=False):
         self.name = name
+        self.vjp_writes_g = vjp_writes_g
         self.exact_dtype = exact_dtype
         self.same_kind = same_kind
         self.forward = forward
@@ -142,7 +143,7 @@ class Op:
 
 
 def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-          exact_dtype=False, same_kind=False, vjp_reads=None) -> Op:
+          exact_dtype=False, same_kind=False, vjp_reads=None, vjp_writes_g=False) -> Op:
     """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
 
     ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
@@ -153,8 +154,12 @@ def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=Tr
     in ``save`` is then kept only when the VJP of an input that wants a gradient reads it, as
     PyTorch saves ``other`` for ``self``'s gradient only: ``x * 2`` keeps nothing of x, and x may
     be written in place afterwards. Without it every input in ``save`` is kept.
+    ``vjp_writes_g``: the VJP only reads the upstream gradient g through namespace functions that a
+    backend may run in place (``IN_PLACE_VJPS``: relu_vjp), so when the engine holds the only
+    reference to g it hands the VJP a namespace that writes into g (no new array per step).
     """
-    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind, vjp_reads)
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind, vjp_reads,
+              vjp_writes_g)
 
 
 def _read_by_a_gradient(args, readers) -> bool:

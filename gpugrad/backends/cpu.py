@@ -9,12 +9,20 @@ class CpuBackend(ArrayBackend):
 
     name = "cpu"
     KERNELS = {"sigmoid": "_sigmoid", "bias_sigmoid": "_bias_sigmoid"}
+    IN_PLACE_VJPS = {"relu_vjp": "_relu_vjp_into_g"}
 
     def __init__(self):
         super().__init__(np)
 
     def to_numpy(self, a):
         return np.asarray(a)
+
+    @staticmethod
+    def _relu_vjp_into_g(g, y):
+        """The ReLU VJP (y <= 0 ? 0 : g, see ops/activation.py) written into ``g``: only the 1-byte
+        mask is allocated. A NaN y keeps g (NaN <= 0 is false), as the formula."""
+        np.copyto(g, 0, where=y <= 0)
+        return g
 
     def _sigmoid(self, x):
         return self._sigmoid_inplace(x.astype(x.dtype, copy=True))

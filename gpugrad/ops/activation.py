@@ -67,7 +67,8 @@ def _bias_sigmoid_vjp(ns, g, h):
     return dz, dz.sum(axis=0)
 
 
-relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",))
+relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",),
+             vjp_writes_g=True)
 relu.defvjp(lambda ns, g, ans, x: ns.relu_vjp(g, ans))
 
 sigmoid = defop("sigmoid", _fl(lambda backend, x: raw_namespace(backend).sigmoid(x)), save_ans=True,

@@ -52,7 +52,7 @@ linear_op = defop("linear", lambda backend, x, w, b, activation: backend.linear(
 linear_op.defvjp_joint(_linear_vjp)
 linear_relu_op = defop("linear_relu", lambda backend, x, w, b, activation: backend.linear(x, w, b, activation),
                        save=(0, 1), save_ans=True, vjp_reads=((1,), (0,), ()),
-                       derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+                       derivs=("dz·W", "dzᵀ·x", "Σrows dz"), vjp_writes_g=True)   # dz may reuse g
 linear_relu_op.defvjp_joint(_linear_vjp)
 
 
