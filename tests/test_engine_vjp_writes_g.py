@@ -130,3 +130,16 @@ def test_a_nan_unit_keeps_its_gradient_in_place_too(into_calls):
     (gg.relu(x) * 2.0).sum().backward()
     assert into_calls == [(3,)]
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_the_in_place_relu_vjp_equals_the_formula_bit_for_bit(dtype):
+    # the bitwise select: +0.0 where y <= 0 whatever g holds, g's bits elsewhere (NaN y included)
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.maximum(rng.standard_normal(50), 0), [0.0, -0.0, np.nan, np.inf, 1e-30]]).astype(dtype)
+    g = np.concatenate([rng.standard_normal(50), [np.inf, np.nan, -np.inf, np.nan, -0.0]]).astype(dtype)
+    want = np.where(y <= 0, np.zeros((), dtype), g)
+    got = CpuBackend._relu_vjp_into_g(g.copy(), y)
+    np.testing.assert_array_equal(got.view(f"u{g.itemsize}"), want.view(f"u{g.itemsize}"))
+    strided = np.repeat(g, 2)[::2]                 # not contiguous: the masked-copy path
+    np.testing.assert_array_equal(CpuBackend._relu_vjp_into_g(strided, y), want)
