@@ -370,7 +370,9 @@ def _run_engine(args) -> int:
             rows += run_chain(chain_ops, rounds, torch, log)
     notes = [f"BLAS: {blas}; torch threads {torch.get_num_threads() if torch is not None else '(not used)'}",
              "chain: values and gradients of every contender equal gpugrad's (rtol 1e-5) before timing; "
-             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios"]
+             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios",
+             "chain: timed with Python's garbage collector paused inside each sample (the engine's own "
+             "cost: the target); the 'gc on' rows time it running, as in a program, after a collection"]
     if result is not None:
         rows += mlp_rows(result)
         notes += [n for n in result["notes"] if n not in notes]
