@@ -214,7 +214,12 @@ def _run_plain(roots, retain_graph):
             n = ready.pop()
             g = pending.pop(id(n), None)
             if type(n) is not Node:                        # a leaf Tensor: the end of a path
-                if g is not None:
+                if g is None:
+                    continue
+                if n.grad is None and n._hooks is None and g.base is None and id(g) not in handed:
+                    handed.add(id(g))                      # the common case of _deliver_to_leaf, inline:
+                    n.grad = Tensor._wrap(g, n._device)    # the engine's own fresh array becomes .grad
+                else:
                     _deliver_to_leaf(n, g, None, handed, False)
                 continue
             parents = n.parents
