@@ -9,11 +9,13 @@
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import anomaly
 from .backends import get_backend
-from .op import _SCALARS, Meta
+from .op import _SCALARS, Meta, Node
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 from .ops import copy as _copy
@@ -42,10 +44,13 @@ def in_backward() -> bool:
     return bool(_walks) and _walks[-1]
 
 
-def _run_with_callbacks(accumulating, *args, **kwargs):
+def _run_with_callbacks(accumulating, roots, retain_graph, create_graph, targets):
     _walks.append(accumulating)
     try:
-        out = _run(*args, **kwargs)
+        if targets is None and not create_graph and not anomaly.state.enabled:
+            out = _run_plain(roots, retain_graph)
+        else:
+            out = _run(roots, retain_graph, create_graph, targets)
     except BaseException:
         _callbacks.clear()
         raise
@@ -194,6 +199,99 @@ def _run(roots, retain_graph, create_graph, targets):
     return captured
 
 
+def _run_plain(roots, retain_graph):
+    """``_run`` for the common call: ``backward()`` on raw arrays (no ``create_graph``, no
+    ``gg.grad`` targets, no anomaly mode). The same walk, with the VJP application and the sends
+    to the parents written inline: the engine's fixed cost per op is what small tensors pay, and
+    here it is one loop iteration instead of five function calls. Errors, hooks and retain_grad
+    go through the same helpers as ``_run``."""
+    deps = _count_consumers(roots, None)
+    pending, handed = _seed_gradients(roots)
+    ready = list({id(edge): edge for edge, _ in roots if deps[id(edge)] == 0}.values())
+    last_backend = ns = None   # the raw VJP namespace of the last node's backend
+    with no_grad():
+        while ready:
+            n = ready.pop()
+            g = pending.pop(id(n), None)
+            if type(n) is not Node:                        # a leaf Tensor: the end of a path
+                if g is None:
+                    continue
+                if n.grad is None and n._hooks is None and g.base is None and id(g) not in handed:
+                    handed.add(id(g))                      # the common case of _deliver_to_leaf, inline:
+                    n.grad = Tensor._wrap(g, n._device)    # the engine's own fresh array becomes .grad
+                else:
+                    _deliver_to_leaf(n, g, None, handed, False)
+                continue
+            parents = n.parents
+            if g is None:                                  # nothing reached it: parents get nothing
+                for p in parents:
+                    if p is not None:
+                        deps[id(p)] -= 1
+                        if deps[id(p)] == 0:
+                            ready.append(p)
+                continue
+            if n.hooks or n.retained is not None:
+                g = _observe(n, g, None, None, handed, False)
+            op, metas = n.op, n.saved
+            if n.freed or n.versions:
+                _check_saved(n)                            # raises when the saved arrays are gone or stale
+            backend = n.device.backend or get_backend(n.device)
+            if backend is not last_backend:
+                last_backend, ns = backend, raw_namespace(backend)
+            vjp_ns = ns
+            if op.vjp_writes_g and _owned(g, handed):      # the VJP may write its result into g
+                vjp_ns = raw_namespace(backend, owns_g=True)
+            try:
+                if op.joint_vjp is None:
+                    grads = [None if p is None else vjp(vjp_ns, g, n.ans, *metas, **n.params)
+                             for vjp, p in zip(op.vjps, parents)]
+                else:
+                    grads = op.joint_vjp(vjp_ns, g, n.ans, [p is not None for p in parents], *metas,
+                                         **n.params)
+            except Exception as exc:
+                said = backend.translate_error(exc, f"backward of {op.name}", n.device)
+                if said is None:
+                    raise
+                raise said from exc
+            if not retain_graph:                           # _release(n), inline
+                n.saved = n.ans = None
+                n.freed = True
+            for p, gp, meta in zip(parents, grads, metas):   # _send_to_parents, inline
+                if p is None:
+                    continue
+                kp = id(p)
+                if gp is not None:
+                    if isinstance(gp, np.generic) or gp.shape != meta.shape or (
+                            gp.dtype is not meta.dtype and gp.dtype != meta.dtype):
+                        gp = _fit(gp, meta, False, n.device)
+                    old = pending.get(kp)
+                    if old is not None:
+                        gp = old + gp
+                        if isinstance(gp, np.generic):   # NumPy turns a sum of 0-d arrays into a scalar
+                            gp = np.asarray(gp)
+                    pending[kp] = gp
+                deps[kp] -= 1
+                if deps[kp] == 0:
+                    ready.append(p)
+            g = grads = gp = old = None   # drop this node's references: the next VJP may then own its g
+    return None
+
+
+# sys.getrefcount(g) inside _owned when _run_plain's local is g's only other holder: that local,
+# _owned's parameter, and getrefcount's own argument.
+_OWNED_REFS = 3
+
+
+def _owned(g, handed) -> bool:
+    """True when the engine holds the only reference to the gradient array ``g``, so a VJP may
+    write into it: a plain writeable array that owns its memory (not a view), never handed to the
+    user or a hook, and referenced by nothing else: not another pending gradient (add's VJP sends
+    the same array to both inputs), a Tensor, or a saved array. Counting references is what NumPy
+    itself does to reuse temporaries (``a + b + c``)."""
+    return (type(g) is np.ndarray and g.base is None and id(g) not in handed and g.flags.writeable
+            and sys.getrefcount(g) <= _OWNED_REFS)
+
+
 def _count_consumers(roots, needed) -> dict:
     """For each node reachable from the roots: how many consumers will send it a gradient."""
     deps: dict[int, int] = {}
@@ -300,7 +398,9 @@ def _apply_vjp(n, g, needed, create_graph):
         raise said from exc
 
 
-def _vjps(n, g, needed, create_graph):
+def _check_saved(n) -> None:
+    """Raise when the node's saved arrays were freed by an earlier backward, or one of them (an
+    input, or the output its VJP reads) was written in place after the op read it."""
     if n.freed:
         raise RuntimeError(f"backward: trying to backward through the graph a second time (op "
                            f"'{n.op.name}'): its saved arrays were freed after the first backward. "
@@ -314,6 +414,10 @@ def _vjps(n, g, needed, create_graph):
                 raise RuntimeError(f"backward: {what} was modified in place after the op used it "
                                    f"(version {vc[0]}, expected {v}); its gradient would be wrong. "
                                    f"Recompute the forward after in-place updates.")
+
+
+def _vjps(n, g, needed, create_graph):
+    _check_saved(n)
     op = n.op
     if needed is None:
         needs = [p is not None for p in n.parents]

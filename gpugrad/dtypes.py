@@ -45,3 +45,19 @@ def floating_forward(forward):
         return forward(backend, x, *rest, **params)
     wrapped.__name__ = getattr(forward, "__name__", "forward")
     return wrapped
+
+
+def promote_to_floating(arrays: list) -> list:
+    """The operands of a binary arithmetic op, with an integer/bool array meeting a floating one cast
+    to the floating dtype (PyTorch's rule: int64 + float16 is float16), where NumPy would widen to
+    float64. Python scalars and operands of one kind are returned as they are (NEP 50 handles
+    scalars). Called by ``op.apply`` for ops defined with ``same_kind=True`` when their array
+    operands' dtypes differ."""
+    dx, dy = (getattr(a, "dtype", None) for a in arrays)
+    x, y = arrays
+    if dx is not None and dy is not None and dx.kind != dy.kind:
+        if dx.kind == "f" and dy.kind in "biu":
+            y = y.astype(dx)
+        elif dy.kind == "f" and dx.kind in "biu":
+            x = x.astype(dy)
+    return [x, y]

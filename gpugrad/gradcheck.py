@@ -5,6 +5,7 @@ import numpy as np
 
 from .autograd import grad as _grad
 from .tensor import Tensor
+from .backends import get_backend
 
 
 class GradcheckError(AssertionError):
@@ -84,5 +85,4 @@ def _like(t, host_array):
     """``host_array`` on the same device as Tensor ``t``."""
     if t.device.type == "cpu":
         return np.asarray(host_array)
-    from .backends import get_backend
     return get_backend(t.device).asarray(host_array)

@@ -18,11 +18,12 @@ import numpy as np
 
 from . import anomaly
 from .backends import get_backend
-from .dtypes import get_default_dtype
+from .dtypes import get_default_dtype, promote_to_floating
 from .grad_mode import state as _grad_state
 from .tensor import Tensor
 
 _F64 = np.dtype(np.float64)
+_new_object = object.__new__
 _SCALARS = (int, float, bool, np.generic)
 
 
@@ -54,8 +55,13 @@ class Node:
     unless ``retain_graph=True``.
     """
 
-    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "hooks", "retained",
-                 "site", "freed", "out_shape", "device", "__weakref__")
+    # Set for every node, in slots; the rarely set ones (hooks, retained, site) are class
+    # defaults that land in __dict__ only when set, so recording an op stays cheap.
+    __slots__ = ("op", "parents", "saved", "ans", "params", "versions", "freed", "out_shape", "device",
+                 "__dict__", "__weakref__")
+    hooks = None       # gradient hooks registered on the output (Tensor.register_hook)
+    retained = None    # weakref to the output Tensor after retain_grad()
+    site = None        # where the op was created, under detect_anomaly
 
     def __init__(self, op, parents, saved, ans, params, versions, out_shape, device):
         self.op = op
@@ -66,9 +72,6 @@ class Node:
         self.params = params
         self.versions = versions
         self.out_shape = out_shape
-        self.hooks = None
-        self.retained = None
-        self.site = None
         self.freed = False
 
     @property
@@ -82,15 +85,24 @@ class Node:
 class Op:
     """A differentiable (or not) operation: forward on raw arrays, VJPs beside it."""
 
-    __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_ans", "derivs",
-                 "differentiable", "exact_dtype")
+    __slots__ = ("name", "forward", "vjps", "joint_vjp", "save", "save_if", "save_ans", "derivs",
+                 "differentiable", "exact_dtype", "same_kind", "vjp_writes_g")
 
     def __init__(self, name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-                 exact_dtype=False):
+                 exact_dtype=False, same_kind=False, vjp_reads=None, vjp_writes_g=False):
         self.name = name
+        self.vjp_writes_g = vjp_writes_g
         self.exact_dtype = exact_dtype
+        self.same_kind = same_kind
         self.forward = forward
         self.save = frozenset(save)
+        # save_if[i]: the inputs whose VJP reads saved input i; input i is kept only when one of
+        # them wants a gradient (None: every input in ``save`` is kept).
+        self.save_if = None
+        if vjp_reads is not None:
+            if not set().union(*vjp_reads) <= self.save:
+                raise ValueError(f"defop {name}: vjp_reads names inputs not in save={sorted(self.save)}")
+            self.save_if = {i: tuple(j for j, reads in enumerate(vjp_reads) if i in reads) for i in self.save}
         self.save_ans = save_ans
         self.derivs = derivs
         self.differentiable = differentiable
@@ -131,13 +143,32 @@ class Op:
 
 
 def defop(name, forward, save=(), save_ans=False, derivs=None, differentiable=True,
-          exact_dtype=False) -> Op:
+          exact_dtype=False, same_kind=False, vjp_reads=None, vjp_writes_g=False) -> Op:
     """Define an op: ``forward(backend, *arrays, **params) -> array``. See the module docstring.
 
     ``exact_dtype``: the op's output dtype is deliberate (a cast), exempt from the rule that
     never lets float64 appear from non-float64 inputs.
+    ``same_kind``: a binary arithmetic op whose integer/bool array operand meeting a floating one
+    is cast to the floating dtype first (``dtypes.promote_to_floating``, PyTorch's rule).
+    ``vjp_reads``: for each input, the inputs its VJP reads (``mul``: ``((1,), (0,))``). An input
+    in ``save`` is then kept only when the VJP of an input that wants a gradient reads it, as
+    PyTorch saves ``other`` for ``self``'s gradient only: ``x * 2`` keeps nothing of x, and x may
+    be written in place afterwards. Without it every input in ``save`` is kept.
+    ``vjp_writes_g``: the VJP only reads the upstream gradient g through namespace functions that a
+    backend may run in place (``IN_PLACE_VJPS``: relu_vjp), so when the engine holds the only
+    reference to g it hands the VJP a namespace that writes into g (no new array per step).
     """
-    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype)
+    return Op(name, forward, save, save_ans, derivs, differentiable, exact_dtype, same_kind, vjp_reads,
+              vjp_writes_g)
+
+
+def _read_by_a_gradient(args, readers) -> bool:
+    """Whether one of the inputs ``readers`` (indices into ``args``) wants a gradient."""
+    for j in readers:
+        a = args[j]
+        if isinstance(a, Tensor) and a._requires_grad:
+            return True
+    return False
 
 
 def _device_error(op_name, tensors):
@@ -175,6 +206,8 @@ def apply(op: Op, args, params):
     arrays = []
     needs_grad = False
     has_f64 = False
+    first_dtype = None      # dtypes of the array operands: all the same object, or mixed (rare)
+    mixed = False
     for a in args:
         if isinstance(a, Tensor):
             if device is None:
@@ -184,8 +217,13 @@ def apply(op: Op, args, params):
             d = a._data
             if a._requires_grad:
                 needs_grad = True
-            if d.dtype is _F64:
+            dt = d.dtype
+            if dt is _F64:
                 has_f64 = True
+            if first_dtype is None:
+                first_dtype = dt
+            elif dt is not first_dtype:
+                mixed = True
             arrays.append(d)
         elif a is None or isinstance(a, _SCALARS):
             arrays.append(a)
@@ -194,6 +232,8 @@ def apply(op: Op, args, params):
                             f"wrap arrays with gg.tensor(...) on the right device first")
     if device is None:
         raise TypeError(f"{op.name}: needs at least one Tensor argument")
+    if mixed and op.same_kind:
+        arrays = promote_to_floating(arrays)
     try:
         out = op.forward(device.backend or get_backend(device), *arrays, **params)
     except ValueError as exc:  # NumPy/CuPy broadcasting errors, re-said in the user's terms
@@ -212,7 +252,13 @@ def apply(op: Op, args, params):
     # give the user the default float dtype instead, never a silent float64.
     if out.dtype is _F64 and not has_f64 and not op.exact_dtype and get_default_dtype() is not _F64:
         out = out.astype(get_default_dtype())
-    result = Tensor._wrap(out, device)
+    result = _new_object(Tensor)     # Tensor._wrap inlined (the hot path); out is an array here
+    result._data = out
+    result._device = device
+    result._requires_grad = False
+    result.grad = None
+    result._node = None
+    result._vc = None
     if out.base is not None:
         _share_version_counter(result, out, args)
     else:
@@ -222,7 +268,7 @@ def apply(op: Op, args, params):
                 break
 
     if needs_grad and op.differentiable and _grad_state.enabled:
-        save = op.save
+        save, save_if = op.save, op.save_if
         parents = []
         saved = []
         versions = None
@@ -231,22 +277,33 @@ def apply(op: Op, args, params):
                 node = a._node
                 parents.append(node if node is not None else (a if a._requires_grad else None))
                 d = a._data
-                if i in save:
+                if i in save and (save_if is None or _read_by_a_gradient(args, save_if[i])):
                     saved.append(d)
                     vc = a._vc
                     if vc is None:
                         vc = a._vc = [0]
                     versions = ((i, vc, vc[0]),) if versions is None else versions + ((i, vc, vc[0]),)
                 else:
-                    saved.append(Meta(d.shape, d.dtype))
+                    meta = _new_object(Meta)     # Meta(d.shape, d.dtype), inline (the hot path)
+                    meta.shape = d.shape
+                    meta.dtype = d.dtype
+                    saved.append(meta)
             else:
                 parents.append(None)
                 saved.append(a)
         if op.save_ans:  # the VJP reads the output: an in-place write to it must be caught too
             vc = result._version_counter()
             versions = ((None, vc, vc[0]),) if versions is None else versions + ((None, vc, vc[0]),)
-        node = Node(op, tuple(parents), tuple(saved), out if op.save_ans else None, params, versions,
-                    out.shape, device)
+        node = _new_object(Node)         # Node(...), inline (the hot path)
+        node.op = op
+        node.device = device
+        node.parents = tuple(parents)
+        node.saved = tuple(saved)
+        node.ans = out if op.save_ans else None
+        node.params = params
+        node.versions = versions
+        node.out_shape = out.shape
+        node.freed = False
         result._node = node
         result._requires_grad = True
         if anomaly.state.enabled:

@@ -19,6 +19,7 @@ import numpy as np
 from .device import as_device
 from .serialization import atomic_write
 from .tensor import Tensor
+from .backends import get_backend
 
 __all__ = ["save_file", "load_file", "save", "load"]
 
@@ -78,7 +79,6 @@ def _wrap(arrays: dict, device) -> dict:
     dev = as_device(device)
     if dev.type == "cpu":
         return {k: Tensor._wrap(np.array(v, copy=True), dev) for k, v in arrays.items()}
-    from .backends import get_backend
     backend = get_backend(dev)
     return {k: Tensor._wrap(backend.asarray(v), dev) for k, v in arrays.items()}
 

@@ -24,6 +24,7 @@ import numpy as np
 from .device import as_device
 from .npz_reader import NpzError, NpzReader
 from .tensor import Tensor
+from .backends import get_backend
 
 __all__ = ["save", "load", "CheckpointError", "remove_stale_temps", "set_write_hook", "MAX_DEPTH"]
 
@@ -382,7 +383,6 @@ class _Decoder:
         if target.type == "cpu":
             t = Tensor._wrap(arr, target)
         else:
-            from .backends import get_backend
             t = Tensor._wrap(get_backend(target).asarray(arr), target)
         if requires_grad and arr.dtype.kind == "f":
             t.requires_grad = True

@@ -58,9 +58,13 @@ class RawNamespace:
     """VJP functions on raw arrays of one backend.
 
     ``kernels=False`` builds the namespace without the backend's hand-written (Numba) kernels: what
-    the kernel policies "cupy"/"cublas" run, for benchmarks and tests comparing the two."""
+    the kernel policies "cupy"/"cublas" run, for benchmarks and tests comparing the two.
+    ``owns_g=True``: the backend's ``IN_PLACE_VJPS`` replace their formulas (they write into the
+    upstream gradient); the engine uses this namespace only for an op declared ``vjp_writes_g``
+    whose upstream gradient it holds the only reference to. Composites built on them (bias_relu_vjp
+    on relu_vjp) follow, as they call through the namespace."""
 
-    def __init__(self, backend, kernels: bool = True):
+    def __init__(self, backend, kernels: bool = True, owns_g: bool = False):
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
@@ -74,6 +78,9 @@ class RawNamespace:
             setattr(self, name, backend.implementation(name, partial(formula, self), kernels=kernels))
         for name, forward in RAW_FORWARDS.items():
             setattr(self, name, partial(forward, backend))
+        if owns_g:   # the engine owns the upstream gradient: VJPs may write into it
+            for name, method in backend.IN_PLACE_VJPS.items():
+                setattr(self, name, getattr(backend, method))
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
@@ -98,11 +105,12 @@ class RawNamespace:
         return out
 
 
-def raw_namespace(backend, kernels: bool = True) -> RawNamespace:
-    """The (cached) raw-array namespace of ``backend`` (``kernels=False``: without its Numba kernels)."""
-    key = "_raw_namespace" if kernels else "_raw_namespace_vendor"
+def raw_namespace(backend, kernels: bool = True, owns_g: bool = False) -> RawNamespace:
+    """The (cached) raw-array namespace of ``backend`` (``kernels=False``: without its Numba kernels;
+    ``owns_g``: with its VJPs that write into the upstream gradient)."""
+    key = ("_raw_namespace" if kernels else "_raw_namespace_vendor") + ("_owns_g" if owns_g else "")
     ns = backend.__dict__.get(key)
     if ns is None:
-        ns = RawNamespace(backend, kernels)
+        ns = RawNamespace(backend, kernels, owns_g)
         setattr(backend, key, ns)
     return ns

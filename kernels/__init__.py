@@ -7,7 +7,7 @@ Public API (the CUDA backend calls exactly these)::
     relu_vjp(g, x, *, out=None) -> dx              # g * (x > 0)
     bias_sigmoid(z, b, *, out=None) -> h           # sigmoid(z + b[None, :])
     bias_sigmoid_vjp(g, h) -> (dz, db)
-    bias_relu_vjp(g, y) -> (dz, db)                # dz = g * (y > 0), db = dz.sum(0), one pass
+    bias_relu_vjp(g, y) -> (dz, db)                # dz = (y <= 0 ? 0 : g), db = dz.sum(0), one pass
 
 Arrays are CuPy arrays on a GPU (launched on CuPy's current stream, no host sync) or NumPy
 arrays under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``). float32 and float64 only.

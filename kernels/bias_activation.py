@@ -1,6 +1,6 @@
 """The fused bias + activation family (``bias_sigmoid``, ``bias_sigmoid_vjp``, ``bias_relu_vjp``, and
 the ``column_sum`` their VJPs finish with). Sigmoid: forward ``H = sigmoid(Z + b)`` and VJP ``dZ = g*H*(1-H)``,
-``db = dZ.sum(0)``. ReLU (whose forward is the matmul epilogue): VJP ``dZ = g*[Y > 0]`` and
+``db = dZ.sum(0)``. ReLU (whose forward is the matmul epilogue): VJP ``dZ = (Y <= 0 ? 0 : g)`` and
 ``db = dZ.sum(0)`` in the same pass, ``bias_relu_vjp``.
 
 Z is (M, N) C-contiguous, b is (N,) broadcast over rows.
@@ -78,7 +78,7 @@ def _build_vjp(dtype: str, activation: str = "sigmoid"):
             while row < M:
                 hv = h[row, col]
                 if RELU:
-                    d = g[row, col] if hv > ZERO else ZERO
+                    d = ZERO if hv <= ZERO else g[row, col]   # as PyTorch: NaN passes g
                 else:
                     d = g[row, col] * hv * (ONE - hv)
                 dz[row, col] = d
@@ -181,7 +181,7 @@ def bias_sigmoid_vjp(g, h):
 
 def bias_relu_vjp(g, y):
     """Gradients of ``y = relu(z + b)`` (b over rows) from the output ``y``: returns ``(dz, db)``
-    with ``dz = g*[y > 0]`` (M, N) and ``db = dz.sum(axis=0)`` (N,), in one pass over g."""
+    with ``dz = (y <= 0 ? 0 : g)`` (M, N) and ``db = dz.sum(axis=0)`` (N,), in one pass over g."""
     return _bias_activation_vjp("bias_relu_vjp", g, y)
 
 

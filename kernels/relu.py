@@ -47,7 +47,7 @@ def _build_vjp(dtype: str):
         i = cuda.grid(1)
         stride = cuda.gridsize(1)
         while i < n:
-            dx[i] = g[i] if x[i] > ZERO else ZERO
+            dx[i] = ZERO if x[i] <= ZERO else g[i]   # PyTorch's threshold_backward: NaN passes g
             i += stride
 
     return relu_vjp_kernel

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -466,7 +467,23 @@ class FakeCupy:
         self.int64 = int
 
 
-def test_cuda_event_timer_interleaves_contenders_and_spins_ahead_of_each_batch():
+def _steady_host_clock(monkeypatch):
+    """The timer's host clock advancing 1 us per reading (plus what ``clock["skip_us"]`` adds):
+    every enqueue measures the same unless a test makes one slow, so no sample is retried for a
+    busy host (a loaded machine made the real clock's tests flaky). Returns the clock's state."""
+    clock = {"us": 0, "skip_us": 0}
+
+    def perf_counter():
+        clock["us"] += 1 + clock["skip_us"]
+        clock["skip_us"] = 0
+        return clock["us"] * 1e-6
+
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    return clock
+
+
+def test_cuda_event_timer_interleaves_contenders_and_spins_ahead_of_each_batch(monkeypatch):
+    _steady_host_clock(monkeypatch)
     cp = FakeCupy()
     fns = {name: [lambda name=name, i=i: cp.timeline.append((name, i)) for i in range(2)]
            for name in ("a", "b")}
@@ -483,14 +500,14 @@ def test_cuda_event_timer_interleaves_contenders_and_spins_ahead_of_each_batch()
 
 
 def test_cuda_event_timer_retakes_a_sample_whose_enqueueing_outlasted_the_spin(monkeypatch):
-    import time as time_module
+    clock = _steady_host_clock(monkeypatch)
     cp = FakeCupy()
     slow = {"on": False, "times": 0}
 
     def call():
-        if slow["on"] and slow["times"] < 1:     # one slow batch (a GC pause, say)
+        if slow["on"] and slow["times"] < 1:     # one slow batch (a GC pause, say): 20 ms
             slow["times"] += 1
-            time_module.sleep(0.02)
+            clock["skip_us"] = 20_000
 
     def sample_hook(*args, **kwargs):
         slow["on"] = True

@@ -41,6 +41,31 @@ def test_interleaved_rounds_rotate_the_order_and_align_the_samples():
         timing.interleaved_host(fns, rounds=0)
 
 
+@pytest.mark.parametrize("collector", [False, True])
+def test_the_collector_is_paused_inside_samples_unless_asked(collector):
+    import gc
+    seen = []
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        timing.interleaved_host({"a": lambda: seen.append(gc.isenabled())}, rounds=3, warmup=0,
+                                collector=collector)
+        assert gc.isenabled()                                 # restored after the run
+    finally:
+        if not was:
+            gc.disable()
+    assert seen == [collector] * 3
+
+
+def test_the_engine_target_is_judged_on_the_collector_paused_rows_only():
+    from gpugrad.bench.engine import targets
+    ratio = {"torch": {"median": 0.7, "iqr": 0.0}}
+    rows = [{"workload": "chain 10 ops (1,)", "impl": "gpugrad", "ratios": ratio},
+            {"workload": "chain 10 ops (1,), gc on", "impl": "gpugrad", "collector": True,
+             "ratios": {"torch": {"median": 2.0, "iqr": 0.0}}}]
+    assert [t["workload"] for t in targets(rows)] == ["chain 10 ops (1,)"]
+
+
 def test_paired_ratios_are_per_round():
     # b is twice a in every round, though both drift 10x over the run: the pairs see 0.5 exactly,
     # where the ratio of medians would not tell the drift from the difference.

@@ -123,6 +123,64 @@ def test_unrelated_inplace_does_not_raise():
     np.testing.assert_array_equal(x.grad.numpy(), [1., 2.])
 
 
+# -- kind 2, the other side: an input that no wanted gradient reads is not kept ---------------------
+# PyTorch saves ``other`` for ``self``'s gradient only (derivatives.yaml): after ``z = h * c`` with
+# only h wanting a gradient, h may be written in place, and its memory is not held by the graph.
+# c is read by h's gradient, so writing c must still raise.
+KEEPS_ONLY_THE_OTHER = {
+    "mul": lambda m, h, c: h * c, "rmul": lambda m, h, c: c * h,
+    "matmul": lambda m, h, c: h @ c, "rmatmul": lambda m, h, c: c @ h,
+    "linear": lambda m, h, c: m.nn.functional.linear(h, c),
+    "remainder": lambda m, h, c: m.remainder(h, c + 5.0),
+}
+
+
+def _h_and_c(m):
+    x = m.tensor([[1., -2.], [3., 4.]], requires_grad=True)
+    return x, x * 1.0, m.tensor([[0.5, 2.], [-1., 3.]])
+
+
+@pytest.mark.parametrize("op", sorted(KEEPS_ONLY_THE_OTHER))
+def test_writing_an_input_no_gradient_reads_is_allowed_as_in_pytorch(op):
+    torch = pytest.importorskip("torch")
+    grads = []
+    for m in (gg, torch):
+        x, h, c = _h_and_c(m)
+        z = KEEPS_ONLY_THE_OTHER[op](m, h, c)
+        with m.no_grad():
+            h.mul_(3.0)                     # h's own gradient never reads h
+        z.sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", sorted(KEEPS_ONLY_THE_OTHER))
+def test_writing_the_input_a_gradient_reads_still_raises(op):
+    x, h, c = _h_and_c(gg)
+    z = KEEPS_ONLY_THE_OTHER[op](gg, h, c) if op != "remainder" else gg.remainder(h, c)
+    with gg.no_grad():
+        c.mul_(3.0)                         # read by h's gradient
+    if op == "remainder":                   # h % c: h's gradient is g, it reads nothing
+        z.sum().backward()
+        return
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        z.sum().backward()
+
+
+def test_an_input_no_gradient_reads_is_freed_with_its_tensor():
+    import gc
+    import weakref
+    x = gg.tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    h = x + 1.0                             # add keeps nothing
+    z = (h * 2.0).sum()                     # mul by a constant: h's gradient is 2 g, h is not read
+    ref = weakref.ref(h._data)
+    del h
+    gc.collect()
+    assert ref() is None, "the graph still holds an array no gradient reads"
+    z.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((4, 3), 2.0, np.float32))
+
+
 def test_data_is_a_detached_tensor_sharing_storage():
     w, _ = _w_x()
     d = w.data

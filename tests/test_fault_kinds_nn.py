@@ -44,7 +44,7 @@ def test_huber_second_derivative_at_delta_is_the_outer_piece():
 @pytest.mark.parametrize("upstream", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_relu_gradient_at_a_dead_unit_is_zero_whatever_arrives(upstream, create_graph):
-    # PyTorch and the CUDA kernels select (y > 0 ? g : 0); the CPU formula multiplied by the mask,
+    # PyTorch and the CUDA kernels select (y <= 0 ? 0 : g); the CPU formula multiplied by the mask,
     # so a NaN/inf upstream gradient gave NaN at a dead unit on the CPU only.
     x = gg.tensor([-1.0, 2.0], dtype="float64", requires_grad=True)
     y = gg.relu(x)
@@ -54,3 +54,27 @@ def test_relu_gradient_at_a_dead_unit_is_zero_whatever_arrives(upstream, create_
     (g2,) = gg.grad(F.linear_relu(x.reshape(1, 2), gg.eye(2, dtype="float64"), gg.zeros(2, dtype="float64")), x,
                     grad_outputs=gg.tensor([[upstream, 1.0]], dtype="float64"), create_graph=create_graph)
     np.testing.assert_array_equal(g2.numpy(), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_relu_gradient_at_a_nan_input_passes_through_as_in_pytorch(create_graph):
+    # PyTorch's threshold_backward is (y <= 0 ? 0 : g): NaN <= 0 is false, so a NaN unit passes its
+    # gradient; the select (y > 0 ? g : 0) gave 0 there.
+    torch = pytest.importorskip("torch")
+    values, upstream = [float("nan"), -1.0, 0.0, 2.0], [5.0, 6.0, 7.0, 8.0]
+    xt = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(upstream, dtype=torch.float64))
+    x = gg.tensor(values, dtype="float64", requires_grad=True)
+    (g,) = gg.grad(gg.relu(x), x, grad_outputs=gg.tensor(upstream, dtype="float64"), create_graph=create_graph)
+    np.testing.assert_array_equal(g.numpy(), xt.grad.numpy())
+    # the fused linear_relu: the NaN unit comes from the bias (a NaN input would spread through x W^T)
+    bias = [float("nan"), 0.0, 0.0, 0.0]
+    wt = torch.tensor([1.0, -1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    torch.relu(torch.nn.functional.linear(wt.reshape(1, 4), torch.eye(4, dtype=torch.float64),
+                                          torch.tensor(bias, dtype=torch.float64))).backward(
+        torch.tensor([upstream], dtype=torch.float64))
+    w = gg.tensor([1.0, -1.0, 0.0, 2.0], dtype="float64", requires_grad=True)
+    (g2,) = gg.grad(F.linear_relu(w.reshape(1, 4), gg.eye(4, dtype="float64"), gg.tensor(bias, dtype="float64")), w,
+                    grad_outputs=gg.tensor([upstream], dtype="float64"), create_graph=create_graph)
+    np.testing.assert_array_equal(g2.numpy(), wt.grad.numpy())
+    assert g2.numpy()[0] == 5.0

@@ -20,6 +20,12 @@ class ArrayBackend:
     #: per kernel; an op not named here runs its formula on ``xp``.
     KERNELS: dict[str, str] = {}
 
+    #: op name -> name of this backend's method that computes the kernel op's VJP INTO its upstream
+    #: gradient ``g`` (the first argument) and returns it. The engine calls it instead of the op's
+    #: formula only when it holds the only reference to ``g`` (autograd._run_plain), so the step
+    #: allocates no new array for it. Ops that allow it say ``vjp_writes_g=True`` in defop.
+    IN_PLACE_VJPS: dict[str, str] = {}
+
     #: True when the backend compiles fused elementwise kernels (``elementwise(name)``, CUDA): the
     #: optimizers then run their fused update kernel instead of their array formula (gpugrad/optim/).
     fuses_elementwise = False

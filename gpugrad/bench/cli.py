@@ -19,6 +19,12 @@ import sys
 
 from ..commands.argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
 from ..commands.argtypes import positive_float as _positive_float, positive_int as _positive_int
+from .mlp import (
+    CPU_MLP_COLUMNS, DEFAULT_MODELS, MLP_COLUMNS, MODELS, MlpBenchConfig, OPTIMIZERS, POLICIES, QUICK_MODELS,
+    _jax_or_none, _torch_or_none)
+from ..commands.runs import RunFolderError, check_writable_dir, check_writable_file
+from . import mlp  # mlp.run_mlp_bench looked up per call: tests replace it
+from .. import cuda
 
 EXIT_OK, EXIT_FAILED_ROWS = 0, 1
 
@@ -62,7 +68,6 @@ _DESCRIPTION = ("Benchmarks: 'kernels' times the hand-written CUDA kernels again
 
 def _configure(bench) -> None:
     """Add the ``kernels`` and ``mlp`` subcommands to ``bench`` and make it dispatch to run_bench."""
-    from .mlp import MODELS, OPTIMIZERS, POLICIES
     parser_class = type(bench)
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", parser_class=parser_class)
 
@@ -194,7 +199,6 @@ def _outputs(args, kind: str) -> dict:
 
 def _check_outputs(args, out: dict) -> None:
     """Refuse unusable output paths before the benchmark runs, not after it (one line, exit 2)."""
-    from ..commands.runs import RunFolderError, check_writable_dir, check_writable_file
     try:
         if args.out:
             check_writable_dir(args.out, "--out")
@@ -208,13 +212,11 @@ def _check_outputs(args, out: dict) -> None:
 
 
 def _gpu_works() -> bool:
-    from .. import cuda
     return cuda.is_available()
 
 
 def _run_mlp(args) -> int:
     from . import report
-    from .mlp import CPU_MLP_COLUMNS, DEFAULT_MODELS, MLP_COLUMNS, QUICK_MODELS, MlpBenchConfig, run_mlp_bench
 
     device = args.device
     if device == "auto":
@@ -243,7 +245,7 @@ def _run_mlp(args) -> int:
     log(f"gpugrad bench mlp on {device}: {where}; {meta['date']}")
     rows = []
     try:
-        result = run_mlp_bench(cfg, log, rows=rows)
+        result = mlp.run_mlp_bench(cfg, log, rows=rows)
     except KeyboardInterrupt:   # Ctrl-C or `timeout -s INT`: keep the models already measured
         log(f"interrupted after {len(rows)} rows; writing them")
         _write_outputs(out, {"benchmark": "mlp", "meta": meta, "interrupted": True, "rows": rows,
@@ -336,7 +338,6 @@ def _write_outputs(out: dict, payload: dict, log, plot, plot_names) -> None:
 def _run_engine(args) -> int:
     from . import report
     from .engine import ENGINE_COLUMNS, mlp_rows, profile, run_chain, targets
-    from .mlp import MlpBenchConfig, run_mlp_bench
     if args.profile:
         profile(args.profile, args.chain_ops)
         return EXIT_OK
@@ -365,12 +366,14 @@ def _run_engine(args) -> int:
     with threadpool_limits(limits=args.threads, user_api="blas"):
         blas = report.blas_label()
         meta["blas"] = report.blas_info()             # the thread count the run used
-        result = run_mlp_bench(cfg, log) if args.only in (None, "mlp") else None
+        result = mlp.run_mlp_bench(cfg, log) if args.only in (None, "mlp") else None
         if args.only in (None, "chain"):
             rows += run_chain(chain_ops, rounds, torch, log)
     notes = [f"BLAS: {blas}; torch threads {torch.get_num_threads() if torch is not None else '(not used)'}",
              "chain: values and gradients of every contender equal gpugrad's (rtol 1e-5) before timing; "
-             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios"]
+             "interleaved rounds, order rotating; ratios are medians [IQR] of per-round ratios",
+             "chain: timed with Python's garbage collector paused inside each sample (the engine's own "
+             "cost: the target); the 'gc on' rows time it running, as in a program, after a collection"]
     if result is not None:
         rows += mlp_rows(result)
         notes += [n for n in result["notes"] if n not in notes]
@@ -402,7 +405,6 @@ def _run_engine(args) -> int:
 def _run_train_cpu(args) -> int:
     from threadpoolctl import threadpool_limits
     from . import report
-    from .mlp import _jax_or_none, _torch_or_none, MlpBenchConfig
     from .train_cpu import TRAIN_CPU_COLUMNS, run_train_cpu
     out = _outputs(args, "train-cpu")
     rc = reexec_for_blas_threads(args.threads)

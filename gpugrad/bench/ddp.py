@@ -25,6 +25,10 @@ import tempfile
 import time
 
 import numpy as np
+import gpugrad as gg
+from gpugrad.nn.functional import cross_entropy
+from gpugrad.nn.parallel import DistributedDataParallel
+from . import report
 
 DEFAULT = {"layers": [784, 1024, 1024, 10], "batch": 64, "warmup": 3, "steps": 20, "caps": [25.0, 1.0],
            "sizes": [2 ** k for k in range(10, 26, 3)], "repeats": 15}
@@ -53,9 +57,6 @@ def _median_ms(samples):
 def worker(cfg: dict, out_path: str) -> None:
     from threadpoolctl import threadpool_limits
     threadpool_limits(1, user_api="blas")
-    import gpugrad as gg
-    from gpugrad.nn.functional import cross_entropy
-    from gpugrad.nn.parallel import DistributedDataParallel
 
     pg = gg.distributed.init(backend="mpi", device="cpu")
     MPI, comm = pg.MPI, pg.comm
@@ -204,7 +205,6 @@ def summarize(runs: dict, cfg: dict) -> dict:
 
 
 def run_ddp_cli(args, outputs: dict, write_outputs, error_cls) -> int:
-    from . import report
     log = report.Log(quiet=args.quiet)
     meta = report.collect_meta("cpu")
     log(f"gpugrad bench ddp on cpu: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}")

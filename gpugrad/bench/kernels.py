@@ -3,12 +3,15 @@ against the device's two ceilings measured in the same run.
 
 * matmul (float32; NN, TN, NT; square n = 256 .. 8192) against cuBLAS through ``cupy.matmul`` on the
   same operand views, FP32 (default math: no TF32) and TF32 (tensor-op math mode on CuPy's cuBLAS
-  handle, as ``gg.set_kernels(matmul="cublas-tf32")`` does): TFLOP/s, ratio to cuBLAS FP32, and the
-  max relative difference of the results (which also shows whether TF32 really engaged).
+  handle, switched by the CUDA backend's ``cublas_math_mode`` as ``gg.set_kernels(matmul="cublas-tf32")``
+  does, with the float32 compute type the backend pins): TFLOP/s, ratio to cuBLAS FP32, and the max
+  relative difference of the results (which also shows whether TF32 really engaged).
 * relu, relu_vjp, bias_sigmoid, bias_sigmoid_vjp (float32, 2^16 .. 2^28 elements, rows of 1024)
-  against the same math as one fused CuPy ``ElementwiseKernel`` and against what gpugrad's "cupy"
-  policy runs (the CUDA backend's vendor implementations): GB/s, ratio to CuPy. Every result is
-  checked against the fused CuPy one, and matmul's against cuBLAS FP32; a disagreement fails the run.
+  against the CUDA backend's own fused CuPy kernels (the very ``ElementwiseKernel`` objects the
+  "cupy" policy runs, here writing into a preallocated output; CuPy's ``maximum`` for the relu
+  forward, as the relu formula runs it) and against what gpugrad's "cupy" policy runs end to end
+  (allocating its output): GB/s, ratio to CuPy. Every result is checked against the fused CuPy one,
+  and matmul's against cuBLAS FP32; a disagreement fails the run.
 * ceilings: device-to-device copy bandwidth (``cudaMemcpyAsync``, bytes read + written) per size, the
   ceiling being the copy at the largest size; cuBLAS peak TFLOP/s (FP32 and TF32) at the largest
   matmul size. Every kernel row is reported as a fraction of its ceiling; the roofline plot places
@@ -31,7 +34,12 @@ import os
 import sys
 import time
 
+from ..backends import cuda as cuda_backend
 from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
+import gpugrad.kernels as K
+from ..vjp_namespace import raw_namespace
+from .. import cuda
+from . import report
 
 MATMUL_SIZES = (256, 512, 1024, 2048, 4096, 8192)
 MATMUL_SIZES_QUICK = (256, 512, 1024)
@@ -56,6 +64,19 @@ ELEMENTWISE = {
     "bias_sigmoid": dict(flops=4, bytes=8),
     "bias_sigmoid_vjp": dict(flops=4, bytes=12),
 }
+#: The vendor contender of each elementwise kernel: the name of the CUDA backend's fused CuPy kernel
+#: (backends/cuda.py ELEMENTWISE_KERNELS) with the same math, the one the "cupy" policy runs. relu's
+#: forward has none: its formula (ops/activation.py) is CuPy's one-kernel ``maximum(x, 0)``;
+#: bias_sigmoid_vjp is sigmoid_vjp's kernel, then a column sum, as its formula is.
+VENDOR_KERNELS = {"relu_vjp": "relu_vjp", "bias_sigmoid": "sigmoid_bias", "bias_sigmoid_vjp": "sigmoid_vjp"}
+
+
+def vendor_kernels() -> dict:
+    """{elementwise kernel: the CUDA backend's compiled fused CuPy kernel for it} (the backend's
+    cached objects; CuPy compiles them on first call, so this works without a GPU)."""
+    return {name: cuda_backend.CudaBackend.elementwise(k) for name, k in VENDOR_KERNELS.items()}
+
+
 # The fewest bytes per element any contender of a size touches (the copy and relu: one read, one
 # write): the L2 rotation is sized from it, so every contender's rotation spans at least 2x L2.
 MIN_TOUCHED_BYTES = min(min(spec["bytes"] for spec in ELEMENTWISE.values()), 8)
@@ -98,28 +119,21 @@ class CupyEnv(EnvBase):
     def __init__(self):
         import cupy
         import numpy
-        import gpugrad.kernels as K
-        from ..backends.cuda import CudaBackend
         self.xp = cupy
         self.np = numpy
         self.K = K
-        self.backend = CudaBackend(cupy.cuda.runtime.getDevice())
+        # The backend pins the float32 compute type (so the handle's math mode alone decides TF32)
+        # as it is built; asked again here only to note it when this CuPy cannot.
+        self.backend = cuda_backend.CudaBackend(cupy.cuda.runtime.getDevice())
         dev = cupy.cuda.Device()
         self.l2_bytes = int(dev.attributes.get("L2CacheSize") or DEFAULT_L2_BYTES)
         self.notes = []
-        self._pin_fp32_compute_type()
-        self._ew = _cupy_elementwise_kernels(cupy)
-
-    def _pin_fp32_compute_type(self):
-        """Make float32 cupy.matmul use CUBLAS_COMPUTE_32F, so the handle's math mode decides TF32
-        (CUPY_TF32=1 would otherwise make every float32 GEMM TF32; PEDANTIC would forbid it)."""
-        try:
-            from cupy._core import _routines_linalg as rl
-            rl.set_compute_type(self.np.float32, rl.COMPUTE_TYPE_DEFAULT)
-        except Exception as exc:  # other CuPy layouts: the TF32 check in the rows still tells
-            self.notes.append(f"could not pin cuBLAS float32 compute type ({exc!r})")
+        reason = cuda_backend.pin_fp32_compute_type(cupy)
+        if reason:  # the TF32 check in the rows still tells
+            self.notes.append(reason)
         if os.environ.get("NVIDIA_TF32_OVERRIDE") == "0":
             self.notes.append("NVIDIA_TF32_OVERRIDE=0 is set: the cuBLAS TF32 rows run in FP32")
+        self._ew = vendor_kernels()
 
     # timing
     def time_ms(self, contenders, repeats, warmup=3):
@@ -153,17 +167,12 @@ class CupyEnv(EnvBase):
         return self.K.matmul(a, b, trans_a=ta, trans_b=tb, out=out)
 
     def cublas_matmul(self, a, b, ta, tb, out, tf32=False):
-        """cupy.matmul on the same views; TF32 through the handle's math mode, like the CUDA backend."""
+        """cupy.matmul on the same views; TF32 through the CUDA backend's math-mode switch."""
         left, right = (a.T if ta else a), (b.T if tb else b)
         if not tf32:
             return self.xp.matmul(left, right, out=out)
-        from cupy_backends.cuda.libs import cublas
-        handle = self.xp.cuda.device.get_cublas_handle()
-        cublas.setMathMode(handle, 3)      # CUBLAS_TF32_TENSOR_OP_MATH
-        try:
+        with cuda_backend.cublas_math_mode(cuda_backend.CUBLAS_TF32_TENSOR_OP_MATH):
             return self.xp.matmul(left, right, out=out)
-        finally:
-            cublas.setMathMode(handle, 0)  # CUBLAS_DEFAULT_MATH
 
     def ours_elementwise(self, name, d):
         K = self.K
@@ -176,19 +185,19 @@ class CupyEnv(EnvBase):
         return K.bias_sigmoid_vjp(d["g"], d["h"])
 
     def fused_elementwise(self, name, d):
-        relu, relu_vjp, bias_sigmoid, sig_grad = self._ew
+        """The CUDA backend's own fused CuPy kernel for ``name`` (vendor_kernels), into d["y"]."""
         if name == "relu":
-            return relu(d["x"], d["y"])
+            return self.xp.maximum(d["x"], 0, out=d["y"])
+        kernel = self._ew[name]
         if name == "relu_vjp":
-            return relu_vjp(d["g"], d["x"], d["y"])
+            return kernel(d["g"], d["x"], d["y"])
         if name == "bias_sigmoid":
-            return bias_sigmoid(d["x"], d["b"], d["y"])
-        return sig_grad(d["g"], d["h"], d["y"]).sum(axis=0)
+            return kernel(d["x"], d["b"], d["y"])
+        return kernel(d["g"], d["h"], d["y"]).sum(axis=0)
 
     def policy_elementwise(self, name, d):
         """What gg.set_kernels(relu="cupy" / bias_sigmoid="cupy") runs: the CUDA backend's vendor
         implementations (one fused CuPy kernel each, CuPy's own maximum for the relu forward)."""
-        from ..vjp_namespace import raw_namespace
         c = raw_namespace(self.backend, kernels=False)
         if name == "relu":
             return c.relu(d["x"])
@@ -197,17 +206,6 @@ class CupyEnv(EnvBase):
         if name == "bias_sigmoid":
             return c.bias_sigmoid(d["x"], d["b"])
         return c.bias_sigmoid_vjp(d["g"], d["h"])
-
-
-def _cupy_elementwise_kernels(cupy):
-    relu = cupy.ElementwiseKernel("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gg_bench_relu")
-    relu_vjp = cupy.ElementwiseKernel("T g, T x", "T dx", "dx = x > (T)0 ? g : (T)0", "gg_bench_relu_vjp")
-    bias_sigmoid = cupy.ElementwiseKernel(
-        "T z, T b", "T h",
-        "T x = z + b; T e = exp(-fabs(x)); T r = (T)1 / ((T)1 + e); h = x >= (T)0 ? r : e * r;",
-        "gg_bench_bias_sigmoid")
-    sig_grad = cupy.ElementwiseKernel("T g, T h", "T dz", "dz = g * h * ((T)1 - h)", "gg_bench_sigmoid_grad")
-    return relu, relu_vjp, bias_sigmoid, sig_grad
 
 
 # -- the sweep -------------------------------------------------------------------------------------
@@ -331,7 +329,7 @@ def bench_launch_overhead(env, log, launches=2000) -> list[dict]:
     d = dict(x=x, y=env.empty((1, COLS)))
     rows = []
     for impl, fn in (("gpugrad.kernels.relu", lambda: env.ours_elementwise("relu", d)),
-                     ("cupy ElementwiseKernel relu", lambda: env.fused_elementwise("relu", d))):
+                     ("cupy.maximum (relu formula)", lambda: env.fused_elementwise("relu", d))):
         for _ in range(50):
             fn()
         env.synchronize()
@@ -429,12 +427,11 @@ KERNEL_COLUMNS = [
 
 
 def kernel_table(rows) -> str:
-    from .report import format_table
     main = [r for r in rows if r["kernel"] != "launch_overhead"]
-    text = format_table(KERNEL_COLUMNS, main)
+    text = report.format_table(KERNEL_COLUMNS, main)
     over = [r for r in rows if r["kernel"] == "launch_overhead"]
     if over:
-        text += "\n\n" + format_table([("launch overhead", "impl", None, "<"),
+        text += "\n\n" + report.format_table([("launch overhead", "impl", None, "<"),
                                        ("host us/launch", "host_us_per_launch", ".1f", ">"),
                                        ("wall us/launch", "wall_us_per_launch", ".1f", ">")], over)
     return text
@@ -445,7 +442,6 @@ def gpu_unavailable_reason():
     """None when a CUDA GPU works, else why not (one phrase)."""
     if importlib.util.find_spec("cupy") is None:
         return "CuPy is not installed (pip install 'gpugrad[cuda13]')"
-    from .. import cuda
     if not cuda.is_available():
         return "no usable CUDA GPU (no driver or no device)"
     return None
@@ -458,7 +454,6 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
                          f"(on a CPU, try: gpugrad bench mlp)")
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         raise BenchError("NUMBA_ENABLE_CUDASIM is set, which would time the simulator; unset it")
-    from . import report
     log = report.Log(quiet=args.quiet)
     env = CupyEnv()
     meta = report.collect_meta("cuda")
@@ -486,9 +481,10 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
         f"2^{(c.get('copy_elements') or 1).bit_length() - 1} floats); cuBLAS FP32 "
         f"{c.get('cublas_fp32_tflops', float('nan')):.2f} TFLOP/s, TF32 "
         f"{c.get('cublas_tf32_tflops', float('nan')):.2f} TFLOP/s at {c.get('cublas_peak_n')}^3",
-        "ours/vendor: vendor time / our time (>1: ours faster); vendor = cuBLAS FP32 for matmul, one "
-        "fused CuPy ElementwiseKernel for the elementwise kernels (vs_cupy_policy in the JSON: against "
-        "what gg.set_kernels(relu/bias_sigmoid='cupy') runs)",
+        "ours/vendor: vendor time / our time (>1: ours faster); vendor = cuBLAS FP32 for matmul, the CUDA "
+        "backend's fused CuPy kernel for the elementwise kernels (CuPy's maximum for the relu forward), "
+        "writing into a preallocated output (vs_cupy_policy in the JSON: against what "
+        "gg.set_kernels(relu/bias_sigmoid='cupy') runs, allocating its output)",
         "of ceiling: matmul vs the cuBLAS FP32 peak; elementwise vs the copy bandwidth",
         f"timing: CUDA events around batches queued behind a spin kernel, median of up to {args.repeats} "
         f"repeats after 3 warm-up calls, contenders sampled in turn; inputs rotated over sets whose bytes "

@@ -28,7 +28,9 @@ import os
 
 import numpy as np
 
-from .timing import adaptive_repeats, summarize, time_host
+from .timing import adaptive_repeats, interleaved_host, paired_ratios, summarize, time_host
+import gpugrad as gg
+import gpugrad.nn.functional as F
 
 # name: (layer sizes [in, hidden..., out], batch)
 MODELS = {
@@ -88,7 +90,6 @@ def step_flops(sizes, batch) -> float:
 
 def initial_state(sizes, seed):
     """gpugrad's MLP initialisation, drawn on the CPU: (names, float32 arrays), weight (out, in)."""
-    import gpugrad as gg
     gg.manual_seed(seed)
     model = gg.nn.MLP(list(sizes), activation="relu", device="cpu")
     named = list(model.named_parameters())
@@ -116,8 +117,6 @@ class Contender:
 
 class GpugradContender(Contender):
     def __init__(self, cfg: MlpBenchConfig, sizes, names, init, x, y, policy, graphed):
-        import gpugrad as gg
-        import gpugrad.nn.functional as F
         self.gg = gg
         self.notes = []
         self.device = cfg.device
@@ -285,7 +284,6 @@ def measure(contender: Contender, cfg: MlpBenchConfig) -> dict:
 
 def _variants(cfg: MlpBenchConfig):
     """(policy, graphed) pairs for gpugrad on this device, and notes on what was left out."""
-    import gpugrad as gg
     notes = []
     policies = tuple(cfg.policies) if cfg.device != "cpu" else (None,)
     has_graphed = hasattr(gg, "cuda") and hasattr(gg.cuda, "graphed")
@@ -476,7 +474,6 @@ def _run_cpu_model(cfg: MlpBenchConfig, name, torch, jax, variants, log) -> list
     weights and batch, losses checked against the reference before any timing, then timed in
     rotating rounds; paired ratios against every baseline; tracemalloc peak of one step."""
     from .cpu_contenders import GemmFloorContender, JaxContender, NumpyContender, TracedPeak
-    from .timing import interleaved_host, paired_ratios
     sizes, batch, init, x, y, flops, n_params, makers = _model_setup(cfg, name, torch, variants, log)
     if cfg.extra:
         makers.append(("numpy", lambda: NumpyContender(cfg.optimizer, init, x, y)))

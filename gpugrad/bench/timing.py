@@ -162,7 +162,8 @@ def adaptive_repeats(estimate_s: float, budget_s: float, minimum: int = 3, maxim
 
 
 # -- the CPU comparison method: interleaved rounds, paired ratios ------------------------------------
-def interleaved_host(contenders: dict, rounds: int, inner: int = 1, warmup: int = 1) -> dict:
+def interleaved_host(contenders: dict, rounds: int, inner: int = 1, warmup: int = 1,
+                     collector: bool = False) -> dict:
     """Seconds per call of each contender, sampled in interleaved rounds on the host clock.
 
     ``contenders`` maps a name to a callable. Every round calls each contender ``inner`` times
@@ -170,7 +171,9 @@ def interleaved_host(contenders: dict, rounds: int, inner: int = 1, warmup: int 
     (round r starts with the r-th), so drift over the run (turbo, another process) and any
     order effect (caches, a thread pool still spinning from the previous contender) weigh on all
     of them alike, and round r's samples form pairs for :func:`paired_ratios`. ``warmup`` untimed
-    rounds first. The cyclic garbage collector runs between samples, never inside one.
+    rounds first. The cyclic garbage collector runs between samples, never inside one, unless
+    ``collector``: then it also runs inside, as in a user's program (each sample still starts
+    from a collected heap).
 
     Returns ``{name: [seconds per call, one per round]}`` (lists aligned by round).
     """
@@ -187,8 +190,9 @@ def interleaved_host(contenders: dict, rounds: int, inner: int = 1, warmup: int 
             k = r % len(names)
             for n in names[k:] + names[:k]:
                 fn = contenders[n]
-                gc.collect()
-                gc.disable()
+                gc.collect()                   # every sample starts from the same heap
+                if not collector:
+                    gc.disable()
                 t0 = time.perf_counter()
                 for _ in range(inner):
                     fn()

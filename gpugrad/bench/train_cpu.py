@@ -16,17 +16,19 @@ from __future__ import annotations
 import numpy as np
 
 from .timing import interleaved_host, paired_ratios, summarize
+from ..data import epoch_permutation, load_digits, train_test_split
+import gpugrad as gg
+from ..commands.train import TrainConfig, build_model
+from .cpu_contenders import JaxContender, NumpyContender
 
 
 def _data(cfg):
-    from ..data import load_digits, train_test_split
     x, y = load_digits()
     x, y, _, _ = train_test_split(x, y, cfg.test_fraction, cfg.seed)
     return np.ascontiguousarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
 
 
 def _batches(n, batch, seed, epoch):
-    from ..data import epoch_permutation
     order = epoch_permutation(n, seed, epoch)
     return [order[i:i + batch] for i in range(0, n, batch)]
 
@@ -50,9 +52,6 @@ class _Epochs:
 
 def contenders(cfg, x, y, torch=None, jax=None) -> list:
     """The contenders' epoch runners, all from gpugrad's initial weights."""
-    import gpugrad as gg
-    from ..commands.train import build_model
-    from .cpu_contenders import JaxContender, NumpyContender
     lr = cfg.lr or 1e-3
     model = build_model(cfg, x.shape[1], 10, "cpu")
     names = [n for n, _ in model.named_parameters()]
@@ -101,7 +100,6 @@ def contenders(cfg, x, y, torch=None, jax=None) -> list:
 
 def run_train_cpu(epochs: int, rtol: float, log, torch=None, jax=None) -> dict:
     """Check, then time ``epochs`` interleaved rounds; returns {"rows", "reference", "steps"}."""
-    from ..commands.train import TrainConfig
     cfg = TrainConfig()
     x, y = _data(cfg)
     runs = contenders(cfg, x, y, torch, jax)

@@ -11,6 +11,12 @@ import sys
 from .argtypes import EXIT_USAGE, OneLineParser as _Parser
 from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int
 from .argtypes import positive_float as _positive_float, positive_int as _positive_int
+from .train import DEFAULT_LR, RUN_FIELDS, TrainConfig, TrainError, config_for_resume, read_checkpoint, train
+from ..data import DataError
+from .runs import RunFolderError, check_output_file, check_writable_file
+from ..serialization import CheckpointError
+from .. import __version__
+from ..bench import add_bench_parser
 
 EXIT_INTERRUPTED = 130
 
@@ -30,7 +36,6 @@ def _hidden(s: str) -> tuple:
 
 
 def _add_train(sub) -> None:
-    from .train import DEFAULT_LR, TrainConfig
     d = TrainConfig()
     p = sub.add_parser(
         "train", help="train an MLP classifier (default: the 8x8 digits, no network needed)",
@@ -78,10 +83,6 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from ..data import DataError
-    from .runs import RunFolderError
-    from ..serialization import CheckpointError
-    from .train import RUN_FIELDS, TrainConfig, TrainError, config_for_resume, read_checkpoint, train
 
     # The run's fields are train.RUN_FIELDS (one list); those without a flag here (momentum,
     # test_fraction) keep TrainConfig's default, or the checkpoint's value on --resume.
@@ -143,10 +144,6 @@ def _default_out(run_folder: str, prefix: str, data: str, ext: str) -> str:
 
 def _use_errors(command: str, work) -> int:
     """Run ``work()``; the errors of a bad run, file or path become one line and exit status 2."""
-    from ..data import DataError
-    from .runs import RunFolderError
-    from ..serialization import CheckpointError
-    from .train import TrainError
     try:
         work()
     except (TrainError, DataError, CheckpointError, RunFolderError, OSError) as exc:
@@ -162,7 +159,6 @@ def _run_and_output(args, stem: str, ext: str):
     """predict/eval: the trained run, and the output path checked before any work (writable, not an
     input, not a file of the run other than this command's own ``stem-*ext`` outputs)."""
     from .predict import load_run
-    from .runs import check_output_file, check_writable_file
     if args.out:
         check_writable_file(args.out, "--out")
     run = load_run(args.run, args.device)
@@ -190,7 +186,6 @@ def _run_predict(args) -> int:
 
 
 def _run_eval(args) -> int:
-    from ..data import DataError
     from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
     from .predict import predict_proba, read_inputs
 
@@ -213,7 +208,6 @@ def _run_eval(args) -> int:
 
 
 def _version() -> str:
-    from .. import __version__
     return f"gpugrad {__version__}"
 
 
@@ -224,7 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_use(sub, "predict")
     _add_use(sub, "eval")
-    from ..bench import add_bench_parser
     add_bench_parser(sub)
     _remember_parsers(parser)
     return parser

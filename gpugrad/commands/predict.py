@@ -23,6 +23,11 @@ from ..data import DataError
 from ..data.datasets import _read_csv   # the train command's CSV reader, with its one-line errors
 from ..data.datasets import check_labels_fit_int64
 from ..npz_reader import NpzError, NpzReader
+from .. import nn
+from .train import TrainError, checkpoint_path, read_checkpoint, resolve_device
+from .runs import file_kind
+from ..grad_mode import no_grad
+from ..tensor import tensor
 
 
 @dataclass
@@ -44,8 +49,6 @@ def load_run(path: str, device: str = "auto", flag: str = "RUN") -> Run:
     Raises TrainError (one line) for a missing/foreign file or a device that is not here.
     Older checkpoints without a stored label map get the identity map 0..C-1.
     """
-    from .. import nn
-    from .train import TrainError, checkpoint_path, read_checkpoint, resolve_device
     ckpt_file = checkpoint_path(path, flag)
     ckpt = read_checkpoint(ckpt_file, flag)
     dev = resolve_device(device)
@@ -78,7 +81,6 @@ def read_inputs(path: str, run: Run):
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if not os.path.isfile(path):   # a FIFO or device: reading could block, and it is no data file
-        from .runs import file_kind
         raise DataError(f"--data {path} is {file_kind(path)}, not a regular file; give a .csv or .npz file")
     ext = os.path.splitext(path)[1].lower()
     d = run.n_features
@@ -147,8 +149,6 @@ def _to_classes(path, y, n, run: Run) -> np.ndarray:
 
 def predict_proba(run: Run, x: np.ndarray, batch: int = 4096) -> np.ndarray:
     """Class probabilities (N, C) in float64 (softmax of the model's logits), on the run's device."""
-    from ..grad_mode import no_grad
-    from ..tensor import tensor
     out = []
     with no_grad():
         for i in range(0, len(x), batch):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..creation import generator_scope
-from ..data import DataLoader, load_digits, load_file, train_test_split
+from ..data import DataError, load_digits, load_file, train_test_split
 from ..grad_mode import no_grad
 from ..nn.functional import cross_entropy
 from . import runs
@@ -33,7 +33,8 @@ from .run_checks import TrainError, check_checkpoint, check_finite_epoch, check_
 from .run_log import METRICS, TensorBoardLog, write_metrics_csv
 from .run_signals import InterruptGuard
 from ..serialization import load, remove_stale_temps, save
-from ..tensor import Tensor
+from ..tensor import Tensor, tensor
+from .. import cuda  # cuda.graphed / cuda.is_available looked up per call: tests replace them
 
 CHECKPOINT = "checkpoint.npz"
 CURVES = "curves.png"
@@ -106,8 +107,7 @@ def resolve_device(name: str) -> str:
         raise TrainError(f"--device must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
         return "cpu"
-    from ..cuda import is_available  # never raises: no CuPy or no driver means False
-    available = is_available()
+    available = cuda.is_available()  # never raises: no CuPy or no driver means False
     if name == "cuda" and not available:
         raise TrainError("--device cuda: no usable GPU here (no CuPy, no CUDA driver, or a test "
                          "kernel did not run); use --device cpu or auto")
@@ -130,7 +130,6 @@ def load_data(path: str | None):
         x, y = load_digits()
         return x, y, np.arange(10), None, "digits (8x8, sklearn)"
     if os.path.isdir(path):
-        from ..data import DataError
         raise DataError(f"--data {path} is a folder; give a data file (.npz with arrays x and y, or "
                         f".csv with the label in the last column)")
     x, y, classes = load_file(path)
@@ -347,7 +346,6 @@ def _train(config, resume, log, on_epoch_end, held):
             for moved in runs.set_aside(config.out):
                 log(f"--force: kept the previous run's file as {moved}")
 
-    from ..tensor import tensor
     xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
@@ -440,7 +438,6 @@ def _lock_folder(held: contextlib.ExitStack, out: str):
 
 def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None):
     """load_data for this run; when resuming, the file must hold the run's data (by content)."""
-    from ..data import DataError
     source = ckpt.get("data_source") if ckpt is not None else None
     try:
         loaded = load_data(config.data)
@@ -525,8 +522,7 @@ class _StepRunner:
         if not self.graphed:
             return self.step(xb, yb)
         if self._graph is None:
-            from ..cuda import graphed
-            self._graph = graphed(self.step, xb, yb)
+            self._graph = cuda.graphed(self.step, xb, yb)
         if (xb.shape, yb.shape) != tuple(t.shape for t in self._graph.static_inputs):
             return self.step(xb, yb)
         try:

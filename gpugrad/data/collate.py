@@ -8,6 +8,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..tensor import Tensor
+from ..device import as_device
 
 
 def default_collate(batch: list):
@@ -62,5 +63,4 @@ def default_collate(batch: list):
 
 
 def _cpu():
-    from ..device import as_device
     return as_device("cpu")

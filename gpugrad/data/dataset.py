@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, tensor as make_tensor
 from .generator import seed_of
 
 
@@ -34,7 +34,6 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: needs at least one tensor")
-        from ..tensor import tensor as make_tensor
         ts = [t if isinstance(t, Tensor) else make_tensor(t, dtype=np.asarray(t).dtype) for t in tensors]
         for i, t in enumerate(ts):
             if t.ndim == 0:

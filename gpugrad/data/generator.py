@@ -8,6 +8,8 @@ shuffle alike, and a resumed run repeats an epoch's order exactly.
 from __future__ import annotations
 
 import numpy as np
+from ..creation import _generator
+from ..device import as_device
 
 
 class Generator:
@@ -44,8 +46,6 @@ def seed_of(generator, where: str) -> int:
     """The integer seed of ``generator``: a gg.Generator, an int, a NumPy Generator (one draw), or
     None (one draw from gpugrad's global generator, which ``gg.manual_seed`` seeds)."""
     if generator is None:
-        from ..creation import _generator
-        from ..device import as_device
         return int(_generator(as_device("cpu")).integers(2 ** 63))
     if isinstance(generator, Generator):
         return generator.initial_seed()

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .launch import launched_world_size
+from ..cuda import default_device
 
 __all__ = ["init", "is_initialized", "get_rank", "get_world_size", "get_local_rank", "get_backend",
            "all_reduce", "broadcast", "all_gather", "barrier", "abort", "launched_world_size"]
@@ -52,7 +53,6 @@ def init(backend: str | None = None, device: str | None = None):
     name = backend or os.environ.get("GPUGRAD_DIST_BACKEND") or None
     if name is None:
         if device is None:
-            from ..cuda import default_device
             device = default_device()
         name = "nccl" if str(device).startswith("cuda") else "mpi"
     if name not in ("mpi", "nccl"):

@@ -25,6 +25,13 @@ import numpy as np
 
 from .. import distributed as dist
 from .launch import launched_world_size
+from ..data import DataError, DataLoader, ShardedLoader
+from ..commands.run_checks import TrainError
+from ..nn.parallel import DistributedDataParallel
+from ..nn.functional import cross_entropy
+from ..commands.runs import RunFolderError
+from ..serialization import CheckpointError
+from .faults import report
 
 
 class _Single:
@@ -36,7 +43,6 @@ class _Single:
         return log
 
     def loader(self, x, y, batch_size, seed, device):
-        from ..data import DataLoader
         return DataLoader(x, y, batch_size, shuffle=True, seed=seed, device=device)
 
     def step_runner(self, runner, loader):
@@ -61,13 +67,11 @@ class _Distributed(_Single):
         return log if self.is_main else (lambda *a, **k: None)
 
     def check_batch(self, batch_size):
-        from ..commands.run_checks import TrainError
         if batch_size % self.size:
             raise TrainError(f"--batch-size {batch_size} is the global batch and must divide by the "
                              f"{self.size} ranks (e.g. {batch_size - batch_size % self.size or self.size})")
 
     def loader(self, x, y, batch_size, seed, device):
-        from ..data import ShardedLoader
         self.check_batch(batch_size)
         return ShardedLoader(x, y, batch_size, self.size, self.rank, shuffle=True, seed=seed, device=device)
 
@@ -75,7 +79,6 @@ class _Distributed(_Single):
         return self.backend.all_gather_object(make() if self.is_main else None)[0]
 
     def check_device(self, device):
-        from ..commands.run_checks import TrainError
         devices = self.backend.all_gather_object(device)
         if len(set(devices)) > 1:
             raise TrainError(f"the ranks resolved different devices {devices}: give every rank its own "
@@ -83,7 +86,6 @@ class _Distributed(_Single):
         return device
 
     def step_runner(self, runner, loader):
-        from ..nn.parallel import DistributedDataParallel
         runner.ddp = DistributedDataParallel(runner.model)
         runner.size, runner.loader = self.size, loader
         # A captured graph cannot contain the mpi backend's host staging; NCCL calls can be captured.
@@ -95,7 +97,6 @@ class _Distributed(_Single):
 
 def _ddp_step(self, xb, yb):
     """One data-parallel step: this rank's part of the global batch, gradients averaged by DDP."""
-    from ..nn.functional import cross_entropy
     self.opt.zero_grad()
     loss_sum = cross_entropy(self.ddp(xb), yb, reduction="sum")
     # sum over my part * N / global batch: the ranks' average is the global batch's mean gradient.
@@ -155,11 +156,6 @@ def guard(prefix: str = "gpugrad train", config=None):
     except BaseException as exc:
         if not dist.is_initialized() or dist.get_world_size() == 1 or isinstance(exc, SystemExit):
             raise
-        from ..data import DataError
-        from ..commands.runs import RunFolderError
-        from ..serialization import CheckpointError
-        from ..commands.run_checks import TrainError
-        from .faults import report
         settings = isinstance(exc, (TrainError, DataError, CheckpointError, RunFolderError, OSError))
         code = (2 if settings else getattr(exc, "exit_code", 130) if isinstance(exc, KeyboardInterrupt)
                 else 1)

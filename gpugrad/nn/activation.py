@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..ops import flatten
 from . import functional as F
 from .module import Module
+from .softplus_fns import softplus
 
 
 class Softmax(Module):
@@ -108,7 +109,6 @@ class Softplus(Module):
         self.beta, self.threshold = float(beta), float(threshold)
 
     def forward(self, x):
-        from .softplus_fns import softplus
         return softplus(x, self.beta, self.threshold)
 
     def extra_repr(self) -> str:

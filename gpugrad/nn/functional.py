@@ -15,6 +15,7 @@ from .loss_fns import (binary_cross_entropy, binary_cross_entropy_with_logits, c
                        huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from .norm_fns import batch_norm, layer_norm  # noqa: F401
 from .softplus_fns import softplus  # noqa: F401
+from ..backends import get_backend
 
 __all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "softmax", "log_softmax",
            "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
@@ -58,7 +59,6 @@ def log_softmax(x: Tensor, dim=None, **kwargs) -> Tensor:
 def one_hot(targets: Tensor, num_classes: int = -1) -> Tensor:
     """Integer ``targets`` (any shape) as int64 one-hot vectors along a new last dim, as
     ``torch.nn.functional.one_hot``; ``num_classes=-1`` uses max(targets) + 1."""
-    from ..backends import get_backend
     if targets.dtype.kind not in "iu":
         raise TypeError(f"one_hot: targets must be integer class indices, got {targets.dtype}")
     xp = get_backend(targets.device).xp

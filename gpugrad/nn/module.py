@@ -19,7 +19,8 @@ import numpy as np
 from ..backends import get_backend
 from ..device import Device, as_device
 from ..dtypes import resolve_dtype
-from ..tensor import Tensor
+from ..tensor import Tensor, tensor
+from ..ops.transfer import move_array
 
 
 class Parameter(Tensor):
@@ -36,7 +37,6 @@ class Parameter(Tensor):
         if isinstance(data, Tensor):
             arr, dev = data._data, data._device
         else:
-            from ..tensor import tensor
             t = tensor(data)
             arr, dev = t._data, t._device
         p = Tensor._wrap.__func__(cls, arr, dev)
@@ -376,7 +376,6 @@ def clear_grad(p: Tensor, set_to_none: bool) -> None:
 
 def _move(t: Tensor, device, dtype) -> None:
     """Rebind ``t``'s storage to ``device``/``dtype`` (only where it changes)."""
-    from ..ops.transfer import move_array
     arr, dev = t._data, t._device
     if device is not None and device != dev:
         arr = move_array(arr, dev, device)

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from ..backends import get_backend as _array_backend
 from ..tensor import Tensor
 from .module import Module
+from .. import distributed
+from ..autograd import in_backward, queue_callback
 
 __all__ = ["DistributedDataParallel"]
 
@@ -83,7 +83,6 @@ class DistributedDataParallel(Module):
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected a gg.nn.Module, got {type(module).__name__}")
         if process_group is None:
-            from .. import distributed
             process_group = distributed.get_backend()
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb}")
@@ -198,13 +197,11 @@ class DistributedDataParallel(Module):
         return hook
 
     def _on_grad(self, bi, j, grad):
-        from ..autograd import in_backward
         # Only backward() writes .grad; a gg.grad() walk (e.g. a gradient penalty) must neither
         # fill the buckets nor write .grad (PyTorch's reducer ignores autograd.grad too).
         if not self._require_sync or not in_backward():
             return
         if not self._in_backward:
-            from ..autograd import queue_callback
             self._in_backward = True
             queue_callback(self._finish)
         b = self._buckets[bi]

@@ -26,16 +26,17 @@ def _relu(ns, x):
 
 @composite("relu_vjp")
 def _relu_vjp(ns, g, y):
-    """The ReLU VJP from its output (equivalently its input): g where y > 0, else 0.
+    """The ReLU VJP from its output (equivalently its input): 0 where y <= 0, else g.
 
-    A select, not g * [y > 0]: a NaN or inf upstream gradient at a dead unit gives 0 (inf * 0 would
-    be NaN), as PyTorch's threshold_backward and the CUDA kernels (``y > 0 ? g : 0``) give."""
-    return ns.where(y > 0, g, 0)
+    PyTorch's threshold_backward, ``y <= 0 ? 0 : g``, as the CUDA kernels: a select, not g * [y > 0],
+    so a NaN or inf upstream gradient at a dead unit gives 0 (inf * 0 would be NaN); and a NaN unit
+    (NaN <= 0 is false) passes its gradient through, as in PyTorch."""
+    return ns.where(y <= 0, 0, g)
 
 
 @composite("bias_relu_vjp")
 def _bias_relu_vjp(ns, g, y):
-    """(dz, db) for y = relu(z + b), b over the rows of z: dz = g [y > 0], db = column sums of dz."""
+    """(dz, db) for y = relu(z + b), b over the rows of z: dz = (y <= 0 ? 0 : g), db = column sums of dz."""
     dz = ns.relu_vjp(g, y)
     return dz, dz.sum(axis=0)
 
@@ -66,7 +67,8 @@ def _bias_sigmoid_vjp(ns, g, h):
     return dz, dz.sum(axis=0)
 
 
-relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",))
+relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",),
+             vjp_writes_g=True)
 relu.defvjp(lambda ns, g, ans, x: ns.relu_vjp(g, ans))
 
 sigmoid = defop("sigmoid", _fl(lambda backend, x: raw_namespace(backend).sigmoid(x)), save_ans=True,

@@ -11,30 +11,16 @@ from ..dtypes import floating_forward as _fl, is_floating, resolve_dtype
 from ..op import defop
 
 # -- arithmetic --------------------------------------------------------------------------------
-def _same_kind(forward):
-    """``forward(b, x, y)`` with an integer/bool array mixed with a floating one cast to the floating
-    dtype first: PyTorch's rule (int64 + float16 is float16), where NumPy would widen to float64
-    (and the float64 guard would then give float32). Python scalars need nothing (NEP 50)."""
-    def wrapped(backend, x, y):
-        dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
-        if dx is not None and dy is not None and dx.kind != dy.kind:
-            if dx.kind == "f" and dy.kind in "biu":
-                y = y.astype(dx)
-            elif dy.kind == "f" and dx.kind in "biu":
-                x = x.astype(dy)
-        return forward(backend, x, y)
-    return wrapped
-
-
-add = defop("add", _same_kind(lambda backend, x, y: x + y), derivs=("1", "1"))
+add = defop("add", lambda backend, x, y: x + y, same_kind=True, derivs=("1", "1"))
 add.defvjp(lambda ns, g, ans, x, y: g,
            lambda ns, g, ans, x, y: g)
 
-sub = defop("sub", _same_kind(lambda backend, x, y: x - y), derivs=("1", "-1"))
+sub = defop("sub", lambda backend, x, y: x - y, same_kind=True, derivs=("1", "-1"))
 sub.defvjp(lambda ns, g, ans, x, y: g,
            lambda ns, g, ans, x, y: -g)
 
-mul = defop("mul", _same_kind(lambda backend, x, y: x * y), save=(0, 1), derivs=("y", "x"))
+mul = defop("mul", lambda backend, x, y: x * y, same_kind=True, save=(0, 1), vjp_reads=((1,), (0,)),
+            derivs=("y", "x"))
 mul.defvjp(lambda ns, g, ans, x, y: g * y,
            lambda ns, g, ans, x, y: g * x)
 
@@ -46,7 +32,7 @@ def _true_divide(backend, x, y):
     return x / y
 
 
-div = defop("div", _same_kind(_true_divide), save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
+div = defop("div", _true_divide, same_kind=True, save=(1,), save_ans=True, derivs=("1/y", "-x/y²"))
 div.defvjp(lambda ns, g, ans, x, y: g / y,
            lambda ns, g, ans, x, y: -g * ans / y)
 
@@ -83,7 +69,8 @@ def _dpow_dy(ns, g, ans, x, y):
     return ns.where(edge, 0, g * ans * ns.log(ns.where(edge, 1, x)))
 
 
-pow = defop("pow", _same_kind(lambda backend, x, y: x ** y), save=(0, 1), save_ans=True,  # noqa: A001
+pow = defop("pow", lambda backend, x, y: x ** y, same_kind=True, save=(0, 1), save_ans=True,  # noqa: A001
+            vjp_reads=((0, 1), (0,)),
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 
@@ -107,12 +94,12 @@ def _share(g, x, y):
     return g * (x > y) + (0.5 * g) * (x == y)
 
 
-maximum = defop("maximum", _same_kind(lambda backend, x, y: backend.xp.maximum(x, y)), save=(0, 1),
+maximum = defop("maximum", lambda backend, x, y: backend.xp.maximum(x, y), same_kind=True, save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
 maximum.defvjp(lambda ns, g, ans, x, y: _share(g, x, y),
                lambda ns, g, ans, x, y: _share(g, y, x))
 
-minimum = defop("minimum", _same_kind(lambda backend, x, y: backend.xp.minimum(x, y)), save=(0, 1),
+minimum = defop("minimum", lambda backend, x, y: backend.xp.minimum(x, y), same_kind=True, save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
 minimum.defvjp(lambda ns, g, ans, x, y: _share(g, y, x),
                lambda ns, g, ans, x, y: _share(g, x, y))

@@ -24,12 +24,12 @@ def _mm_vjp(ns, g, ans, needs, a, b, trans_a, trans_b):
     return da, db
 
 
-mm = defop("matmul", _mm_fwd, save=(0, 1), derivs=("g·Bᵀ", "Aᵀ·g"))
+mm = defop("matmul", _mm_fwd, save=(0, 1), vjp_reads=((1,), (0,)), derivs=("g·Bᵀ", "Aᵀ·g"))
 mm.defvjp_joint(_mm_vjp)
 
 # Batched (>2-D) products go through xp.matmul; their VJPs swap the last two axes.
 bmm = defop("batched_matmul", lambda backend, x, y: backend.xp.matmul(x, y), save=(0, 1),
-            derivs=("g·Bᵀ", "Aᵀ·g"))
+            vjp_reads=((1,), (0,)), derivs=("g·Bᵀ", "Aᵀ·g"))
 bmm.defvjp(lambda ns, g, ans, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
            lambda ns, g, ans, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g))
 
@@ -48,10 +48,11 @@ def _linear_vjp(ns, g, ans, needs, x, w, b, activation):
 # x wᵀ + b with an optional ReLU, one op: on the GPU one kernel (bias and ReLU in the matmul
 # epilogue), on the CPU the bias and ReLU applied in place on the product.
 linear_op = defop("linear", lambda backend, x, w, b, activation: backend.linear(x, w, b, activation),
-                  save=(0, 1), derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+                  save=(0, 1), vjp_reads=((1,), (0,), ()), derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
 linear_op.defvjp_joint(_linear_vjp)
 linear_relu_op = defop("linear_relu", lambda backend, x, w, b, activation: backend.linear(x, w, b, activation),
-                       save=(0, 1), save_ans=True, derivs=("dz·W", "dzᵀ·x", "Σrows dz"))
+                       save=(0, 1), save_ans=True, vjp_reads=((1,), (0,), ()),
+                       derivs=("dz·W", "dzᵀ·x", "Σrows dz"), vjp_writes_g=True)   # dz may reuse g
 linear_relu_op.defvjp_joint(_linear_vjp)
 
 

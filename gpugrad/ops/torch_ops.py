@@ -11,7 +11,7 @@ import numpy as np
 from ..op import defop
 from ..tensor import Tensor
 from ._shapes import normalize_axis
-from .elementwise import _same_kind, astype
+from .elementwise import astype
 
 
 # -- cumsum: the gradient of a running sum is the reversed running sum of the gradient ------------
@@ -71,10 +71,8 @@ def _remainder_fwd(backend, x, y):
         return backend.xp.remainder(x, y)
 
 
-remainder = defop("remainder", _same_kind(_remainder_fwd), save=(0, 1), save_ans=True,
-                  derivs=("1", "-floor(x/y)"))
-# x % y = x - floor(x / y) * y, floor(x / y) = (x - ans) / y: piecewise constant in x and y, so the
-# derivatives are 1 and -floor(x / y) (PyTorch's formulas), and their own derivatives 0.
+remainder = defop("remainder", _remainder_fwd, same_kind=True, save=(0, 1), save_ans=True,
+                  vjp_reads=((), (0, 1)), derivs=("1", "-floor(x/y)"))
 # x % y = x - floor(x / y) * y: the derivatives are 1 and -floor(x / y) (PyTorch's formulas,
 # floor of the true quotient), piecewise constant, so their own derivatives are 0.
 remainder.defvjp(lambda ns, g, ans, x, y: g,
@@ -96,7 +94,7 @@ def _floor_divide_fwd(backend, x, y):
         return backend.xp.floor_divide(x, y)
 
 
-floor_divide = defop("floor_divide", _same_kind(_floor_divide_fwd), differentiable=False)
+floor_divide = defop("floor_divide", _floor_divide_fwd, same_kind=True, differentiable=False)
 
 
 # -- tests of floating values (bool results, no gradient) ------------------------------------------

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from ..backends.cuda import register_elementwise
+from ..backends.fused_elementwise import register_elementwise
 from .optimizer import Optimizer, device_step, direction, step_scalar
 
 

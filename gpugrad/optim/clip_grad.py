@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..backends import get_backend
 from ..tensor import Tensor
+from ..creation import zeros
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
@@ -17,7 +18,6 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         parameters = [parameters]
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
-        from ..creation import zeros
         return zeros(())
     dev = grads[0].device
     if any(g.device != dev for g in grads):

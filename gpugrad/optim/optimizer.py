@@ -11,6 +11,7 @@ import copy
 from ..backends import get_backend
 from ..nn.module import clear_grad
 from ..tensor import Tensor
+from ..grad_mode import enable_grad
 
 
 class Optimizer:
@@ -90,7 +91,6 @@ class Optimizer:
         """PyTorch's closure protocol: run ``closure()`` with gradients enabled, return its loss."""
         if closure is None:
             return None
-        from ..grad_mode import enable_grad
         with enable_grad():
             return closure()
 

@@ -10,8 +10,8 @@
 """
 from __future__ import annotations
 
-from ..backends.cuda import register_elementwise
-from .optimizer import Optimizer, device_step, direction
+from ..backends.fused_elementwise import register_elementwise
+from .optimizer import Optimizer, direction
 
 
 class RMSprop(Optimizer):

@@ -10,8 +10,8 @@ maximize: PyTorch's update (torch.optim.SGD), for gradient g of parameter p::
 """
 from __future__ import annotations
 
-from ..backends.cuda import register_elementwise
-from .optimizer import Optimizer, device_step, direction
+from ..backends.fused_elementwise import register_elementwise
+from .optimizer import Optimizer, direction
 
 
 class SGD(Optimizer):

@@ -41,7 +41,8 @@ def test_relu_nan_and_signed_zero(arrays):
     y = arrays.get(relu(arrays.put(x)))
     np.testing.assert_array_equal(y, [np.nan, 0, 0, 0, np.inf, 0, 2])
     dx = arrays.get(relu_vjp(arrays.put(np.ones_like(x)), arrays.put(x)))
-    np.testing.assert_array_equal(dx, [0, 0, 0, 0, 1, 0, 1])
+    # PyTorch's threshold_backward: y <= 0 ? 0 : g, so a NaN input passes its gradient through.
+    np.testing.assert_array_equal(dx, [1, 0, 0, 0, 1, 0, 1])
 
 
 def test_relu_writes_into_out(arrays, rng):
@@ -161,3 +162,13 @@ def test_bias_sigmoid_rejects_bad_input_before_launch(arrays, no_launch, case):
     exc, call = BS_BAD[case]
     with pytest.raises(exc, match="gpugrad.kernels.bias_sigmoid"):
         call(arrays.put)
+
+
+def test_bias_relu_vjp_nan_unit_passes_its_gradient(arrays):
+    # PyTorch's threshold_backward (y <= 0 ? 0 : g): a NaN output unit passes g, a dead one gives 0
+    # even for an infinite g.
+    y = np.array([[np.nan, 0.0, 2.0], [-0.0, np.inf, 1.0]], np.float32)
+    g = np.array([[5.0, np.inf, 7.0], [np.nan, 3.0, 4.0]], np.float32)
+    dz, db = bias_relu_vjp(arrays.put(g), arrays.put(y))
+    np.testing.assert_array_equal(arrays.get(dz), [[5.0, 0.0, 7.0], [0.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(arrays.get(db), [5.0, 3.0, 11.0])
