@@ -9,38 +9,57 @@ this module (see gpugrad/cuda_graph.py for the calling convention).
 How it works:
 
 * Call 1 of the graphed step runs eagerly (optimizer state is made, as on the GPU).
-* Call 2 captures: every array the step can reach through a Tensor (its data, its ``.grad``) or an
-  optimizer's state (objects with ``param_groups`` and a ``state`` dict, PyTorch's shape) is
-  swapped for a *traced* view of the same memory. NumPy then hands every ufunc, ``np.*`` function
-  and overridden method (views, indexing, copies, casts) on them to the tracer, which computes the
-  real result (so call 2 is a real step, and Python code reading shapes still works) and records
-  the call: the ufunc or function, its arguments as fixed arrays, and ``out=`` the array it made.
-  That array *is* the call site's static buffer. Views need no replay: they stay views of the same
-  memory. While capturing, ``np.zeros``/``ones``/``empty``/``full`` make traced buffers too (the
-  engine's fresh gradient buffers), re-initialised on replay when the step writes into them.
-* Safety net: the state the step writes (found as it writes it) is copied before its first write;
-  after the step the tape is re-run from those copies and compared bitwise with the eager results.
-  A difference, or anything the tracer cannot follow, ends capture: a warning names the reason
-  (and the call), the step keeps its eager result (which is correct) and runs eagerly from then
-  on. Reasons: a value read on the host inside the step (``.item()``, ``float(t)``, ``bool(t)``,
-  printing), an ndarray method the tracer does not follow, a write into an array that is neither
-  a tensor's, a gradient's, an optimizer's state nor made inside the step, a Python number in an
-  optimizer's state that changes each step, or a replay that differs from the eager step.
-* Later calls copy the inputs into the static input buffers and run the recorded calls: one
-  Python loop over prebound calls, no allocation.
+* Calls 2 and 3 capture (each is a real step, with its real results): every array the step can
+  reach through a Tensor (its data, its ``.grad``) or an optimizer's state (an object whose class
+  has ``step`` and ``zero_grad`` and which holds ``param_groups`` and a ``state`` dict: PyTorch's
+  shape) is swapped for a *traced* view of the same memory. NumPy hands every ufunc, ``np.*``
+  function and overridden method (views, indexing, copies, casts) on them to the tracer, which
+  computes the real result (so Python code reading shapes still works) and records the call with
+  its arguments as fixed arrays and ``out=`` the array it made: that array *is* the call site's
+  static buffer. Views need no replay (they stay views of the same memory). While capturing,
+  ``np.zeros``/``ones``/``empty``/``full`` and ``np.asarray``/``array``/``ascontiguousarray`` on
+  traced data make traced arrays too, in the capturing thread only.
+* A branch on the data (``if bad.any(): raise``, as cross_entropy's target check) is recorded as a
+  guard, allowed only before the step first writes state: a replay re-evaluates it, and when it
+  goes the other way the replay stops (having changed nothing but its scratch buffers) and that
+  call and later ones run eagerly, after one warning.
+* Calls that compute the same values on every replay (nothing that varies flows into them: the
+  engine's seed gradient, 1/n of a mean) are left out of the replay: their buffers keep the values.
+* Safety net, before any replay is trusted:
+  - the tracer refuses what it cannot follow: a value read on the host (``.item()``, ``float(t)``,
+    printing), an ndarray method it does not know that makes a new array, a write into an array
+    that is neither state (a tensor's, a gradient's, an optimizer's) nor made inside the step, a
+    Python number in an optimizer's state that changes;
+  - every state array is checksummed when the step begins and copied when the step first touches
+    it: a change the tracer did not see (a plain NumPy alias writing into a tensor's memory) shows
+    as a checksum mismatch;
+  - after the step the tape is re-run from those copies and compared bitwise with the eager step
+    (every state array it touched, and the outputs);
+  - the two captures must record the same calls with the same constants: an array or Python
+    number fed in from outside the tracer that changes between steps would be frozen by a replay.
+  Any of these ends capturing: a warning names the reason and the place, the step's eager result
+  stands (it is correct), and the step runs eagerly from then on. Never a silent wrong answer for
+  what the tracer can see; see the contract for what it cannot.
+* From call 4, a call copies the inputs into the static input buffers and runs the recorded calls:
+  one Python loop over prebound calls, no allocation (but for the few NumPy functions without
+  ``out=``, e.g. ``np.where``, whose result is copied into its buffer).
 
 The contract (the same as on the GPU):
 
 * Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
-  Parameters, ``.grad`` and optimizer state are updated in place, in the same arrays.
+  Parameters, ``.grad`` and optimizer state are updated in place, in the same arrays. The replay
+  holds every intermediate array of the step at once (like a CUDA graph's private pool).
 * Python values are frozen at capture: learning rate, momentum, betas, weight decay (change them
   and build a new graphed step); the structure of the step too (which parameters have a
-  ``.grad``: call ``zero_grad`` inside the step, or the same way before every call). Adam's step
-  count is the exception, as on the GPU: it is kept as a 0-d array during capture, so the bias
-  corrections advance on every replay. Random numbers drawn inside (dropout) repeat on every
-  replay (a warning says so at capture). Arrays the step makes from host data (``gg.tensor(list)``,
-  ``np.array(...)``) are constants of the tape.
-* Do not rebind the tensors the step uses between calls (``p.data = other``); update in place.
+  ``.grad``: call ``zero_grad`` inside the step, or the same way before every call). Step counts in
+  optimizer state (Adam's, Adagrad's, RMSprop's ``state["step"]``) are the exception, as on the
+  GPU: they become 0-d arrays during capture, so bias corrections and decayed rates advance on
+  every replay (``optimizer.step_scalar`` keeps the bits of the Python-number formula). Random
+  numbers drawn inside (dropout) repeat on every replay (a warning says so). Arrays the step makes
+  from host data (``gg.tensor(list)``) are constants of the tape (checked equal across the two
+  captures).
+* Keep training state in tensors or optimizer state; do not rebind the tensors the step uses
+  between calls (``p.data = other``): update them in place.
 """
 from __future__ import annotations
 
@@ -182,6 +201,11 @@ class _Traced(np.ndarray):
             r = getattr(np.ndarray, name)(plain, *pa, **pkw)
             if rec is None or not isinstance(r, (np.ndarray, np.generic)):
                 return r
+            if name in ("copy", "astype", "__copy__") and isinstance(r, np.ndarray) and \
+                    r.shape == plain.shape and set(pkw) <= {"dtype", "copy"}:
+                # a copy or a cast of the whole array: one copyto into the buffer, no temporary
+                # (astype and copyto cast alike: unsafe casting, element by element)
+                return rec.derived(r, (self,), partial(_copy_into, plain), name)
             return rec.derived(r, (self,), partial(_method_into, name, plain, pa, pkw), name)
         method.__name__ = name
         return method
@@ -248,6 +272,10 @@ def _guard(plain, expected, where):
 
 def _getitem_into(src, index, out):
     out[...] = src[index]
+
+
+def _copy_into(src, out):
+    np.copyto(out, src, casting="unsafe")
 
 
 def _method_into(name, plain, args, kwargs, out):
@@ -430,6 +458,9 @@ class _Recorder:
             self.record(partial(ufunc.at, *pin, **pkw), label)
             return None
         out = pkw.get("out")
+        if isinstance(out, tuple) and all(o is None for o in out):   # out=(None,) means no out
+            pkw = {k: v for k, v in pkw.items() if k != "out"}
+            out = None
         if out is not None:
             outs = out if isinstance(out, tuple) else (out,)
             for o in outs:
@@ -595,10 +626,14 @@ def _optimizers(objects):
     """Objects shaped like PyTorch's optimizers: a class with ``step`` and ``zero_grad``, instances
     with ``param_groups`` (a list) and ``state`` (a dict of per-parameter dicts). Only the class is
     asked first (asking arbitrary objects for attributes runs their __getattr__)."""
+    shaped = {}                               # type -> whether it has step and zero_grad
     for o in objects:
         cls = type(o)
-        if not (isinstance(cls, type) and callable(getattr(cls, "zero_grad", None))
-                and callable(getattr(cls, "step", None))):
+        ok = shaped.get(cls)
+        if ok is None:
+            ok = shaped[cls] = callable(getattr(cls, "zero_grad", None)) and \
+                callable(getattr(cls, "step", None))
+        if not ok:
             continue
         d = getattr(o, "__dict__", None)
         if isinstance(d, dict) and isinstance(d.get("param_groups"), list) and isinstance(d.get("state"), dict):
@@ -652,16 +687,17 @@ class _Swap:
         for t, a, traced in self.tensors:
             if t._data is traced:       # untouched binding: the very array it had before
                 t._data = a
-        for o in gc.get_objects():
-            if issubclass(type(o), Tensor) and isinstance(o._data, _Traced):
-                o._data = _plain(o._data)
         for s, k, v, traced in self.states:
             if s.get(k) is traced:
                 s[k] = v
         for s, k, v, arr, traced in self.counts:
             if s.get(k) is traced:   # a count the step advanced stays an array (replays advance it)
                 s[k] = arr if id(arr) in self.rec.written else v
-        for opt in _optimizers(gc.get_objects()):
+        objects = gc.get_objects()   # tensors and state the step made, too
+        for o in objects:
+            if issubclass(type(o), Tensor) and isinstance(o._data, _Traced):
+                o._data = _plain(o._data)
+        for opt in _optimizers(objects):
             for s in opt.state.values():
                 if isinstance(s, dict):
                     for k, v in s.items():

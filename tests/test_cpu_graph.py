@@ -314,3 +314,49 @@ def test_a_write_through_a_plain_alias_of_a_tensor_runs_eagerly(when):
 
 def test_gg_graphed_is_the_device_neutral_name():
     assert gg.graphed is gg.cuda.graphed
+
+
+# -- the tracer on NumPy spellings, one row each: replay == eager on new data -------------------------
+PROGRAMS = {
+    "ufunc out=(None,)": lambda a: np.add(a, 1, out=(None,)),
+    "astype then copy": lambda a: a.astype(np.float64).copy() * 2,
+    "fancy index then sum": lambda a: a[[0, 2]].sum(axis=0),
+    "reduce to 0-d": lambda a: a.max() - a.min(),
+    "asarray of a transpose": lambda a: np.asarray(a.T).reshape(-1) + 0,
+    "ascontiguousarray copies": lambda a: np.ascontiguousarray(a.T)[1:] * 3,
+    "where (no out=)": lambda a: np.where(a > 5, a, -a),
+    "zeros then scatter": lambda a: _scatter(a),
+    "in-place chain": lambda a: _inplace(a),
+    "int view and bitwise and": lambda a: (a.view(np.int32) & np.int32(-2)).view(np.float32) + 0,
+}
+
+
+def _scatter(a):
+    z = np.zeros((3, 4), np.float32)
+    z[np.arange(3), np.array([0, 1, 3])] = a[:, 0]
+    return z + a
+
+
+def _inplace(a):
+    t = a * 2
+    t -= 1
+    np.maximum(t, 0, out=t)
+    t[0] = 7
+    return t
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_traced_numpy_spellings_replay_exactly(name):
+    fn = PROGRAMS[name]
+    x = gg.tensor(np.arange(12, dtype=np.float32).reshape(3, 4) - 4)
+
+    def step(t):
+        return gg.Tensor._wrap(np.asarray(fn(t._data)), t.device)
+
+    out, replay, reason = cpu_graph.capture(step, [x])
+    assert reason is None and replay is not None
+    for k in range(3):
+        x._data[...] = np.random.default_rng(k).standard_normal((3, 4)) * 5
+        replay()
+        expected = np.asarray(fn(x._data.copy()))
+        assert _bits(out.numpy()) == _bits(expected), k
