@@ -663,7 +663,8 @@ class _Swap:
 
     def __init__(self, rec):
         self.rec = rec
-        self.tensors = []      # (tensor, original array)
+        self.tensors = []      # (tensor, original array, traced view, .grad, version) at the start
+        self.effects = []      # (tensor, .grad after the step, version bump): Python-level effects
         self.states = []       # (state dict, key, original array, traced view)
         self.counts = []       # (state dict, key, original int, its 0-d array, traced view)
         self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
@@ -676,7 +677,7 @@ class _Swap:
                 a = o._data
                 rec.external[id(_root(a))] = _root(a)
                 o._data = rec.view_of(a)
-                self.tensors.append((o, a, o._data))
+                self.tensors.append((o, a, o._data, o.grad, o._vc[0] if o._vc is not None else 0))
         for opt in _optimizers(objects):
             for i, s in enumerate(opt.state.values()):
                 if not isinstance(s, dict):
@@ -702,9 +703,12 @@ class _Swap:
 
     def leave(self):
         """Every array left traced in a tensor or optimizer state becomes a plain view again."""
-        for t, a, traced in self.tensors:
+        for t, a, traced, grad, version in self.tensors:
             if t._data is traced:       # untouched binding: the very array it had before
                 t._data = a
+            bump = (t._vc[0] if t._vc is not None else 0) - version
+            if t.grad is not grad or bump:
+                self.effects.append((t, t.grad, bump))
         for s, k, v, traced in self.states:
             if s.get(k) is traced:
                 s[k] = v
@@ -805,23 +809,32 @@ def capture(step, static_inputs, previous=None):
     if _rng_states() != rng_before:
         warnings.warn("graphed step (cpu): the step draws random numbers (e.g. dropout); every replay "
                       "repeats the numbers drawn at capture, as a CUDA graph does", stacklevel=3)
-    return out, Replay(tape, rec.signature, (rec.keep, [r for r, _ in rec.snapshots.values()])), None
+    return out, Replay(tape, rec.signature, swap.effects,
+                       (rec.keep, [r for r, _ in rec.snapshots.values()])), None
 
 
 class Replay:
     """A captured step: calling it runs the recorded calls in order, into their static buffers."""
 
-    __slots__ = ("calls", "labels", "signature", "_keep")
+    __slots__ = ("calls", "labels", "signature", "effects", "_keep")
 
-    def __init__(self, tape, signature, keep):
+    def __init__(self, tape, signature, effects, keep):
         self.calls = tuple(c for c, _ in tape)      # prebound: func(*arrays, out=buffer, ...)
         self.labels = tuple(label for _, label in tape)
         self.signature = signature
+        # what the step does in Python to the tensors it uses, done again after each replay as the
+        # eager step does it: each .grad bound to the tensor holding its static buffer (or None),
+        # each version counter bumped (optimizer updates), so saved graphs see the change
+        self.effects = tuple(effects)
         self._keep = keep                            # the buffers (the calls hold them too)
 
     def __call__(self):
         for c in self.calls:
             c()
+        for t, grad, bump in self.effects:
+            t.grad = grad
+            if bump:
+                t._version_counter()[0] += bump
 
 
 def _compare(first, second):

@@ -360,3 +360,19 @@ def test_traced_numpy_spellings_replay_exactly(name):
         replay()
         expected = np.asarray(fn(x._data.copy()))
         assert _bits(out.numpy()) == _bits(expected), k
+
+
+def test_replay_binds_grad_and_bumps_versions_as_the_eager_step():
+    """zero_grad(set_to_none) between calls, outside the step: after a replay every parameter's
+    .grad is the step's gradient again, and its version counter moved as eagerly."""
+    batches = _batches("cross_entropy")
+    m1, o1, eager = _setup()
+    m2, o2, step = _setup()
+    fast = gg.cuda.graphed(step, *batches[0])
+    for x, y in batches:
+        o1.zero_grad(), o2.zero_grad()
+        eager(x, y), fast(x, y)
+        for p, q in zip(m1.parameters(), m2.parameters()):
+            assert q.grad is not None and _bits(p.grad.numpy()) == _bits(q.grad.numpy())
+            assert q._version_counter()[0] == p._version_counter()[0]
+    assert fast._replay is not None
