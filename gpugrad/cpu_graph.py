@@ -664,7 +664,7 @@ class _Swap:
     def __init__(self, rec):
         self.rec = rec
         self.tensors = []      # (tensor, original array, traced view, .grad, version) at the start
-        self.effects = []      # (tensor, .grad after the step, version bump): Python-level effects
+        self.effects = []      # (tensor, .grad after the step, version bump, .grad was None before)
         self.states = []       # (state dict, key, original array, traced view)
         self.counts = []       # (state dict, key, original int, its 0-d array, traced view)
         self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
@@ -708,7 +708,7 @@ class _Swap:
                 t._data = a
             bump = (t._vc[0] if t._vc is not None else 0) - version
             if t.grad is not grad or bump:
-                self.effects.append((t, t.grad, bump))
+                self.effects.append((t, t.grad, bump, grad is None))
         for s, k, v, traced in self.states:
             if s.get(k) is traced:
                 s[k] = v
@@ -816,7 +816,7 @@ def capture(step, static_inputs, previous=None):
 class Replay:
     """A captured step: calling it runs the recorded calls in order, into their static buffers."""
 
-    __slots__ = ("calls", "labels", "signature", "effects", "_keep")
+    __slots__ = ("calls", "labels", "signature", "effects", "expects", "_keep")
 
     def __init__(self, tape, signature, effects, keep):
         self.calls = tuple(c for c, _ in tape)      # prebound: func(*arrays, out=buffer, ...)
@@ -825,10 +825,19 @@ class Replay:
         # what the step does in Python to the tensors it uses, done again after each replay as the
         # eager step does it: each .grad bound to the tensor holding its static buffer (or None),
         # each version counter bumped (optimizer updates), so saved graphs see the change
-        self.effects = tuple(effects)
+        self.effects = tuple((t, grad, bump) for t, grad, bump, _ in effects)
+        # ... and what the step found: a .grad to add into, or none (the Python branch the engine
+        # took at capture); checked before each replay, which otherwise changes nothing
+        self.expects = tuple((t, was_none) for t, _, _, was_none in effects)
         self._keep = keep                            # the buffers (the calls hold them too)
 
     def __call__(self):
+        for t, was_none in self.expects:
+            if (t.grad is None) != was_none:
+                raise GuardFailed(f"a tensor of shape {t.shape} had {'no ' if was_none else 'a '}.grad "
+                                  f"when the step was captured and {'has one' if was_none else 'has none'} "
+                                  f"now (zero_grad set_to_none the same way before every call, or inside "
+                                  f"the step)")
         for c in self.calls:
             c()
         for t, grad, bump in self.effects:

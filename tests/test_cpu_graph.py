@@ -376,3 +376,30 @@ def test_replay_binds_grad_and_bumps_versions_as_the_eager_step():
             assert q.grad is not None and _bits(p.grad.numpy()) == _bits(q.grad.numpy())
             assert q._version_counter()[0] == p._version_counter()[0]
     assert fast._replay is not None
+
+
+def test_a_grad_left_in_place_where_capture_found_none_stops_replaying():
+    """Captured with zero_grad outside the step; a call without it would have the eager step add
+    into the old .grad: the replay refuses before changing anything and the call runs eagerly."""
+    batches = _batches("cross_entropy")
+    m1, o1, eager = _setup()
+    m2, o2, step = _setup()
+
+    def plain(model, opt, inner):
+        def no_zero(x, y):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return no_zero
+
+    eager, step = plain(m1, o1, eager), plain(m2, o2, step)
+    fast = gg.cuda.graphed(step, *batches[0])
+    for x, y in batches[:4]:
+        o1.zero_grad(), o2.zero_grad()
+        eager(x, y), fast(x, y)
+    assert fast._replay is not None
+    with pytest.warns(RuntimeWarning, match="had no .grad when the step was captured"):
+        le, lg = eager(*batches[4]).numpy().copy(), fast(*batches[4]).numpy().copy()
+    assert _bits(le) == _bits(lg)
+    _assert_same(_state_arrays(m1, o1), _state_arrays(m2, o2))
