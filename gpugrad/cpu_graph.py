@@ -180,8 +180,9 @@ class _Traced(np.ndarray):
         r = np.ndarray.__getitem__(np.ndarray.view(self, np.ndarray), _plain(index))
         if rec is None or not isinstance(r, (np.ndarray, np.generic)):
             return r
-        return rec.derived(r, (self, index), partial(_getitem_into, np.ndarray.view(self, np.ndarray),
-                                                     _plain(index)), "__getitem__")
+        pi = _plain(index)
+        return rec.derived(r, (self, index), partial(_getitem_into, np.ndarray.view(self, np.ndarray), pi),
+                           "__getitem__", redo=lambda: np.ndarray.__getitem__(self, pi))
 
     def __setitem__(self, index, value):
         rec = _current()
@@ -205,8 +206,10 @@ class _Traced(np.ndarray):
                     r.shape == plain.shape and set(pkw) <= {"dtype", "copy"}:
                 # a copy or a cast of the whole array: one copyto into the buffer, no temporary
                 # (astype and copyto cast alike: unsafe casting, element by element)
-                return rec.derived(r, (self,), partial(_copy_into, plain), name)
-            return rec.derived(r, (self,), partial(_method_into, name, plain, pa, pkw), name)
+                return rec.derived(r, (self,), partial(_copy_into, plain), name,
+                                   redo=lambda: getattr(np.ndarray, name)(self, *pa, **pkw))
+            return rec.derived(r, (self,), partial(_method_into, name, plain, pa, pkw), name,
+                               redo=lambda: getattr(np.ndarray, name)(self, *pa, **pkw))
         method.__name__ = name
         return method
 
@@ -459,12 +462,29 @@ class _Recorder:
             return False
         return not any(isinstance(a, np.ndarray) and id(_root(a)) == root for a in _flat(inputs))
 
-    def derived(self, r, inputs, into, label):
-        """The result ``r`` of a method/indexing call: a view stays a view; a copy is recorded."""
+    def derived(self, r, inputs, into, label, redo=None):
+        """The result ``r`` of a method/indexing call: a copy is recorded; a view stays a view, made
+        again by ``redo()`` on the traced array itself when given, so that (as eagerly) the view
+        refers to its parent and reference counts stay the eager step's (the engine writes into a
+        gradient array only when nothing else refers to it)."""
         if isinstance(r, np.generic) or self.is_fresh(r, _plain(inputs)):
             t = self.wrap(r)
             self.record(partial(into, np.ndarray.view(t, np.ndarray)), label)
             return t
+        return self.view_from(r, redo)
+
+    def view_from(self, r, redo):
+        """The traced view: ``redo()`` (NumPy's own method on the traced parent) when it gives the
+        same view, else a traced view of the plain result ``r``."""
+        if redo is not None:
+            self.wrapping = True
+            try:
+                v = redo()
+            finally:
+                self.wrapping = False
+            if isinstance(v, _Traced) and v.shape == r.shape and v.dtype == r.dtype and \
+                    v.strides == r.strides and v.__array_interface__["data"][0] == r.__array_interface__["data"][0]:
+                return v
         return self.view_of(r)
 
     def ufunc(self, ufunc, method, inputs, pin, kwargs, pkw):
@@ -537,7 +557,8 @@ class _Recorder:
                 else:
                     self.record(partial(_call_into, func, pa, pkw, buf), label)
                 return t
-            return self.view_of(r)
+            impl = getattr(func, "_implementation", None)
+            return self.view_from(r, None if impl is None else (lambda: impl(*args, **kwargs)))
         fresh = [isinstance(v, np.generic) or self.is_fresh(v, pa) for v in items]
         if any(fresh) and not all(fresh):
             self.refuse(f"{label} at {_caller()} returns views and new arrays at once; not traced")
@@ -625,6 +646,10 @@ def _converter(name, original):
         if not isinstance(r, np.ndarray):
             return r
         if not rec.is_fresh(r, pa):
+            a = args[0]
+            if isinstance(a, _Traced) and r.shape == a.shape and r.dtype == a.dtype and \
+                    r.strides == a.strides and r.__array_interface__["data"][0] == a.__array_interface__["data"][0]:
+                return a            # as eagerly: asarray of an array is that array
             return rec.view_of(r)
         t = rec.wrap(r)
         buf = np.ndarray.view(t, np.ndarray)

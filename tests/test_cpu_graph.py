@@ -403,3 +403,25 @@ def test_a_grad_left_in_place_where_capture_found_none_stops_replaying():
         le, lg = eager(*batches[4]).numpy().copy(), fast(*batches[4]).numpy().copy()
     assert _bits(le) == _bits(lg)
     _assert_same(_state_arrays(m1, o1), _state_arrays(m2, o2))
+
+
+def test_views_made_while_tracing_refer_to_their_parent_as_eagerly():
+    """The engine writes into a gradient in place only when nothing else refers to it (it counts
+    references): a view the tracer hands out must refer to its parent, as NumPy's own views do."""
+    seen = {}
+    x = gg.tensor(np.arange(12, dtype=np.float32).reshape(3, 4))
+
+    def step(t):
+        a = t._data * 2                            # a fresh array of the step
+        seen["reshape"] = a.reshape(-1).base is a
+        seen["slice"] = a[1:].base is a
+        seen["transpose"] = a.T.base is a
+        seen["expand_dims"] = np.expand_dims(a, 0).base is a
+        seen["asarray"] = np.asarray(a) is a
+        seen["owner"] = a.base is None
+        return gg.Tensor._wrap(a, t.device)
+
+    step(x)
+    eager = dict(seen)
+    out, replay, reason = cpu_graph.capture(step, [x])
+    assert reason is None and seen == eager and all(eager.values())
