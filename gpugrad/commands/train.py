@@ -481,7 +481,8 @@ def _replan(sched, config: TrainConfig) -> None:
 def use_graph(config: TrainConfig, device: str) -> bool:
     """Whether the training step runs as a CUDA graph: "auto" means on a GPU without dropout (a
     captured graph replays the same dropout mask every step); "on" asks for it wherever (on the
-    CPU gg.cuda.graphed runs the step eagerly, with the same results)."""
+    CPU gg.cuda.graphed replays the step's NumPy calls, with the eager results bit for bit, or
+    runs it eagerly after a warning when it cannot; gpugrad/cpu_graph.py)."""
     if config.graph == "off":
         return False
     if config.graph == "on":
