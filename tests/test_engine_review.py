@@ -49,3 +49,22 @@ def test_any_subset_of_inputs_wanting_a_gradient_gets_the_same_gradients(case):
                 for i, g in zip(subset, got):
                     np.testing.assert_array_equal(g.numpy(), full[i].grad.numpy(),
                                                   err_msg=f"{case.name} {shapes} subset {subset} {walk}")
+
+
+def test_writing_the_output_of_remainder_in_place_keeps_its_gradient():
+    """remainder's VJPs read x and y, never the output (PyTorch saves no result for it): an
+    in-place write to x % y after the op (under no_grad) must not raise 'modified in place'."""
+    torch = pytest.importorskip("torch")
+    x0, y0 = np.array([5.5, -3.0, 7.25]), np.array([2.0, 2.5, -3.0])
+    x, y = gg.tensor(x0, dtype=np.float64, requires_grad=True), gg.tensor(y0, dtype=np.float64, requires_grad=True)
+    z = (x * 1.0) % (y * 1.0)
+    with gg.no_grad():
+        z.mul_(3.0)
+    z.backward(gg.ones_like(z))
+    tx, ty = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    tz = (tx * 1.0) % (ty * 1.0)
+    with torch.no_grad():
+        tz.mul_(3.0)
+    tz.backward(torch.ones_like(tz))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())

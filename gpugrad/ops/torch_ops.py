@@ -71,7 +71,7 @@ def _remainder_fwd(backend, x, y):
         return backend.xp.remainder(x, y)
 
 
-remainder = defop("remainder", _remainder_fwd, same_kind=True, save=(0, 1), save_ans=True,
+remainder = defop("remainder", _remainder_fwd, same_kind=True, save=(0, 1),
                   vjp_reads=((), (0, 1)), derivs=("1", "-floor(x/y)"))
 # x % y = x - floor(x / y) * y: the derivatives are 1 and -floor(x / y) (PyTorch's formulas,
 # floor of the true quotient), piecewise constant, so their own derivatives are 0.
