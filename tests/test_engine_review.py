@@ -68,3 +68,21 @@ def test_writing_the_output_of_remainder_in_place_keeps_its_gradient():
     tz.backward(torch.ones_like(tz))
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
     np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_remainder_of_an_integer_tensor_by_a_float_one_same_gradient_with_create_graph(dtype):
+    """x % y with x an integer Tensor: y's gradient -floor(x / y) is a float; under create_graph it
+    was cast to x's integer dtype (2**63 - 1 from an overflow, or the quotient truncated), so
+    gg.grad(create_graph=True) disagreed with backward() and PyTorch."""
+    torch = pytest.importorskip("torch")
+    x0 = np.array([7, -3, 1, 1000000])
+    y0 = np.array([0.3, 2.5, 1e-30, 0.7], dtype=dtype)
+    t_y = torch.tensor(y0, requires_grad=True)
+    (torch.tensor(x0) % t_y).sum().backward()
+    y = gg.tensor(y0, dtype=dtype, requires_grad=True)
+    (gg.tensor(x0) % y).sum().backward()
+    g_graph, = gg.grad((gg.tensor(x0) % y).sum(), y, create_graph=True)
+    assert g_graph.dtype == y.dtype
+    np.testing.assert_allclose(y.grad.numpy(), t_y.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g_graph.numpy(), t_y.grad.numpy(), rtol=1e-6)
