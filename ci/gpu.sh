@@ -111,12 +111,12 @@ done
 
 if want bench-kernels && budget bench-kernels 560; then
     say "gpugrad bench kernels (${T} s at most)"
-    run_for "$T" "$PY" -m gpugrad.bench kernels --out "$OUT_DIR/kernels" >>"$LOG" 2>&1 || status=1
+    run_for "$T" "$PY" -m gpugrad bench kernels --out "$OUT_DIR/kernels" >>"$LOG" 2>&1 || status=1
 fi
 
 if want bench-mlp && budget bench-mlp 400; then
     say "gpugrad bench mlp (${T} s at most)"
-    run_for "$T" "$PY" -m gpugrad.bench mlp --out "$OUT_DIR/mlp" >>"$LOG" 2>&1 || status=1
+    run_for "$T" "$PY" -m gpugrad bench mlp --out "$OUT_DIR/mlp" >>"$LOG" 2>&1 || status=1
 fi
 
 if want train && budget train 250; then

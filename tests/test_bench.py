@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.bench import cli as bench_cli
-from gpugrad.bench import kernels as kb
-from gpugrad.bench import mlp as mb
-from gpugrad.bench import report, timing
+from gpugrad.commands.bench import cli as bench_cli
+from gpugrad.commands.bench import kernels as kb
+from gpugrad.commands.bench import mlp as mb
+from gpugrad.commands.bench import report, timing
 from gpugrad.vjp_namespace import RawNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +33,7 @@ def _run(*args, env_extra=None, timeout=120):
     env.pop("NUMBA_ENABLE_CUDASIM", None)   # the real command, as a user runs it
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "gpugrad.bench", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "gpugrad.commands.bench", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -92,7 +92,7 @@ def test_mlp_quick_json_is_complete(quick_run):
     for key in ("date", "command", "device_type", "device_name", "driver_version", "cpu", "cpu_count",
                 "python", "versions"):
         assert key in meta, key
-    assert meta["device_type"] == "cpu" and "gpugrad.bench mlp --quick" in meta["command"]
+    assert meta["device_type"] == "cpu" and "gpugrad.commands.bench mlp --quick" in meta["command"]
     assert meta["versions"]["numpy"] == np.__version__
     for key in ("gpugrad", "cupy", "numba", "torch"):
         assert key in meta["versions"]
@@ -226,13 +226,6 @@ def test_bench_kernels_without_a_gpu_exits_2_with_one_line():
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("gpugrad bench kernels: needs a CUDA GPU")
     assert proc.stdout == ""
-
-
-@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
-def test_bench_kernels_script_wrapper_without_a_gpu_exits_2():
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_kernels.py"), "--quick"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_usage_errors_are_one_line_and_exit_2():
@@ -563,7 +556,7 @@ def test_is_png(tmp_path):
 
 
 def test_importing_gpugrad_bench_pulls_in_no_gpu_or_plot_library():
-    code = ("import sys, gpugrad.bench, gpugrad.bench.kernels, gpugrad.bench.mlp; "
+    code = ("import sys, gpugrad.commands.bench, gpugrad.commands.bench.kernels, gpugrad.commands.bench.mlp; "
             "print(','.join(m for m in ('cupy', 'torch', 'matplotlib', 'numba') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

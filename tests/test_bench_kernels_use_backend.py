@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gpugrad.backends import cuda as cuda_backend
-from gpugrad.bench import kernels as bk
+from gpugrad.commands.bench import kernels as bk
 
 ROOT = Path(__file__).resolve().parents[1]
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpugrad[cuda13]')")
@@ -21,13 +21,21 @@ cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'g
 #: Calls that define a GPU kernel or set cuBLAS/CuPy math state: only the backend layer makes them.
 #: (timing.py's RawKernel is the benchmark's own spin kernel, which gpugrad does not run.)
 BACKEND_ONLY_CALLS = {"ElementwiseKernel", "ReductionKernel", "RawKernel", "setMathMode", "set_compute_type"}
-ALLOWED = {("gpugrad/bench/timing.py", "RawKernel")}
+ALLOWED = {("gpugrad/commands/bench/timing.py", "RawKernel")}
+
+
+#: Where benchmark code lives: the command's package, and any script in benchmarks/.
+BENCH_CODE = ("gpugrad/commands/bench", "benchmarks")
+
+
+def _benchmark_files(root: Path) -> list[Path]:
+    return sorted(p for d in BENCH_CODE for p in (root / d).glob("*.py"))
 
 
 def _backend_only_calls(root: Path) -> list[str]:
     """'file:line calls NAME' for each call in BACKEND_ONLY_CALLS in the benchmarks under ``root``."""
     found = []
-    for path in sorted([*(root / "gpugrad" / "bench").glob("*.py"), *(root / "benchmarks").glob("*.py")]):
+    for path in _benchmark_files(root):
         rel = path.relative_to(root).as_posix()
         for node in ast.walk(ast.parse(path.read_text(), filename=rel)):
             if isinstance(node, ast.Call):
@@ -38,6 +46,8 @@ def _backend_only_calls(root: Path) -> list[str]:
 
 
 def test_the_benchmarks_define_no_kernel_and_set_no_math_mode_of_their_own():
+    scanned = {p.relative_to(ROOT).as_posix() for p in _benchmark_files(ROOT)}
+    assert "gpugrad/commands/bench/kernels.py" in scanned, f"the scan misses the benchmarks: {sorted(scanned)}"
     found = _backend_only_calls(ROOT)
     assert not found, ("the benchmark writes a second copy of what the CUDA backend runs; import it from "
                        "gpugrad/backends/cuda.py instead:\n" + "\n".join(found))
@@ -45,13 +55,13 @@ def test_the_benchmarks_define_no_kernel_and_set_no_math_mode_of_their_own():
 
 def test_the_scan_sees_a_kernel_or_math_mode_written_in_a_benchmark(tmp_path):
     """The scan above can fail: what the old bench did (its own kernel, raw math modes) is reported."""
-    (tmp_path / "gpugrad" / "bench").mkdir(parents=True)
+    (tmp_path / "gpugrad" / "commands" / "bench").mkdir(parents=True)
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "gpugrad" / "bench" / "k.py").write_text(
+    (tmp_path / "gpugrad" / "commands" / "bench" / "k.py").write_text(
         "import cupy\nk = cupy.ElementwiseKernel('T x', 'T y', 'y = x', 'k')\n")
     (tmp_path / "benchmarks" / "m.py").write_text("def f(cublas, h):\n    cublas.setMathMode(h, 3)\n")
     assert sorted(_backend_only_calls(tmp_path)) == ["benchmarks/m.py:2 calls setMathMode",
-                                                     "gpugrad/bench/k.py:2 calls ElementwiseKernel"]
+                                                     "gpugrad/commands/bench/k.py:2 calls ElementwiseKernel"]
 
 
 def test_the_vendor_kernels_are_the_cuda_backends_own_objects():

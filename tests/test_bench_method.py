@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from gpugrad.bench import cli as bench_cli
-from gpugrad.bench import cpu_contenders as cc
-from gpugrad.bench import engine as eb
-from gpugrad.bench import mlp as mb
-from gpugrad.bench import report, timing
+from gpugrad.commands.bench import cli as bench_cli
+from gpugrad.commands.bench import cpu_contenders as cc
+from gpugrad.commands.bench import engine as eb
+from gpugrad.commands.bench import mlp as mb
+from gpugrad.commands.bench import report, timing
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_JAX = importlib.util.find_spec("jax") is not None
@@ -58,7 +58,7 @@ def test_the_collector_is_paused_inside_samples_unless_asked(collector):
 
 
 def test_the_engine_target_is_judged_on_the_collector_paused_rows_only():
-    from gpugrad.bench.engine import targets
+    from gpugrad.commands.bench.engine import targets
     ratio = {"torch": {"median": 0.7, "iqr": 0.0}}
     rows = [{"workload": "chain 10 ops (1,)", "impl": "gpugrad", "ratios": ratio},
             {"workload": "chain 10 ops (1,), gc on", "impl": "gpugrad", "collector": True,
@@ -155,7 +155,7 @@ def test_reexec_only_for_more_threads_and_only_from_a_command(monkeypatch):
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pytest"], raising=False)
     assert bench_cli.reexec_for_blas_threads(2) is None        # not our command line: never rerun
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "gpugrad.bench", "engine"], raising=False)
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "gpugrad.commands.bench", "engine"], raising=False)
     assert bench_cli.reexec_for_blas_threads(2) is None        # already set: run here
 
 
@@ -182,17 +182,6 @@ def test_engine_command_writes_rows_ratios_and_targets(tmp_path):
     assert all(t["met"] == (t["ratio"] <= t["bar"]) for t in data["targets"])
     assert all(b["num_threads"] == 1 for b in data["meta"]["blas"])      # as pinned for the run
     assert "bench-engine.log" in os.listdir(out)
-
-
-def test_bench_engine_script_is_the_command(tmp_path):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    try:
-        import bench_engine
-    finally:
-        sys.path.pop(0)
-    rc = bench_engine.main(["--only", "chain", "--chain-ops", "10", "--rounds", "1", "--quiet", "--no-torch",
-                            "--json", str(tmp_path / "e.json")])
-    assert rc == 0 and json.loads((tmp_path / "e.json").read_text())["benchmark"] == "engine"
 
 
 def test_train_cpu_same_weights_checked_losses_and_paired_ratios(tmp_path):

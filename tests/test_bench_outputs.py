@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gpugrad.bench import cli as bench_cli
-from gpugrad.bench import mlp as mb
-from gpugrad.bench import report
+from gpugrad.commands.bench import cli as bench_cli
+from gpugrad.commands.bench import mlp as mb
+from gpugrad.commands.bench import report
 
 
 @pytest.fixture

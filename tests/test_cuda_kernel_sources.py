@@ -54,7 +54,7 @@ def test_fused_kernel_parameters_parse_in_cupy(name):
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
 def test_benchmark_spin_kernel_compiles_for_sm90(tmp_path):
-    from gpugrad.bench.timing import _SPIN_SOURCE
+    from gpugrad.commands.bench.timing import _SPIN_SOURCE
     src = tmp_path / "spin.cu"
     src.write_text(_SPIN_SOURCE)
     result = subprocess.run([NVCC, "-arch=sm_90", "-c", str(src), "-o", str(tmp_path / "spin.o")],

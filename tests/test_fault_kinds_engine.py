@@ -354,3 +354,27 @@ def test_detect_anomaly_names_user_line_in_a_folder_named_gpugrad(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=str(folder), env={**os.environ}, timeout=120)
     assert "THE-USER-LINE" in out.stdout, out.stdout + out.stderr
+
+
+# -- a no-op reshape/broadcast is still its own node, as PyTorch's view/expand -----------------------
+NO_OP_VIEWS = {
+    "reshape": lambda x: x.reshape(x.shape), "view": lambda x: x.view(*x.shape),
+    "broadcast_to": lambda x: gg.broadcast_to(x, x.shape), "expand": lambda x: x.expand(*x.shape),
+}
+
+
+@pytest.mark.parametrize("make", sorted(NO_OP_VIEWS))
+def test_a_hook_on_a_no_op_view_sees_only_its_own_gradient(make):
+    # y = x.reshape(x.shape) returned x itself: a hook or retain_grad on y then acted on x, seeing
+    # every use of x (8s here, where PyTorch's hook sees y's 3s).
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+    y = NO_OP_VIEWS[make](x)
+    assert y is not x
+    seen = []
+    y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    y.retain_grad()
+    (y * 3.0 + x * 5.0).sum().backward()
+    np.testing.assert_array_equal(seen[0], [3.0, 3.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [8.0, 8.0])
+    assert len(seen) == 1

@@ -52,15 +52,15 @@ APP_LAZY_IMPORTS = {
     # bench: kernels 8.6, ddp 5.9, train_cpu 4.0, report 3.6 (shlex, platform probes), engine 1.6).
     ("gpugrad.commands.cli", "gpugrad.commands.predict"),
     ("gpugrad.commands.cli", "gpugrad.commands.evaluate"),
-    ("gpugrad.bench.cli", "gpugrad.bench.ddp"),
-    ("gpugrad.bench.cli", "gpugrad.bench.engine"),
-    ("gpugrad.bench.cli", "gpugrad.bench.kernels"),
-    ("gpugrad.bench.cli", "gpugrad.bench.report"),
-    ("gpugrad.bench.cli", "gpugrad.bench.train_cpu"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.ddp"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.engine"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.kernels"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.report"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.train_cpu"),
     # bench.mlp is loaded by the bench parser (its model and policy names); what only its runs need
     # waits: the CPU contenders (2.1 ms) and the report writer.
-    ("gpugrad.bench.mlp", "gpugrad.bench.cpu_contenders"),
-    ("gpugrad.bench.mlp", "gpugrad.bench.report"),
+    ("gpugrad.commands.bench.mlp", "gpugrad.commands.bench.cpu_contenders"),
+    ("gpugrad.commands.bench.mlp", "gpugrad.commands.bench.report"),
     # Data-parallel training support (2.3 ms) loads only for a run under mpiexec; the train module
     # itself is loaded by every `gpugrad` command (its defaults are in --help).
     ("gpugrad.commands.train", "gpugrad.distributed.train_support"),
@@ -242,7 +242,7 @@ def test_each_listed_lazy_import_defers_a_module_that_start_up_does_not_load():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     loaded = set(json.loads(proc.stdout.splitlines()[-1]))
-    assert "gpugrad.commands.train" in loaded and "gpugrad.bench.cli" in loaded   # the check ran
+    assert "gpugrad.commands.train" in loaded and "gpugrad.commands.bench.cli" in loaded   # the check ran
     needless = sorted((m, t) for m, t in APP_LAZY_IMPORTS | LAZY_IMPORTS if t in loaded)
     assert not needless, (f"these lazy imports wait for modules that start-up loads anyway: {needless}; "
                           f"import them at module level and drop them from (APP_)LAZY_IMPORTS")

@@ -1,4 +1,4 @@
-"""The ``gpugrad`` command. Subcommands: ``train``, ``predict``, ``eval`` and ``bench`` (``gpugrad.bench``).
+"""The ``gpugrad`` command. Subcommands: ``train``, ``predict``, ``eval`` and ``bench`` (``gpugrad.commands.bench``).
 
 Usage errors and unusable inputs print one line on stderr and exit with status 2; no traceback.
 """
@@ -16,7 +16,7 @@ from ..data import DataError
 from .runs import RunFolderError, check_output_file, check_writable_file
 from ..serialization import CheckpointError
 from .. import __version__
-from ..bench import add_bench_parser
+from .bench import add_bench_parser
 
 EXIT_INTERRUPTED = 130
 

@@ -70,7 +70,7 @@ def _dpow_dy(ns, g, ans, x, y):
 
 
 pow = defop("pow", lambda backend, x, y: x ** y, same_kind=True, save=(0, 1), save_ans=True,  # noqa: A001
-            vjp_reads=((0, 1), (0,)),
+            vjp_reads=((0, 1), (0, 1)),   # the exponent's VJP reads y too (x = 0 edge, dtype)
             derivs=("y·x^(y-1)", "x^y·log(x)"))
 pow.defvjp(_dpow_dx, _dpow_dy)
 

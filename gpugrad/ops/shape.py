@@ -81,7 +81,9 @@ def reshape(x, *shape):
     if int(np.prod(shape)) != size:
         raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({size} elements) into "
                          f"shape {shape} ({int(np.prod(shape))} elements)")
-    return x if shape == x.shape else reshape_op(x, shape=shape)
+    # A new node even when the shape is unchanged, as PyTorch's view: a hook or retain_grad on the
+    # result must act on the result, not on x (returning x made them see every use of x).
+    return reshape_op(x, shape=shape)
 
 
 def transpose(x, *axes):
@@ -120,7 +122,7 @@ def broadcast_to(x, shape):
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     if np.broadcast_shapes(x.shape, shape) != shape:
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
-    return x if shape == x.shape else broadcast_to_op(x, shape=shape)
+    return broadcast_to_op(x, shape=shape)   # a new node even when unchanged (see reshape)
 
 
 expand = broadcast_to

@@ -71,7 +71,7 @@ def _remainder_fwd(backend, x, y):
         return backend.xp.remainder(x, y)
 
 
-remainder = defop("remainder", _remainder_fwd, same_kind=True, save=(0, 1), save_ans=True,
+remainder = defop("remainder", _remainder_fwd, same_kind=True, save=(0, 1),
                   vjp_reads=((), (0, 1)), derivs=("1", "-floor(x/y)"))
 # x % y = x - floor(x / y) * y: the derivatives are 1 and -floor(x / y) (PyTorch's formulas,
 # floor of the true quotient), piecewise constant, so their own derivatives are 0.
@@ -80,9 +80,12 @@ remainder.defvjp(lambda ns, g, ans, x, y: g,
 
 
 def _floor_quotient(ns, x, y):
-    if isinstance(g_like := (x if isinstance(x, Tensor) else y), Tensor):  # create_graph: a constant
+    if isinstance(x, Tensor) or isinstance(y, Tensor):   # create_graph: a constant
         q = floor_divide(*(v.detach() if isinstance(v, Tensor) else v for v in (x, y)))
-        return q if q.dtype == g_like.dtype else q.astype(g_like.dtype)
+        # in the floating operand's dtype (the one a gradient flows to), never an integer one:
+        # an integer x with a float y must not truncate or overflow the quotient
+        floating = [v.dtype for v in (x, y) if isinstance(v, Tensor) and v.dtype.kind == "f"]
+        return q if not floating or q.dtype == floating[0] else q.astype(floating[0])
     xp = ns.backend.xp
     with np.errstate(divide="ignore", invalid="ignore"):
         return xp.floor(xp.true_divide(x, y))

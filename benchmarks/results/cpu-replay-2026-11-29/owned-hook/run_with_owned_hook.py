@@ -8,5 +8,5 @@ def _owned(g, handed):
             and g.flags.writeable and sys.getrefcount(g) <= autograd._OWNED_REFS)
 
 autograd._owned = _owned
-from gpugrad.bench.cli import main
+from gpugrad.commands.bench.cli import main
 sys.exit(main(sys.argv[1:]))

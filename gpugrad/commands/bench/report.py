@@ -198,7 +198,7 @@ def collect_meta(device_type: str, argv=None) -> dict:
     argv = sys.argv if argv is None else argv
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "gpugrad.bench", *argv[1:]])
+        "command": shlex.join(["python", "-m", "gpugrad.commands.bench", *argv[1:]])
         if argv and argv[0].endswith(("__main__.py", "-m")) else shlex.join(argv),
         "device_type": device_type,
         "host": platform.node(),

@@ -34,11 +34,11 @@ import os
 import sys
 import time
 
-from ..backends import cuda as cuda_backend
+from ...backends import cuda as cuda_backend
 from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
 import gpugrad.kernels as K
-from ..vjp_namespace import raw_namespace
-from .. import cuda
+from ...vjp_namespace import raw_namespace
+from ... import cuda
 from . import report
 
 MATMUL_SIZES = (256, 512, 1024, 2048, 4096, 8192)

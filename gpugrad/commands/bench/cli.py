@@ -2,10 +2,10 @@
 
 Wire it into a top-level parser with::
 
-    from gpugrad.bench.cli import add_bench_parser
+    from gpugrad.commands.bench.cli import add_bench_parser
     add_bench_parser(subparsers)       # sets handler=run_bench; then: return args.handler(args)
 
-``python -m gpugrad.bench ...`` runs the same command standalone.
+``python -m gpugrad.commands.bench ...`` runs the same command standalone.
 
 Exit status: 0 when every row was measured and checked, 1 when a row failed (an error, or a loss
 that disagrees with PyTorch's), 2 for a usage error or a machine that cannot run the benchmark
@@ -17,14 +17,14 @@ import argparse
 import os
 import sys
 
-from ..commands.argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
-from ..commands.argtypes import positive_float as _positive_float, positive_int as _positive_int
+from ..argtypes import EXIT_USAGE, OneLineParser as _OneLineParser
+from ..argtypes import positive_float as _positive_float, positive_int as _positive_int
 from .mlp import (
     CPU_MLP_COLUMNS, DEFAULT_MODELS, MLP_COLUMNS, MODELS, MlpBenchConfig, OPTIMIZERS, POLICIES, QUICK_MODELS,
     _jax_or_none, _torch_or_none)
-from ..commands.runs import RunFolderError, check_writable_dir, check_writable_file
+from ..runs import RunFolderError, check_writable_dir, check_writable_file
 from . import mlp  # mlp.run_mlp_bench looked up per call: tests replace it
-from .. import cuda
+from ... import cuda
 
 EXIT_OK, EXIT_FAILED_ROWS = 0, 1
 
@@ -305,7 +305,7 @@ def reexec_for_blas_threads(threads: int):
     if threads <= 1 or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
         return None
     argv = list(getattr(sys, "orig_argv", []))
-    if not any(a in ("gpugrad", "gpugrad.bench", "gpugrad.__main__") or a.endswith(("/gpugrad", "bench_engine.py"))
+    if not any(a in ("gpugrad", "gpugrad.commands.bench", "gpugrad.__main__") or a.endswith("/gpugrad")
                for a in argv[1:3]):
         return None
     env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=OPENBLAS_THREAD_TIMEOUT)
@@ -455,12 +455,12 @@ def _run_kernels(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The standalone parser of ``python -m gpugrad.bench``."""
-    bench = _OneLineParser(prog="python -m gpugrad.bench", description=_DESCRIPTION)
+    """The standalone parser of ``python -m gpugrad.commands.bench``."""
+    bench = _OneLineParser(prog="python -m gpugrad.commands.bench", description=_DESCRIPTION)
     _configure(bench)
     return bench
 
 
 def main(argv=None) -> int:
-    """``python -m gpugrad.bench kernels|mlp ...``."""
+    """``python -m gpugrad.commands.bench kernels|mlp ...``."""
     return run_bench(build_parser().parse_args(argv))

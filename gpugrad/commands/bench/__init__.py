@@ -9,7 +9,7 @@ Modules: ``timing`` (timers, medians, L2 rotation), ``report`` (table, JSON, plo
 ``kernels``, ``mlp``, ``cli`` (``add_bench_parser``, ``run_bench``). Importing this package imports
 neither CuPy, Numba, PyTorch nor matplotlib.
 
-    python -m gpugrad.bench mlp --quick --out results/
+    python -m gpugrad.commands.bench mlp --quick --out results/
 """
 from .cli import add_bench_parser, run_bench
 

@@ -13,7 +13,7 @@ The issue's target: a DDP step costs no more than the one-rank step of the same 
 plus 10% plus the part of the all-reduce that does not overlap (the end-of-backward wait).
 The all-reduce times also fit the cost model of docs/distributed.md: t(bytes) = a + b * bytes.
 
-``python -m gpugrad.bench.ddp WORKER_CONFIG_JSON OUT_JSON`` is the per-rank worker.
+``python -m gpugrad.commands.bench.ddp WORKER_CONFIG_JSON OUT_JSON`` is the per-rank worker.
 """
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def run_ddp_bench(ranks, quick: bool, log, error_cls) -> dict:
         for n in ranks:
             out = os.path.join(tmp, f"ranks{n}.json")
             log(f"running {n} rank(s): MLP {'-'.join(map(str, cfg['layers']))}, batch {cfg['batch']} per rank")
-            p = subprocess.run([mpiexec, "-n", str(n), sys.executable, "-m", "gpugrad.bench.ddp",
+            p = subprocess.run([mpiexec, "-n", str(n), sys.executable, "-m", "gpugrad.commands.bench.ddp",
                                 json.dumps(cfg), out], env=env, capture_output=True, text=True, timeout=600)
             if p.returncode != 0 or not os.path.exists(out):
                 raise error_cls(f"the {n}-rank job failed (status {p.returncode}): "

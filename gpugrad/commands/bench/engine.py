@@ -7,7 +7,7 @@ checked to agree before timing, medians with IQR, paired ratios, BLAS recorded).
   gpugrad, the same arithmetic by hand in NumPy (forward and backward, no graph), PyTorch CPU.
 * ``mlp``: the ``small`` model (784-256-256-10, batch 128) of ``bench mlp``: a full training step
   (forward, cross-entropy, backward, SGD momentum) against PyTorch, hand NumPy, JAX jit and the
-  GEMMs-only floor (see ``gpugrad.bench.mlp``); gpugrad eager and captured ("+graph":
+  GEMMs-only floor (see ``gpugrad.commands.bench.mlp``); gpugrad eager and captured ("+graph":
   ``gg.cuda.graphed``, on the CPU a replay of the step's NumPy calls, gpugrad/cpu_graph.py).
 
 Targets (issue 15; benchmarks, never tests): per-op overhead <= 0.8x PyTorch CPU's; the small MLP

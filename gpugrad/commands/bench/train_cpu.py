@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .timing import interleaved_host, paired_ratios, summarize
-from ..data import epoch_permutation, load_digits, train_test_split
+from ...data import epoch_permutation, load_digits, train_test_split
 import gpugrad as gg
-from ..commands.train import TrainConfig, build_model
+from ..train import TrainConfig, build_model
 from .cpu_contenders import JaxContender, NumpyContender
 
 

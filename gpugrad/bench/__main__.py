@@ -1,4 +1,0 @@
-"""``python -m gpugrad.bench kernels|mlp ...``: the ``gpugrad bench`` command, standalone."""
-from .cli import main
-
-raise SystemExit(main())
