@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from . import anomaly
+from . import anomaly, cpu_graph
 from .backends import get_backend
 from .op import _SCALARS, Meta, Node
 from .grad_mode import enable_grad, no_grad
@@ -277,6 +277,10 @@ def _run_plain(roots, retain_graph):
     return None
 
 
+# The array types a VJP may write into: NumPy's, and the CPU step capture's traced view of it (a
+# captured step then records the same in-place VJPs as the eager one; gpugrad/cpu_graph.py).
+_PLAIN_ARRAYS = (np.ndarray, cpu_graph.TracedArray)
+
 # sys.getrefcount(g) inside _owned when _run_plain's local is g's only other holder: that local,
 # _owned's parameter, and getrefcount's own argument.
 _OWNED_REFS = 3
@@ -288,7 +292,7 @@ def _owned(g, handed) -> bool:
     user or a hook, and referenced by nothing else: not another pending gradient (add's VJP sends
     the same array to both inputs), a Tensor, or a saved array. Counting references is what NumPy
     itself does to reuse temporaries (``a + b + c``)."""
-    return (type(g) is np.ndarray and g.base is None and id(g) not in handed and g.flags.writeable
+    return (type(g) in _PLAIN_ARRAYS and g.base is None and id(g) not in handed and g.flags.writeable
             and sys.getrefcount(g) <= _OWNED_REFS)
 
 

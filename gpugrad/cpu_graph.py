@@ -267,6 +267,11 @@ class _Traced(np.ndarray):
     del _concrete
 
 
+#: The traced array type (a view of the step's real memory): the engine writes a VJP into it as into
+#: a plain ndarray when it owns it (autograd._owned), so a captured step does what the eager one does.
+TracedArray = _Traced
+
+
 def _guard(plain, expected, where):
     if bool(plain) != expected:
         raise GuardFailed(f"the step branches on the data at {where}, and now takes the other branch "
