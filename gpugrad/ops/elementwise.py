@@ -46,9 +46,18 @@ neg.defvjp(lambda ns, g, ans, x: -g)
 # (not x**y * log 0 = 0 * -inf). The masked values are replaced inside the formula too, so the
 # gradient of the gradient (create_graph) is finite there as well.
 
-# x ** p for a constant exponent p: its own op, so x = 0 with p >= 1 has a finite gradient.
-power = defop("power", lambda backend, x, p: _fl(lambda backend, x: x ** p)(backend, x) if not float(p).is_integer()
-              else x ** p, save=(0,), derivs=("p·x^(p-1)",))
+# x ** p for a constant exponent p: its own op, so x = 0 with p >= 1 has a finite gradient. The
+# forward is xp.power with p in x's dtype, one spelling for every dtype: NumPy's ``x ** 0.5`` and
+# ``power(x, 0.5)`` take a sqrt shortcut that ``power(x, float16(0.5))`` does not ((-inf) ** 0.5 in
+# float16: NaN against IEEE pow's +inf), so the spelling used to change the answer.
+def _power_fwd(backend, x, p):
+    return backend.xp.power(x, x.dtype.type(p) if x.dtype.kind == "f" else p)
+
+
+_power_of_float = _fl(_power_fwd)   # a fractional power of an integer tensor is a floating op
+
+power = defop("power", lambda backend, x, p: _power_of_float(backend, x, p) if not float(p).is_integer()
+              else _power_fwd(backend, x, p), save=(0,), derivs=("p·x^(p-1)",))
 power.defvjp(lambda ns, g, ans, x, p: ns.zeros_like(g) if p == 0 else g * p * x ** (p - 1))
 
 
