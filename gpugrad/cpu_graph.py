@@ -89,6 +89,20 @@ def _current():
     return rec
 
 
+def refuse(reason):
+    """For code a captured step runs: mark the capture running in this thread (if any) as not
+    replayable, with ``reason`` (the step then runs eagerly from now on, after one warning). For a
+    result a replay of NumPy calls cannot reproduce bit for bit."""
+    rec = _current()
+    if rec is not None:
+        rec.refuse(reason)
+
+
+def capturing() -> bool:
+    """Whether a capture runs in this thread."""
+    return _current() is not None
+
+
 class GuardFailed(Exception):
     """Raised by a replay when a branch the step took at capture goes the other way now."""
 
@@ -698,6 +712,7 @@ class _Swap:
         self.states = []       # (state dict, key, original array, traced view)
         self.counts = []       # (state dict, key, original int, its 0-d array, traced view)
         self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
+        self.python = []       # (optimizer, its Python values at the start): frozen by a replay
 
     def enter(self):
         objects = gc.get_objects()
@@ -709,6 +724,7 @@ class _Swap:
                 o._data = rec.view_of(a)
                 self.tensors.append((o, a, o._data, o.grad, o._vc[0] if o._vc is not None else 0))
         for opt in _optimizers(objects):
+            self.python.append((opt, _python_values(opt)))
             for i, s in enumerate(opt.state.values()):
                 if not isinstance(s, dict):
                     continue
@@ -755,6 +771,16 @@ class _Swap:
                     for k, v in s.items():
                         if isinstance(v, _Traced):
                             s[k] = _plain(v)
+
+
+def _python_values(opt):
+    """What a replay freezes of an optimizer, beside its arrays: each param group's Python values (lr,
+    momentum, betas, weight decay: a scheduler or the user may change them between calls), which
+    parameters it holds, and whether each requires grad (a parameter frozen later gets no .grad
+    eagerly and is skipped by the optimizer). Compared with ``==`` before every replay."""
+    return [({k: v for k, v in g.items() if k != "params"},
+             [(id(p), getattr(p, "requires_grad", None)) for p in g.get("params", ())])
+            for g in opt.param_groups]
 
 
 # -- capture and replay ---------------------------------------------------------------------------------
@@ -840,15 +866,15 @@ def capture(step, static_inputs, previous=None):
         warnings.warn("graphed step (cpu): the step draws random numbers (e.g. dropout); every replay "
                       "repeats the numbers drawn at capture, as a CUDA graph does", stacklevel=3)
     return out, Replay(tape, rec.signature, swap.effects,
-                       (rec.keep, [r for r, _ in rec.snapshots.values()])), None
+                       (rec.keep, [r for r, _ in rec.snapshots.values()]), swap.python), None
 
 
 class Replay:
     """A captured step: calling it runs the recorded calls in order, into their static buffers."""
 
-    __slots__ = ("calls", "labels", "signature", "effects", "expects", "_keep")
+    __slots__ = ("calls", "labels", "signature", "effects", "expects", "python", "_keep")
 
-    def __init__(self, tape, signature, effects, keep):
+    def __init__(self, tape, signature, effects, keep, python=()):
         self.calls = tuple(c for c, _ in tape)      # prebound: func(*arrays, out=buffer, ...)
         self.labels = tuple(label for _, label in tape)
         self.signature = signature
@@ -860,8 +886,17 @@ class Replay:
         # took at capture); checked before each replay, which otherwise changes nothing
         self.expects = tuple((t, was_none) for t, _, _, was_none in effects)
         self._keep = keep                            # the buffers (the calls hold them too)
+        # the optimizers' Python values at capture (lr, betas, requires_grad...): the tape holds them
+        # as constants, so a change stops replaying rather than being ignored
+        self.python = tuple(python)
 
     def __call__(self):
+        for opt, values in self.python:
+            if _python_values(opt) != values:
+                raise GuardFailed(f"{type(opt).__name__}'s param groups (a value such as lr, momentum, "
+                                  f"betas or weight_decay, its parameters or their requires_grad) changed "
+                                  f"since the step was captured, and a replay would keep the old ones "
+                                  f"(build a new graphed step after changing them)")
         for t, was_none in self.expects:
             if (t.grad is None) != was_none:
                 raise GuardFailed(f"a tensor of shape {t.shape} had {'no ' if was_none else 'a '}.grad "
