@@ -11,6 +11,9 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .. import cpu_graph
 from ..backends.fused_elementwise import register_elementwise
 from .optimizer import Optimizer, device_step, direction, step_scalar
 
@@ -77,6 +80,18 @@ def _adam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, decouple
     """
     state["step"] += 1
     t = state["step"]
+    if isinstance(t, np.ndarray):
+        # the count is a 0-d array since a CPU capture (gpugrad/cpu_graph.py). The bias corrections
+        # beta ** t on it are NumPy's power, which differs from Python's float ** int (C pow, what the
+        # eager step and PyTorch use) in the last bit for some t (0.9 ** 12, 0.999 ** 7). Outside a
+        # capture (eager steps after a fallback) use the Python formula on the count's value. In a
+        # capture, float32/float16 parameters round the factor away (it is rounded to their dtype);
+        # float64 ones would keep the difference, so such a step is not replayed.
+        if not cpu_graph.capturing():
+            t = int(t)
+        elif p.dtype == np.float64:
+            cpu_graph.refuse("Adam's bias corrections (beta ** step) on float64 parameters: a replay's "
+                             "NumPy power differs from Python's in the last bit for some steps")
     m, v = state["exp_avg"], state["exp_avg_sq"]
     if decoupled:
         if weight_decay != 0:

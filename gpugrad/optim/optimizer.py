@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+
 from ..backends import get_backend
 from ..nn.module import clear_grad
 from ..tensor import Tensor
@@ -213,4 +215,7 @@ def step_scalar(xp, value, dtype):
     step is captured, gpugrad/cpu_graph.py, so that replays advance it) was computed in float64 by
     the same operations as the float, and is rounded to ``dtype`` here, as NumPy rounds a Python
     float operand, so both give the same bits."""
-    return value.astype(dtype) if isinstance(value, xp.ndarray) else value
+    # a NumPy scalar too (what arithmetic on a 0-d array returns, e.g. when a fallback to eager left
+    # the count an array): as an operand it is not weak like a Python float, so ``p *= np.float64(c)``
+    # would compute in float64 and round once, other bits than rounding ``c`` to ``dtype`` first
+    return value.astype(dtype) if isinstance(value, (xp.ndarray, np.generic)) else value
