@@ -712,7 +712,7 @@ class _Swap:
         self.states = []       # (state dict, key, original array, traced view)
         self.counts = []       # (state dict, key, original int, its 0-d array, traced view)
         self.numbers = []      # (owner label, state dict, key, value): Python numbers in state
-        self.python = []       # (optimizer, its Python values at the start): frozen by a replay
+        self.optimizers = []   # the optimizers found (their Python values are frozen by a replay)
 
     def enter(self):
         objects = gc.get_objects()
@@ -724,7 +724,7 @@ class _Swap:
                 o._data = rec.view_of(a)
                 self.tensors.append((o, a, o._data, o.grad, o._vc[0] if o._vc is not None else 0))
         for opt in _optimizers(objects):
-            self.python.append((opt, _python_values(opt)))
+            self.optimizers.append(opt)
             for i, s in enumerate(opt.state.values()):
                 if not isinstance(s, dict):
                     continue
@@ -774,13 +774,26 @@ class _Swap:
 
 
 def _python_values(opt):
-    """What a replay freezes of an optimizer, beside its arrays: each param group's Python values (lr,
-    momentum, betas, weight decay: a scheduler or the user may change them between calls), which
-    parameters it holds, and whether each requires grad (a parameter frozen later gets no .grad
-    eagerly and is skipped by the optimizer). Compared with ``==`` before every replay."""
-    return [({k: v for k, v in g.items() if k != "params"},
-             [(id(p), getattr(p, "requires_grad", None)) for p in g.get("params", ())])
-            for g in opt.param_groups]
+    """What a replay freezes of an optimizer, beside its arrays' contents: each param group's Python
+    values (lr, momentum, betas, weight decay: a scheduler or the user may change them between
+    calls), which parameters it holds and whether each requires grad (a parameter frozen later gets
+    no .grad eagerly and is skipped by the optimizer), and which objects its state holds (a
+    ``load_state_dict`` puts new arrays there, which a replay would not update). Compared with
+    ``==`` before every replay."""
+    return ([({k: v for k, v in g.items() if k != "params"},
+              [(id(p), getattr(p, "requires_grad", None)) for p in g.get("params", ())])
+             for g in opt.param_groups],
+            [(id(s), [(k, id(v)) for k, v in s.items()] if isinstance(s, dict) else None)
+             for s in opt.state.values()])
+
+
+def _stepped(swap):
+    """The optimizers the step used: those holding a parameter the step changed (its .grad bound or
+    its version bumped); other optimizers alive in the process (an eager twin, another model's) are
+    none of the replay's business."""
+    changed = {id(t) for t, *_ in swap.effects}
+    return [opt for opt in swap.optimizers
+            if any(id(p) in changed for g in opt.param_groups for p in g.get("params", ()))]
 
 
 # -- capture and replay ---------------------------------------------------------------------------------
@@ -866,7 +879,8 @@ def capture(step, static_inputs, previous=None):
         warnings.warn("graphed step (cpu): the step draws random numbers (e.g. dropout); every replay "
                       "repeats the numbers drawn at capture, as a CUDA graph does", stacklevel=3)
     return out, Replay(tape, rec.signature, swap.effects,
-                       (rec.keep, [r for r, _ in rec.snapshots.values()]), swap.python), None
+                       (rec.keep, [r for r, _ in rec.snapshots.values()]),
+                       [(opt, _python_values(opt)) for opt in _stepped(swap)]), None
 
 
 class Replay:
@@ -894,9 +908,9 @@ class Replay:
         for opt, values in self.python:
             if _python_values(opt) != values:
                 raise GuardFailed(f"{type(opt).__name__}'s param groups (a value such as lr, momentum, "
-                                  f"betas or weight_decay, its parameters or their requires_grad) changed "
-                                  f"since the step was captured, and a replay would keep the old ones "
-                                  f"(build a new graphed step after changing them)")
+                                  f"betas or weight_decay, its parameters or their requires_grad) or its "
+                                  f"state's arrays changed since the step was captured, and a replay would "
+                                  f"keep the old ones (build a new graphed step after changing them)")
         for t, was_none in self.expects:
             if (t.grad is None) != was_none:
                 raise GuardFailed(f"a tensor of shape {t.shape} had {'no ' if was_none else 'a '}.grad "

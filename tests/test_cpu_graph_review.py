@@ -161,3 +161,13 @@ def test_an_exception_inside_a_capture_leaves_numpy_and_tensors_plain():
         for x, y in batches[2:]:
             fast(x, y)
     assert fast._replay is not None
+
+
+def test_optimizer_load_state_dict_after_replays_began_is_not_silently_lost():
+    """opt.load_state_dict (here its own state_dict: a checkpoint resumed in place) puts new arrays in
+    the optimizer's state; a replay writing the old ones would leave them stale."""
+    def between(i, model, opt):
+        if i == 5:
+            opt.load_state_dict(opt.state_dict())
+    warned = _assert_eager_bits_or_one_warning(lambda ps: gg.optim.Adam(ps, lr=1e-2), between)
+    assert len(warned) == 1
