@@ -49,9 +49,15 @@ The contract (the same as on the GPU):
 * Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
   Parameters, ``.grad`` and optimizer state are updated in place, in the same arrays. The replay
   holds every intermediate array of the step at once (like a CUDA graph's private pool).
-* Python values are frozen at capture: learning rate, momentum, betas, weight decay (change them
-  and build a new graphed step); the structure of the step too (which parameters have a
-  ``.grad``: call ``zero_grad`` inside the step, or the same way before every call). Step counts in
+* Python values are frozen at capture. The optimizers' are checked before every replay: a changed
+  learning rate, momentum, betas or weight decay (a scheduler stepped between calls), a parameter
+  added, removed or frozen (``requires_grad_(False)``), or new state objects (``load_state_dict``)
+  make that call and later ones run eagerly, after one warning. Python values the step reads
+  elsewhere are not checked after capture (a scheduler called inside the step that changes the
+  rate only every N calls, ``model.eval()``/``train()`` flags): build a new graphed step after
+  changing them. The structure of the step is checked too (which parameters have a ``.grad``:
+  call ``zero_grad`` inside the step, or the same way before every call). float64 Adam/AdamW are
+  not replayed (NumPy's power on the step count differs from Python's in the last bit). Step counts in
   optimizer state (Adam's, Adagrad's, RMSprop's ``state["step"]``) are the exception, as on the
   GPU: they become 0-d arrays during capture, so bias corrections and decayed rates advance on
   every replay (``optimizer.step_scalar`` keeps the bits of the Python-number formula). Random

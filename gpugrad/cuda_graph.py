@@ -23,7 +23,8 @@ How it works, and the contract it puts on ``step``:
 
 On the CPU the step is captured too, as the NumPy calls it makes, and replayed into static
 buffers (gpugrad/cpu_graph.py, with a safety net: a step it cannot replay exactly runs eagerly
-from then on, after one warning saying why). On cudasim the same wrapper runs ``step`` eagerly
+from then on, after one warning saying why; there the optimizers' hyper-parameters are checked
+before every replay, and a change makes the step run eagerly instead of using stale values). On cudasim the same wrapper runs ``step`` eagerly
 on the static buffers, with the same semantics, so code written for it runs everywhere.
 """
 from __future__ import annotations
