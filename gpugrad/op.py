@@ -52,7 +52,9 @@ class Node:
     input i needs no gradient. ``saved[i]`` is input i's array when the VJP reads it, else its
     ``Meta`` (shape and dtype: what the engine needs to fit the gradient), or the Python scalar
     it was; ``ans`` is the output array when the VJP reads it. Both are dropped after backward
-    unless ``retain_graph=True``.
+    unless ``retain_graph=True`` (``freed`` then says so). ``op``, ``params`` (the op's keyword
+    parameters), ``versions`` (the saved arrays' version counters and the versions they had),
+    ``out_shape`` and ``device`` complete it. ``apply`` is the one place that builds nodes.
     """
 
     # Set for every node, in slots; the rarely set ones (hooks, retained, site) are class
@@ -62,17 +64,6 @@ class Node:
     hooks = None       # gradient hooks registered on the output (Tensor.register_hook)
     retained = None    # weakref to the output Tensor after retain_grad()
     site = None        # where the op was created, under detect_anomaly
-
-    def __init__(self, op, parents, saved, ans, params, versions, out_shape, device):
-        self.op = op
-        self.device = device
-        self.parents = parents
-        self.saved = saved
-        self.ans = ans
-        self.params = params
-        self.versions = versions
-        self.out_shape = out_shape
-        self.freed = False
 
     @property
     def name(self) -> str:
@@ -294,7 +285,7 @@ def apply(op: Op, args, params):
         if op.save_ans:  # the VJP reads the output: an in-place write to it must be caught too
             vc = result._version_counter()
             versions = ((None, vc, vc[0]),) if versions is None else versions + ((None, vc, vc[0]),)
-        node = _new_object(Node)         # Node(...), inline (the hot path)
+        node = _new_object(Node)         # every slot set here (no __init__: the hot path)
         node.op = op
         node.device = device
         node.parents = tuple(parents)

@@ -31,10 +31,15 @@ def composite(name: str):
 
     ``ns`` is a VJP namespace (raw arrays or Tensors). A backend may replace the formula with a
     faster kernel by naming ``name`` in its kernel map; otherwise the formula runs as written."""
+    return _register_in(COMPOSITES, name, "composite")
+
+
+def _register_in(table: dict, name: str, what: str):
+    """A decorator adding its function to ``table`` under ``name``; ValueError when taken."""
     def register(fn):
-        if name in COMPOSITES:
-            raise ValueError(f"composite {name!r} is registered twice ({COMPOSITES[name]} and {fn})")
-        COMPOSITES[name] = fn
+        if name in table:
+            raise ValueError(f"{what} {name!r} is registered twice ({table[name]} and {fn})")
+        table[name] = fn
         return fn
     return register
 
@@ -46,12 +51,7 @@ RAW_FORWARDS: dict[str, Callable] = {}
 
 def raw_forward(name: str):
     """Register the decorated op forward under ``name`` in every raw namespace (bound to its backend)."""
-    def register(fn):
-        if name in RAW_FORWARDS:
-            raise ValueError(f"raw forward {name!r} is registered twice")
-        RAW_FORWARDS[name] = fn
-        return fn
-    return register
+    return _register_in(RAW_FORWARDS, name, "raw forward")
 
 
 class RawNamespace:

@@ -304,11 +304,12 @@ def draw_bias_sigmoid(draw, dtype):
     return [values(draw, (m, n), dtype), values(draw, (n,), dtype)], {}
 
 
-def draw_cross_entropy(draw, dtype):
+def draw_class_scores(draw, dtype):
+    """(N, C) scores (logits for cross_entropy, log-probabilities for nll_loss), class targets, a reduction."""
     n, c = draw(SIDES), draw(st.integers(1, 4))
-    logits = values(draw, (n, c), dtype, FINITE_SPECIAL)
+    scores = values(draw, (n, c), dtype, FINITE_SPECIAL)
     targets = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
-    return [logits, targets], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    return [scores, targets], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
 
 
 def draw_mse(draw, dtype):
@@ -340,13 +341,6 @@ def draw_bce_logits(draw, dtype):
     return [values(draw, shape, dtype, FINITE_SPECIAL),
             values(draw, shape, dtype, (0.0, 1.0, 0.5), 0.0, 1.0)], \
         {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
-
-
-def draw_nll(draw, dtype):
-    n, c = draw(SIDES), draw(st.integers(1, 4))
-    logp = values(draw, (n, c), dtype, FINITE_SPECIAL)
-    targets = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
-    return [logp, targets], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
 
 
 def draw_layer_norm(draw, dtype):
@@ -519,7 +513,7 @@ CASES = [
     Case("bias_sigmoid", F.bias_sigmoid, lambda z, b: torch.sigmoid(z + b), draw_bias_sigmoid, FLOATS + INTS,
          kernel=True, covers=("bias_sigmoid", "F.bias_sigmoid")),
     Case("cross_entropy", lambda x, t, reduction: F.cross_entropy(x, t, reduction=reduction),
-         lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction), draw_cross_entropy,
+         lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction), draw_class_scores,
          covers=("F.cross_entropy",)),
     Case("mse_loss", lambda x, y, reduction: F.mse_loss(x, y, reduction=reduction),
          lambda x, y, reduction: TF.mse_loss(x, y, reduction=reduction), draw_mse,
@@ -557,7 +551,7 @@ CASES = [
          lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True), draw_batch_norm,
          ("float32", "float64"), covers=("F.batch_norm",), extra={"grad_tol": NORM_GRAD_TOL}),
     Case("nll_loss", lambda x, t, reduction: F.nll_loss(x, t, reduction=reduction),
-         lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_nll,
+         lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_class_scores,
          ("float32", "float64"), covers=("F.nll_loss",)),
     Case("l1_loss", lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction),
          lambda x, y, reduction: TF.l1_loss(x, y, reduction=reduction),

@@ -23,12 +23,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
-        if not lr_decay >= 0:
-            raise ValueError(f"Adagrad: lr_decay must be >= 0, got {lr_decay}")
-        if not initial_accumulator_value >= 0:
-            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value}")
-        if not eps >= 0:
-            raise ValueError(f"Adagrad: eps must be >= 0, got {eps}")
+        self._require_nonnegative(lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value, eps=eps)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))

@@ -36,8 +36,7 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        if not eps >= 0:
-            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
+        self._require_nonnegative(eps=eps)
         super().__init__(params, dict(lr=lr, betas=(float(b1), float(b2)), eps=eps,
                                       weight_decay=weight_decay, amsgrad=bool(amsgrad), maximize=maximize))
 

@@ -52,10 +52,13 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
-        if not group["lr"] >= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
-        if not group.get("weight_decay", 0) >= 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}")
+        self._require_nonnegative(lr=group["lr"], weight_decay=group.get("weight_decay", 0))
+
+    def _require_nonnegative(self, **values) -> None:
+        """ValueError naming the optimizer and the first of ``values`` that is negative or NaN."""
+        for name, value in values.items():
+            if not value >= 0:
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {value}")
 
     def _params(self):
         for group in self.param_groups:

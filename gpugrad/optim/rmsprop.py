@@ -25,12 +25,7 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False):
-        if not alpha >= 0:
-            raise ValueError(f"RMSprop: alpha must be >= 0, got {alpha}")
-        if not eps >= 0:
-            raise ValueError(f"RMSprop: eps must be >= 0, got {eps}")
-        if not momentum >= 0:
-            raise ValueError(f"RMSprop: momentum must be >= 0, got {momentum}")
+        self._require_nonnegative(alpha=alpha, eps=eps, momentum=momentum)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=bool(centered), maximize=maximize))
 
