@@ -219,7 +219,8 @@ def _index_item(it, x, where):
 
 
 def _is_array(it) -> bool:
-    return hasattr(it, "dtype") and hasattr(it, "ndim") and not isinstance(it, np.generic)
+    return isinstance(it, np.ndarray) or (getattr(it, "ndim", None) is not None
+                                          and not isinstance(it, np.generic))
 
 
 def _short(obj, n=60) -> str:
@@ -254,11 +255,17 @@ def prepare_index(x, index, where="getitem"):
     if isinstance(index, _BASIC):                   # the common cases, untouched
         return index, False
     items = index if isinstance(index, tuple) else (index,)
-    if isinstance(index, tuple) and all(isinstance(it, _BASIC) for it in items):
-        return index, False
-    out = [_index_item(it, x, where) for it in items]
-    advanced = any(_is_array(it) and it.dtype.kind in "iu" for it in out)
-    if advanced and any(_is_array(it) and it.dtype.kind == "b" for it in out):
+    out, advanced, masks = [], False, False
+    for it in items:                                # one pass: this runs on every indexing call
+        if not isinstance(it, _BASIC):
+            it = _index_item(it, x, where)
+            kind = it.dtype.kind if _is_array(it) else None
+            advanced = advanced or kind in ("i", "u")
+            masks = masks or kind == "b"
+        out.append(it)
+    if not advanced and not masks and isinstance(index, tuple):
+        return index, False                         # basic entries only
+    if advanced and masks:
         # Accumulating scatters (np.add.at, cupyx.scatter_add) are given integer arrays only: a
         # mask is the tuple of its nonzero() positions (NumPy's definition of mask indexing).
         spread = []
