@@ -294,3 +294,13 @@ def test_ddp_buckets_and_averages_a_tied_parameter_once():
     (ref(x) ** 2).sum().backward()
     for p, q in zip(gm.parameters(), ref.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_module_registered_twice_is_one_child_for_apply_and_every_name_in_repr():
+    gm, tm = _models("twice")
+    assert [n for n, _ in gm.named_children()] == [n for n, _ in tm.named_children()]
+    seen_g, seen_t = [], []
+    gm.apply(lambda m: seen_g.append(type(m).__name__))
+    tm.apply(lambda m: seen_t.append(type(m).__name__))
+    assert seen_g == seen_t == ["Linear", "Tanh", "Sequential"]       # the shared Linear once
+    assert "(2): Linear" in repr(gm) and "(2): Linear" in repr(tm)

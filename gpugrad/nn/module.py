@@ -197,8 +197,11 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, child) pairs; a child registered under two names appears once (PyTorch's)."""
+        seen = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator["Module"]:
@@ -389,7 +392,8 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self.named_children()]
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ")       # every name, as PyTorch prints
+                 for name, m in self._modules.items() if m is not None]
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not lines:
             return head + ")"

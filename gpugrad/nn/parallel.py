@@ -240,10 +240,11 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_launch]
             if b.count < len(b.params):
                 return
-            if b.local_used is None:
-                b.used.fill(1)
-            else:
-                b.used[...] = _array_backend(b.params[0].device).xp.asarray(b.local_used, dtype=b.flat.dtype)
+            b.used.fill(1)                  # device-side writes only (no host copy: capturable)
+            if b.local_used is not None:
+                for j, used in enumerate(b.local_used):
+                    if not used:
+                        b.used[j] = 0
             b.handle = self.process_group.iall_reduce(b.flat)
             self._next_launch += 1
 
