@@ -190,8 +190,9 @@ _BASIC = (int, slice, type(None), type(Ellipsis), bool, np.integer, np.bool_)
 
 
 def _index_item(it, x, where):
-    """One entry of an index, as the array library indexes with it: Tensors become arrays (moved to
-    ``x``'s device later), lists become integer or boolean arrays; None when ``it`` is basic."""
+    """One non-basic entry of an index, as the array library indexes with it: Tensors become
+    their arrays (moved to ``x``'s device later), lists and tuples become integer or boolean
+    arrays; anything else is returned for the library to accept or refuse."""
     if isinstance(it, Tensor):
         it = it._data if it._device == x._device or x._device.type != "cpu" else it.numpy()
     elif isinstance(it, (list, tuple)):
