@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .creation import as_tensor, eye, linspace, randint, randperm  # noqa: F401
-from .grad_mode import inference_mode, set_grad_enabled  # noqa: F401
-from .ops.torch_names import (all, any, argmax, argmin, cat, clamp, masked_fill, max, min, mm,  # noqa: F401
+from ..creation import as_tensor, eye, linspace, randint, randperm  # noqa: F401
+from ..grad_mode import inference_mode, set_grad_enabled  # noqa: F401
+from .functions import (all, any, argmax, argmin, cat, clamp, masked_fill, max, min, mm,  # noqa: F401
                               permute, std, t, transpose, var, view)
-from .ops.special import erf  # noqa: F401
-from .ops.torch_names import equal, nonzero, norm, prod, repeat, where  # noqa: F401
-from .ops.torch_ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa: F401
+from ..ops.special import erf  # noqa: F401
+from .functions import equal, nonzero, norm, prod, repeat, where  # noqa: F401
+from .ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa: F401
 from . import linalg  # noqa: F401  (gg.linalg.norm / vector_norm)
-from . import creation as _creation
-from .creation import rand, randn
-from .data.generator import Generator
-from .tensor import Tensor
+from .. import creation as _creation
+from ..creation import rand, randn
+from ..data.generator import Generator
+from ..tensor import Tensor
 
 float16 = half = np.dtype(np.float16)
 float32 = float = np.dtype(np.float32)  # noqa: A001
@@ -81,7 +81,7 @@ def _alpha_op(name, op):
     return fn
 
 
-from .ops import add as _add, sub as _sub  # noqa: E402
+from ..ops import add as _add, sub as _sub  # noqa: E402
 add = _alpha_op("add", _add)
 sub = _alpha_op("sub", _sub)
 

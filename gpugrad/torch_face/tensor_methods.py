@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
-from .device import Device, as_device
-from .dtypes import resolve_dtype
-from .ops import torch_names as T
-from .tensor import Tensor
+from .. import ops
+from ..device import Device, as_device
+from ..dtypes import resolve_dtype
+from . import functions as T
+from ..tensor import Tensor
 
 
 class Size(int):
@@ -145,7 +145,7 @@ def contiguous(self) -> Tensor:
 Tensor.type_as = type_as
 Tensor.contiguous = contiguous
 
-# -- shape and reductions with PyTorch's conventions (see ops/torch_names.py) ------------------------
+# -- shape and reductions with PyTorch's conventions (see torch_face/functions.py) ------------------------
 for _name in ("max", "min", "argmax", "argmin", "all", "any", "permute", "transpose", "t", "mm", "view",
               "expand", "clamp", "masked_fill", "var", "std"):
     setattr(Tensor, _name, getattr(T, _name))
@@ -213,7 +213,7 @@ Tensor.__deepcopy__ = __deepcopy__
 
 
 # -- common methods a PyTorch script calls (issue 12 review) -----------------------------------------
-from .ops import torch_ops as _TO  # noqa: E402
+from . import ops as _TO  # noqa: E402
 
 for _name in ("norm", "prod", "repeat", "nonzero"):
     setattr(Tensor, _name, getattr(T, _name))

@@ -1,7 +1,7 @@
-"""``gg.linalg``: the vector norms of ``torch.linalg`` (matrix decompositions are not provided)."""
+"""``gg.linalg`` (``torch.linalg``): the vector norms of ``torch.linalg`` (matrix decompositions are not provided)."""
 from __future__ import annotations
 
-from .ops.torch_names import norm as _norm
+from .functions import norm as _norm
 
 
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002

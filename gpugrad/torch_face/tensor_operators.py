@@ -5,14 +5,14 @@ this file is the one place that maps Python syntax and method names onto ops.
 """
 from __future__ import annotations
 
-from . import ops
-from .autograd import backward as _backward
-from .backends import get_backend
-from .device import as_device
-from .dtypes import resolve_dtype
-from .op import Op, apply
-from .grad_mode import is_grad_enabled
-from .tensor import Tensor
+from .. import ops
+from ..autograd import backward as _backward
+from ..backends import get_backend
+from ..device import as_device
+from ..dtypes import resolve_dtype
+from ..op import Op, apply
+from ..grad_mode import is_grad_enabled
+from ..tensor import Tensor
 
 
 def _method(fn):
@@ -163,4 +163,4 @@ Tensor.to, Tensor.clone, Tensor.backward = _to, _clone, _backward_method
 
 
 # -- PyTorch's Tensor methods (issue 12): the names a PyTorch script calls, NumPy's kept working --
-from . import torch_tensor as _torch_tensor  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)
+from . import tensor_methods as _tensor_methods  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..op import defop
 from ..tensor import Tensor
-from ._shapes import normalize_axis
-from .elementwise import astype
+from ..ops._shapes import normalize_axis
+from ..ops.elementwise import astype
 
 
 # -- cumsum: the gradient of a running sum is the reversed running sum of the gradient ------------
