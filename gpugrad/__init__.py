@@ -38,3 +38,11 @@ from .torch_face.top_level import *  # noqa: E402,F401,F403  (PyTorch's top-leve
 import sys as _sys  # noqa: E402
 _sys.modules[__name__ + ".linalg"] = linalg   # `import gpugrad.linalg` as `import torch.linalg` (it lives in torch_face/)
 __version__ = "0.1.0"
+
+# A PyTorch name that gpugrad lacks says so (torch_face/missing.py); every mirrored namespace, here.
+from .torch_face import missing as _missing  # noqa: E402
+from .nn import functional as _functional  # noqa: E402
+_missing.install({_sys.modules[__name__]: "torch", nn: "torch.nn", _functional: "torch.nn.functional",
+                  nn.init: "torch.nn.init", nn.utils: "torch.nn.utils", optim: "torch.optim",
+                  optim.lr_scheduler: "torch.optim.lr_scheduler", utils.data: "torch.utils.data",
+                  linalg: "torch.linalg"})

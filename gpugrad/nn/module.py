@@ -21,6 +21,7 @@ from ..device import Device, as_device
 from ..dtypes import resolve_dtype
 from ..tensor import Tensor, tensor
 from ..ops.transfer import move_array
+from ..torch_face import missing as _missing
 
 
 class Parameter(Tensor):
@@ -97,7 +98,7 @@ class Module:
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise _missing.attribute_error(f"{type(self).__name__!r} object", "torch.nn.Module", name)
 
     def __delattr__(self, name: str) -> None:
         for d in (self._parameters, self._buffers, self._modules):

@@ -238,3 +238,14 @@ Tensor.__mod__ = lambda self, other: _TO.remainder(self, other)
 Tensor.__rmod__ = lambda self, other: _TO.remainder(other, self)
 Tensor.__floordiv__ = lambda self, other: _TO.floor_divide(self, other)
 Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)
+
+
+# -- a PyTorch method gpugrad lacks says so (only reached when normal lookup fails) -----------------
+from . import missing as _missing  # noqa: E402
+
+
+def __getattr__(self, name: str):
+    raise _missing.attribute_error(f"{type(self).__name__!r} object", "torch.Tensor", name)
+
+
+Tensor.__getattr__ = __getattr__
