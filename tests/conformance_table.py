@@ -573,6 +573,136 @@ CASES = [
          lambda t, num_classes: TF.one_hot(t, num_classes), draw_class_indices, ("int64",), grad=False,
          covers=("F.one_hot",)),
 ]
+
+
+# -- issue 25: the names an MLP script reaches (torch_face/indexing.py, ops/einsum.py, top_level.py) -----
+_EINSUM = [("ij,jk->ik", "ij,jk"), ("bij,bjk->bik", "bij,bjk"), ("ii->", "ii"), ("ii->i", "ii"), ("ij->j", "ij"),
+           ("i,j->ij", "i,j"), ("ij,ij->i", "ij,ij"), ("...j,j->...", "...j,j"), ("ij", "ij"),
+           ("bi,bj,ij->b", "bi,bj,ij")]
+
+
+def draw_einsum(draw, dtype):
+    eq, terms = draw(st.sampled_from(_EINSUM))
+    sizes = {c: draw(SIDES) for c in "bijk"}
+    arrays = []
+    for term in terms.split(","):
+        lead = tuple(draw(SIDES) for _ in range(draw(st.integers(0, 2)))) if "..." in term else ()
+        if arrays and "..." in term:
+            lead = ()
+        arrays.append(values(draw, lead + tuple(sizes[c] for c in term.replace("...", "")), dtype, FINITE_SPECIAL))
+    return arrays, {"equation": eq}
+
+
+def draw_gather(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    ishape = tuple(draw(st.integers(0 if n else 0, 3)) if a == dim % len(shape) else draw(st.integers(0, m))
+                   for a, m in enumerate(shape))
+    if n == 0:
+        ishape = tuple(0 if a == dim % len(shape) else m for a, m in enumerate(ishape))
+    idx = np.array(draw(st.lists(st.integers(0, max(n - 1, 0)), min_size=int(np.prod(ishape)),
+                                 max_size=int(np.prod(ishape)))), dtype=np.int64).reshape(ishape)
+    return [values(draw, shape, dtype), idx], {"dim": dim}
+
+
+def draw_index_select(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    k = draw(st.integers(0, 4)) if n else 0
+    idx = np.array(draw(st.lists(st.integers(0, max(n - 1, 0)), min_size=k, max_size=k)), dtype=np.int64)
+    return [values(draw, shape, dtype), idx], {"dim": dim}
+
+
+def draw_sort(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype, FINITE_SPECIAL + (INF, -INF))], {
+        "dim": draw(st.integers(-len(shape), len(shape) - 1)), "descending": draw(st.booleans())}
+
+
+def draw_topk(draw, dtype):
+    # distinct values: PyTorch leaves the order of tied elements in topk unspecified
+    shape = draw(shapes(min_dims=1))
+    n = int(np.prod(shape))
+    x = (np.array(draw(st.permutations(range(n))), dtype=np.float64).reshape(shape) - n / 2) / 4
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return [x.astype(dtype)], {"k": draw(st.integers(0, shape[dim])), "dim": dim, "largest": draw(st.booleans())}
+
+
+def draw_split(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    if draw(st.booleans()) or n == 0:
+        size = draw(st.integers(1, 4))
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+        size = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    return [values(draw, shape, dtype)], {"size": size, "dim": dim}
+
+
+def draw_chunk(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype)], {"chunks": draw(st.integers(1, 5)),
+                                          "dim": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_bmm(draw, dtype):
+    b, n, m, p = (draw(SIDES) for _ in range(4))
+    return [values(draw, (b, n, m), dtype, FINITE_SPECIAL), values(draw, (b, m, p), dtype, FINITE_SPECIAL)], {}
+
+
+def draw_unique(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    return [values(draw, shape, dtype, (0.0, 1.0, 1.0, -1.0, 2.0))], {
+        "return_inverse": draw(st.booleans()), "return_counts": draw(st.booleans())}
+
+
+def draw_bincount(draw, dtype):
+    n = draw(st.integers(0, 6))
+    x = np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), dtype=np.int64)
+    weights = draw(st.sampled_from([None, "float32", "float64"]))
+    arrays = [x] + ([] if weights is None else [values(draw, (n,), weights, FINITE_SPECIAL)])
+    return arrays, {"minlength": draw(st.integers(0, 6))}
+
+
+CASES += [
+    Case("einsum", lambda *xs, equation: gg.einsum(equation, *xs),
+         lambda *xs, equation: torch.einsum(equation, *xs), draw_einsum, FLOATS),
+    Case("gather", lambda x, i, dim: gg.gather(x, dim, i), lambda x, i, dim: torch.gather(x, dim, i), draw_gather,
+         FLOATS + ("int64",), covers=("gather",)),
+    Case("index_select", lambda x, i, dim: x.index_select(dim, i), lambda x, i, dim: x.index_select(dim, i),
+         draw_index_select, FLOATS + ("int64",)),
+    Case("sort", lambda x, dim, descending: gg.sort(x, dim, descending),
+         lambda x, dim, descending: torch.sort(x, dim=dim, descending=descending, stable=True), draw_sort,
+         FLOATS + ("int64",)),
+    Case("argsort", lambda x, dim, descending: gg.argsort(x, dim, descending),
+         lambda x, dim, descending: torch.argsort(x, dim=dim, descending=descending, stable=True), draw_sort,
+         FLOATS + ("int64",), grad=False),
+    Case("topk", lambda x, k, dim, largest: x.topk(k, dim, largest),
+         lambda x, k, dim, largest: x.topk(k, dim, largest), draw_topk, FLOATS),
+    Case("split", lambda x, size, dim: gg.split(x, size, dim), lambda x, size, dim: torch.split(x, size, dim),
+         draw_split),
+    Case("chunk", lambda x, chunks, dim: x.chunk(chunks, dim), lambda x, chunks, dim: x.chunk(chunks, dim),
+         draw_chunk),
+    Case("unbind", lambda x, dim: gg.unbind(x, dim), lambda x, dim: torch.unbind(x, dim),
+         lambda draw, dtype: draw_chunk(draw, dtype)[:1] + ({"dim": draw_chunk(draw, dtype)[1]["dim"]},)),
+    Case("bmm", gg.bmm, torch.bmm, draw_bmm),
+    Case("nan_to_num", gg.nan_to_num, torch.nan_to_num, unary(), FLOATS + ("int64",)),
+    Case("unique", lambda x, return_inverse, return_counts: gg.unique(x, return_inverse=return_inverse,
+                                                                      return_counts=return_counts),
+         lambda x, return_inverse, return_counts: torch.unique(x, return_inverse=return_inverse,
+                                                               return_counts=return_counts),
+         draw_unique, FLOATS + ("int64",), grad=False),
+    Case("bincount", lambda x, *w, minlength: gg.bincount(x, w[0] if w else None, minlength),
+         lambda x, *w, minlength: torch.bincount(x, w[0] if w else None, minlength), draw_bincount, ("int64",),
+         grad=False),
+    Case("full_like", lambda x, v: gg.full_like(x, v), lambda x, v: torch.full_like(x, v),
+         lambda draw, dtype: (unary()(draw, dtype)[0], {"v": draw(st.sampled_from([0.5, -2.0, 3.0]))}),
+         FLOATS, grad=False),
+    Case("clone", gg.clone, torch.clone, unary()),
+]
 CASES_BY_NAME = {c.name: c for c in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "duplicate case names"
 
@@ -727,6 +857,15 @@ DIFFERENCES = [
                "the left slope alpha as the first derivative, but PyTorch's double backward then takes "
                "the right side (0) while gpugrad's composite stays on the left (alpha); a one-sided value "
                "either way, so only the forward and the first order are compared there."),
+]
+
+
+DIFFERENCES += [
+    Difference(("bincount",), lambda c, a, p, d: len(a) == 2 and a[0].size == 0, "numpy",
+               "bincount of an empty input with weights gives zeros in the weights' dtype, as for any other "
+               "input; PyTorch returns int64 zeros there (and the weights' dtype otherwise).",
+               numpy=lambda x, w, minlength: np.bincount(x, w, minlength).astype(
+                   w.dtype if w.dtype in (np.float32, np.float64) else np.float64)),
 ]
 
 

@@ -7,6 +7,7 @@ from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
 from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
                           pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
+from .einsum import einsum
 from .linalg import linear, matmul
 from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,

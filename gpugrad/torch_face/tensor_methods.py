@@ -240,6 +240,35 @@ Tensor.__floordiv__ = lambda self, other: _TO.floor_divide(self, other)
 Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)
 
 
+# -- selection, splitting and ordering (indexing.py), and the rest of issue 25's names ---------------
+from ..creation import full as _full  # noqa: E402
+from . import indexing as _IX  # noqa: E402
+from . import top_level as _TL  # noqa: E402
+
+for _name in ("gather", "index_select", "split", "chunk", "unbind", "sort", "argsort", "topk", "unique",
+              "bincount"):
+    setattr(Tensor, _name, getattr(_IX, _name))
+Tensor.nan_to_num = _TL.nan_to_num
+Tensor.bmm = _TL.bmm
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` in shape ``size``, with this tensor's dtype and device unless given, as
+    ``torch.Tensor.new_full`` (also ``new_zeros``, ``new_ones``, ``new_tensor``)."""
+    return _full(tuple(size) if not isinstance(size, int) else (size,), fill_value,
+                dtype=self.dtype if dtype is None else dtype, device=self.device if device is None else device,
+                requires_grad=requires_grad)
+
+
+Tensor.new_full = new_full
+Tensor.new_zeros = lambda self, *size, dtype=None, device=None, requires_grad=False: new_full(
+    self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size, 0, dtype=dtype, device=device,
+    requires_grad=requires_grad)
+Tensor.new_ones = lambda self, *size, dtype=None, device=None, requires_grad=False: new_full(
+    self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size, 1, dtype=dtype, device=device,
+    requires_grad=requires_grad)
+
+
 # -- a PyTorch method gpugrad lacks says so (only reached when normal lookup fails) -----------------
 from . import missing as _missing  # noqa: E402
 

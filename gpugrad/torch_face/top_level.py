@@ -14,6 +14,9 @@ from .functions import (all, any, argmax, argmin, cat, clamp, masked_fill, max, 
 from ..ops.special import erf  # noqa: F401
 from .functions import equal, nonzero, norm, prod, repeat, where  # noqa: F401
 from .ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa: F401
+from .indexing import (argsort, bincount, chunk, gather, index_select, sort, split, topk, unbind,  # noqa: F401
+                       unique)
+from ..ops.einsum import einsum  # noqa: F401
 from . import linalg  # noqa: F401  (gg.linalg.norm / vector_norm)
 from .. import creation as _creation
 from ..creation import rand, randn
@@ -72,6 +75,46 @@ def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad: "bool" = Fal
                 device=t.device if device is None else device, requires_grad=requires_grad)
 
 
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:  # noqa: A002
+    """``fill_value`` in ``input``'s shape (and dtype/device unless given), as ``torch.full_like``."""
+    return _creation.full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
+                          device=input.device if device is None else device, requires_grad=requires_grad)
+
+
+def clone(input) -> Tensor:  # noqa: A002
+    """A copy with its own storage, differentiable, as ``torch.clone``."""
+    return input.clone()
+
+
+def nan_to_num(input, nan: "float" = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
+    dtype's largest and lowest finite values), as ``torch.nan_to_num``. The gradient passes where
+    the input is finite and is 0 at the replaced elements (PyTorch's). Integer/bool tensors are
+    returned as a copy."""
+    if input.dtype.kind != "f":
+        return input.clone()
+    xp = _get_backend(input.device).xp
+    info = np.finfo(input.dtype)
+    data = input._data
+    repl = xp.where(xp.isnan(data), input.dtype.type(nan),
+                    xp.where(data > 0, input.dtype.type(info.max if posinf is None else posinf),
+                             input.dtype.type(info.min if neginf is None else neginf))).astype(input.dtype)
+    finite = Tensor._wrap(xp.isfinite(data), input.device)
+    return _where(finite, input, Tensor._wrap(repl, input.device))
+
+
+def bmm(input, mat2) -> Tensor:  # noqa: A002
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting), as ``torch.bmm``.
+    Raises ValueError for other shapes (use ``matmul`` to broadcast) and TypeError for mixed dtypes."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise ValueError(f"bmm: expects (b, n, m) and (b, m, p) tensors, got shapes {input.shape} and "
+                         f"{mat2.shape}; use matmul (@) to broadcast")
+    if input.dtype != mat2.dtype:
+        raise TypeError(f"bmm: expected both tensors of one dtype, got {input.dtype} and {mat2.dtype} (PyTorch "
+                        f"raises too); convert one, e.g. mat2.to(input.dtype)")
+    return _matmul(input, mat2)
+
+
 def _alpha_op(name, op):
     def fn(input, other, *, alpha=1):  # noqa: A002
         return op(input, other if alpha == 1 else other * alpha)
@@ -81,7 +124,8 @@ def _alpha_op(name, op):
     return fn
 
 
-from ..ops import add as _add, sub as _sub  # noqa: E402
+from ..ops import add as _add, sub as _sub, matmul as _matmul, where as _where  # noqa: E402
+from ..backends import get_backend as _get_backend  # noqa: E402
 add = _alpha_op("add", _add)
 sub = _alpha_op("sub", _sub)
 
@@ -119,7 +163,9 @@ import os as _os  # noqa: E402
 _thread_limit = None   # keeps the threadpoolctl limiter alive
 _threads = [_os.cpu_count() or 1]
 
-__all__ = ["manual_seed", "equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
+__all__ = ["argsort", "bincount", "chunk", "gather", "index_select", "sort", "split", "topk", "unbind", "unique",
+           "einsum", "full_like", "clone", "nan_to_num", "bmm",
+           "manual_seed", "equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
            "isinf", "isnan", "remainder", "linalg", "randn_like", "rand_like", "add", "sub",
            "set_num_threads", "get_num_threads",
            "float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",
