@@ -11,3 +11,6 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Lo
 from .module import Module, Parameter  # noqa: F401
 from . import parallel  # noqa: F401
 from .normalization import BatchNorm1d, LayerNorm  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .kl_div import KLDivLoss  # noqa: F401
+from .prelu import PReLU  # noqa: F401
