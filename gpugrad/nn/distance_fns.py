@@ -64,4 +64,5 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """||x1 - x2 + eps||_p along the last dim, as ``torch.nn.functional.pairwise_distance``."""
     _same_dtype("pairwise_distance", x1, x2)
-    return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+    out = norm(_widen(x1) - _widen(x2) + eps, p, -1, keepdim=keepdim)
+    return astype(out, x1.dtype) if out.dtype != x1.dtype else out

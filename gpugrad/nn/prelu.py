@@ -12,7 +12,7 @@ from .module import Module, Parameter
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
     """``max(0, x) + weight * min(0, x)``; ``weight`` is one slope, or one per channel (dim 1 of the
-    input, dim 0 of a 1-D input), as PyTorch. Raises TypeError for mixed dtypes and ValueError for a
+    input; a 0-d or 1-D input has one channel), as PyTorch. Raises TypeError for mixed dtypes and ValueError for a
     weight whose size is neither 1 nor the number of channels."""
     if input.dtype != weight.dtype:
         raise TypeError(f"prelu: the input is {input.dtype} and the weight {weight.dtype} (PyTorch raises too); "
@@ -21,10 +21,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
         raise ValueError(f"prelu: weight must be 0-d or 1-D, got shape {weight.shape}")
     n = weight.size
     if n != 1:
-        channels = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim == 1 else 1)
+        channels = input.shape[1] if input.ndim >= 2 else 1
         if n != channels:
-            raise ValueError(f"prelu: {n} slopes for an input of shape {input.shape} ({channels} channel(s) in "
-                             f"dim {1 if input.ndim >= 2 else 0}); use 1 slope or one per channel")
+            raise ValueError(f"prelu: {n} slopes for an input of shape {input.shape} ({channels} channel(s): dim 1, "
+                             f"or 1 for a 0-d or 1-D input); use 1 slope or one per channel")
         if input.ndim >= 2:
             weight = weight.reshape((n,) + (1,) * (input.ndim - 2))
     elif weight.ndim:
