@@ -838,7 +838,8 @@ DIFFERENCES = [
                "Where PyTorch's formula gives inf or NaN, gpugrad may give the formula's limit instead: "
                "d/dx x**y at x = 0 with y = 0, (0 ** y)' at every order for y > 0, the one-sided "
                "d/dx sqrt at -0.0 (+inf). Where PyTorch's gradient is finite they agree."),
-    Difference(("norm", "std"), lambda c, a, p, d: (a[0] == 0).any() or c.name == "std", "limit",
+    Difference(("norm", "std", "matrix_norm", "linalg_norm"),
+               lambda c, a, p, d: (a[0] == 0).any() or c.name == "std", "limit",
                "The p-norm of a zero slice (and std of a constant one) has gradient 0 in both, by a mask "
                "on the first derivative; PyTorch's second derivative there is NaN or inf, gpugrad's "
                "composite (the mask inside the formula) gives 0. Finite values are compared."),
@@ -970,6 +971,42 @@ CASES += [
     Case("nll_loss_nd", lambda x, t, reduction: F.nll_loss(x, t, reduction=reduction),
          lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_class_scores_nd,
          ("float32", "float64"), covers=("F.nll_loss",)),
+]
+
+
+def draw_matrix_norm(draw, dtype):
+    shape = draw(shapes(min_dims=2, max_dims=3))
+    nd = len(shape)
+    dims = draw(st.sampled_from([(-2, -1), (-1, -2), (0, 1), (0, nd - 1)]))
+    if dims[0] % nd == dims[1] % nd:
+        dims = (-2, -1)
+    ordr = draw(st.sampled_from(["fro", 1, -1, INF, -INF]))
+    if ordr != "fro" and 0 in shape:
+        ordr = "fro"        # the max/min of an empty set of sums has no value (PyTorch raises)
+    return [values(draw, shape, dtype, (0.0, 1.0, -1.0, 2.0, 0.5))], {
+        "ord": ordr, "dim": dims, "keepdim": draw(st.booleans())}
+
+
+def draw_linalg_norm(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    nd = len(shape)
+    kind = draw(st.sampled_from(["none", "vector", "matrix"] if nd >= 2 else ["none", "vector"]))
+    if kind == "none":
+        params = {"ord": None, "dim": draw(st.one_of(st.none(), st.integers(-nd, nd - 1)))}
+    elif kind == "vector":
+        params = {"ord": draw(st.sampled_from([1, 2, INF, 3])), "dim": draw(st.integers(-nd, nd - 1))}
+    else:
+        params = {"ord": draw(st.sampled_from(["fro", 1, INF])), "dim": (-2, -1)}
+    if params["ord"] in (INF, 1) and 0 in shape:
+        params["ord"] = None
+    return [values(draw, shape, dtype, (0.0, 1.0, -1.0, 2.0))], params
+
+
+CASES += [
+    Case("matrix_norm", lambda x, **kw: gg.linalg.matrix_norm(x, **kw),
+         lambda x, **kw: torch.linalg.matrix_norm(x, **kw), draw_matrix_norm),
+    Case("linalg_norm", lambda x, ord, dim: gg.linalg.norm(x, ord, dim),
+         lambda x, ord, dim: torch.linalg.norm(x, ord, dim), draw_linalg_norm),
 ]
 
 
