@@ -37,6 +37,12 @@ class RemovableHandle:
         self.remove()
 
 
+def has_hooks(module) -> bool:
+    """Whether ``module`` has a forward hook or pre-hook registered now (None: no module, False)."""
+    d = getattr(module, "__dict__", None)
+    return bool(d) and bool(d.get(PRE) or d.get(POST))
+
+
 def register(module, which: str, hook, prepend: bool, **flags) -> RemovableHandle:
     if not callable(hook):
         raise TypeError(f"register_forward{'_pre' if which == PRE else ''}_hook: hook must be callable, got "
