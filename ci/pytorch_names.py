@@ -31,6 +31,22 @@ def _resolve(path: str):
         return getattr(importlib.import_module(mod), attr)
 
 
+#: Where a name PyTorch's module merely imports comes from (typing, the standard library, NumPy):
+#: those are not PyTorch's names and are left out.
+_FOREIGN = ("typing", "typing_extensions", "collections", "abc", "functools", "dataclasses", "math", "warnings",
+            "importlib", "numpy", "enum", "builtins", "types")
+
+
+def _is_pytorchs(obj, name: str) -> bool:
+    import types
+    if name == "TYPE_CHECKING":
+        return False
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__.startswith("torch")
+    mod = getattr(obj, "__module__", None)
+    return not (isinstance(mod, str) and mod.split(".")[0] in _FOREIGN and not isinstance(obj, (int, float)))
+
+
 def render() -> str:
     import torch
     lines = ['"""The public names of PyTorch\'s namespaces (no leading underscore), as PyTorch '
@@ -44,7 +60,8 @@ def render() -> str:
              "#: PyTorch namespace -> its public names (one space-separated string each, split on first use).",
              "NAMES = {"]
     for ns in NAMESPACES:
-        names = sorted(n for n in dir(_resolve(ns)) if not n.startswith("_"))
+        space = _resolve(ns)
+        names = sorted(n for n in dir(space) if not n.startswith("_") and _is_pytorchs(getattr(space, n, None), n))
         body = textwrap.wrap(" ".join(names), 100, break_on_hyphens=False, break_long_words=False)
         lines.append(f"    {ns!r}: (")
         lines += [f"        {chunk + ' '!r}" for chunk in body[:-1]] + [f"        {body[-1]!r}"]

@@ -1010,6 +1010,60 @@ CASES += [
 ]
 
 
+def draw_dim_arg(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"dim": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_square(draw, dtype):
+    shape = draw(shapes(min_dims=2, max_dims=3))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"diagonal": draw(st.integers(-2, 2))}
+
+
+def draw_diag(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"diagonal": draw(st.integers(-2, 2))}
+
+
+def draw_roll(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype)], {"shifts": draw(st.integers(-4, 4)),
+                                          "dims": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_lerp(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype, FINITE_SPECIAL) for _ in range(3)], {}
+
+
+CASES += [
+    Case("log1p", gg.log1p, torch.log1p, unary(lo=-0.9, hi=3.0)),
+    Case("expm1", gg.expm1, torch.expm1, unary()),
+    Case("sinh", gg.sinh, torch.sinh, unary(FINITE_SPECIAL)),
+    Case("cosh", gg.cosh, torch.cosh, unary(FINITE_SPECIAL)),
+    Case("atan", gg.atan, torch.atan, unary()),
+    Case("floor", gg.floor, torch.floor, unary(), FLOATS + ("int64",)),
+    Case("ceil", gg.ceil, torch.ceil, unary(), FLOATS + ("int64",)),
+    Case("trunc", gg.trunc, torch.trunc, unary(), FLOATS + ("int64",)),
+    Case("round", gg.round, torch.round, unary((0.5, 1.5, 2.5, -0.5, -1.5, 0.0, 1.0)), FLOATS),
+    Case("frac", gg.frac, torch.frac, unary(FINITE_SPECIAL)),
+    Case("rsqrt", gg.rsqrt, torch.rsqrt, unary((1.0, 2.0, 0.5, 4.0), lo=0.1, hi=3.0)),
+    Case("square", gg.square, torch.square, unary(), FLOATS + ("int64",)),
+    Case("log2", gg.log2, torch.log2, unary((1.0, 2.0, 0.5), lo=0.1, hi=3.0)),
+    Case("lerp", gg.lerp, torch.lerp, draw_lerp),
+    Case("hypot", gg.hypot, torch.hypot, binary((1.0, -1.0, 2.0, 0.5), mixed=False)),
+    Case("amax", lambda x, dim: gg.amax(x, dim), lambda x, dim: torch.amax(x, dim), draw_dim_arg),
+    Case("flip", lambda x, dim: gg.flip(x, dim), lambda x, dim: torch.flip(x, (dim,)), draw_dim_arg),
+    Case("roll", gg.roll, torch.roll, draw_roll),
+    Case("tril", gg.tril, torch.tril, draw_square),
+    Case("triu", gg.triu, torch.triu, draw_square),
+    Case("diag", gg.diag, torch.diag, draw_diag),
+    Case("repeat_interleave", lambda x, dim: gg.repeat_interleave(x, 2, dim),
+         lambda x, dim: torch.repeat_interleave(x, 2, dim), draw_dim_arg),
+    Case("var_mean", lambda x, dim: gg.var_mean(x, dim), lambda x, dim: torch.var_mean(x, dim), draw_dim_arg),
+]
+
+
 DIFFERENCES += [
     Difference(("normalize", "cosine_similarity", "pairwise_distance"),
                lambda c, a, p, d: any((x == 0).any() for x in a), "first_order_only",

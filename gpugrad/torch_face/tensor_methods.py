@@ -242,6 +242,7 @@ Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)
 
 # -- selection, splitting and ordering (indexing.py), and the rest of issue 25's names ---------------
 from ..creation import full as _full  # noqa: E402
+from ..tensor import tensor as _tensor  # noqa: E402
 from . import indexing as _IX  # noqa: E402
 from . import top_level as _TL  # noqa: E402
 
@@ -250,6 +251,54 @@ for _name in ("gather", "index_select", "split", "chunk", "unbind", "sort", "arg
     setattr(Tensor, _name, getattr(_IX, _name))
 Tensor.nan_to_num = _TL.nan_to_num
 Tensor.bmm = _TL.bmm
+for _name in ("atan", "ceil", "cosh", "expm1", "floor", "log1p", "round", "sinh", "trunc", "frac", "hypot", "lerp",
+              "log2", "log10", "logical_and", "logical_not", "logical_or", "logical_xor", "reciprocal", "rsqrt",
+              "square", "xlogy", "isclose", "amax", "amin", "count_nonzero", "diag", "dot", "flip", "masked_select",
+              "movedim", "moveaxis", "narrow", "outer", "repeat_interleave", "roll", "select", "tile", "tril", "triu"):
+    setattr(Tensor, _name, getattr(_TL, _name))
+
+
+def view_as(self, other: Tensor) -> Tensor:
+    """``self.view(other.shape)``, as ``torch.Tensor.view_as``."""
+    return T.view(self, other.shape)
+
+
+def reshape_as(self, other: Tensor) -> Tensor:
+    """``self.reshape(other.shape)``, as ``torch.Tensor.reshape_as``."""
+    return ops.reshape(self, other.shape)
+
+
+def expand_as(self, other: Tensor) -> Tensor:
+    """``self.expand(other.shape)``, as ``torch.Tensor.expand_as``."""
+    return T.expand(self, other.shape)
+
+
+def unflatten(self, dim: int, sizes) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one may be -1), as ``torch.Tensor.unflatten``."""
+    d = dim % self.ndim if self.ndim else 0
+    return ops.reshape(self, self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor of ``data`` with this tensor's dtype and device unless given, as
+    ``torch.Tensor.new_tensor``."""
+    return _tensor(data, dtype=self.dtype if dtype is None else dtype,
+                   device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def is_contiguous(self) -> bool:
+    """True when the elements are one C-ordered block, as ``torch.Tensor.is_contiguous``."""
+    return bool(self._data.flags.c_contiguous)
+
+
+Tensor.view_as, Tensor.reshape_as, Tensor.expand_as, Tensor.unflatten = view_as, reshape_as, expand_as, unflatten
+Tensor.new_tensor, Tensor.is_contiguous = new_tensor, is_contiguous
+Tensor.new_empty = lambda self, *size, dtype=None, device=None, requires_grad=False: Tensor.new_zeros(
+    self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+Tensor.element_size = lambda self: int(self._data.itemsize)
+Tensor.element_size.__doc__ = "Bytes per element, as ``torch.Tensor.element_size``."
+Tensor.nbytes = property(lambda self: int(self._data.nbytes), doc="Bytes of the elements, as ``torch.Tensor.nbytes``.")
+
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

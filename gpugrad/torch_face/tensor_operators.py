@@ -13,6 +13,8 @@ from ..dtypes import resolve_dtype
 from ..op import Op, apply
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
+from .. import creation as _creation
+from . import functions as _functions
 
 
 def _method(fn):
@@ -134,6 +136,23 @@ Tensor.zero_ = _inplace_method("zero_", lambda x: get_backend(x._device).xp.zero
 Tensor.copy_ = _inplace_method(
     "copy_", lambda x, src: get_backend(x._device).xp.broadcast_to(
         src._data if isinstance(src, Tensor) else src, x.shape).astype(x.dtype, copy=False))
+
+Tensor.masked_fill_ = _inplace_method("masked_fill_", lambda x, mask, value: _functions.masked_fill(x, mask, value))
+
+
+def _random_like(name, x, generator, draw):
+    if generator is not None:
+        raise TypeError(f"{name}: generator= is not supported for in-place draws; seed with gg.manual_seed")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
+    return draw()
+
+
+# in-place draws from the global generator (seeded by gg.manual_seed), as custom init code calls them
+Tensor.uniform_ = _inplace_method("uniform_", lambda x, a=0.0, b=1.0, *, generator=None: _random_like(
+    "uniform_", x, generator, lambda: _creation.uniform(a, b, x.shape, dtype=x.dtype, device=x.device)))
+Tensor.normal_ = _inplace_method("normal_", lambda x, mean=0.0, std=1.0, *, generator=None: _random_like(
+    "normal_", x, generator, lambda: _creation.randn(*x.shape, dtype=x.dtype, device=x.device) * std + mean))
 
 # -- methods that run ops or the engine (bound here, so tensor.py imports neither) ------------------
 def _to(self, device=None, dtype=None) -> Tensor:

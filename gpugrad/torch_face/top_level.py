@@ -17,6 +17,12 @@ from .ops import cumsum, floor_divide, isfinite, isinf, isnan, remainder  # noqa
 from .indexing import (argsort, bincount, chunk, gather, index_select, sort, split, topk, unbind,  # noqa: F401
                        unique)
 from ..ops.einsum import einsum  # noqa: F401
+from .ops import atan, ceil, cosh, expm1, floor, log1p, round, sinh, trunc  # noqa: F401
+from .elementwise import (eq, frac, ge, gt, hypot, isclose, le, lerp, log2, log10, logical_and,  # noqa: F401
+                          logical_not, logical_or, logical_xor, lt, ne, reciprocal, rsqrt, square, xlogy)
+from .shaping import (amax, amin, broadcast_tensors, count_nonzero, diag, dot, flip, hstack,  # noqa: F401
+                      masked_select, meshgrid, movedim, moveaxis, narrow, outer, repeat_interleave, roll, select,
+                      std_mean, tile, tril, triu, var_mean, vstack)
 from . import linalg  # noqa: F401  (gg.linalg.norm / vector_norm)
 from .. import creation as _creation
 from ..creation import rand, randn
@@ -79,6 +85,16 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad: "boo
     """``fill_value`` in ``input``'s shape (and dtype/device unless given), as ``torch.full_like``."""
     return _creation.full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
                           device=input.device if device is None else device, requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad: "bool" = False) -> Tensor:  # noqa: A002
+    """An uninitialised-values tensor of ``input``'s shape (zeros here), as ``torch.empty_like``."""
+    return full_like(input, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def detach(input) -> Tensor:  # noqa: A002
+    """``input.detach()``, as ``torch.detach``."""
+    return input.detach()
 
 
 def clone(input) -> Tensor:  # noqa: A002
@@ -164,7 +180,13 @@ _thread_limit = None   # keeps the threadpoolctl limiter alive
 _threads = [_os.cpu_count() or 1]
 
 __all__ = ["argsort", "bincount", "chunk", "gather", "index_select", "sort", "split", "topk", "unbind", "unique",
-           "einsum", "full_like", "clone", "nan_to_num", "bmm",
+           "einsum", "full_like", "clone", "nan_to_num", "bmm", "empty_like", "detach",
+           "atan", "ceil", "cosh", "expm1", "floor", "log1p", "round", "sinh", "trunc",
+           "eq", "frac", "ge", "gt", "hypot", "isclose", "le", "lerp", "log2", "log10", "logical_and", "logical_not",
+           "logical_or", "logical_xor", "lt", "ne", "reciprocal", "rsqrt", "square", "xlogy",
+           "amax", "amin", "broadcast_tensors", "count_nonzero", "diag", "dot", "flip", "hstack", "masked_select",
+           "meshgrid", "movedim", "moveaxis", "narrow", "outer", "repeat_interleave", "roll", "select", "std_mean",
+           "tile", "tril", "triu", "var_mean", "vstack",
            "manual_seed", "equal", "nonzero", "norm", "prod", "repeat", "where", "cumsum", "floor_divide", "isfinite",
            "isinf", "isnan", "remainder", "linalg", "randn_like", "rand_like", "add", "sub",
            "set_num_threads", "get_num_threads",
