@@ -1064,6 +1064,70 @@ CASES += [
 ]
 
 
+#: special points including each activation's kinks (hardtanh/relu6 at 0, +-1, 6; hardsigmoid and
+#: hardswish at +-3)
+KINKS = (0.0, -0.0, 1.0, -1.0, 6.0, 3.0, -3.0, 0.5, 2.0, -2.5)
+
+
+def draw_gaussian_nll(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    var_shape = draw(st.sampled_from([shape, shape[:-1], shape[:-1] + (1,)]))
+    var = values(draw, var_shape, dtype, (1.0, 0.5, 2.0, 1e-8), 0.05, 3.0)
+    return [values(draw, shape, dtype, FINITE_SPECIAL), values(draw, shape, dtype, FINITE_SPECIAL), var], {
+        "full": draw(st.booleans()), "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_poisson_nll(draw, dtype):
+    shape = draw(shapes())
+    log_input = draw(st.booleans())
+    x = values(draw, shape, dtype, FINITE_SPECIAL) if log_input else values(draw, shape, dtype, (1.0, 0.5, 2.0),
+                                                                             0.1, 3.0)
+    t = values(draw, shape, dtype, (0.0, 1.0, 2.0, 3.0), 0.0, 4.0)
+    return [x, t], {"log_input": log_input, "full": draw(st.booleans()),
+                    "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def _act(name, gg_fn, t_fn, special=KINKS, case_kw=None, **params):
+    def draw_fn(draw, dtype):
+        return unary(special)(draw, dtype)[0], {k: draw(v) for k, v in params.items()}
+    return Case(name, gg_fn, t_fn, draw_fn, covers=(f"F.{name}",), **(case_kw or {}))
+
+
+#: PyTorch's float64 hardsigmoid gradient is 1/6 rounded to float32 (a relative 3e-8 off)
+_F32_CONSTANT_TOL = {"float16": (5e-2, 2e-2), "float32": (1e-4, 1e-5), "float64": (1e-7, 1e-10)}
+
+
+CASES += [
+    _act("hardtanh", lambda x, lo: F.hardtanh(x, lo, 1.0), lambda x, lo: TF.hardtanh(x, lo, 1.0),
+         lo=st.sampled_from([-1.0, 0.0, -2.5])),
+    _act("relu6", F.relu6, TF.relu6),
+    _act("selu", F.selu, TF.selu),
+    _act("celu", lambda x, alpha: F.celu(x, alpha), lambda x, alpha: TF.celu(x, alpha),
+         alpha=st.sampled_from([1.0, 0.5])),
+    _act("mish", F.mish, TF.mish),
+    _act("logsigmoid", F.logsigmoid, TF.logsigmoid),
+    # PyTorch has no second derivative of hardsigmoid ("derivative for hardsigmoid_backward is not implemented")
+    _act("hardsigmoid", F.hardsigmoid, TF.hardsigmoid, case_kw=dict(order2=False,
+                                                                     extra={"grad_tol": _F32_CONSTANT_TOL})),
+    _act("hardswish", F.hardswish, TF.hardswish),
+    _act("softsign", F.softsign, TF.softsign),
+    _act("tanhshrink", F.tanhshrink, TF.tanhshrink),
+    _act("threshold", lambda x, t: F.threshold(x, t, -7.0), lambda x, t: TF.threshold(x, t, -7.0),
+         t=st.sampled_from([0.0, 0.5, 1.0])),
+    Case("softmin", lambda x, axis: F.softmin(x, axis), lambda x, axis: TF.softmin(x, axis), draw_softmax,
+         covers=("F.softmin",)),
+    Case("glu", lambda x, dim: F.glu(x, dim), lambda x, dim: TF.glu(x, dim),
+         lambda draw, dtype: ([values(draw, (draw(SIDES), 2 * draw(st.integers(1, 2))), dtype, FINITE_SPECIAL)],
+                              {"dim": draw(st.sampled_from([-1, 1]))}), covers=("F.glu",)),
+    Case("gaussian_nll_loss", lambda x, t, v, full, reduction: F.gaussian_nll_loss(x, t, v, full, reduction=reduction),
+         lambda x, t, v, full, reduction: TF.gaussian_nll_loss(x, t, v, full, reduction=reduction),
+         draw_gaussian_nll, ("float32", "float64"), covers=("F.gaussian_nll_loss",)),
+    Case("poisson_nll_loss", lambda x, t, **kw: F.poisson_nll_loss(x, t, **kw),
+         lambda x, t, **kw: TF.poisson_nll_loss(x, t, **kw), draw_poisson_nll, ("float32", "float64"),
+         covers=("F.poisson_nll_loss",)),
+]
+
+
 DIFFERENCES += [
     Difference(("normalize", "cosine_similarity", "pairwise_distance"),
                lambda c, a, p, d: any((x == 0).any() for x in a), "first_order_only",
@@ -1072,6 +1136,13 @@ DIFFERENCES += [
                "composite holds terms of size 1/eps^2 (1e16 for eps = 1e-8) that cancel exactly in the math "
                "but leave their rounding in any float dtype (PyTorch's float64 leaves 1e-9): only the "
                "forward and the first order are compared there."),
+    Difference(("poisson_nll_loss",), lambda c, a, p, d: p["full"] and (a[1] == 0).any(), "limit",
+               "With full=True, the target's gradient at target 0 is NaN in PyTorch (the Stirling term, masked "
+               "to targets > 1, still differentiates log(0)); gpugrad's masked formula gives 0 there."),
+    Difference(("selu", "celu"), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
+               "At x = 0, as for elu: both take the exponential side for the first derivative; PyTorch's "
+               "double backward then takes the linear side (0) where gpugrad's composite stays on the "
+               "exponential one. Forward and first order are compared there."),
     Difference(("prelu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
                "At x = 0 PReLU has a kink: both take the slope's side for the first derivative (w * g to the "
                "input, x * g = 0 to the weight), but PyTorch's double backward takes the other side for the "

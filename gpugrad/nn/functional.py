@@ -21,13 +21,18 @@ from .embedding import embedding  # noqa: F401
 from .kl_div import kl_div  # noqa: F401
 from .pad_fns import pad  # noqa: F401
 from .prelu import prelu  # noqa: F401
+from .extra_activations import (celu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6,  # noqa: F401
+                                selu, softmin, softsign, tanhshrink, threshold)
+from .likelihood_losses import gaussian_nll_loss, poisson_nll_loss  # noqa: F401
 from . import loss_fns as _loss_fns
 
 __all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "softmax", "log_softmax",
            "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
            "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "softplus",
-           "embedding", "normalize", "cosine_similarity", "pairwise_distance", "pad", "prelu", "kl_div"]
+           "embedding", "normalize", "cosine_similarity", "pairwise_distance", "pad", "prelu", "kl_div",
+           "celu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish", "relu6", "selu", "softmin",
+           "softsign", "tanhshrink", "threshold", "gaussian_nll_loss", "poisson_nll_loss"]
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
