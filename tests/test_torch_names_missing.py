@@ -104,3 +104,36 @@ def test_the_committed_snapshot_is_the_installed_pytorchs():
     out = subprocess.run([sys.executable, str(ROOT / "ci" / "pytorch_names.py"), "--check"], capture_output=True,
                          text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- docs/pytorch-api.md says what is there ------------------------------------------------------------
+def _doc_rows():
+    import re
+    rows, ns = [], None
+    for line in (ROOT / "docs" / "pytorch-api.md").read_text().splitlines():
+        m = re.match(r"## `([\w.]+)` -> `[\w.]+`", line)
+        if m:
+            ns = m.group(1)
+            continue
+        m = re.match(r"\| (`.*`) \| (yes|differs|no) \| (.*) \|$", line)
+        if m and ns:
+            rows += [(ns, name, m.group(2), m.group(3)) for name in re.findall(r"`([\w]+)`", m.group(1))]
+    return rows
+
+
+def test_the_list_covers_every_namespace_and_names_only_pytorchs_names():
+    rows = _doc_rows()
+    assert {ns for ns, *_ in rows} == set(MIRRORS)
+    not_pytorchs = sorted(f"{ns}.{n}" for ns, n, *_ in rows if n not in missing.pytorch_names(ns))
+    assert not not_pytorchs, f"docs/pytorch-api.md lists names PyTorch {TORCH_VERSION} does not have: {not_pytorchs}"
+
+
+def test_the_list_says_yes_only_for_what_gpugrad_has_and_no_only_for_what_it_lacks():
+    wrong = []
+    for ns, name, status, note in _doc_rows():
+        has = _has(MIRRORS[ns](), name)
+        if status == "no" and has:
+            wrong.append(f"{ns}.{name} is listed as not supported but gpugrad has it")
+        if status != "no" and not has and "torch-defaults" not in note:
+            wrong.append(f"{ns}.{name} is listed as {status} but gpugrad lacks it")
+    assert not wrong, "\n".join(wrong)

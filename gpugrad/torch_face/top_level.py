@@ -47,6 +47,11 @@ def is_tensor(obj) -> "bool":
     return isinstance(obj, Tensor)
 
 
+def is_floating_point(t: Tensor) -> "bool":
+    """True for a float16/32/64 tensor, as ``torch.is_floating_point``."""
+    return t.dtype.kind == "f"
+
+
 def numel(t: Tensor) -> "int":
     """The number of elements of ``t``, as ``torch.numel``."""
     return t.numel()
@@ -193,5 +198,5 @@ __all__ = ["argsort", "bincount", "chunk", "gather", "index_select", "sort", "sp
            "float16", "half", "float32", "float", "float64", "double", "int8", "int16", "short", "int32",
            "int", "int64", "long", "uint8", "bool", "as_tensor", "eye", "linspace", "randint", "randperm",
            "inference_mode", "set_grad_enabled", "all", "any", "argmax", "argmin", "cat", "concat", "clamp",
-           "masked_fill", "max", "min", "mm", "permute", "t", "transpose", "view", "var", "std", "erf", "is_tensor", "numel",
+           "masked_fill", "max", "min", "mm", "permute", "t", "transpose", "view", "var", "std", "erf", "is_tensor", "is_floating_point", "numel",
            "allclose"]
