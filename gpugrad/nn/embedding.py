@@ -8,6 +8,8 @@ gradient (as in PyTorch) while still being looked up.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..creation import empty
 from ..grad_mode import no_grad
 from ..ops import where
@@ -22,7 +24,8 @@ def _check_indices(fn, input, n):  # noqa: A002
         raise TypeError(f"{fn}: indices must be an integer tensor (int64 or int32, as in PyTorch), got {what}; "
                         f"convert them with .long()")
     data = input._data
-    if data.size and (int(data.min()) < 0 or int(data.max()) >= n):
+    # checked on the CPU; on a GPU the check would make every forward wait for the device
+    if data.size and isinstance(data, np.ndarray) and (int(data.min()) < 0 or int(data.max()) >= n):
         raise IndexError(f"{fn}: index out of range: indices must be in [0, {n}) for {n} embeddings, got values in "
                          f"[{int(data.min())}, {int(data.max())}]")
 
@@ -44,7 +47,7 @@ def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type:
     The weight's gradient sums the output gradients of every position that looked a row up;
     ``padding_idx``'s row gets none. ``sparse=True`` is accepted and gives the same dense gradient
     (gpugrad has no sparse tensors). Raises TypeError for non-integer indices, IndexError for an
-    index out of range, ValueError for ``max_norm``/``scale_grad_by_freq`` (not supported: renormalise
+    index out of range (checked on the CPU only: on a GPU the check would wait for the device), ValueError for ``max_norm``/``scale_grad_by_freq`` (not supported: renormalise
     or rescale the weight yourself).
     """
     if weight.ndim != 2:
@@ -61,8 +64,6 @@ def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type:
     if p is None or not out.requires_grad:
         return out
     pad = input._data == p
-    if not pad.any():
-        return out
     # the padding row's value, but no path back to it: the gradient of those positions is dropped
     return where(Tensor._wrap(pad[..., None], input.device), out.detach(), out)
 

@@ -6,19 +6,25 @@ namespace it mirrors. Imports run one way: these modules import the core, the co
 them (the one exception is ``args``, a leaf that imports nothing of gpugrad, through which the
 core's reductions also answer ``dim=``/``keepdim=``; tests/test_import_graph.py checks both).
 
-==========================  =====================================================================
-``torch.X``                 ``top_level.py`` (exported as ``gpugrad.X`` by gpugrad/__init__.py)
-``torch.X`` / ``Tensor.X``  ``functions.py``: the functions with PyTorch's conventions that both
-                            spellings share (``max(dim)`` -> (values, indices), ``cat``, ``norm``...),
-                            composed from the op table
-..                          ``ops.py``: ops PyTorch has that the op table lacked, each forward
-                            beside its VJP (``cumsum``, ``remainder``, ``isnan`` ...)
-``Tensor.X``                ``tensor_methods.py`` (``size()``, ``float()``, ``to(dtype)``, ``add_`` ...)
-                            and ``tensor_operators.py`` (``+``, ``@``, ``[]``, in-place operators,
-                            ``.to``/``.clone``/``.backward``: the one place that binds onto Tensor)
-``torch.linalg.X``          ``linalg.py`` (``gpugrad.linalg``)
-``dim=`` beside ``axis=``   ``args.py``
-==========================  =====================================================================
+============================  ===================================================================
+``torch.X``                   ``top_level.py`` (exported as ``gpugrad.X`` by gpugrad/__init__.py)
+``torch.X`` / ``Tensor.X``    composed from the op table, no new derivative formula:
+                              ``functions.py`` (``max(dim)`` -> (values, indices), ``cat``, ``norm``,
+                              ``var`` ...), ``indexing.py`` (``gather``, ``split``, ``sort``, ``topk``,
+                              ``unique`` ...), ``elementwise.py`` (``log2``, ``lerp``, ``logical_*``,
+                              ``eq`` ...), ``shaping.py`` (``flip``, ``roll``, ``tril``, ``diag``,
+                              ``amax``, ``var_mean`` ...)
+..                            ``ops.py``: ops PyTorch has that the op table lacked, each forward
+                              beside its VJP (``cumsum``, ``remainder``, ``log1p``, ``floor`` ...)
+``Tensor.X``                  ``tensor_methods.py`` (``size()``, ``float()``, ``to(dtype)``,
+                              ``view_as`` ...) and ``tensor_operators.py`` (``+``, ``@``, ``[]``,
+                              in-place methods, ``.to``/``.clone``/``.backward``: the one place that
+                              binds operators onto Tensor)
+``torch.linalg.X``            ``linalg.py`` (``gpugrad.linalg``)
+``dim=`` beside ``axis=``     ``args.py``
+a name gpugrad lacks          ``missing.py`` (the AttributeError) and ``pytorch_names.py`` (PyTorch
+                              2.13's names, a snapshot written by ci/pytorch_names.py)
+============================  ===================================================================
 
 ``torch.nn``, ``torch.nn.functional``, ``torch.optim`` and ``torch.utils.data`` are gpugrad's own
 packages ``gpugrad.nn``, ``gpugrad.nn.functional``, ``gpugrad.optim`` and ``gpugrad.utils.data``:

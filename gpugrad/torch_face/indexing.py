@@ -73,7 +73,9 @@ def gather(input, dim, index, *, sparse_grad: bool = False):  # noqa: A002
         if a != dim and n > m:
             raise ValueError(f"gather: index shape {index.shape} is larger than the input's {input.shape} in "
                              f"dimension {a} (only dimension {dim} may differ)")
-    if idx.size and (int(idx.min()) < -input.shape[dim] or int(idx.max()) >= input.shape[dim]):
+    # checked on the CPU; on a GPU the check would make every call wait for the device
+    if idx.size and isinstance(idx, np.ndarray) and (int(idx.min()) < -input.shape[dim]
+                                                     or int(idx.max()) >= input.shape[dim]):
         raise IndexError(f"gather: index values must be in [0, {input.shape[dim]}) along dim {dim} of shape "
                          f"{input.shape}; got [{int(idx.min())}, {int(idx.max())}]")
     return _along(input, dim, idx)
