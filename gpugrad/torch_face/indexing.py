@@ -148,13 +148,15 @@ def _order(name, x, dim, descending):
     data = x._data
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
+    # NumPy needs kind="stable"; CuPy's argsort is always stable and accepts only kind=None
+    kw = {"kind": "stable"} if xp is np else {}
     if not descending:
-        return xp.argsort(data, axis=dim, kind="stable")
+        return xp.argsort(data, axis=dim, **kw)
     # descending and stable: sort the reversed axis ascending, read it backwards, map back (ties
     # then keep their order of appearance, as PyTorch's stable=True)
     n = data.shape[dim]
     rev = xp.flip(data, axis=dim)
-    return (n - 1) - xp.flip(xp.argsort(rev, axis=dim, kind="stable"), axis=dim)
+    return (n - 1) - xp.flip(xp.argsort(rev, axis=dim, **kw), axis=dim)
 
 
 def sort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
