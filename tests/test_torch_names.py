@@ -266,3 +266,10 @@ def test_matrix_norms_that_need_an_svd_say_so():
         with pytest.raises(ValueError, match="singular values"):
             gg.linalg.matrix_norm(gg.ones(2, 2), ord=ord)
     assert gg.linalg.norm(gg.tensor([[1.0, -2.0], [3.0, 4.0]]), 1).item() == 6.0
+
+
+def test_selu_and_celu_gradients_stay_finite_where_the_unused_exponential_overflows():
+    for fn in (F.selu, lambda x: F.celu(x, 0.5)):
+        x = gg.tensor([6.0, 20.0], dtype=gg.float16, requires_grad=True)
+        (g,) = gg.grad(fn(x).sum(), [x])
+        assert np.isfinite(g.numpy().astype(np.float32)).all()

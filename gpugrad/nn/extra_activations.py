@@ -32,14 +32,16 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """scale * (x if x > 0 else alpha * (exp(x) - 1)) with PyTorch's alpha and scale."""
-    return SELU_SCALE * where(input > 0, input, SELU_ALPHA * expm1(input))
+    # the exponential branch sees min(x, 0): for a large x its unused exp would overflow (float16 at
+    # x > 11) and 0 * inf make the gradient NaN
+    return SELU_SCALE * where(input > 0, input, SELU_ALPHA * expm1(clip(input, None, 0.0)))
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """x if x > 0 else alpha * (exp(x / alpha) - 1), as ``torch.nn.functional.celu``."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
-    return where(input > 0, input, alpha * expm1(input * (1.0 / alpha)))
+    return where(input > 0, input, alpha * expm1(clip(input, None, 0.0) * (1.0 / alpha)))   # see selu
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
