@@ -9,7 +9,7 @@ graph applying each op's vector-Jacobian product.
 >>> x.grad
 tensor([2., 4., 6.])
 """
-from . import tensor_methods as _tensor_methods  # noqa: F401  (binds operators onto Tensor)
+from .torch_face import tensor_operators as _tensor_operators  # noqa: F401  (binds operators onto Tensor)
 from .anomaly import AnomalyError, detect_anomaly
 from .autograd import backward, grad
 from .creation import (arange, empty, from_dlpack, from_numpy, full, manual_seed, ones, ones_like, rand,
@@ -34,5 +34,15 @@ from .data.generator import Generator  # torch.Generator's spelling: a seed for 
 default_device = cuda.default_device   # "cuda" when a GPU really works, else "cpu"
 graphed = cuda.graphed   # device-neutral name: a CUDA graph on a GPU, a NumPy-call replay on the CPU
 
-from .torch_api import *  # noqa: E402,F401,F403  (PyTorch's top-level names: dtypes, cat, argmax ...)
+from .torch_face.top_level import *  # noqa: E402,F401,F403  (PyTorch's top-level names: dtypes, cat, argmax ...)
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".linalg"] = linalg   # `import gpugrad.linalg` as `import torch.linalg` (it lives in torch_face/)
 __version__ = "0.1.0"
+
+# A PyTorch name that gpugrad lacks says so (torch_face/missing.py); every mirrored namespace, here.
+from .torch_face import missing as _missing  # noqa: E402
+from .nn import functional as _functional  # noqa: E402
+_missing.install({_sys.modules[__name__]: "torch", nn: "torch.nn", _functional: "torch.nn.functional",
+                  nn.init: "torch.nn.init", nn.utils: "torch.nn.utils", optim: "torch.optim",
+                  optim.lr_scheduler: "torch.optim.lr_scheduler", utils.data: "torch.utils.data",
+                  linalg: "torch.linalg"})

@@ -19,7 +19,7 @@ _scoped = threading.local()
 
 def manual_seed(seed: int) -> None:
     """Seed gpugrad's global random generators (every device) for reproducible randn/rand/init.
-    (``gg.manual_seed``, in torch_api.py, also returns a Generator holding the seed, as PyTorch's.)
+    (``gg.manual_seed``, in torch_face/top_level.py, also returns a Generator holding the seed, as PyTorch's.)
 
     As in PyTorch, this is process-wide state for the user's own code; code inside a
     :func:`generator_scope` (such as ``gpugrad.commands.train.train``) draws from its own generators

@@ -1,7 +1,7 @@
 """``Tensor``: an array on a device plus what autograd needs (requires_grad, grad, the Node that made it).
 
 Operators and array methods (``+``, ``@``, ``.sum()``, ``.reshape()`` ...) are bound onto the class
-in ``tensor_methods.py``, next to nothing else, so this file stays about the object itself.
+in ``torch_face/tensor_operators.py``, next to nothing else, so this file stays about the object itself.
 """
 from __future__ import annotations
 

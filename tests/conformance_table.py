@@ -573,6 +573,136 @@ CASES = [
          lambda t, num_classes: TF.one_hot(t, num_classes), draw_class_indices, ("int64",), grad=False,
          covers=("F.one_hot",)),
 ]
+
+
+# -- issue 25: the names an MLP script reaches (torch_face/indexing.py, ops/einsum.py, top_level.py) -----
+_EINSUM = [("ij,jk->ik", "ij,jk"), ("bij,bjk->bik", "bij,bjk"), ("ii->", "ii"), ("ii->i", "ii"), ("ij->j", "ij"),
+           ("i,j->ij", "i,j"), ("ij,ij->i", "ij,ij"), ("...j,j->...", "...j,j"), ("ij", "ij"),
+           ("bi,bj,ij->b", "bi,bj,ij")]
+
+
+def draw_einsum(draw, dtype):
+    eq, terms = draw(st.sampled_from(_EINSUM))
+    sizes = {c: draw(SIDES) for c in "bijk"}
+    arrays = []
+    for term in terms.split(","):
+        lead = tuple(draw(SIDES) for _ in range(draw(st.integers(0, 2)))) if "..." in term else ()
+        if arrays and "..." in term:
+            lead = ()
+        arrays.append(values(draw, lead + tuple(sizes[c] for c in term.replace("...", "")), dtype, FINITE_SPECIAL))
+    return arrays, {"equation": eq}
+
+
+def draw_gather(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    ishape = tuple(draw(st.integers(0 if n else 0, 3)) if a == dim % len(shape) else draw(st.integers(0, m))
+                   for a, m in enumerate(shape))
+    if n == 0:
+        ishape = tuple(0 if a == dim % len(shape) else m for a, m in enumerate(ishape))
+    idx = np.array(draw(st.lists(st.integers(0, max(n - 1, 0)), min_size=int(np.prod(ishape)),
+                                 max_size=int(np.prod(ishape)))), dtype=np.int64).reshape(ishape)
+    return [values(draw, shape, dtype), idx], {"dim": dim}
+
+
+def draw_index_select(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    k = draw(st.integers(0, 4)) if n else 0
+    idx = np.array(draw(st.lists(st.integers(0, max(n - 1, 0)), min_size=k, max_size=k)), dtype=np.int64)
+    return [values(draw, shape, dtype), idx], {"dim": dim}
+
+
+def draw_sort(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype, FINITE_SPECIAL + (INF, -INF))], {
+        "dim": draw(st.integers(-len(shape), len(shape) - 1)), "descending": draw(st.booleans())}
+
+
+def draw_topk(draw, dtype):
+    # distinct values: PyTorch leaves the order of tied elements in topk unspecified
+    shape = draw(shapes(min_dims=1))
+    n = int(np.prod(shape))
+    x = (np.array(draw(st.permutations(range(n))), dtype=np.float64).reshape(shape) - n / 2) / 4
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return [x.astype(dtype)], {"k": draw(st.integers(0, shape[dim])), "dim": dim, "largest": draw(st.booleans())}
+
+
+def draw_split(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    if draw(st.booleans()) or n == 0:
+        size = draw(st.integers(1, 4))
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+        size = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    return [values(draw, shape, dtype)], {"size": size, "dim": dim}
+
+
+def draw_chunk(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype)], {"chunks": draw(st.integers(1, 5)),
+                                          "dim": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_bmm(draw, dtype):
+    b, n, m, p = (draw(SIDES) for _ in range(4))
+    return [values(draw, (b, n, m), dtype, FINITE_SPECIAL), values(draw, (b, m, p), dtype, FINITE_SPECIAL)], {}
+
+
+def draw_unique(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    return [values(draw, shape, dtype, (0.0, 1.0, 1.0, -1.0, 2.0))], {
+        "return_inverse": draw(st.booleans()), "return_counts": draw(st.booleans())}
+
+
+def draw_bincount(draw, dtype):
+    n = draw(st.integers(0, 6))
+    x = np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), dtype=np.int64)
+    weights = draw(st.sampled_from([None, "float32", "float64"]))
+    arrays = [x] + ([] if weights is None else [values(draw, (n,), weights, FINITE_SPECIAL)])
+    return arrays, {"minlength": draw(st.integers(0, 6))}
+
+
+CASES += [
+    Case("einsum", lambda *xs, equation: gg.einsum(equation, *xs),
+         lambda *xs, equation: torch.einsum(equation, *xs), draw_einsum, FLOATS),
+    Case("gather", lambda x, i, dim: gg.gather(x, dim, i), lambda x, i, dim: torch.gather(x, dim, i), draw_gather,
+         FLOATS + ("int64",), covers=("gather",)),
+    Case("index_select", lambda x, i, dim: x.index_select(dim, i), lambda x, i, dim: x.index_select(dim, i),
+         draw_index_select, FLOATS + ("int64",)),
+    Case("sort", lambda x, dim, descending: gg.sort(x, dim, descending),
+         lambda x, dim, descending: torch.sort(x, dim=dim, descending=descending, stable=True), draw_sort,
+         FLOATS + ("int64",)),
+    Case("argsort", lambda x, dim, descending: gg.argsort(x, dim, descending),
+         lambda x, dim, descending: torch.argsort(x, dim=dim, descending=descending, stable=True), draw_sort,
+         FLOATS + ("int64",), grad=False),
+    Case("topk", lambda x, k, dim, largest: x.topk(k, dim, largest),
+         lambda x, k, dim, largest: x.topk(k, dim, largest), draw_topk, FLOATS),
+    Case("split", lambda x, size, dim: gg.split(x, size, dim), lambda x, size, dim: torch.split(x, size, dim),
+         draw_split),
+    Case("chunk", lambda x, chunks, dim: x.chunk(chunks, dim), lambda x, chunks, dim: x.chunk(chunks, dim),
+         draw_chunk),
+    Case("unbind", lambda x, dim: gg.unbind(x, dim), lambda x, dim: torch.unbind(x, dim),
+         lambda draw, dtype: draw_chunk(draw, dtype)[:1] + ({"dim": draw_chunk(draw, dtype)[1]["dim"]},)),
+    Case("bmm", gg.bmm, torch.bmm, draw_bmm),
+    Case("nan_to_num", gg.nan_to_num, torch.nan_to_num, unary(), FLOATS + ("int64",)),
+    Case("unique", lambda x, return_inverse, return_counts: gg.unique(x, return_inverse=return_inverse,
+                                                                      return_counts=return_counts),
+         lambda x, return_inverse, return_counts: torch.unique(x, return_inverse=return_inverse,
+                                                               return_counts=return_counts),
+         draw_unique, FLOATS + ("int64",), grad=False),
+    Case("bincount", lambda x, *w, minlength: gg.bincount(x, w[0] if w else None, minlength),
+         lambda x, *w, minlength: torch.bincount(x, w[0] if w else None, minlength), draw_bincount, ("int64",),
+         grad=False),
+    Case("full_like", lambda x, v: gg.full_like(x, v), lambda x, v: torch.full_like(x, v),
+         lambda draw, dtype: (unary()(draw, dtype)[0], {"v": draw(st.sampled_from([0.5, -2.0, 3.0]))}),
+         FLOATS, grad=False),
+    Case("clone", gg.clone, torch.clone, unary()),
+]
 CASES_BY_NAME = {c.name: c for c in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "duplicate case names"
 
@@ -708,7 +838,8 @@ DIFFERENCES = [
                "Where PyTorch's formula gives inf or NaN, gpugrad may give the formula's limit instead: "
                "d/dx x**y at x = 0 with y = 0, (0 ** y)' at every order for y > 0, the one-sided "
                "d/dx sqrt at -0.0 (+inf). Where PyTorch's gradient is finite they agree."),
-    Difference(("norm", "std"), lambda c, a, p, d: (a[0] == 0).any() or c.name == "std", "limit",
+    Difference(("norm", "std", "matrix_norm", "linalg_norm"),
+               lambda c, a, p, d: (a[0] == 0).any() or c.name == "std", "limit",
                "The p-norm of a zero slice (and std of a constant one) has gradient 0 in both, by a mask "
                "on the first derivative; PyTorch's second derivative there is NaN or inf, gpugrad's "
                "composite (the mask inside the formula) gives 0. Finite values are compared."),
@@ -727,6 +858,301 @@ DIFFERENCES = [
                "the left slope alpha as the first derivative, but PyTorch's double backward then takes "
                "the right side (0) while gpugrad's composite stays on the left (alpha); a one-sided value "
                "either way, so only the forward and the first order are compared there."),
+]
+
+
+def draw_embedding(draw, dtype):
+    n, d = draw(st.integers(1, 4)), draw(SIDES)
+    ishape = draw(shapes(min_dims=0, max_dims=2))
+    k = int(np.prod(ishape))
+    idx = np.array(draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k)), dtype=np.int64).reshape(ishape)
+    pad = draw(st.one_of(st.none(), st.integers(-n, n - 1)))
+    return [idx, values(draw, (n, d), dtype, FINITE_SPECIAL)], {"padding_idx": pad}
+
+
+def _no_tiny(x):
+    """Elements below 0.1 in magnitude moved to +-0.1 (zeros kept): near a tiny nonzero vector the
+    gradients of x / ||x|| are differences of terms of size 1/|x| that cancel, so any float dtype
+    leaves its rounding there (1e-5 in float32: an error of 0.008 where the exact value is 0);
+    a zero vector, masked in both, is drawn exactly."""
+    small = (np.abs(x) < 0.1) & (x != 0)
+    return np.where(small, np.copysign(0.1, x), x).astype(x.dtype)
+
+
+def draw_normalize(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    special = (0.0, 0.0, 1.0, -1.0, 2.0)
+    return [_no_tiny(values(draw, shape, dtype, special))], {
+        "p": draw(st.sampled_from([2.0, 1.0, 3.0])), "dim": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_cosine(draw, dtype):
+    (sa, sb), _ = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3, min_side=1, max_side=3))
+    nd = max(len(sa), len(sb))
+    special = (0.0, 0.0, 0.0, 1.0, -1.0, 2.0)
+    return [_no_tiny(values(draw, sa, dtype, special)), _no_tiny(values(draw, sb, dtype, special))], {
+        "dim": draw(st.integers(-nd, nd - 1)), "eps": draw(st.sampled_from([1e-8, 0.5]))}
+
+
+def draw_pairwise(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    return [_no_tiny(values(draw, shape, dtype, FINITE_SPECIAL)), _no_tiny(values(draw, shape, dtype, FINITE_SPECIAL))], {
+        "p": draw(st.sampled_from([2.0, 1.0])), "keepdim": draw(st.booleans())}
+
+
+def draw_pad(draw, dtype):
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    k = draw(st.integers(1, 2))
+    nd = draw(st.integers(0, 4)) if mode == "constant" else draw(st.integers(k, k + 2))
+    shape = tuple(draw(st.integers(0 if mode == "constant" else 1, 4)) for _ in range(nd))
+    k = min(k, nd)
+    lo = -2 if mode == "constant" else 0
+    pad = tuple(draw(st.integers(lo, 3)) for _ in range(2 * k))
+    params = {"pad": pad, "mode": mode}
+    if mode == "constant":
+        params["value"] = draw(st.sampled_from([0.0, -1.5]))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], params
+
+
+def draw_prelu(draw, dtype):
+    shape = draw(shapes(min_dims=0, max_dims=3))
+    channels = shape[1] if len(shape) >= 2 else 1
+    n = draw(st.sampled_from([1, channels, 2])) if channels else 1   # 2: a mismatch (both raise) when not C
+    return [values(draw, shape, dtype, FINITE_SPECIAL), values(draw, (n,), dtype, (0.25, 0.0, -0.5))], {}
+
+
+def draw_kl_div(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    log_target = draw(st.booleans())
+    target = (values(draw, shape, dtype, (0.5, 0.25, 1.0), 0.05, 1.0) if not log_target
+              else values(draw, shape, dtype, (-1.0, 0.0, -2.0), -3.0, 0.0))
+    return [values(draw, shape, dtype, (-1.0, 0.0, -2.0), -3.0, 0.0), target], {
+        "reduction": draw(st.sampled_from(["mean", "batchmean", "sum", "none"])), "log_target": log_target}
+
+
+def draw_class_scores_nd(draw, dtype):
+    """(N, C, d1[, d2]) or (C,) scores and their class targets (ignore_index -100 sometimes), a reduction."""
+    c = draw(st.integers(1, 4))
+    if draw(st.integers(0, 4)) == 0:
+        shape, tshape = (c,), ()
+    else:
+        rest = tuple(draw(SIDES) for _ in range(draw(st.integers(1, 2))))
+        n = draw(SIDES)
+        shape, tshape = (n, c) + rest, (n,) + rest
+    k = int(np.prod(tshape))
+    t = np.array(draw(st.lists(st.sampled_from(list(range(c)) + [-100]), min_size=k, max_size=k)),
+                 dtype=np.int64).reshape(tshape)
+    return [values(draw, shape, dtype, FINITE_SPECIAL), t], {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def _t_prelu(x, w):
+    return TF.prelu(x, w)
+
+
+CASES += [
+    Case("embedding", lambda i, w, padding_idx: F.embedding(i, w, padding_idx),
+         lambda i, w, padding_idx: TF.embedding(i, w, padding_idx), draw_embedding, covers=("F.embedding",)),
+    Case("normalize", lambda x, p, dim: F.normalize(x, p, dim), lambda x, p, dim: TF.normalize(x, p, dim),
+         draw_normalize, covers=("F.normalize",), extra={"grad_tol": NORM_GRAD_TOL, "scaled_atol": True}),
+    Case("cosine_similarity", lambda a, b, dim, eps: F.cosine_similarity(a, b, dim, eps),
+         lambda a, b, dim, eps: TF.cosine_similarity(a, b, dim, eps), draw_cosine, covers=("F.cosine_similarity",),
+         extra={"grad_tol": NORM_GRAD_TOL, "scaled_atol": True}),
+    Case("pairwise_distance", lambda a, b, p, keepdim: F.pairwise_distance(a, b, p, keepdim=keepdim),
+         lambda a, b, p, keepdim: TF.pairwise_distance(a, b, p, keepdim=keepdim), draw_pairwise,
+         covers=("F.pairwise_distance",)),
+    Case("pad", lambda x, **kw: F.pad(x, **kw), lambda x, **kw: TF.pad(x, **kw), draw_pad, covers=("F.pad",)),
+    Case("prelu", F.prelu, _t_prelu, draw_prelu, covers=("F.prelu",)),
+    Case("kl_div", lambda x, t, reduction, log_target: F.kl_div(x, t, reduction=reduction, log_target=log_target),
+         lambda x, t, reduction, log_target: TF.kl_div(x, t, reduction=reduction, log_target=log_target),
+         draw_kl_div, covers=("F.kl_div",)),
+    Case("cross_entropy_nd", lambda x, t, reduction: F.cross_entropy(x, t, reduction=reduction),
+         lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction), draw_class_scores_nd,
+         covers=("F.cross_entropy",)),
+    Case("nll_loss_nd", lambda x, t, reduction: F.nll_loss(x, t, reduction=reduction),
+         lambda x, t, reduction: TF.nll_loss(x, t, reduction=reduction), draw_class_scores_nd,
+         ("float32", "float64"), covers=("F.nll_loss",)),
+]
+
+
+def draw_matrix_norm(draw, dtype):
+    shape = draw(shapes(min_dims=2, max_dims=3))
+    nd = len(shape)
+    dims = draw(st.sampled_from([(-2, -1), (-1, -2), (0, 1), (0, nd - 1)]))
+    if dims[0] % nd == dims[1] % nd:
+        dims = (-2, -1)
+    ordr = draw(st.sampled_from(["fro", 1, -1, INF, -INF]))
+    if ordr != "fro" and 0 in shape:
+        ordr = "fro"        # the max/min of an empty set of sums has no value (PyTorch raises)
+    return [values(draw, shape, dtype, (0.0, 1.0, -1.0, 2.0, 0.5))], {
+        "ord": ordr, "dim": dims, "keepdim": draw(st.booleans())}
+
+
+def draw_linalg_norm(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    nd = len(shape)
+    kind = draw(st.sampled_from(["none", "vector", "matrix"] if nd >= 2 else ["none", "vector"]))
+    if kind == "none":
+        params = {"ord": None, "dim": draw(st.one_of(st.none(), st.integers(-nd, nd - 1)))}
+    elif kind == "vector":
+        params = {"ord": draw(st.sampled_from([1, 2, INF, 3])), "dim": draw(st.integers(-nd, nd - 1))}
+    else:
+        params = {"ord": draw(st.sampled_from(["fro", 1, INF])), "dim": (-2, -1)}
+    if params["ord"] in (INF, 1) and 0 in shape:
+        params["ord"] = None
+    return [values(draw, shape, dtype, (0.0, 1.0, -1.0, 2.0))], params
+
+
+CASES += [
+    Case("matrix_norm", lambda x, **kw: gg.linalg.matrix_norm(x, **kw),
+         lambda x, **kw: torch.linalg.matrix_norm(x, **kw), draw_matrix_norm),
+    Case("linalg_norm", lambda x, ord, dim: gg.linalg.norm(x, ord, dim),
+         lambda x, ord, dim: torch.linalg.norm(x, ord, dim), draw_linalg_norm),
+]
+
+
+def draw_dim_arg(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"dim": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_square(draw, dtype):
+    shape = draw(shapes(min_dims=2, max_dims=3))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"diagonal": draw(st.integers(-2, 2))}
+
+
+def draw_diag(draw, dtype):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    return [values(draw, shape, dtype, FINITE_SPECIAL)], {"diagonal": draw(st.integers(-2, 2))}
+
+
+def draw_roll(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    return [values(draw, shape, dtype)], {"shifts": draw(st.integers(-4, 4)),
+                                          "dims": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+def draw_lerp(draw, dtype):
+    shape = draw(shapes())
+    return [values(draw, shape, dtype, FINITE_SPECIAL) for _ in range(3)], {}
+
+
+CASES += [
+    Case("log1p", gg.log1p, torch.log1p, unary(lo=-0.9, hi=3.0)),
+    Case("expm1", gg.expm1, torch.expm1, unary()),
+    Case("sinh", gg.sinh, torch.sinh, unary(FINITE_SPECIAL)),
+    Case("cosh", gg.cosh, torch.cosh, unary(FINITE_SPECIAL)),
+    Case("atan", gg.atan, torch.atan, unary()),
+    Case("floor", gg.floor, torch.floor, unary(), FLOATS + ("int64",)),
+    Case("ceil", gg.ceil, torch.ceil, unary(), FLOATS + ("int64",)),
+    Case("trunc", gg.trunc, torch.trunc, unary(), FLOATS + ("int64",)),
+    Case("round", gg.round, torch.round, unary((0.5, 1.5, 2.5, -0.5, -1.5, 0.0, 1.0)), FLOATS),
+    Case("frac", gg.frac, torch.frac, unary(FINITE_SPECIAL)),
+    Case("rsqrt", gg.rsqrt, torch.rsqrt, unary((1.0, 2.0, 0.5, 4.0), lo=0.1, hi=3.0)),
+    Case("square", gg.square, torch.square, unary(), FLOATS + ("int64",)),
+    Case("log2", gg.log2, torch.log2, unary((1.0, 2.0, 0.5), lo=0.1, hi=3.0)),
+    Case("lerp", gg.lerp, torch.lerp, draw_lerp),
+    Case("hypot", gg.hypot, torch.hypot, binary((1.0, -1.0, 2.0, 0.5), mixed=False)),
+    Case("amax", lambda x, dim: gg.amax(x, dim), lambda x, dim: torch.amax(x, dim), draw_dim_arg),
+    Case("flip", lambda x, dim: gg.flip(x, dim), lambda x, dim: torch.flip(x, (dim,)), draw_dim_arg),
+    Case("roll", gg.roll, torch.roll, draw_roll),
+    Case("tril", gg.tril, torch.tril, draw_square),
+    Case("triu", gg.triu, torch.triu, draw_square),
+    Case("diag", gg.diag, torch.diag, draw_diag),
+    Case("repeat_interleave", lambda x, dim: gg.repeat_interleave(x, 2, dim),
+         lambda x, dim: torch.repeat_interleave(x, 2, dim), draw_dim_arg),
+    Case("var_mean", lambda x, dim: gg.var_mean(x, dim), lambda x, dim: torch.var_mean(x, dim), draw_dim_arg),
+]
+
+
+#: special points including each activation's kinks (hardtanh/relu6 at 0, +-1, 6; hardsigmoid and
+#: hardswish at +-3)
+KINKS = (0.0, -0.0, 1.0, -1.0, 6.0, 3.0, -3.0, 0.5, 2.0, -2.5)
+
+
+def draw_gaussian_nll(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    var_shape = draw(st.sampled_from([shape, shape[:-1], shape[:-1] + (1,)]))
+    var = values(draw, var_shape, dtype, (1.0, 0.5, 2.0, 1e-8), 0.05, 3.0)
+    return [values(draw, shape, dtype, FINITE_SPECIAL), values(draw, shape, dtype, FINITE_SPECIAL), var], {
+        "full": draw(st.booleans()), "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def draw_poisson_nll(draw, dtype):
+    shape = draw(shapes())
+    log_input = draw(st.booleans())
+    x = values(draw, shape, dtype, FINITE_SPECIAL) if log_input else values(draw, shape, dtype, (1.0, 0.5, 2.0),
+                                                                             0.1, 3.0)
+    t = values(draw, shape, dtype, (0.0, 1.0, 2.0, 3.0), 0.0, 4.0)
+    return [x, t], {"log_input": log_input, "full": draw(st.booleans()),
+                    "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def _act(name, gg_fn, t_fn, special=KINKS, case_kw=None, **params):
+    def draw_fn(draw, dtype):
+        return unary(special)(draw, dtype)[0], {k: draw(v) for k, v in params.items()}
+    return Case(name, gg_fn, t_fn, draw_fn, covers=(f"F.{name}",), **(case_kw or {}))
+
+
+#: PyTorch's float64 hardsigmoid gradient is 1/6 rounded to float32 (a relative 3e-8 off)
+_F32_CONSTANT_TOL = {"float16": (5e-2, 2e-2), "float32": (1e-4, 1e-5), "float64": (1e-7, 1e-10)}
+
+
+CASES += [
+    _act("hardtanh", lambda x, lo: F.hardtanh(x, lo, 1.0), lambda x, lo: TF.hardtanh(x, lo, 1.0),
+         lo=st.sampled_from([-1.0, 0.0, -2.5])),
+    _act("relu6", F.relu6, TF.relu6),
+    _act("selu", F.selu, TF.selu),
+    _act("celu", lambda x, alpha: F.celu(x, alpha), lambda x, alpha: TF.celu(x, alpha),
+         alpha=st.sampled_from([1.0, 0.5])),
+    _act("mish", F.mish, TF.mish),
+    _act("logsigmoid", F.logsigmoid, TF.logsigmoid),
+    # PyTorch has no second derivative of hardsigmoid ("derivative for hardsigmoid_backward is not implemented")
+    _act("hardsigmoid", F.hardsigmoid, TF.hardsigmoid, case_kw=dict(order2=False,
+                                                                     extra={"grad_tol": _F32_CONSTANT_TOL})),
+    _act("hardswish", F.hardswish, TF.hardswish),
+    _act("softsign", F.softsign, TF.softsign),
+    _act("tanhshrink", F.tanhshrink, TF.tanhshrink),
+    _act("threshold", lambda x, t: F.threshold(x, t, -7.0), lambda x, t: TF.threshold(x, t, -7.0),
+         t=st.sampled_from([0.0, 0.5, 1.0])),
+    Case("softmin", lambda x, axis: F.softmin(x, axis), lambda x, axis: TF.softmin(x, axis), draw_softmax,
+         covers=("F.softmin",)),
+    Case("glu", lambda x, dim: F.glu(x, dim), lambda x, dim: TF.glu(x, dim),
+         lambda draw, dtype: ([values(draw, (draw(SIDES), 2 * draw(st.integers(1, 2))), dtype, FINITE_SPECIAL)],
+                              {"dim": draw(st.sampled_from([-1, 1]))}), covers=("F.glu",)),
+    Case("gaussian_nll_loss", lambda x, t, v, full, reduction: F.gaussian_nll_loss(x, t, v, full, reduction=reduction),
+         lambda x, t, v, full, reduction: TF.gaussian_nll_loss(x, t, v, full, reduction=reduction),
+         draw_gaussian_nll, ("float32", "float64"), covers=("F.gaussian_nll_loss",)),
+    Case("poisson_nll_loss", lambda x, t, **kw: F.poisson_nll_loss(x, t, **kw),
+         lambda x, t, **kw: TF.poisson_nll_loss(x, t, **kw), draw_poisson_nll, ("float32", "float64"),
+         covers=("F.poisson_nll_loss",)),
+]
+
+
+DIFFERENCES += [
+    Difference(("normalize", "cosine_similarity", "pairwise_distance"),
+               lambda c, a, p, d: any((x == 0).any() for x in a), "first_order_only",
+               "Where a vector has zeros (a zero vector: the norm's derivative is 0 by a mask in both) the "
+               "first order agrees. The second derivative at a zero vector is NaN in PyTorch; gpugrad's "
+               "composite holds terms of size 1/eps^2 (1e16 for eps = 1e-8) that cancel exactly in the math "
+               "but leave their rounding in any float dtype (PyTorch's float64 leaves 1e-9): only the "
+               "forward and the first order are compared there."),
+    Difference(("poisson_nll_loss",), lambda c, a, p, d: p["full"] and (a[1] == 0).any(), "limit",
+               "With full=True, the target's gradient at target 0 is NaN in PyTorch (the Stirling term, masked "
+               "to targets > 1, still differentiates log(0)); gpugrad's masked formula gives 0 there."),
+    Difference(("selu", "celu"), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
+               "At x = 0, as for elu: both take the exponential side for the first derivative; PyTorch's "
+               "double backward then takes the linear side (0) where gpugrad's composite stays on the "
+               "exponential one. Forward and first order are compared there."),
+    Difference(("prelu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
+               "At x = 0 PReLU has a kink: both take the slope's side for the first derivative (w * g to the "
+               "input, x * g = 0 to the weight), but PyTorch's double backward takes the other side for the "
+               "mixed input-weight term (0) where gpugrad's composite stays on the slope's side (g). A one-sided "
+               "value either way: forward and first order are compared there."),
+    Difference(("bincount",), lambda c, a, p, d: len(a) == 2 and a[0].size == 0, "numpy",
+               "bincount of an empty input with weights gives zeros in the weights' dtype, as for any other "
+               "input; PyTorch returns int64 zeros there (and the weights' dtype otherwise).",
+               numpy=lambda x, w, minlength: np.bincount(x, w, minlength).astype(
+                   w.dtype if w.dtype in (np.float32, np.float64) else np.float64)),
 ]
 
 

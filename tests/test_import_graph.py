@@ -23,9 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The engine's layers: below the application layer (nn, optim, data, CLI, train, bench), every
 #: import of gpugrad is at module level, except those listed in LAZY_IMPORTS.
-ENGINE = ("gpugrad.tensor", "gpugrad.tensor_methods", "gpugrad.op", "gpugrad.autograd",
+ENGINE = ("gpugrad.tensor", "gpugrad.torch_face", "gpugrad.op", "gpugrad.autograd",
           "gpugrad.vjp_namespace", "gpugrad.creation", "gpugrad.cuda", "gpugrad.cuda_graph",
           "gpugrad.ops", "gpugrad.backends")
+
+#: PyTorch's spellings (torch.X, Tensor.X, torch.linalg.X) over the NumPy-style core: the face imports
+#: the core, never the other way, except FACE_LEAVES_FOR_THE_CORE.
+FACE = "gpugrad.torch_face"
+CORE = ("gpugrad.tensor", "gpugrad.op", "gpugrad.autograd", "gpugrad.vjp_namespace", "gpugrad.creation",
+        "gpugrad.ops", "gpugrad.backends", "gpugrad.dtypes", "gpugrad.device", "gpugrad.grad_mode")
+#: The face's modules the core may import, and why: the core's reductions and shape ops answer
+#: PyTorch's ``dim=``/``keepdim=`` themselves (``x.sum(dim=1)`` reaches ops.reduce.sum directly), through
+#: the renaming helper in args.py, which imports nothing of gpugrad.
+FACE_LEAVES_FOR_THE_CORE = {"gpugrad.torch_face.args"}
 
 #: The function-level imports in the engine that must stay lazy, and why: (module, imported module).
 LAZY_IMPORTS = {
@@ -251,7 +261,7 @@ def test_each_listed_lazy_import_defers_a_module_that_start_up_does_not_load():
 @pytest.mark.parametrize("module", ["gpugrad.tensor", "gpugrad.op", "gpugrad.backends.cuda_runtime"])
 def test_the_low_floors_do_not_import_the_floors_above(module):
     """Tensor, the op machinery and the CUDA runtime never reach up to ops, autograd or the CLI."""
-    above = ("gpugrad.ops", "gpugrad.autograd", "gpugrad.tensor_methods", "gpugrad.cuda_graph", "gpugrad.nn",
+    above = ("gpugrad.ops", "gpugrad.autograd", "gpugrad.torch_face", "gpugrad.cuda_graph", "gpugrad.nn",
              "gpugrad.optim", "gpugrad.commands")
     graph = import_graph()
     seen, todo = set(), [module]
@@ -263,3 +273,18 @@ def test_the_low_floors_do_not_import_the_floors_above(module):
                 todo.append(t)
     reached = sorted(m for m in seen if _within(m, above))
     assert not reached, f"{module} reaches {reached}"
+
+
+def test_the_core_does_not_import_the_pytorch_face_except_its_leaves():
+    """PyTorch's face (gpugrad/torch_face/) sits above the NumPy-style core: a core module reaching the
+    face (directly or through other modules) would put a PyTorch spelling beneath the op table."""
+    graph = import_graph()
+    bad = sorted(f"{m} -> {t}" for m, edges in graph.items() if _within(m, CORE) for t, _, _ in edges
+                 if _within(t, (FACE,)) and t not in FACE_LEAVES_FOR_THE_CORE)
+    assert not bad, f"the core imports PyTorch's face: {bad}; move the spelling up into {FACE}"
+    for leaf in FACE_LEAVES_FOR_THE_CORE:
+        assert graph[leaf] == [], f"{leaf} is imported by the core, so it must import nothing of gpugrad"
+    assert graph[FACE] == [], f"{FACE}/__init__.py must import nothing: the core's import of its leaves runs it"
+    # the check sees the edges it is about: the face does import the core, and the core the leaf
+    assert any(_within(t, CORE) for t, _, _ in graph["gpugrad.torch_face.top_level"])
+    assert "gpugrad.torch_face.args" in {t for t, _, _ in graph["gpugrad.ops.reduce"]}

@@ -16,7 +16,7 @@ import pytest
 import gpugrad as gg
 
 SCRIPTS = pathlib.Path(__file__).parent / "torch_scripts"
-NAMES = ["classify", "regression", "norms", "deep_mlp", "buffers"]
+NAMES = ["classify", "regression", "norms", "deep_mlp", "buffers", "tabular", "utilities"]
 # float32 arithmetic in a different order (BLAS, reductions) drifts a little each step.
 LOSS_TOL = dict(rtol=2e-4, atol=2e-5)
 
@@ -41,7 +41,7 @@ def load_script(name: str, backend: str) -> dict:
 
 
 def _train_kwargs(name, tmp_path, backend):
-    if name == "deep_mlp":
+    if name in ("deep_mlp", "tabular"):
         d = tmp_path / backend
         d.mkdir()
         return {"workdir": str(d)}

@@ -11,3 +11,10 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Lo
 from .module import Module, Parameter  # noqa: F401
 from . import parallel  # noqa: F401
 from .normalization import BatchNorm1d, LayerNorm  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .kl_div import KLDivLoss  # noqa: F401
+from .prelu import PReLU  # noqa: F401
+from .extra_activations import (CELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish,  # noqa: F401
+                                ReLU6, Softmin, Softsign, Tanhshrink, Threshold)
+from .likelihood_losses import GaussianNLLLoss, PoissonNLLLoss  # noqa: F401
+from .distance import CosineSimilarity, PairwiseDistance, Unflatten  # noqa: F401

@@ -13,6 +13,7 @@ from . import init as nn_init
 from ..creation import empty
 from ..ops import tanh
 from .module import Module, Parameter
+from .hooks import has_hooks
 
 __all__ = ["Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Dropout", "Sequential", "MLP"]
 
@@ -165,7 +166,9 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if type(m) is Linear and m.bias is not None and x.ndim == 2:
+            # fused Linear + activation, unless a hook must see either module's call (nn/hooks.py)
+            if type(m) is Linear and m.bias is not None and x.ndim == 2 and not has_hooks(m) \
+                    and not has_hooks(nxt):
                 if type(nxt) is Sigmoid:
                     x = F.bias_sigmoid(F.linear(x, m.weight), m.bias)
                     i += 2

@@ -17,7 +17,13 @@ from ..tensor import Tensor, tensor as new_tensor
 
 def _reduce(x: Tensor, reduction: str, fn: str, denominator=None) -> Tensor:
     if reduction == "mean":
-        return x.mean() if denominator is None else x.sum() / denominator
+        if denominator is None:
+            return x.mean()
+        # A zero total weight (every target ignored) gives NaN, as PyTorch, but gradients of 0 (each
+        # term's weight is 0): dividing by the raw 0 would make them 0 * inf = NaN. Tensor ops only,
+        # so a GPU never waits to test the denominator.
+        zero = denominator == 0
+        return where(zero, float("nan"), x.sum() / where(zero, 1.0, denominator))
     if reduction == "sum":
         return x.sum()
     if reduction == "none":

@@ -21,6 +21,8 @@ from ..device import Device, as_device
 from ..dtypes import resolve_dtype
 from ..tensor import Tensor, tensor
 from ..ops.transfer import move_array
+from ..torch_face import missing as _missing
+from . import hooks as _hooks
 
 
 class Parameter(Tensor):
@@ -97,7 +99,7 @@ class Module:
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise _missing.attribute_error(f"{type(self).__name__!r} object", "torch.nn.Module", name)
 
     def __delattr__(self, name: str) -> None:
         for d in (self._parameters, self._buffers, self._modules):
@@ -160,7 +162,25 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if _hooks.PRE not in d and _hooks.POST not in d:   # no hook ever registered: the plain call
+            return self.forward(*args, **kwargs)
+        return _hooks.call(self, args, kwargs)
+
+    # -- hooks (nn/hooks.py; PyTorch's semantics) ---------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces the args
+        (``with_kwargs=True``: ``hook(module, args, kwargs)`` -> (args, kwargs)). Returns a handle
+        with ``remove()``, as ``torch.nn.Module.register_forward_pre_hook``."""
+        return _hooks.register(self, _hooks.PRE, hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """Call ``hook(module, args, output)`` after each forward; a non-None result replaces the
+        output (``with_kwargs=True``: ``hook(module, args, kwargs, output)``; ``always_call=True``:
+        also when forward raised). Returns a handle with ``remove()``, as
+        ``torch.nn.Module.register_forward_hook``."""
+        return _hooks.register(self, _hooks.POST, hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
 
     # -- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo=None, remove_duplicate: bool = True

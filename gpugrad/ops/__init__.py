@@ -1,12 +1,13 @@
 """The op table: every op once, its forward beside its VJP, grouped by kind.
 
 The public functions here take Tensors (and Python scalars) and are re-exported as ``gg.exp``,
-``gg.sum``, ... and bound as Tensor methods in ``tensor_methods.py``.
+``gg.sum``, ... and bound as Tensor methods in ``torch_face/tensor_operators.py``.
 """
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
 from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
                           log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
                           pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
+from .einsum import einsum
 from .linalg import linear, matmul
 from .reduce import logsumexp, max, mean, min, sum
 from .shape import (broadcast_to, concatenate, expand, expand_dims, flatten, getitem, reshape, squeeze,

@@ -11,7 +11,7 @@ import numpy as np
 from ._shapes import normalize_axis
 from ..dtypes import floating_forward as _fl
 from ..op import defop
-from ..torch_args import accepts_torch_names
+from ..torch_face.args import accepts_torch_names
 from ..vjp_namespace import composite, raw_namespace
 
 

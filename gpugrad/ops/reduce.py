@@ -8,7 +8,7 @@ import numpy as np  # noqa: F401  (np.errstate: also harmless around CuPy calls)
 from ._shapes import expand_reduced, normalize_axis, reduced_shape
 from ..dtypes import floating_forward as _fl
 from ..op import defop
-from ..torch_args import accepts_torch_names
+from ..torch_face.args import accepts_torch_names
 
 
 _builtin_max = builtins.max

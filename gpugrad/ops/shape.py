@@ -8,7 +8,7 @@ from ._shapes import check_axis, normalize_axis, sum_to_array
 from ..backends import get_backend
 from ..op import defop
 from ..tensor import Tensor
-from ..torch_args import accepts_torch_names
+from ..torch_face.args import accepts_torch_names
 from ..vjp_namespace import raw_forward
 
 reshape_op = defop("reshape", lambda backend, x, shape: x.reshape(shape), derivs=("reshape⁻¹",))

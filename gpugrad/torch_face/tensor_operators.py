@@ -5,14 +5,16 @@ this file is the one place that maps Python syntax and method names onto ops.
 """
 from __future__ import annotations
 
-from . import ops
-from .autograd import backward as _backward
-from .backends import get_backend
-from .device import as_device
-from .dtypes import resolve_dtype
-from .op import Op, apply
-from .grad_mode import is_grad_enabled
-from .tensor import Tensor
+from .. import ops
+from ..autograd import backward as _backward
+from ..backends import get_backend
+from ..device import as_device
+from ..dtypes import resolve_dtype
+from ..op import Op, apply
+from ..grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from .. import creation as _creation
+from . import functions as _functions
 
 
 def _method(fn):
@@ -135,6 +137,23 @@ Tensor.copy_ = _inplace_method(
     "copy_", lambda x, src: get_backend(x._device).xp.broadcast_to(
         src._data if isinstance(src, Tensor) else src, x.shape).astype(x.dtype, copy=False))
 
+Tensor.masked_fill_ = _inplace_method("masked_fill_", lambda x, mask, value: _functions.masked_fill(x, mask, value))
+
+
+def _random_like(name, x, generator, draw):
+    if generator is not None:
+        raise TypeError(f"{name}: generator= is not supported for in-place draws; seed with gg.manual_seed")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
+    return draw()
+
+
+# in-place draws from the global generator (seeded by gg.manual_seed), as custom init code calls them
+Tensor.uniform_ = _inplace_method("uniform_", lambda x, a=0.0, b=1.0, *, generator=None: _random_like(
+    "uniform_", x, generator, lambda: _creation.uniform(a, b, x.shape, dtype=x.dtype, device=x.device)))
+Tensor.normal_ = _inplace_method("normal_", lambda x, mean=0.0, std=1.0, *, generator=None: _random_like(
+    "normal_", x, generator, lambda: _creation.randn(*x.shape, dtype=x.dtype, device=x.device) * std + mean))
+
 # -- methods that run ops or the engine (bound here, so tensor.py imports neither) ------------------
 def _to(self, device=None, dtype=None) -> Tensor:
     """This tensor on ``device`` and/or as ``dtype``; differentiable (gradients flow back)."""
@@ -163,4 +182,4 @@ Tensor.to, Tensor.clone, Tensor.backward = _to, _clone, _backward_method
 
 
 # -- PyTorch's Tensor methods (issue 12): the names a PyTorch script calls, NumPy's kept working --
-from . import torch_tensor as _torch_tensor  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)
+from . import tensor_methods as _tensor_methods  # noqa: E402,F401  (binds size(), float(), to(dtype) ...)

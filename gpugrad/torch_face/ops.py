@@ -10,8 +10,8 @@ import numpy as np
 
 from ..op import defop
 from ..tensor import Tensor
-from ._shapes import normalize_axis
-from .elementwise import astype
+from ..ops._shapes import normalize_axis
+from ..ops.elementwise import astype
 
 
 # -- cumsum: the gradient of a running sum is the reversed running sum of the gradient ------------
@@ -104,3 +104,49 @@ floor_divide = defop("floor_divide", _floor_divide_fwd, same_kind=True, differen
 isnan = defop("isnan", lambda backend, x: backend.xp.isnan(x), differentiable=False)
 isinf = defop("isinf", lambda backend, x: backend.xp.isinf(x), differentiable=False)
 isfinite = defop("isfinite", lambda backend, x: backend.xp.isfinite(x), differentiable=False)
+
+
+# -- elementwise functions PyTorch scripts reach for (issue 25), each forward beside its VJP ---------
+def _unary(name, forward, vjp, derivs, save_ans=False):
+    op = defop(name, forward, save=() if save_ans else (0,), save_ans=save_ans, derivs=derivs)
+    op.defvjp(vjp)
+    return op
+
+
+# log1p / expm1 keep their precision near 0 (log(1 + 1e-8) is 0 in float32; log1p is 1e-8)
+log1p = _unary("log1p", lambda backend, x: backend.xp.log1p(x), lambda ns, g, ans, x: g / (1 + x), ("1/(1+x)",))
+expm1 = _unary("expm1", lambda backend, x: backend.xp.expm1(x), lambda ns, g, ans, x: g * (ans + 1), ("exp(x)",),
+               save_ans=True)
+sinh = _unary("sinh", lambda backend, x: backend.xp.sinh(x),
+              lambda ns, g, ans, x: g * ((ns.exp(x) + ns.exp(-x)) * 0.5), ("cosh(x)",))
+cosh = _unary("cosh", lambda backend, x: backend.xp.cosh(x),
+              lambda ns, g, ans, x: g * ((ns.exp(x) - ns.exp(-x)) * 0.5), ("sinh(x)",))
+atan = _unary("atan", lambda backend, x: backend.xp.arctan(x), lambda ns, g, ans, x: g / (1 + x * x),
+              ("1/(1+x^2)",))
+
+
+def _rounding(name, fn):
+    # piecewise constant: the gradient is 0 (PyTorch's), and the output still takes part in the graph;
+    # an integer tensor is already rounded (NumPy would make it float64): returned as a copy
+    op = defop(name, lambda backend, x: getattr(backend.xp, fn)(x), derivs=("0",))
+    op.defvjp(lambda ns, g, ans, x: g * 0)
+
+    def rounded(x):
+        return x.clone() if x.dtype.kind in "biu" else op(x)
+    rounded.__name__ = rounded.__qualname__ = name
+    rounded.__doc__ = f"``torch.{name}``: elementwise, the dtype kept; gradient 0."
+    return rounded
+
+
+floor = _rounding("floor", "floor")
+ceil = _rounding("ceil", "ceil")
+trunc = _rounding("trunc", "trunc")
+_round_half_even = _rounding("round", "round")   # half to even, as PyTorch's round (and NumPy's)
+
+
+def round(x, *, decimals: int = 0):  # noqa: A001
+    """Round half to even (``torch.round``), to ``decimals`` places; gradient 0."""
+    if decimals == 0 or x.dtype.kind in "biu":
+        return _round_half_even(x)
+    scale = 10.0 ** decimals
+    return _round_half_even(x * scale) / scale

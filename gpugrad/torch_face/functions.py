@@ -11,11 +11,11 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import elementwise as E
-from . import linalg, reduce, shape as S
+from ..ops import elementwise as E
+from ..ops import linalg, reduce, shape as S
 from ..backends import get_backend
 from ..tensor import Tensor
-from ..torch_args import DIM, rename_kwargs
+from .args import DIM, rename_kwargs
 
 #: What ``max(dim=...)`` / ``min(dim=...)`` return, as ``torch.return_types.max``: a named pair.
 MaxResult = namedtuple("max", ["values", "indices"])

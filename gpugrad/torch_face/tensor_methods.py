@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
-from .device import Device, as_device
-from .dtypes import resolve_dtype
-from .ops import torch_names as T
-from .tensor import Tensor
+from .. import ops
+from ..device import Device, as_device
+from ..dtypes import resolve_dtype
+from . import functions as T
+from ..tensor import Tensor
 
 
 class Size(int):
@@ -145,7 +145,7 @@ def contiguous(self) -> Tensor:
 Tensor.type_as = type_as
 Tensor.contiguous = contiguous
 
-# -- shape and reductions with PyTorch's conventions (see ops/torch_names.py) ------------------------
+# -- shape and reductions with PyTorch's conventions (see torch_face/functions.py) ------------------------
 for _name in ("max", "min", "argmax", "argmin", "all", "any", "permute", "transpose", "t", "mm", "view",
               "expand", "clamp", "masked_fill", "var", "std"):
     setattr(Tensor, _name, getattr(T, _name))
@@ -213,7 +213,7 @@ Tensor.__deepcopy__ = __deepcopy__
 
 
 # -- common methods a PyTorch script calls (issue 12 review) -----------------------------------------
-from .ops import torch_ops as _TO  # noqa: E402
+from . import ops as _TO  # noqa: E402
 
 for _name in ("norm", "prod", "repeat", "nonzero"):
     setattr(Tensor, _name, getattr(T, _name))
@@ -238,3 +238,92 @@ Tensor.__mod__ = lambda self, other: _TO.remainder(self, other)
 Tensor.__rmod__ = lambda self, other: _TO.remainder(other, self)
 Tensor.__floordiv__ = lambda self, other: _TO.floor_divide(self, other)
 Tensor.__rfloordiv__ = lambda self, other: _TO.floor_divide(other, self)
+
+
+# -- selection, splitting and ordering (indexing.py), and the rest of issue 25's names ---------------
+from ..creation import full as _full  # noqa: E402
+from ..tensor import tensor as _tensor  # noqa: E402
+from . import indexing as _IX  # noqa: E402
+from . import top_level as _TL  # noqa: E402
+
+for _name in ("gather", "index_select", "split", "chunk", "unbind", "sort", "argsort", "topk", "unique",
+              "bincount"):
+    setattr(Tensor, _name, getattr(_IX, _name))
+Tensor.nan_to_num = _TL.nan_to_num
+Tensor.bmm = _TL.bmm
+for _name in ("atan", "ceil", "cosh", "expm1", "floor", "log1p", "round", "sinh", "trunc", "frac", "hypot", "lerp",
+              "log2", "log10", "logical_and", "logical_not", "logical_or", "logical_xor", "reciprocal", "rsqrt",
+              "square", "xlogy", "isclose", "amax", "amin", "count_nonzero", "diag", "dot", "flip", "masked_select",
+              "movedim", "moveaxis", "narrow", "outer", "repeat_interleave", "roll", "select", "tile", "tril", "triu"):
+    setattr(Tensor, _name, getattr(_TL, _name))
+
+
+def view_as(self, other: Tensor) -> Tensor:
+    """``self.view(other.shape)``, as ``torch.Tensor.view_as``."""
+    return T.view(self, other.shape)
+
+
+def reshape_as(self, other: Tensor) -> Tensor:
+    """``self.reshape(other.shape)``, as ``torch.Tensor.reshape_as``."""
+    return ops.reshape(self, other.shape)
+
+
+def expand_as(self, other: Tensor) -> Tensor:
+    """``self.expand(other.shape)``, as ``torch.Tensor.expand_as``."""
+    return T.expand(self, other.shape)
+
+
+def unflatten(self, dim: int, sizes) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one may be -1), as ``torch.Tensor.unflatten``."""
+    d = dim % self.ndim if self.ndim else 0
+    return ops.reshape(self, self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor of ``data`` with this tensor's dtype and device unless given, as
+    ``torch.Tensor.new_tensor``."""
+    return _tensor(data, dtype=self.dtype if dtype is None else dtype,
+                   device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def is_contiguous(self) -> bool:
+    """True when the elements are one C-ordered block, as ``torch.Tensor.is_contiguous``."""
+    return bool(self._data.flags.c_contiguous)
+
+
+Tensor.view_as, Tensor.reshape_as, Tensor.expand_as, Tensor.unflatten = view_as, reshape_as, expand_as, unflatten
+Tensor.new_tensor, Tensor.is_contiguous = new_tensor, is_contiguous
+Tensor.new_empty = lambda self, *size, dtype=None, device=None, requires_grad=False: Tensor.new_zeros(
+    self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+Tensor.element_size = lambda self: int(self._data.itemsize)
+Tensor.element_size.__doc__ = "Bytes per element, as ``torch.Tensor.element_size``."
+Tensor.nbytes = property(lambda self: int(self._data.nbytes), doc="Bytes of the elements, as ``torch.Tensor.nbytes``.")
+
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` in shape ``size``, with this tensor's dtype and device unless given, as
+    ``torch.Tensor.new_full`` (also ``new_zeros``, ``new_ones``, ``new_tensor``)."""
+    return _full(tuple(size) if not isinstance(size, int) else (size,), fill_value,
+                dtype=self.dtype if dtype is None else dtype, device=self.device if device is None else device,
+                requires_grad=requires_grad)
+
+
+Tensor.new_full = new_full
+Tensor.new_zeros = lambda self, *size, dtype=None, device=None, requires_grad=False: new_full(
+    self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size, 0, dtype=dtype, device=device,
+    requires_grad=requires_grad)
+Tensor.new_ones = lambda self, *size, dtype=None, device=None, requires_grad=False: new_full(
+    self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size, 1, dtype=dtype, device=device,
+    requires_grad=requires_grad)
+
+
+# -- a PyTorch method gpugrad lacks says so (only reached when normal lookup fails) -----------------
+from . import missing as _missing  # noqa: E402
+
+
+def __getattr__(self, name: str):
+    raise _missing.attribute_error(f"{type(self).__name__!r} object", "torch.Tensor", name)
+
+
+Tensor.__getattr__ = __getattr__
