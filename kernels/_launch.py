@@ -168,6 +168,9 @@ def launch_stream(xp, like=None):
     s = _streams.get(key)
     if s is None:
         s = _streams[key] = numba_cuda().external_stream(ptr)
+    from gpugrad.backends import cuda_runtime   # (loaded by now; imported here to keep this module light)
+    if cuda_runtime.capture_watch() is not None:
+        cuda_runtime.note_launch_stream(ptr, "a Numba kernel")
     return s
 
 
