@@ -36,8 +36,45 @@ def simulator_enabled() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
+_numba_checked = False
+
+#: The oldest numba-cuda with the DLPack-first launch path gpugrad relies on (CuPy arrays zero-copy,
+#: no CUDA-array-interface sync per launch).
+MIN_NUMBA_CUDA = (0, 30)
+
+
+def distribution_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (e.g. "numba-cuda"), or None."""
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def numba_cuda_version_error(version: str | None) -> str | None:
+    """Why this numba-cuda cannot run gpugrad's kernels (None when it can)."""
+    import re
+    if version is None:
+        return "numba-cuda is not installed: pip install 'numba-cuda[cu13]>=0.30,<0.31'"
+    if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) < MIN_NUMBA_CUDA:
+        return (f"numba-cuda {version} is older than {'.'.join(map(str, MIN_NUMBA_CUDA))}, which gpugrad "
+                f"needs for launching on CuPy arrays through DLPack (older ones go through the CUDA array "
+                f"interface and wait for the host on every launch): pip install "
+                f"'numba-cuda[cu13]>=0.30,<0.31'")
+    return None
+
+
 def numba_cuda():
-    """Import ``numba.cuda`` on first use, with an actionable error if it is missing."""
+    """Import ``numba.cuda`` on first use, with an actionable error if it is missing or older than
+    the DLPack-first launch path (gpugrad/commands/doctor.py, MIN_NUMBA_CUDA)."""
+    global _numba_checked
+    if not _numba_checked:
+        err = numba_cuda_version_error(distribution_version("numba-cuda"))
+        if err is not None:
+            raise ImportError(f"gpugrad.kernels: {err} (or pip install 'gpugrad[cuda13]'; "
+                              f"`gpugrad doctor` checks the whole toolchain)")
+        _numba_checked = True
     try:
         from numba import cuda
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -45,7 +82,20 @@ def numba_cuda():
             "gpugrad.kernels needs numba-cuda: pip install 'gpugrad[cuda13]' "
             "(or 'numba-cuda[cu13]>=0.30,<0.31')") from exc
     _quiet_low_occupancy_warnings()
+    _no_array_interface_sync()
     return cuda
+
+
+def _no_array_interface_sync() -> None:
+    """gpugrad launches every kernel on the stream that made its operands (CuPy's current one), so
+    Numba's synchronisation of the producer's stream on each CUDA-array-interface import is a host
+    wait per array per launch for nothing: turn it off unless the user set it."""
+    os.environ.setdefault("NUMBA_CUDA_ARRAY_INTERFACE_SYNC", "0")
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # other numba-cuda layouts
+        from numba.core import config
+    config.CUDA_ARRAY_INTERFACE_SYNC = int(os.environ["NUMBA_CUDA_ARRAY_INTERFACE_SYNC"])
 
 
 def _quiet_low_occupancy_warnings() -> None:
