@@ -36,6 +36,10 @@ PTX_ISA_BY_DRIVER = {(12, 0): (8, 0), (12, 1): (8, 1), (12, 2): (8, 2), (12, 3):
                      (12, 5): (8, 5), (12, 6): (8, 5), (12, 8): (8, 7), (12, 9): (8, 8), (13, 0): (9, 0)}
 
 
+class _Skip(Exception):
+    """A check that cannot be made in this process (the simulator is on)."""
+
+
 @dataclasses.dataclass
 class Check:
     name: str
@@ -73,20 +77,31 @@ def run_checks() -> list[Check]:
 
     # nvJitLink: what Numba links PTX with (else the driver's JIT would see the PTX)
     nvjitlink = False
+    if sim:
+        add(Check("nvJitLink/NVVM", "skip", "NUMBA_ENABLE_CUDASIM is set: numba.cuda is the simulator; unset "
+                                            "it to check the compiler"))
     try:
+        if sim:
+            raise _Skip
         from cuda.bindings import nvjitlink as _nvj
         from numba.cuda.cudadrv.driver import _have_nvjitlink
         nvjitlink = bool(_have_nvjitlink())
         v = ".".join(map(str, _nvj.version()))
         add(Check("nvJitLink", "ok" if nvjitlink else "FAIL", f"{v}, used by Numba: {nvjitlink}",
                   "pip install nvidia-nvjitlink (CUDA 13 wheel; numba-cuda[cu13] brings it)"))
+    except _Skip:
+        pass
     except Exception as exc:
         add(Check("nvJitLink", "FAIL", f"not loadable ({type(exc).__name__}: {exc})",
                   "pip install 'numba-cuda[cu13]' (brings nvidia-nvjitlink)"))
 
     try:
+        if sim:
+            raise _Skip
         from numba.cuda.cudadrv import nvvm
         add(Check("NVVM", "ok", "version " + ".".join(map(str, nvvm.NVVM().get_version()))))
+    except _Skip:
+        pass
     except Exception as exc:
         add(Check("NVVM", "FAIL", f"not loadable ({type(exc).__name__}: {exc})",
                   "pip install 'numba-cuda[cu13]' (brings nvidia-cuda-nvcc's libNVVM), or point "
