@@ -94,6 +94,36 @@ def kernel_rows(smoke, cupy, kernels):
     smoke.row("bias_relu_vjp_2^20", lambda: vjp(kernels.bias_relu_vjp, y, cupy.where(y > 0, g2, 0)))
 
 
+def cubin_row(cupy, kernels):
+    """The cubin launch path (GPUGRAD_LAUNCH=cubin: the disk-cached cubin launched through CuPy) on
+    the same operands as the default Numba path: both must give CuPy/cuBLAS's answer."""
+    import os
+    from gpugrad.kernels import _launch
+    rng = cupy.random.default_rng(2)
+    a = rng.standard_normal((1000, 1030), dtype=cupy.float32)
+    bt = rng.standard_normal((777, 1030), dtype=cupy.float32)
+    bias = rng.standard_normal(777, dtype=cupy.float32)
+    x = rng.standard_normal(1 << 20, dtype=cupy.float32)
+    saved = dict(_launch._jitted), dict(_launch._streams), os.environ.get("GPUGRAD_LAUNCH")
+    os.environ["GPUGRAD_LAUNCH"] = "cubin"
+    _launch._jitted.clear()
+    _launch._streams.clear()
+    try:
+        mm = _close(cupy, kernels.matmul(a, bt, trans_b=True, bias=bias, relu=True),
+                    cupy.maximum(a @ bt.T + bias, 0), 1e-5)
+        r = _close(cupy, kernels.relu(x), cupy.maximum(x, 0), 0)
+    finally:
+        _launch._jitted.clear()
+        _launch._jitted.update(saved[0])
+        _launch._streams.clear()
+        _launch._streams.update(saved[1])
+        if saved[2] is None:
+            os.environ.pop("GPUGRAD_LAUNCH", None)
+        else:
+            os.environ["GPUGRAD_LAUNCH"] = saved[2]
+    return {"ok": mm["ok"] and r["ok"], "matmul_nt_bias_relu": mm, "relu": r}
+
+
 def graphed_row(gg):
     from gpugrad.commands.bench.mlp import batch_data, initial_state
     import gpugrad.nn.functional as F
@@ -209,6 +239,7 @@ def main(argv=None) -> int:
     import cupy
     from gpugrad import kernels
     kernel_rows(smoke, cupy, kernels)
+    smoke.row("cubin_launch_path", lambda: cubin_row(cupy, kernels))
     smoke.row("graphed_small_step_3_replays", lambda: graphed_row(gg))
     headline_rows(smoke, cupy, gg, kernels)
     print(f"smoke: {len(smoke.doc['failed'])} failed {smoke.doc['failed']}, {smoke.doc['seconds']} s", flush=True)

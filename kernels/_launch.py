@@ -217,7 +217,8 @@ def launch_stream(xp, like=None):
     key = (dev, ptr)
     s = _streams.get(key)
     if s is None:
-        s = _streams[key] = numba_cuda().external_stream(ptr)
+        # the cubin path launches through CuPy on its current stream: no Numba stream is needed
+        s = _streams[key] = ptr if launch_path() == "cubin" else numba_cuda().external_stream(ptr)
     from gpugrad.backends import cuda_runtime   # (loaded by now; imported here to keep this module light)
     if cuda_runtime.capture_watch() is not None:
         cuda_runtime.note_launch_stream(ptr, "a Numba kernel")
@@ -318,9 +319,62 @@ JIT_OPTIONS = {"debug": False, "opt": True}
 _jitted: dict = {}
 
 
+def launch_path() -> str:
+    """"numba" (Numba's dispatcher, the default) or "cubin" (the cached cubin launched through CuPy,
+    kernels/_cubin.py), from GPUGRAD_LAUNCH; the simulator always uses Numba's."""
+    path = os.environ.get("GPUGRAD_LAUNCH", "numba")
+    if path not in ("numba", "cubin"):
+        raise ValueError(f"GPUGRAD_LAUNCH={path!r}: use 'numba' or 'cubin'")
+    return "numba" if simulator_enabled() else path
+
+
+def device_cc(dev: int) -> tuple:
+    """The compute capability of CUDA device ``dev`` (cached)."""
+    cc = _ccs.get(dev)
+    if cc is None:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(dev)
+        cc = _ccs[dev] = (int(props["major"]), int(props["minor"]))
+    return cc
+
+
+_ccs: dict = {}
+
+
+class _CubinDispatcher:
+    """``kernel[grid, block, stream](*args)`` like Numba's, launching the cached cubin through CuPy on
+    CuPy's current stream (the stream Numba would have been given). The launcher of each launch
+    configuration is made once (a small dict of them per kernel)."""
+
+    def __init__(self, spec: KernelSpec):
+        from . import _cubin
+        self.spec = spec
+        self._launch = _cubin.launch
+        self._configs: dict = {}
+
+    def __getitem__(self, config):
+        key = (config[0], config[1])
+        fn = self._configs.get(key)
+        if fn is None:
+            grid = config[0] if isinstance(config[0], tuple) else (config[0],)
+            block = config[1] if isinstance(config[1], tuple) else (config[1],)
+            spec, launch = self.spec, self._launch
+
+            def fn(*args):
+                launch(spec, grid, block, args)
+
+            if len(self._configs) > 256:      # (grids follow shapes: keep the dict bounded)
+                self._configs.clear()
+            self._configs[key] = fn
+        return fn
+
+
 def jit_kernel(spec: KernelSpec):
-    """The ``cuda.jit`` dispatcher for ``spec``, compiled on first use and cached."""
+    """The ``cuda.jit`` dispatcher for ``spec``, compiled on first use and cached (or, with
+    GPUGRAD_LAUNCH=cubin, a launcher of its cached cubin)."""
     k = _jitted.get((spec.name, spec.dtype))
+    if k is None and launch_path() == "cubin":
+        k = _jitted[(spec.name, spec.dtype)] = _CubinDispatcher(spec)
     if k is None:
         cuda = numba_cuda()
         k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature, **JIT_OPTIONS)(spec.build())
