@@ -219,10 +219,22 @@ def launch_stream(xp, like=None):
     if s is None:
         # the cubin path launches through CuPy on its current stream: no Numba stream is needed
         s = _streams[key] = ptr if launch_path() == "cubin" else numba_cuda().external_stream(ptr)
-    from gpugrad.backends import cuda_runtime   # (loaded by now; imported here to keep this module light)
-    if cuda_runtime.capture_watch() is not None:
-        cuda_runtime.note_launch_stream(ptr, "a Numba kernel")
+    rt = _runtime()
+    if rt.capture_watch() is not None:
+        rt.note_launch_stream(ptr, "a Numba kernel")
     return s
+
+
+_rt = None
+
+
+def _runtime():
+    """gpugrad.backends.cuda_runtime, imported once (an import statement per launch costs ~1 us)."""
+    global _rt
+    if _rt is None:
+        from gpugrad.backends import cuda_runtime
+        _rt = cuda_runtime
+    return _rt
 
 
 def device_guard(xp, x):
