@@ -230,3 +230,33 @@ def launch(spec: L.KernelSpec, grid: tuple, block: tuple, args) -> None:
 
 
 from gpugrad.backends import cuda_runtime as _cuda_runtime  # noqa: E402  (light: imports nothing of gpugrad)
+
+
+class _CubinDispatcher:
+    """``kernel[grid, block, stream](*args)`` like Numba's, launching the cached cubin through CuPy on
+    CuPy's current stream (the stream Numba would have been given). The launcher of each launch
+    configuration is made once (a small dict of them per kernel)."""
+
+    def __init__(self, spec: L.KernelSpec):
+        self.spec = spec
+        self._launch = launch
+        self._configs: dict = {}
+
+    def __getitem__(self, config):
+        key = (config[0], config[1])
+        fn = self._configs.get(key)
+        if fn is None:
+            grid = config[0] if isinstance(config[0], tuple) else (config[0],)
+            block = config[1] if isinstance(config[1], tuple) else (config[1],)
+            spec, launch = self.spec, self._launch
+
+            def fn(*args):
+                launch(spec, grid, block, args)
+
+            if len(self._configs) > 256:      # (grids follow shapes: keep the dict bounded)
+                self._configs.clear()
+            self._configs[key] = fn
+        return fn
+
+
+L.cubin_dispatcher = _CubinDispatcher

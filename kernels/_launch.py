@@ -353,32 +353,9 @@ def device_cc(dev: int) -> tuple:
 _ccs: dict = {}
 
 
-class _CubinDispatcher:
-    """``kernel[grid, block, stream](*args)`` like Numba's, launching the cached cubin through CuPy on
-    CuPy's current stream (the stream Numba would have been given). The launcher of each launch
-    configuration is made once (a small dict of them per kernel)."""
-
-    def __init__(self, spec: KernelSpec):
-        from . import _cubin
-        self.spec = spec
-        self._launch = _cubin.launch
-        self._configs: dict = {}
-
-    def __getitem__(self, config):
-        key = (config[0], config[1])
-        fn = self._configs.get(key)
-        if fn is None:
-            grid = config[0] if isinstance(config[0], tuple) else (config[0],)
-            block = config[1] if isinstance(config[1], tuple) else (config[1],)
-            spec, launch = self.spec, self._launch
-
-            def fn(*args):
-                launch(spec, grid, block, args)
-
-            if len(self._configs) > 256:      # (grids follow shapes: keep the dict bounded)
-                self._configs.clear()
-            self._configs[key] = fn
-        return fn
+#: Makes the launcher of a kernel on the cubin path (set by kernels/_cubin.py when it loads, which
+#: jit_kernel asks for by name: _cubin builds on this module, not the other way round).
+cubin_dispatcher = None
 
 
 def jit_kernel(spec: KernelSpec):
@@ -386,7 +363,10 @@ def jit_kernel(spec: KernelSpec):
     GPUGRAD_LAUNCH=cubin, a launcher of its cached cubin)."""
     k = _jitted.get((spec.name, spec.dtype))
     if k is None and launch_path() == "cubin":
-        k = _jitted[(spec.name, spec.dtype)] = _CubinDispatcher(spec)
+        if cubin_dispatcher is None:
+            import importlib
+            importlib.import_module(f"{__package__}._cubin")   # registers cubin_dispatcher
+        k = _jitted[(spec.name, spec.dtype)] = cubin_dispatcher(spec)
     if k is None:
         cuda = numba_cuda()
         k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature, **JIT_OPTIONS)(spec.build())

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .launch import launched_world_size
+from ..backends.cuda_runtime import is_available
 from ..cuda import default_device
 
 __all__ = ["init", "is_initialized", "get_rank", "get_world_size", "get_local_rank", "get_backend",
@@ -63,7 +64,6 @@ def init(backend: str | None = None, device: str | None = None):
     # local rank from MPI's shared-memory split, else the launcher's variable.
     if name != "mpi" and (device is None or str(device).startswith("cuda")):
         from .nccl_backend import launcher_local_rank, select_device
-        from ..backends.cuda_runtime import is_available
         local = b.local_rank if getattr(b, "local_size", 1) > 1 else launcher_local_rank()
         if local is not None:
             select_device(local, cuda_started=lambda: is_available.cache_info().currsize > 0)

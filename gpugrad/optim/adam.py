@@ -57,7 +57,7 @@ class Adam(Optimizer):
                 seen_group = group
                 corrections = advance_step_count(
                     backend, self._group_states(group, _new_adam_state), group["lr"], b1, b2,
-                    all_states=list(self.state.values()))
+                    all_states=list(self.state.values()), cache=self.__dict__.setdefault("_corrections", {}))
             adam_update(backend, p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
                         group["weight_decay"], self._decoupled, amsgrad=group["amsgrad"],
                         maximize=group["maximize"], bias_corrections=corrections.get(id(state)))
@@ -143,7 +143,7 @@ def _adam_fused(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decou
         backend.elementwise("adam")(*args)
 
 
-def advance_step_count(backend, states, lr, beta1, beta2, all_states=None) -> dict:
+def advance_step_count(backend, states, lr, beta1, beta2, all_states=None, cache=None) -> dict:
     """Advance the step count of every state in ``states`` by one on the device, and compute the
     bias corrections once per count (in float64 by one thread: no per-element pow). Returns
     {id(state): its corrections array, [lr / (1 - beta1^t), sqrt(1 - beta2^t)]}.
@@ -152,8 +152,10 @@ def advance_step_count(backend, states, lr, beta1, beta2, all_states=None) -> di
     common case) advance it with one launch. A count also held by a state of ``all_states`` not
     stepped now is copied first (the holders split); a host count (a new or restored state) becomes
     a device array. Counts and corrections persist across steps (a captured graph advances them on
-    every replay), so making one is noted as lazy state (cuda_runtime.note_lazy_state)."""
+    every replay), so making one is noted as lazy state (cuda_runtime.note_lazy_state). ``cache``:
+    where the corrections arrays are kept (an optimizer's own dict; default a module-wide one)."""
     xp = backend.xp
+    corrections = _CORRECTIONS if cache is None else cache
     all_states = states if all_states is None else all_states
     by_source: dict = {}
     for st in states:
@@ -171,18 +173,19 @@ def advance_step_count(backend, states, lr, beta1, beta2, all_states=None) -> di
                 note_lazy_state(st, "step")
                 st["step"] = count
             src = count
-        entry = _CORRECTIONS.get(id(src))
+        entry = corrections.get(id(src))
         if entry is None or entry[0] is not src:
-            note_lazy_state(_CORRECTIONS, id(src))
-            entry = _CORRECTIONS[id(src)] = (src, xp.empty((2,), dtype=xp.float64))
+            note_lazy_state(corrections, id(src))
+            entry = corrections[id(src)] = (src, xp.empty((2,), dtype=xp.float64))
         backend.elementwise("adam_step")(float(lr), float(beta1), float(beta2), src, entry[1], size=1)
         for st in sts:
             out[id(st)] = entry[1]
     return out
 
 
-#: id(step count array) -> (that array, its bias corrections array). The array is kept in the entry
-#: so a reused id is never mistaken for it; an entry is replaced when its id comes back.
+#: id(step count array) -> (that array, its bias corrections array), for callers without a cache of
+#: their own (Adam.step keeps one per optimizer, dropped with it). The array is kept in the entry so
+#: a reused id is never mistaken for it.
 _CORRECTIONS: dict = {}
 
 
