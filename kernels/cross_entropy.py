@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import _launch as L
 
 THREADS = 256
@@ -192,12 +194,20 @@ def _check(name, x, t, w):
     return xp, dt
 
 
+def _sim_safe(xp, *arrays):
+    """The simulator copies every argument back after a launch, which fails on a read-only NumPy
+    array (a broadcast view, say): give it a copy of those. On a GPU the arrays pass as they are."""
+    if xp is not np:
+        return arrays
+    return tuple(a if a.flags.writeable else a.copy() for a in arrays)
+
+
 def cross_entropy(x, t, w=None, *, ignore_index=-100, label_smoothing=0.0, mean=True):
     """[loss, denominator] as a 2-element array of x's dtype (see the module doc); one launch."""
     xp, dt = _check("cross_entropy", x, t, w)
     out = xp.empty(2, dtype=dt)
     kernel = L.jit_kernel(_SPECS[dt.name]["cross_entropy"])
-    wv = L.dummy_vector(xp, dt) if w is None else w
+    x, t, wv = _sim_safe(xp, x, t, L.dummy_vector(xp, dt) if w is None else w)
     with L.device_guard(xp, x):
         kernel[1, THREADS, L.launch_stream(xp)](x, t, wv, int(w is not None), int(ignore_index),
                                                 dt.type(label_smoothing), int(mean), out)
@@ -212,7 +222,7 @@ def cross_entropy_vjp(g, x, t, w=None, *, ignore_index=-100, label_smoothing=0.0
     if g.dtype != dt:
         g = g.astype(dt)
     kernel = L.jit_kernel(_SPECS[dt.name]["cross_entropy_vjp"])
-    wv = L.dummy_vector(xp, dt) if w is None else w
+    g, x, t, wv = _sim_safe(xp, g, x, t, L.dummy_vector(xp, dt) if w is None else w)
     with L.device_guard(xp, x):
         kernel[1, THREADS, L.launch_stream(xp)](g, x, t, wv, int(w is not None), int(ignore_index),
                                                 dt.type(label_smoothing), int(mean), dx)
