@@ -13,6 +13,13 @@ How it works, and the contract it puts on ``step``:
   then launches the graph; later calls only copy inputs and launch. Every call therefore does
   exactly one real step, and the results equal the eager ones.
 * Returned tensors are static: each replay overwrites them (read ``.item()`` before the next call).
+* The capture runs in thread-local mode (GPUGRAD_CAPTURE_MODE): an unsafe CUDA call from this
+  thread during it (a host sync, the legacy default stream) is an error, not a silently incomplete
+  graph. Two hazards CUDA cannot see are refused too (CaptureRefused): a gpugrad kernel launched on
+  another stream (it would run once, not be recorded), and persistent state first made inside the
+  capture (optimizer state of a parameter that had no gradient in call 1, a device step count):
+  the graph would re-initialise it on every replay. The latter is undone, the call runs eagerly
+  (making that state: the warm-up) and a later call captures.
 * ``step`` must not wait for the host inside (``.item()``, ``.numpy()``, printing). Python values
   it reads are frozen into the graph at capture: the optimizers pass the learning rate and their
   other hyper-parameters (momentum, betas, eps, weight decay) to the fused update kernels as
@@ -32,7 +39,8 @@ from __future__ import annotations
 import warnings
 
 from . import cpu_graph
-from .backends.cuda_runtime import allocator_for, register_graph_pool, unregister_graph_pool
+from .backends.cuda_runtime import (CaptureWatch, allocator_for, register_graph_pool, set_capture_watch,
+                                    unregister_graph_pool)
 from .tensor import Tensor
 
 
@@ -64,6 +72,7 @@ class GraphedStep:
         self._graph_pool = None   # the captured graph's private pool: held here, never by gg.cuda
         self.eager_reason = None  # cpu: why the step could not be captured (it then runs eagerly)
         self._first_tape = None   # cpu: the first of the two captures, checked against the second
+        self._refusals = 0        # cuda: captures refused so far (CaptureRefused)
 
     def __call__(self, *inputs):
         self._copy_inputs(inputs)
@@ -96,7 +105,22 @@ class GraphedStep:
                 self._first_tape = None
                 self._outputs, self._replay = out, replay
             return out
-        self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs, owner=self)
+        try:
+            self._outputs, self._replay = _capture_cuda(self.step, self.static_inputs, owner=self)
+        except CaptureRefused as exc:
+            # State made inside the capture: nothing of the step ran (a capture records, it does
+            # not execute) and that state was undone, so run the step eagerly now, which makes it
+            # for real (the warm-up), and capture again on the next call. Cross-stream work already
+            # ran for real: that is the user's error to see.
+            self._refusals += 1
+            if not exc.retry:
+                self.eager_reason = str(exc)
+                raise
+            if self._refusals >= 3:
+                self.eager_reason = str(exc)
+                warnings.warn(f"{exc} Refused {self._refusals} times: it runs eagerly from now on.",
+                              RuntimeWarning, stacklevel=2)
+            return self.step(*self.static_inputs)
         self._replay()
         return self._outputs
 
@@ -116,9 +140,59 @@ class GraphedStep:
             static._data[...] = new._data
 
 
+#: Capture mode: "thread_local" (default) makes an unsafe CUDA call from this thread during the
+#: capture (a host sync, a legacy-stream launch, a cudaMalloc outside the private pool's wrapper) an
+#: error instead of silently leaving work out of the graph; "global" extends that to every thread;
+#: "relaxed" is CuPy's default, kept as an escape hatch (GPUGRAD_CAPTURE_MODE=relaxed).
+CAPTURE_MODES = ("thread_local", "global", "relaxed")
+
+
+def capture_mode() -> str:
+    import os
+    mode = os.environ.get("GPUGRAD_CAPTURE_MODE", "thread_local")
+    if mode not in CAPTURE_MODES:
+        raise ValueError(f"graphed: GPUGRAD_CAPTURE_MODE={mode!r}; use one of {', '.join(CAPTURE_MODES)}")
+    return mode
+
+
+class CaptureRefused(RuntimeError):
+    """The capture recorded a wrong graph (cross-stream work, or state first made inside it).
+    ``retry``: True when running the step eagerly once fixes it (state made inside the capture)."""
+
+    def __init__(self, message: str, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+def _relaxed_allocator(alloc):
+    """``alloc`` with the thread's capture mode switched to relaxed around each call: cudaMalloc is an
+    unsafe call under a global/thread-local capture, and CuPy's pool calls it when the private pool
+    grows (PyTorch's allocator does the same swap, CUDAStreamCaptureModeGuard). The memory is the
+    graph's for good: the private pool never frees it before the graph goes."""
+    try:
+        from cuda.bindings import driver
+    except ImportError:   # no cuda-bindings: capture relaxed (see _capture_cuda)
+        return None
+    relaxed = driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED
+
+    def malloc(size):
+        err, previous = driver.cuThreadExchangeStreamCaptureMode(relaxed)
+        try:
+            return alloc(size)
+        finally:
+            driver.cuThreadExchangeStreamCaptureMode(previous)
+
+    return malloc
+
+
 def _capture_cuda(step, static_inputs, owner):
-    """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay)."""
+    """Capture ``step`` as a CUDA graph on a side stream with a private pool; return (outputs, replay).
+
+    Raises CaptureRefused (after undoing any state the step made) when the step launched gpugrad
+    work on another stream or first made persistent state inside the capture: such a graph would
+    replay without that work, or re-initialise that state on every replay."""
     import cupy
+    runtime = cupy.cuda.runtime
 
     current = cupy.cuda.get_current_stream()
     stream = cupy.cuda.Stream(non_blocking=True)
@@ -126,21 +200,48 @@ def _capture_cuda(step, static_inputs, owner):
     pool = cupy.cuda.MemoryPool()
     # Registered before capturing, so peak tracking counts what the capture allocates.
     register_graph_pool(owner, pool)
+    mode = capture_mode()
+    alloc = allocator_for(pool)
+    if mode != "relaxed":
+        guarded = _relaxed_allocator(alloc)
+        alloc, mode = (alloc, "relaxed") if guarded is None else (guarded, mode)
+    mode_flag = {"thread_local": runtime.streamCaptureModeThreadLocal,
+                 "global": runtime.streamCaptureModeGlobal,
+                 "relaxed": runtime.streamCaptureModeRelaxed}[mode]
+    watch = CaptureWatch(stream.ptr)
     try:
-        with cupy.cuda.using_allocator(allocator_for(pool)), stream:
-            stream.begin_capture()
+        with cupy.cuda.using_allocator(alloc), stream:
+            stream.begin_capture(mode=mode_flag)
+            set_capture_watch(watch)
             try:
                 out = step(*static_inputs)
             except Exception as exc:
+                set_capture_watch(None)
                 try:
                     stream.end_capture()
                 except Exception:  # the capture is already invalidated; the original error matters
                     pass
+                watch.rollback()
                 raise RuntimeError(
                     f"graphed: capturing the step failed ({type(exc).__name__}: {exc}). A step that "
                     f"waits for the host inside (.item(), .numpy(), print of a tensor) cannot be "
                     f"captured; move those outside the step.") from exc
+            set_capture_watch(None)
             graph = stream.end_capture()
+        if watch.cross_stream or watch.lazy:
+            made = sorted({f"{type(c).__name__}[{getattr(k, 'shape', k)!r}]" for c, k, _ in watch.lazy})
+            watch.rollback()
+            if watch.cross_stream:
+                raise CaptureRefused(
+                    f"graphed: the step launched work on a stream other than the capturing one "
+                    f"({'; '.join(watch.cross_stream[:3])}): it ran at once instead of being recorded, "
+                    f"so the graph would replay without it. Launch everything on the current stream "
+                    f"(no `with cupy.cuda.Stream():` inside the step). That work may have read unset "
+                    f"buffers: rebuild the model state before going on.", retry=False)
+            raise CaptureRefused(
+                f"graphed: the step first made persistent state inside the capture ({', '.join(made)}); "
+                f"the graph would re-initialise it on every replay. It was undone; the step runs "
+                f"eagerly once more (a warm-up that makes it) and is captured on a later call.", retry=True)
     except BaseException:
         # Leave nothing behind: the owner neither keeps nor counts the pool of a failed capture
         # (the pool and the side stream go when this frame does).

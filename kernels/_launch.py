@@ -36,8 +36,45 @@ def simulator_enabled() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
+_numba_checked = False
+
+#: The oldest numba-cuda with the DLPack-first launch path gpugrad relies on (CuPy arrays zero-copy,
+#: no CUDA-array-interface sync per launch).
+MIN_NUMBA_CUDA = (0, 30)
+
+
+def distribution_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (e.g. "numba-cuda"), or None."""
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def numba_cuda_version_error(version: str | None) -> str | None:
+    """Why this numba-cuda cannot run gpugrad's kernels (None when it can)."""
+    import re
+    if version is None:
+        return "numba-cuda is not installed: pip install 'numba-cuda[cu13]>=0.30,<0.31'"
+    if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) < MIN_NUMBA_CUDA:
+        return (f"numba-cuda {version} is older than {'.'.join(map(str, MIN_NUMBA_CUDA))}, which gpugrad "
+                f"needs for launching on CuPy arrays through DLPack (older ones go through the CUDA array "
+                f"interface and wait for the host on every launch): pip install "
+                f"'numba-cuda[cu13]>=0.30,<0.31'")
+    return None
+
+
 def numba_cuda():
-    """Import ``numba.cuda`` on first use, with an actionable error if it is missing."""
+    """Import ``numba.cuda`` on first use, with an actionable error if it is missing or older than
+    the DLPack-first launch path (gpugrad/commands/doctor.py, MIN_NUMBA_CUDA)."""
+    global _numba_checked
+    if not _numba_checked:
+        err = numba_cuda_version_error(distribution_version("numba-cuda"))
+        if err is not None:
+            raise ImportError(f"gpugrad.kernels: {err} (or pip install 'gpugrad[cuda13]'; "
+                              f"`gpugrad doctor` checks the whole toolchain)")
+        _numba_checked = True
     try:
         from numba import cuda
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -45,7 +82,20 @@ def numba_cuda():
             "gpugrad.kernels needs numba-cuda: pip install 'gpugrad[cuda13]' "
             "(or 'numba-cuda[cu13]>=0.30,<0.31')") from exc
     _quiet_low_occupancy_warnings()
+    _no_array_interface_sync()
     return cuda
+
+
+def _no_array_interface_sync() -> None:
+    """gpugrad launches every kernel on the stream that made its operands (CuPy's current one), so
+    Numba's synchronisation of the producer's stream on each CUDA-array-interface import is a host
+    wait per array per launch for nothing: turn it off unless the user set it."""
+    os.environ.setdefault("NUMBA_CUDA_ARRAY_INTERFACE_SYNC", "0")
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # other numba-cuda layouts
+        from numba.core import config
+    config.CUDA_ARRAY_INTERFACE_SYNC = int(os.environ["NUMBA_CUDA_ARRAY_INTERFACE_SYNC"])
 
 
 def _quiet_low_occupancy_warnings() -> None:
@@ -167,8 +217,24 @@ def launch_stream(xp, like=None):
     key = (dev, ptr)
     s = _streams.get(key)
     if s is None:
-        s = _streams[key] = numba_cuda().external_stream(ptr)
+        # the cubin path launches through CuPy on its current stream: no Numba stream is needed
+        s = _streams[key] = ptr if launch_path() == "cubin" else numba_cuda().external_stream(ptr)
+    rt = _runtime()
+    if rt.capture_watch() is not None:
+        rt.note_launch_stream(ptr, "a Numba kernel")
     return s
+
+
+_rt = None
+
+
+def _runtime():
+    """gpugrad.backends.cuda_runtime, imported once (an import statement per launch costs ~1 us)."""
+    global _rt
+    if _rt is None:
+        from gpugrad.backends import cuda_runtime
+        _rt = cuda_runtime
+    return _rt
 
 
 def device_guard(xp, x):
@@ -265,9 +331,42 @@ JIT_OPTIONS = {"debug": False, "opt": True}
 _jitted: dict = {}
 
 
+def launch_path() -> str:
+    """"numba" (Numba's dispatcher, the default) or "cubin" (the cached cubin launched through CuPy,
+    kernels/_cubin.py), from GPUGRAD_LAUNCH; the simulator always uses Numba's."""
+    path = os.environ.get("GPUGRAD_LAUNCH", "numba")
+    if path not in ("numba", "cubin"):
+        raise ValueError(f"GPUGRAD_LAUNCH={path!r}: use 'numba' or 'cubin'")
+    return "numba" if simulator_enabled() else path
+
+
+def device_cc(dev: int) -> tuple:
+    """The compute capability of CUDA device ``dev`` (cached)."""
+    cc = _ccs.get(dev)
+    if cc is None:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(dev)
+        cc = _ccs[dev] = (int(props["major"]), int(props["minor"]))
+    return cc
+
+
+_ccs: dict = {}
+
+
+#: Makes the launcher of a kernel on the cubin path (set by kernels/_cubin.py when it loads, which
+#: jit_kernel asks for by name: _cubin builds on this module, not the other way round).
+cubin_dispatcher = None
+
+
 def jit_kernel(spec: KernelSpec):
-    """The ``cuda.jit`` dispatcher for ``spec``, compiled on first use and cached."""
+    """The ``cuda.jit`` dispatcher for ``spec``, compiled on first use and cached (or, with
+    GPUGRAD_LAUNCH=cubin, a launcher of its cached cubin)."""
     k = _jitted.get((spec.name, spec.dtype))
+    if k is None and launch_path() == "cubin":
+        if cubin_dispatcher is None:
+            import importlib
+            importlib.import_module(f"{__package__}._cubin")   # registers cubin_dispatcher
+        k = _jitted[(spec.name, spec.dtype)] = cubin_dispatcher(spec)
     if k is None:
         cuda = numba_cuda()
         k = _jitted[(spec.name, spec.dtype)] = cuda.jit(spec.signature, **JIT_OPTIONS)(spec.build())

@@ -38,15 +38,15 @@ def _host_source(name: str, ins, outs, body: str) -> str:
         params = ["long n"]
         reads = []
         for typ, var, raw in ins:
-            ctype = T if typ == "T" else KERNEL_CTYPES[typ]
+            ctype = T if typ in "TS" else KERNEL_CTYPES[typ]
             params.append(f"const {ctype}* {var}_")
             reads.append(f"const {ctype}* {var} = {var}_;" if raw else f"const {ctype} {var} = {var}_[i];")
-        for typ, var, _ in outs:
-            ctype = T if typ == "T" else KERNEL_CTYPES[typ]
+        for typ, var, raw in outs:   # (S, the state's type, is T here: same-dtype state)
+            ctype = T if typ in "TS" else KERNEL_CTYPES[typ]
             params.append(f"{ctype}* {var}_")
-            reads.append(f"{ctype}& {var} = {var}_[i];")
+            reads.append(f"{ctype}* {var} = {var}_;" if raw else f"{ctype}& {var} = {var}_[i];")
         funcs.append(f'extern "C" void {name}_{T}({", ".join(params)}) {{\n'
-                     f"  typedef {T} T;\n  for (long i = 0; i < n; ++i) {{\n    "
+                     f"  typedef {T} T; typedef {T} S;\n  for (long i = 0; i < n; ++i) {{\n    "
                      + "\n    ".join(reads) + f"\n    {body}\n  }}\n}}\n")
     return "".join(funcs)
 
@@ -71,19 +71,19 @@ class HostElementwiseKernel:
         ins, outs, _ = cuda_backend.ELEMENTWISE_KERNELS[name]
         self.lib, self.name, self.ins, self.outs = lib, name, kernel_params(ins), kernel_params(outs)
 
-    def __call__(self, *args):
+    def __call__(self, *args, size=None):
         nin, nout = len(self.ins), len(self.outs)
         assert len(args) in (nin, nin + nout), f"{self.name}: {len(args)} arguments"
         arrays = [a for a, (typ, _, raw) in zip(args, self.ins + self.outs)
-                  if typ == "T" and isinstance(a, np.ndarray) and not raw]
-        t = arrays[0].dtype
+                  if typ in "TS" and isinstance(a, np.ndarray) and not raw]
+        t = arrays[0].dtype if arrays else np.dtype(np.float64)   # (a kernel of raw arrays only)
         assert all(a.dtype == t for a in arrays), f"{self.name}: T is ambiguous"
-        shape = np.broadcast_shapes(*(a.shape for a, (_, _, raw) in zip(args, self.ins)
-                                      if isinstance(a, np.ndarray) and not raw))
+        shape = (size,) if size is not None else np.broadcast_shapes(
+            *(a.shape for a, (_, _, raw) in zip(args, self.ins) if isinstance(a, np.ndarray) and not raw))
         n = int(np.prod(shape))
         keep, ptrs = [], []
         for a, (typ, var, raw) in zip(args[:nin], self.ins):
-            dtype = t if typ == "T" else np.dtype(_NPTYPE[typ])
+            dtype = t if typ in "TS" else np.dtype(_NPTYPE[typ])
             if raw:
                 assert isinstance(a, np.ndarray) and a.dtype == dtype, f"{self.name}: raw {var}"
                 arr = a
@@ -93,8 +93,8 @@ class HostElementwiseKernel:
             ptrs.append(arr.ctypes.data_as(ctypes.c_void_p))
         outs = list(args[nin:]) or [np.empty(shape, t if typ == "T" else _NPTYPE[typ])
                                     for typ, _, _ in self.outs]
-        for o in outs:
-            assert o.shape == shape and o.flags.c_contiguous, f"{self.name}: output {o.shape} vs {shape}"
+        for o, (_, _, raw) in zip(outs, self.outs):
+            assert raw or (o.shape == shape and o.flags.c_contiguous), f"{self.name}: output {o.shape} vs {shape}"
             ptrs.append(o.ctypes.data_as(ctypes.c_void_p))
         getattr(self.lib, f"{self.name}_{'float' if t == np.float32 else 'double'}")(ctypes.c_long(n), *ptrs)
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -212,7 +212,7 @@ def test_adagrad_update_matches_the_cpu_formula(backends, dtype, lr_decay, weigh
 def test_every_optimizer_kernel_is_exercised_here():
     """A kernel added to ELEMENTWISE_KERNELS without a host test above fails here."""
     optimizer_kernels = {n for n in cuda_backend.ELEMENTWISE_KERNELS if not n.startswith(("sigmoid", "relu"))}
-    assert optimizer_kernels == {"sgd", "sgd_momentum", "adam", "adam_amsgrad", "rmsprop", "rmsprop_momentum",
+    assert optimizer_kernels == {"sgd", "sgd_momentum", "adam", "adam_amsgrad", "adam_step", "rmsprop", "rmsprop_momentum",
                                  "rmsprop_centered", "rmsprop_centered_momentum", "adagrad"}
 
 
@@ -233,3 +233,28 @@ def test_activation_kernels_match_the_cpu_formulas(backends, dtype):
         np.testing.assert_allclose(got, want, **_tol(dtype))
     y = np.maximum(z, 0)
     np.testing.assert_allclose(gpu.relu_vjp(g, y), cpu.relu_vjp(g, y), **_tol(dtype))
+
+
+def test_adam_step_counts_advance_once_per_group_and_split_when_a_holder_sits_out(backends):
+    """Issue 23: one launch advances the shared count of a group's states (not one per parameter),
+    its bias corrections are PyTorch's (float64, from the count); a state stepped alone later gets
+    its own count, continuing from the shared one, while the others keep theirs."""
+    from gpugrad.optim.adam import advance_step_count
+    gpu, _ = backends
+    launches = []
+    real = gpu.elementwise
+
+    def counting(name):
+        launches.append(name)
+        return real(name)
+
+    gpu.elementwise = counting
+    states = [{"step": 0} for _ in range(3)]
+    for t in (1, 2):
+        bc = advance_step_count(gpu, states, 0.01, 0.9, 0.999)
+        assert launches.count("adam_step") == t
+        assert len({id(states[0]["step"])} | {id(s["step"]) for s in states}) == 1
+        np.testing.assert_array_equal(bc[id(states[0])], [0.01 / (1 - 0.9 ** t), (1 - 0.999 ** t) ** 0.5])
+    advance_step_count(gpu, states[:1], 0.01, 0.9, 0.999, all_states=states)
+    assert states[0]["step"] is not states[1]["step"]
+    assert [int(s["step"][0]) for s in states] == [3, 2, 2]

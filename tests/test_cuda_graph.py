@@ -85,8 +85,12 @@ class _FakePool:
 
 
 class _FakeStream:
+    made = 0
+
     def __init__(self, non_blocking=False):
-        pass
+        _FakeStream.made += 1
+        self.ptr = 0x1000 * _FakeStream.made
+        self.capture_mode = None
 
     def record(self):
         return None
@@ -94,8 +98,9 @@ class _FakeStream:
     def wait_event(self, event):
         pass
 
-    def begin_capture(self):
-        pass
+    def begin_capture(self, mode=None):
+        self.capture_mode = mode
+        _FakeStream.last_capture = self
 
     def end_capture(self):
         return types.SimpleNamespace(launch=lambda stream: None)
@@ -121,7 +126,10 @@ def fake_cupy(monkeypatch):
         pools_made=[], get_default_memory_pool=lambda: default_pool,
         cuda=types.SimpleNamespace(get_current_stream=_FakeStream, Stream=_FakeStream,
                                    MemoryPool=memory_pool,
-                                   using_allocator=lambda allocator: contextlib.nullcontext()))
+                                   using_allocator=lambda allocator: contextlib.nullcontext(),
+                                   runtime=types.SimpleNamespace(streamCaptureModeGlobal=0,
+                                                                 streamCaptureModeThreadLocal=1,
+                                                                 streamCaptureModeRelaxed=2)))
     monkeypatch.setitem(sys.modules, "cupy", fake)
     return fake
 

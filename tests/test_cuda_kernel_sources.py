@@ -6,6 +6,7 @@ inputs as pointers, outputs by reference, T the array dtype) and compiled for fl
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -18,17 +19,30 @@ from helpers import KERNEL_CTYPES, kernel_params
 NVCC = shutil.which("nvcc")
 
 
+_CTYPES = dict(KERNEL_CTYPES, S="S")   # S: a second array type (an optimizer's state, e.g. float32 for float16)
+#: Kernels written for float16 parameters too (computed in float, state S): Adam's (issue 23).
+FLOAT16_KERNELS = ("adam", "adam_amsgrad", "adam_step")
+
+
 def _params(spec: str, output: bool) -> list[str]:
-    return [f"{KERNEL_CTYPES[typ]}& {name}" if output else f"const {KERNEL_CTYPES[typ]}* {name}" if raw
-            else f"const {KERNEL_CTYPES[typ]} {name}" for typ, name, raw in kernel_params(spec)]
+    return [(f"{_CTYPES[typ]}* {name}" if raw else f"{_CTYPES[typ]}& {name}") if output
+            else f"const {_CTYPES[typ]}* {name}" if raw
+            else f"const {_CTYPES[typ]} {name}" for typ, name, raw in kernel_params(spec)]
 
 
 def _source(name: str) -> str:
+    """The body as CuPy wraps it, instantiated for (T, S) = (float, float), (double, double) and
+    (float16, float): CuPy's float16 class, from its headers, for float16 parameters."""
     ins, outs, body = ELEMENTWISE_KERNELS[name]
     params = ", ".join(_params(ins, False) + _params(outs, True))
-    return (f"template <typename T>\n__device__ void gpugrad_{name}({params}) {{\n{body}\n}}\n"
-            f"template __device__ void gpugrad_{name}<float>({params.replace('T', 'float')});\n"
-            f"template __device__ void gpugrad_{name}<double>({params.replace('T', 'double')});\n")
+    types = [("float", "float"), ("double", "double")]
+    if name in FLOAT16_KERNELS:
+        types.append(("float16", "float"))
+    inst = "".join(f"template __device__ void gpugrad_{name}<{t}, {s}>("
+                   f"{params.replace('T', t).replace('S', s)});\n" for t, s in types)
+    return (f"#include <cassert>\n#include <cupy/float16.cuh>\n"
+            f"template <typename T, typename S>\n__device__ void gpugrad_{name}({params}) {{\n{body}\n}}\n"
+            + inst)
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
@@ -36,7 +50,9 @@ def _source(name: str) -> str:
 def test_fused_kernel_body_compiles_for_sm90(name, tmp_path):
     src = tmp_path / f"{name}.cu"
     src.write_text(_source(name))
-    result = subprocess.run([NVCC, "-arch=sm_90", "-rdc=true", "-c", str(src), "-o",
+    cupy = pytest.importorskip("cupy")   # its headers: the float16 class
+    include = os.path.join(os.path.dirname(cupy.__file__), "_core", "include")
+    result = subprocess.run([NVCC, "-arch=sm_90", "-rdc=true", "-I", include, "-c", str(src), "-o",
                              str(tmp_path / f"{name}.o")], capture_output=True, text=True)
     assert result.returncode == 0, f"{name}:\n{_source(name)}\n{result.stderr}"
 

@@ -242,6 +242,18 @@ class FakeCupy:
             def synchronize(self):
                 pass
 
+            def record(self):
+                return type("Event", (), {"done": True})()
+
+            def wait_event(self, event):
+                pass
+
+        class Stream(_Stream):   # the nccl backend's communication stream (issue 23)
+            ptr = 0xC0FFEE
+
+            def __init__(self, non_blocking=False):
+                pass
+
         @staticmethod
         def get_current_stream():
             return FakeCupy.cuda._Stream()

@@ -62,6 +62,8 @@ APP_LAZY_IMPORTS = {
     # bench: kernels 8.6, ddp 5.9, train_cpu 4.0, report 3.6 (shlex, platform probes), engine 1.6).
     ("gpugrad.commands.cli", "gpugrad.commands.predict"),
     ("gpugrad.commands.cli", "gpugrad.commands.evaluate"),
+    # `gpugrad doctor` loads the kernels registry and the CUDA runtime probes only when it runs.
+    ("gpugrad.commands.cli", "gpugrad.commands.doctor"),
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.ddp"),
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.engine"),
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.kernels"),

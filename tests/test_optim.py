@@ -266,13 +266,20 @@ def test_adam_state_with_a_device_step_counter_round_trips():
 def test_cuda_adam_moves_a_numpy_scalar_step_count_to_the_device(monkeypatch):
     # NumPy 2 scalars have a .device attribute too; the CUDA backend must still turn such a count
     # into a 1-element device array (advanced in place, so graph replays see it). NumPy stands in
-    # for CuPy, and the fused kernel only records the step count it is given.
+    # for CuPy; the step-count kernel advances the count it is given and records it, the update
+    # kernel does nothing.
     import types
 
     from gpugrad.optim.adam import adam_update
     seen = []
+
+    def advance(lr, b1, b2, step, bc, size):
+        step += 1
+        seen.append(step.copy())
+
     backend = types.SimpleNamespace(xp=np, fuses_elementwise=True,
-                                    elementwise=lambda name: lambda g, step, *rest: seen.append(step.copy()))
+                                    elementwise=lambda name: advance if name == "adam_step" else
+                                    (lambda *args: None))
     state = {"step": np.int64(3), "exp_avg": np.zeros(2), "exp_avg_sq": np.zeros(2)}
     for _ in range(2):
         adam_update(backend, np.zeros(2), np.ones(2), state, 0.1, 0.9, 0.999, 1e-8, 0.0, False)

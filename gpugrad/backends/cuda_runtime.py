@@ -92,6 +92,8 @@ class _PeakTracker:
 
 
 _tracker: _PeakTracker | None = None
+#: CuPy's allocator before peak tracking installed its wrapper (restored when tracking stops).
+_allocator_before_tracking = None
 
 
 def allocator_for(pool):
@@ -100,12 +102,20 @@ def allocator_for(pool):
 
 
 def track_peak_memory(enabled: bool = True) -> None:
-    """Start (or stop) recording peak GPU memory; off by default, as it costs a Python call per allocation."""
-    global _tracker
+    """Start (or stop) recording peak GPU memory; off by default, as it costs a Python call per
+    allocation. Stopping puts back the allocator CuPy had before tracking started (CuPy's own C
+    allocator, unless the user had set one), so no Python wrapper stays on the allocation path."""
+    global _tracker, _allocator_before_tracking
     import cupy
-    pool = cupy.get_default_memory_pool()
-    _tracker = _PeakTracker() if enabled else None
-    cupy.cuda.set_allocator(allocator_for(pool))
+    if enabled:
+        if _tracker is None:
+            _allocator_before_tracking = cupy.cuda.get_allocator()
+        _tracker = _PeakTracker()
+        cupy.cuda.set_allocator(_tracker.allocator(cupy.get_default_memory_pool()))
+    elif _tracker is not None:
+        _tracker = None
+        cupy.cuda.set_allocator(_allocator_before_tracking)
+        _allocator_before_tracking = None
 
 
 def reset_peak_memory_stats() -> None:
@@ -126,6 +136,57 @@ def memory_stats() -> dict:
     return {"used_bytes": sum(int(p.used_bytes()) for p in pools),
             "pool_bytes": sum(int(p.total_bytes()) for p in pools),
             "peak_bytes": None if _tracker is None else int(_tracker.peak)}
+
+
+# -- what a CUDA graph capture must refuse (gpugrad/cuda_graph.py) ------------------------------------
+class CaptureWatch:
+    """What happened during one capture that makes its graph wrong: work gpugrad launched on a stream
+    other than the capturing one (it ran at once instead of being recorded), and state first made
+    inside the capture (its initial values would be written by the graph on every replay, and were
+    never written for real). ``lazy`` holds (container, key, previous) to undo such state."""
+
+    def __init__(self, stream_ptr: int):
+        self.stream_ptr = stream_ptr
+        self.cross_stream: list[str] = []
+        self.lazy: list[tuple] = []
+
+    def rollback(self) -> None:
+        """Undo the state made inside the capture (newest first), so an eager run makes it for real."""
+        for container, key, previous in reversed(self.lazy):
+            if previous is _ABSENT:
+                container.pop(key, None)
+            else:
+                container[key] = previous
+        self.lazy.clear()
+
+
+_ABSENT = object()
+_watch: CaptureWatch | None = None
+
+
+def capture_watch() -> CaptureWatch | None:
+    """The watch of the capture in progress in this process, or None."""
+    return _watch
+
+
+def set_capture_watch(watch: CaptureWatch | None) -> None:
+    global _watch
+    _watch = watch
+
+
+def note_lazy_state(container, key, what: str = "") -> None:
+    """Call before ``container[key]`` is first set (or converted) to state that persists across
+    steps (optimizer state, a device step count). Outside a capture it does nothing; inside, the
+    capture is refused and the entry undone afterwards (see CaptureWatch)."""
+    if _watch is not None:
+        _watch.lazy.append((container, key, container.get(key, _ABSENT)))
+
+
+def note_launch_stream(ptr: int, what: str) -> None:
+    """Call with the stream a gpugrad kernel is about to be launched on: during a capture, a launch
+    on another stream is recorded as a hazard (the capture is then refused)."""
+    if _watch is not None and ptr != _watch.stream_ptr:
+        _watch.cross_stream.append(f"{what} on stream {ptr:#x}")
 
 
 def out_of_memory_error(op_name: str, device, exc: BaseException) -> MemoryError:

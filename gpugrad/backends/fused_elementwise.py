@@ -9,6 +9,8 @@ bodies with nvcc on a machine without a GPU (tests/test_cuda_kernel_sources.py).
 """
 from __future__ import annotations
 
+from . import cuda_runtime
+
 #: name -> (input params, output params, body), for cupy.ElementwiseKernel.
 ELEMENTWISE_KERNELS: dict[str, tuple[str, str, str]] = {}
 
@@ -26,7 +28,12 @@ def register_elementwise(kernels: dict) -> None:
 
 
 def compiled(name: str):
-    """The ``cupy.ElementwiseKernel`` of registered kernel ``name`` (built on first use, then cached)."""
+    """The ``cupy.ElementwiseKernel`` of registered kernel ``name`` (built on first use, then cached).
+    Called once per launch: during a CUDA graph capture it also checks the launch goes to the
+    capturing stream (cuda_runtime.note_launch_stream)."""
+    if cuda_runtime.capture_watch() is not None:
+        import cupy
+        cuda_runtime.note_launch_stream(cupy.cuda.get_current_stream().ptr, f"the fused kernel {name!r}")
     k = _compiled.get(name)
     if k is None:
         import cupy

@@ -55,6 +55,19 @@ class KernelBackend(ArrayBackend):
                                   bias=self._contig(b), relu=activation == "relu")
         return ArrayBackend.linear(self, x, w, b, activation)
 
+    #: cross_entropy of class targets as one fused kernel forward and one backward (nn/loss_fns.py)
+    fuses_cross_entropy = True
+
+    def fused_cross_entropy(self, x, t, w, ignore_index, label_smoothing, mean):
+        """[loss, denominator] of (N, C) logits ``x`` at int64 targets ``t`` (kernels/cross_entropy.py)."""
+        return self._k.cross_entropy(self._contig(x), self._contig(t), None if w is None else self._contig(w),
+                                     ignore_index=ignore_index, label_smoothing=label_smoothing, mean=mean)
+
+    def fused_cross_entropy_vjp(self, g, x, t, w, ignore_index, label_smoothing, mean):
+        return self._k.cross_entropy_vjp(g, self._contig(x), self._contig(t),
+                                         None if w is None else self._contig(w), ignore_index=ignore_index,
+                                         label_smoothing=label_smoothing, mean=mean)
+
     def vendor_matmul(self, a, b, trans_a, trans_b, tf32=False):
         """The vendor library's product (NumPy's BLAS here; cuBLAS on the CUDA backend)."""
         return ArrayBackend.matmul(self, a, b, trans_a, trans_b)

@@ -1,4 +1,4 @@
-"""The ``gpugrad`` command. Subcommands: ``train``, ``predict``, ``eval`` and ``bench`` (``gpugrad.commands.bench``).
+"""The ``gpugrad`` command. Subcommands: ``train``, ``predict``, ``eval``, ``bench`` (``gpugrad.commands.bench``) and ``doctor``.
 
 Usage errors and unusable inputs print one line on stderr and exit with status 2; no traceback.
 """
@@ -209,6 +209,21 @@ def _run_eval(args) -> int:
     return _use_errors("eval", work)
 
 
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="check the GPU toolchain (versions, NVVM, nvJitLink, driver, one kernel)",
+                       description="Check that this machine can run gpugrad's GPU path: versions, NVVM, "
+                                   "nvJitLink, the driver, one kernel compiled and linked with its "
+                                   "registers. Each failure is one line with its fix; on a CPU-only "
+                                   "machine it says which checks need a GPU. Exit status 1 on a failure.")
+    p.add_argument("--json", metavar="FILE", help="also write the checks as JSON to FILE")
+    p.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args) -> int:
+    from .doctor import run
+    return run(json_path=args.json)
+
+
 def _version() -> str:
     return f"gpugrad {__version__}"
 
@@ -221,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_use(sub, "predict")
     _add_use(sub, "eval")
     add_bench_parser(sub)
+    _add_doctor(sub)
     _remember_parsers(parser)
     return parser
 

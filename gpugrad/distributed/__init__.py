@@ -31,6 +31,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .launch import launched_world_size
+from ..backends.cuda_runtime import is_available
 from ..cuda import default_device
 
 __all__ = ["init", "is_initialized", "get_rank", "get_world_size", "get_local_rank", "get_backend",
@@ -43,7 +44,10 @@ def init(backend: str | None = None, device: str | None = None):
     """Join the job started by ``mpiexec`` and return its backend (idempotent).
 
     ``backend``: "mpi" or "nccl"; default ``GPUGRAD_DIST_BACKEND``, else "nccl" when ``device``
-    (default: ``gg.cuda.default_device()``) is cuda and "mpi" on cpu. Run outside ``mpiexec``,
+    (default: ``gg.cuda.default_device()``) is cuda and "mpi" on cpu. With GPUs, each rank first
+    gets its own (``nccl_backend.select_device``: GPU local_rank of the host, from MPI's
+    shared-memory split or the launcher's local-rank variable, becomes the process's "cuda:0",
+    on which NCCL's communicator is then built); call it before any GPU work. Run outside ``mpiexec``,
     it is a job of one process. Raises ImportError (mpi4py, or CuPy's NCCL, missing, with what to
     install) or ValueError (an unknown backend).
     """
@@ -51,15 +55,22 @@ def init(backend: str | None = None, device: str | None = None):
     if _backend is not None:
         return _backend
     name = backend or os.environ.get("GPUGRAD_DIST_BACKEND") or None
-    if name is None:
-        if device is None:
-            device = default_device()
-        name = "nccl" if str(device).startswith("cuda") else "mpi"
-    if name not in ("mpi", "nccl"):
+    if name not in (None, "mpi", "nccl"):
         raise ValueError(f"gg.distributed.init: backend must be 'mpi' or 'nccl', got {name!r} "
                          f"(from {'the argument' if backend else 'GPUGRAD_DIST_BACKEND'})")
     from .mpi_backend import MPIBackend
     b = MPIBackend()
+    # Each rank its own GPU, chosen before CUDA starts (asking default_device() starts it): the
+    # local rank from MPI's shared-memory split, else the launcher's variable.
+    if name != "mpi" and (device is None or str(device).startswith("cuda")):
+        from .nccl_backend import launcher_local_rank, select_device
+        local = b.local_rank if getattr(b, "local_size", 1) > 1 else launcher_local_rank()
+        if local is not None:
+            select_device(local, cuda_started=lambda: is_available.cache_info().currsize > 0)
+    if name is None:
+        if device is None:
+            device = default_device()
+        name = "nccl" if str(device).startswith("cuda") else "mpi"
     if name == "nccl":
         from .nccl_backend import NCCLBackend
         b = NCCLBackend(b)

@@ -83,12 +83,28 @@ class NCCLBackend:
         self.comm.allReduce(ptr, ptr, arr.size, self._dtype(arr, "all_reduce"),
                             getattr(self.nccl, _OPS[op]), self._stream())
 
+    def _comm_stream(self):
+        """The stream this rank's asynchronous all-reduces run on (made on first use, on the
+        rank's device), so they overlap the backward kernels still queued on the current stream."""
+        s = getattr(self, "_side", None)
+        if s is None:
+            s = self._side = self.cupy.cuda.Stream(non_blocking=True)
+        return s
+
     def iall_reduce(self, arr):
-        """Enqueue a sum on the current stream; the stream orders it, so the handle has nothing to wait for."""
+        """Enqueue a sum of ``arr`` (in place) on the communication stream, after the work queued so
+        far on the current stream (an event orders it: no host wait); ``wait()`` on the handle makes
+        the current stream wait for the sum's event, again without a host wait. Under a CUDA graph
+        capture the event pair forks the side stream into the graph and joins it back."""
         if not self._is_device(arr):
             return self.mpi.iall_reduce(arr)
-        self.all_reduce(arr, "sum")
-        return _Enqueued()
+        self._check(arr, "all_reduce")
+        current = self.cupy.cuda.get_current_stream()
+        side = self._comm_stream()
+        side.wait_event(current.record())
+        ptr = arr.data.ptr
+        self.comm.allReduce(ptr, ptr, arr.size, self._dtype(arr, "all_reduce"), self.nccl.NCCL_SUM, side.ptr)
+        return _OnStream(self.cupy, side.record())
 
     def broadcast(self, arr, src: int = 0) -> None:
         if not self._is_device(arr):
@@ -130,11 +146,71 @@ class NCCLBackend:
             self.mpi.abort(code)
 
 
-class _Enqueued:
-    done = True
+class _OnStream:
+    """The handle of an all-reduce on the communication stream: its completion event."""
+
+    def __init__(self, cupy, event):
+        self.cupy, self.event = cupy, event
 
     def test(self) -> bool:
-        return True
+        return bool(self.event.done)
 
     def wait(self) -> None:
-        pass
+        # ordered on the device: later kernels of the current stream read the summed buffer
+        self.cupy.cuda.get_current_stream().wait_event(self.event)
+
+
+def select_device(local_rank: int, env=None, cuda_started=None) -> int | None:
+    """Make this rank's GPU the process's only visible one, before CUDA starts: GPU ``local_rank``
+    (mod the GPUs listed in CUDA_VISIBLE_DEVICES, when set) becomes "cuda:0" of this process, as
+    gpugrad runs one GPU per process. Returns the GPU chosen (an index among those the host lists),
+    or None when there is nothing to choose (one GPU; the launcher already pinned one).
+
+    ``env`` (default os.environ) gets CUDA_VISIBLE_DEVICES; ``cuda_started()`` says whether this
+    process has already initialised CUDA (then the choice comes too late: RuntimeError with the fix).
+    """
+    import os
+    env = os.environ if env is None else env
+    listed = env.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        ids = [d for d in listed.split(",") if d.strip()]
+        if len(ids) <= 1:
+            return None                     # pinned already (by the launcher or the user)
+    else:
+        ids = None
+    if cuda_started is not None and cuda_started():
+        raise RuntimeError(
+            f"gg.distributed.init: this process already uses CUDA, so rank {local_rank} on this host can no "
+            f"longer be given its own GPU; call gg.distributed.init() before any GPU work (gg.cuda, "
+            f"tensors on 'cuda'), or set CUDA_VISIBLE_DEVICES per rank in the launcher")
+    if ids is None:
+        count = _gpu_count_without_cuda()
+        if count is None or count <= 1:     # no GPU listed (a CPU host), or one: nothing to choose
+            return None
+        choice = str(local_rank % count)
+    else:
+        choice = ids[local_rank % len(ids)].strip()
+    env["CUDA_VISIBLE_DEVICES"] = choice
+    return int(choice) if choice.isdigit() else None
+
+
+def _gpu_count_without_cuda(root="/proc/driver/nvidia/gpus"):
+    """GPUs on this host from the driver's /proc listing (no CUDA initialisation), or None."""
+    import os
+    try:
+        return len(os.listdir(root))
+    except OSError:
+        return None
+
+
+#: the launchers' local-rank variables, read when MPI gives none (torchrun, Open MPI, MPICH/Hydra, Slurm)
+LOCAL_RANK_VARS = ("LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID")
+
+
+def launcher_local_rank(env=None):
+    import os
+    env = os.environ if env is None else env
+    for var in LOCAL_RANK_VARS:
+        if env.get(var, "").isdigit():
+            return int(env[var])
+    return None

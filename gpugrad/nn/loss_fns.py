@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_backend
-from ..ops import abs as _abs, exp, log, log_softmax, maximum, where
+from ..op import defop
+from ..ops import abs as _abs, exp, log, log_softmax, maximum, softmax, where
 from ..ops.activation import take_along_axis
 from ..tensor import Tensor, tensor as new_tensor
+from ..vjp_namespace import RawNamespace
 
 
 def _reduce(x: Tensor, reduction: str, fn: str, denominator=None) -> Tensor:
@@ -89,10 +91,12 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # no
     if weight is not None:
         _check_weight("nll_loss", weight, input.shape[1])
         w = weight[safe]
-    if counted is not None:
-        w = counted.astype(input.dtype) if w is None else w * counted
     if w is not None:
         losses = losses * w
+    if counted is not None:
+        # selected, not multiplied by 0: an ignored row's value (NaN, inf) reaches neither sum nor gradient
+        w = counted.astype(input.dtype) if w is None else where(counted, w, 0.0)
+        losses = where(counted, losses, 0.0)
     return _reduce(losses, reduction, "nll_loss", None if w is None else w.sum())
 
 
@@ -120,6 +124,16 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     c = input.shape[1]
     if weight is not None:
         _check_weight("cross_entropy", weight, c)
+    if target.dtype.kind != "f" and reduction in ("mean", "sum"):
+        fused = _fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+        if fused is not None:
+            return fused
+    if target.dtype.kind != "f":
+        # Ignored rows are selected out before log_softmax, so their logits (a row of -inf, say)
+        # reach neither the loss nor, at any order, the gradient (0 * NaN would be NaN).
+        safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
+        if counted is not None:
+            input = where(counted.reshape(-1, 1), input, 0.0)
     logp = log_softmax(input, axis=1)
     if target.dtype.kind == "f":                     # class probabilities
         if tuple(target.shape) != tuple(input.shape):
@@ -141,7 +155,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
     smooth = -(logp.sum(axis=1) if weight is None else (logp * weight).sum(axis=1))
     if counted is not None:
-        smooth = smooth * counted
+        smooth = where(counted, smooth, 0.0)
     denom = None
     if reduction == "mean":
         w = weight[safe] if weight is not None else None
@@ -150,6 +164,62 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         denom = w.sum() if w is not None else None
     return (1.0 - label_smoothing) * nll + (label_smoothing / c) * _reduce(smooth, reduction,
                                                                            "cross_entropy", denom)
+
+
+# -- the fused path: forward and VJP one kernel launch each (gpugrad/kernels/cross_entropy.py) ---------
+#: Largest N * C sent to the one-block kernels; bigger heads take the composite formula above.
+FUSED_MAX_ELEMENTS = 1 << 22
+
+
+def _fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
+    """The loss through the fused op when the backend has it (cuda, cudasim) and the inputs suit it
+    (float32/float64 (N, C) logits, a weight of their dtype, N * C <= FUSED_MAX_ELEMENTS), else None."""
+    backend = get_backend(input.device)
+    if not getattr(backend, "fuses_cross_entropy", False) or input.dtype.name not in ("float32", "float64"):
+        return None
+    n, c = input.shape
+    if n == 0 or c == 0 or n * c > FUSED_MAX_ELEMENTS or target.shape != (n,) or target.device != input.device:
+        return None
+    if weight is not None and (weight.dtype != input.dtype or weight.device != input.device):
+        return None
+    t = target if target.dtype.name == "int64" else target.astype(np.int64)
+    w = 1.0 if weight is None else weight
+    return _ce_op(input, t, w, ignore_index=int(ignore_index), label_smoothing=float(label_smoothing),
+                  mean=reduction == "mean")
+
+
+def _ce_forward(backend, x, t, w, ignore_index, label_smoothing, mean):
+    out = backend.fused_cross_entropy(x, t, None if isinstance(w, float) else w, ignore_index,
+                                      label_smoothing, mean)
+    return out[0:1].reshape(())
+
+
+def _ce_vjp(ns, g, ans, x, t, w, ignore_index, label_smoothing, mean):
+    """dx (see kernels/cross_entropy.py): the fused kernel on raw arrays; under create_graph the same
+    derivative from differentiable ops (softmax of the selected logits), so higher orders select too."""
+    if isinstance(ns, RawNamespace):
+        return ns.backend.fused_cross_entropy_vjp(g, x, t, None if isinstance(w, float) else w,
+                                                  ignore_index, label_smoothing, mean)
+    xp = get_backend(x.device).xp
+    n, c = x.shape
+    raw_t = t._data
+    counted = raw_t != ignore_index
+    safe = xp.where(counted, raw_t, 0)
+    wv = xp.ones(c, dtype=x.dtype) if isinstance(w, float) else w._data
+    wt = xp.where(counted, wv[safe], 0).astype(x.dtype)
+    onehot = (xp.arange(c)[None, :] == safe[:, None]).astype(x.dtype)
+    keep = Tensor._wrap(counted[:, None], x.device)
+    p = softmax(where(keep, x, 0.0), axis=1)
+    e = label_smoothing
+    row = (1 - e) * Tensor._wrap(wt[:, None], x.device) * (p - Tensor._wrap(onehot, x.device))
+    if e:
+        row = row + (e / c) * (float(wv.sum()) * p - Tensor._wrap(xp.broadcast_to(wv, (n, c)), x.device))
+    coef = g / Tensor._wrap(wt.sum(), x.device) if mean else g
+    return where(keep, row * coef, 0.0)
+
+
+_ce_op = defop("cross_entropy_fused", _ce_forward, save=(0, 1, 2), derivs=("softmax - onehot",))
+_ce_op.defvjp(_ce_vjp, None, None)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..backends import get_backend
+from ..backends.cuda_runtime import note_lazy_state
 from ..nn.module import clear_grad
 from ..tensor import Tensor
 from ..grad_mode import enable_grad
@@ -97,9 +98,24 @@ class Optimizer:
             backend = get_backend(p.device)
             state = self.state.get(p)
             if state is None and new_state is not None:
+                note_lazy_state(self.state, p)
                 state = self.state[p] = new_state(group, p._data, backend.xp)
             yield group, p, backend, state
             p._bump_version()
+
+    def _group_states(self, group, new_state) -> list:
+        """The states of ``group``'s parameters that have a gradient (made by ``new_state`` where
+        missing, as ``_updates`` would): the ones one step updates, for a count shared by them."""
+        states = []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state.get(p)
+            if state is None:
+                note_lazy_state(self.state, p)
+                state = self.state[p] = new_state(group, p._data, get_backend(p.device).xp)
+            states.append(state)
+        return states
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``.grad`` (drop it, or zero it in place)."""
@@ -225,6 +241,7 @@ def device_step(xp, state):
     # isinstance, not hasattr(step, "device"): NumPy 2 scalars have .device too, and a scalar
     # (e.g. a restored count) must become a device array as much as a Python int.
     if not isinstance(step, xp.ndarray):
+        note_lazy_state(state, "step")
         step = state["step"] = xp.full((1,), int(step), dtype=xp.int64)
     step += 1
     return step

@@ -11,6 +11,7 @@ maximize: PyTorch's update (torch.optim.SGD), for gradient g of parameter p::
 from __future__ import annotations
 
 from ..backends.fused_elementwise import register_elementwise
+from ..backends.cuda_runtime import note_lazy_state
 from .optimizer import Optimizer, direction
 
 
@@ -43,12 +44,14 @@ class SGD(Optimizer):
         for group, p, backend, state in self._updates():
             mom = group["momentum"]
             if mom != 0 and state is None:       # plain SGD keeps no state, as PyTorch's
+                note_lazy_state(self.state, p)
                 state = self.state[p] = {}
             buf = sgd_update(
                 backend, p._data, p.grad._data, state.get("momentum_buffer") if mom != 0 else None,
                 group["lr"], mom, group["dampening"], group["weight_decay"], group["nesterov"],
                 maximize=group["maximize"])
-            if mom != 0:
+            if mom != 0 and state.get("momentum_buffer") is not buf:
+                note_lazy_state(state, "momentum_buffer")
                 state["momentum_buffer"] = buf
         return loss
 
