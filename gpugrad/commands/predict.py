@@ -120,10 +120,12 @@ def read_inputs(path: str, run: Run, header=None, delimiter=None, na_values=(), 
         x, y = _read_npz(path)
         table = table_of_arrays(path, x, None)
         d = len(schema["features"])
-        if table.numeric.shape[1] != d or not schema.get("array_file"):
+        numeric = all(f["kind"] == "numeric" for f in schema["features"])
+        if table.numeric.shape[1] != d or not numeric:
             raise DataError(f"{path}: x has {table.numeric.shape[1]} columns, but the model takes {d} features"
-                            + ("" if schema.get("array_file") else " (the run was trained on a table: give a "
-                               ".csv or .parquet with its columns by name)"))
+                            + ("" if numeric else " (not all numeric: give a .csv or .parquet with the run's "
+                               "columns by name)") + " (x's columns are the run's features in its order: "
+                            + ", ".join(f["name"] for f in schema["features"][:8]) + ")")
         table.names = table.numeric_names = [f["name"] for f in schema["features"]]
         table.kinds = {n: "numeric" for n in table.names}
         if y is not None:

@@ -188,7 +188,9 @@ def table_of_arrays(path: str, x, y) -> Table:
     if x.ndim == 0:
         raise DataError(f"{path}: x must be 2-D (samples, features), got a single value")
     x = x.reshape(len(x), -1) if x.ndim != 2 else x
-    if x.shape[1] == 0 or len(x) == 0:
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: x has no feature columns (shape {x.shape})")
+    if len(x) == 0:
         raise DataError(f"{path}: the dataset is empty (x has shape {x.shape})")
     if y is not None:
         if y.dtype.kind not in "biuf":
@@ -239,9 +241,9 @@ def prepare_data(config: TrainConfig, log=None) -> Prepared:
     only, and encode. The full encoded array is dropped once split (memory: ~2x the array)."""
     table = read_data_table(config, config.data, log)
     task = choose_task(table, config.task)
-    if config.task == "auto" and task == "regress" and log is not None:
-        log(f"task: regression of {table.label_name!r} (a float target; --task classify to treat its values "
-            f"as classes)")
+    if config.task == "auto" and task == "regress":
+        table.notes.append(f"task: regression of {table.label_name!r} (a float target; --task classify to "
+                           f"treat its values as classes)")
     y, classes = encode_labels(table, task)
     n = len(table)
     strat = y if task == "classify" else np.zeros(n, dtype=np.int64)

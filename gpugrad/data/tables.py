@@ -1,4 +1,4 @@
-"""A user's own table as ``gpugrad train/predict/eval`` read it: .csv (and .tsv/.txt) through pandas,
+"""A user's own table as ``gpugrad train/predict/eval`` read it: .csv (and .tsv) through pandas,
 .parquet through pyarrow.
 
 Why pandas' C parser for CSV (not pyarrow's CSV reader): it is the reference users compare with
@@ -41,7 +41,7 @@ from .datasets import DataError
 
 __all__ = ["Table", "read_table", "TABLE_EXTENSIONS", "sniff"]
 
-TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+TABLE_EXTENSIONS = (".csv", ".tsv", ".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK_ROWS = 65_536          # rows per chunk: a chunk's DataFrame is the only copy beyond the output
 SAMPLE_BYTES = 256 * 1024    # what the sniffer looks at
@@ -126,7 +126,7 @@ def sniff(path: str, delimiter: str | None = None, header: bool | None = None):
                         f"save the file as UTF-8 (Excel: CSV UTF-8)") from None
     lines = [ln for ln in text.splitlines() if ln.strip()][:200]
     if not lines:
-        raise DataError(f"{path}: the file has no rows")
+        raise DataError(f"{path}: the file has no data rows")
     if delimiter is None:
         best = None
         for cand in DELIMITERS:
@@ -324,8 +324,9 @@ class _Reader:
         low = {str(v).strip().lower() for v in cells}
         if low <= _TRUE | _FALSE:
             return "boolean"
-        if all(_number(str(v), decimal) or str(v).strip().lower() in self._na_set() for v in cells):
-            return "numeric"
+        numbers = sum(_number(str(v), decimal) or str(v).strip().lower() in self._na_set() for v in cells)
+        if numbers >= 0.9 * len(cells) and numbers > 0:
+            return "numeric"   # a stray text cell among numbers is an error that names it, not a category
         return "categorical"
 
     def _na_set(self):
@@ -377,7 +378,8 @@ class _Reader:
         bad = np.flatnonzero(np.isinf(out) | (np.abs(np.nan_to_num(out)) > np.finfo(np.float32).max))
         if len(bad):
             i = bad[0]
-            raise DataError(f"{self.path} row {int(rows[i])}, column {column!r}: value {values[i]!r} does not "
+            shown = f"{float(out[i]):g}" if values.dtype.kind in "biuf" else repr(str(values[i])[:40])
+            raise DataError(f"{self.path} row {int(rows[i])}, column {column!r}: value {shown} does not "
                             f"fit float32 (magnitudes up to 3.4e38, no infinities); rescale the column or fix "
                             f"the cell")
         return out
