@@ -572,7 +572,7 @@ def _train(config, resume, log, on_epoch_end, held):
                             state["classes"] = np.asarray(classes, dtype=np.int64)
                         save(state, ckpt_path)
                         if best_epoch == epoch + 1:
-                            save(state, best_path)
+                            copy_atomically(ckpt_path, best_path)
                         write_metrics_csv(history, config.out)
                         board.epoch(epoch + 1, metrics)
                     log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss "
@@ -614,6 +614,27 @@ def _train(config, resume, log, on_epoch_end, held):
     return TrainResult(model=model, history=history, epochs_run=done - start, train_acc=train_acc,
                        test_acc=test_acc, seconds=elapsed, checkpoint=ckpt_path, curves=curves,
                        device=device, summary=summary, task=task, best_epoch=best_epoch, test_metrics=test)
+
+
+def copy_atomically(src: str, dst: str) -> str:
+    """``dst`` becomes a copy of ``src`` (the best epoch's checkpoint is the last one at that moment):
+    through a temporary file in dst's folder, fsynced and renamed, so ``dst`` is always whole; the
+    temporary name is one serialization.remove_stale_temps clears after a crash."""
+    import shutil
+    directory, name = os.path.split(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return dst
 
 
 def history_keys(task: str, validation: bool) -> list:

@@ -87,7 +87,11 @@ def encode_labels(table, task: str, classes=None):
         raise DataError(f"{table.path}: several --label columns are for --task regress only")
     if y.dtype != object:
         whole = np.all(y == np.round(y))
-        if whole and np.all(np.abs(y) < 2.0 ** 53):
+        if whole and not np.all(np.abs(y) < 2.0 ** 63):
+            i = int(np.flatnonzero(np.abs(y) >= 2.0 ** 63)[0])
+            raise DataError(f"{table.where(i, table.label_name)}: label {y[i]:g} does not fit int64; use class "
+                            f"numbers such as 0..C-1 (or --task regress for a quantity)")
+        if whole:
             values = y.astype(np.int64)
         else:
             values = np.array([repr(float(v)) for v in y], dtype=object)
