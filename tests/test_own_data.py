@@ -22,28 +22,33 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def _frame(n=200, seed=0):
-    """Four numeric features, a string label decided by two of them."""
+def _frame(n=200, seed=0, numeric_label=False):
+    """Four numeric features, a string label (or 0/1/2) decided by two of them."""
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({"height": rng.normal(170, 10, n), "weight": rng.normal(70, 15, n),
                        "age": rng.integers(18, 90, n).astype(float), "score": rng.normal(0, 1, n)})
     z = (df.height - 170) / 10 + (df.weight - 70) / 15
     df["kind"] = np.where(z > 0.3, "tall", np.where(z < -0.3, "short", "mid"))
+    if numeric_label:   # numbers: the code before issue 24 reads them, so its tests fail for their reason
+        df["kind"] = df["kind"].map({"short": 0, "mid": 1, "tall": 2})
     return df
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("own")
-    df = _frame()
+    df = _frame(numeric_label=True)
     df.to_csv(d / "people.csv", index=False)
     assert main(["train", "--data", str(d / "people.csv"), *FAST, "--out", str(d / "run")]) == 0
     return d, df
 
 
 # -- issue 24's list, one test each ----------------------------------------------------------------------
-def test_reordered_columns_give_the_same_predictions(run, tmp_path):
-    d, df = run
+def test_reordered_columns_give_the_same_predictions(tmp_path):
+    df = _frame(numeric_label=True)
+    df.to_csv(tmp_path / "people.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "people.csv"), *FAST, "--out", str(tmp_path / "run")]) == 0
+    d = tmp_path
     feats = df.drop(columns="kind")
     feats.to_csv(tmp_path / "same.csv", index=False)
     feats[["score", "age", "weight", "height"]].to_csv(tmp_path / "shuffled.csv", index=False)
@@ -55,12 +60,12 @@ def test_reordered_columns_give_the_same_predictions(run, tmp_path):
 
 
 def test_pandas_index_column_is_dropped_with_a_note(tmp_path, capsys):
-    df = _frame()
+    df = _frame(numeric_label=True)
     df.to_csv(tmp_path / "with_index.csv")                 # pandas' default: the index first, unnamed
     assert main(["train", "--data", str(tmp_path / "with_index.csv"), *FAST, "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "dropped the first column 'Unnamed: 0'" in out and "it is a row index" in out
-    ckpt = gg.load(tmp_path / "r" / "best.npz")
+    ckpt = gg.load(tmp_path / "r" / "checkpoint.npz")
     assert ckpt["n_features"] == 4 and [f["name"] for f in ckpt["schema"]["features"]] == \
         ["height", "weight", "age", "score"]
     # an index that is a named column of 0..n-1 (to_csv(index_label="id")) or written without a header
@@ -79,9 +84,9 @@ def test_numeric_header_is_not_a_data_row(tmp_path, capsys):
     df.to_csv(tmp_path / "numeric_header.csv", index=False)
     assert open(tmp_path / "numeric_header.csv").readline().strip() == "0,1,2,3,4,5,6,7,8"
     assert main(["train", "--data", str(tmp_path / "numeric_header.csv"), *FAST, "--out", str(tmp_path / "r")]) == 0
-    ckpt = gg.load(tmp_path / "r" / "best.npz")
-    assert ckpt["schema"]["header"] is True and ckpt["schema"]["label"]["classes"] == [0, 1]   # no phantom
-    assert ckpt["data_source"]["rows"] == 120
+    ckpt = gg.load(tmp_path / "r" / "checkpoint.npz")
+    assert ckpt["classes"].tolist() == [0, 1] and ckpt["data_source"]["rows"] == 120   # no phantom class 8
+    assert ckpt["schema"]["header"] is True
     # --no-header says the opposite (then the first row is data: a third class "8"... refused as text)
     table = gg.data.tables.read_table(tmp_path / "numeric_header.csv", header=False, progress=False)
     assert len(table) == 121
