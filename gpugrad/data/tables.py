@@ -112,7 +112,22 @@ def _sample_text(path: str) -> str:
     return text
 
 
+def _one_line(exc, limit: int = 200) -> str:
+    """An exception's text as one printable line (a library's message may hold newlines or bytes)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text[:limit]
+
+
 def sniff(path: str, delimiter: str | None = None, header: bool | None = None):
+    try:
+        return _sniff(path, delimiter, header)
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot split its first rows into columns ({_one_line(exc)}); is it a CSV "
+                        f"file? (--delimiter)") from None
+
+
+def _sniff(path, delimiter, header):
     """(delimiter, decimal, header, first_row) of a CSV from its first 256 KiB.
 
     A delimiter is a candidate when at least 90% of the sampled rows split into the same number
@@ -418,6 +433,10 @@ class _CsvReader(_Reader):
         delimiter, decimal, header, first = sniff(self.path, self.delimiter, self.header)
         self.delimiter, self.header, self.decimal = delimiter, header, decimal
         names = [c.strip() for c in first] if header else [str(j + 1) for j in range(len(first))]
+        dup = sorted({n for n in names if names.count(n) > 1 and n})
+        if dup:   # pandas would rename the second 'a' to 'a.1': columns are matched by name, so refuse
+            raise DataError(f"{self.path}: more than one column is named {dup[0]!r}; give each column its "
+                            f"own name (columns are matched by name)")
         if expected is not None and expected.get("header", True) and not header:
             raise DataError(f"{self.path}: the file has no header row, but the run was trained on a file with "
                             f"one ({_few(expected['names'])}); add the header row (or pass --header if its "
@@ -505,7 +524,7 @@ class _CsvReader(_Reader):
         self._add(block, texts, label, rows)
 
     def _parser_error(self, exc) -> DataError:
-        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        msg = _one_line(exc)
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
         if m:
             return DataError(f"{self.path} row {m.group(2)}: {m.group(3)} fields where the first row has "
@@ -516,7 +535,7 @@ class _CsvReader(_Reader):
                              f"as UTF-8 (Excel: CSV UTF-8)")
         if isinstance(exc, NpzError):
             return DataError(f"{self.path}: cannot read it: {exc}")
-        return DataError(f"{self.path}: cannot read the CSV ({msg[:200]})")
+        return DataError(f"{self.path}: cannot read the CSV ({msg})")
 
 
 class _ParquetReader(_Reader):
@@ -538,7 +557,7 @@ class _ParquetReader(_Reader):
                 schema = pf.schema_arrow
                 meta = pf.metadata
             except Exception as exc:   # noqa: BLE001
-                raise DataError(f"{self.path}: cannot read the Parquet file ({str(exc)[:200]})") from None
+                raise DataError(f"{self.path}: cannot read the Parquet file ({_one_line(exc)})") from None
             limit = DEFAULT_MAX_BYTES
             declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             if declared > limit:
@@ -563,7 +582,7 @@ class _ParquetReader(_Reader):
             index_like = False
             index, labels, features, kinds = self._choose(names, sample_kinds, label, ignore, label_required,
                                                           expected, index_like)
-            for n in features:
+            for n in features + labels:
                 if sample_kinds[n].startswith("unsupported"):
                     raise DataError(f"{self.path}: column {n!r} has the Parquet type {schema.field(n).type}; "
                                     f"convert it to numbers or text, or leave it out with --ignore {n}")
@@ -585,7 +604,7 @@ class _ParquetReader(_Reader):
             except DataError:
                 raise
             except Exception as exc:   # noqa: BLE001
-                raise DataError(f"{self.path}: cannot read the Parquet file ({str(exc)[:200]})") from None
+                raise DataError(f"{self.path}: cannot read the Parquet file ({_one_line(exc)})") from None
         if index is not None:
             self.notes.append(f"note: dropped the column {index!r} of {self.path}: it is pandas' row index")
         return self._finish(None)
