@@ -43,9 +43,9 @@ __all__ = ["Table", "read_table", "TABLE_EXTENSIONS", "sniff"]
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
-CHUNK_ROWS = 65_536          # rows per chunk: a chunk's DataFrame is the only copy beyond the output
+CHUNK_ROWS = 32_768          # rows per chunk: a chunk's DataFrame is the only copy beyond the output
 SAMPLE_BYTES = 256 * 1024    # what the sniffer looks at
-SAMPLE_ROWS = 2000           # rows read to decide each column's kind
+SAMPLE_ROWS = 1000           # rows read to decide each column's kind
 PROGRESS_BYTES = 32 * 2 ** 20   # files from this size get a progress line
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 _INDEX_NAMES = ("", "Unnamed: 0", "index", "__index_level_0__")
@@ -169,6 +169,15 @@ def _sniff(path, delimiter, header):
     if header is None:
         header = _looks_like_header(first, rows[1:], decimal)
     return delimiter, decimal, header, first
+
+
+def _estimate_rows(path: str) -> int:
+    """Rows of a CSV from its size and the mean line length of its first 256 KiB, plus 2%."""
+    size = os.path.getsize(path)
+    with open_regular(path) as f:
+        head = f.read(SAMPLE_BYTES)
+    lines = max(1, head.count(b"\n"))
+    return int(size / (len(head) / lines) * 1.02) + 16
 
 
 def _looks_like_header(first, rest, decimal) -> bool:
@@ -332,15 +341,20 @@ class _Reader:
         return out
 
     def _kind_of(self, values, decimal=".") -> str:
-        """numeric | boolean | categorical from a sample of a column's text cells."""
-        cells = [v for v in values if v is not None and str(v).strip() != ""]
-        if not cells:
+        """numeric | boolean | categorical from a sample of a column's text cells (vectorised: the
+        sample is 1000 rows of every column, a fixed cost of the read)."""
+        pd = _pandas()
+        s = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
+        s = s[s != ""]
+        if not len(s):
             return "numeric"
-        low = {str(v).strip().lower() for v in cells}
-        if low <= _TRUE | _FALSE:
+        low = s.str.lower()
+        if low.isin(_TRUE | _FALSE).all():
             return "boolean"
-        numbers = sum(_number(str(v), decimal) or str(v).strip().lower() in self._na_set() for v in cells)
-        if numbers >= 0.9 * len(cells) and numbers > 0:
+        vals = s.str.replace(",", ".", regex=False) if decimal == "," else s
+        numbers = pd.to_numeric(vals, errors="coerce").notna() | low.isin(self._na_set())
+        n = int(numbers.sum())
+        if n >= 0.9 * len(s) and n > 0:
             return "numeric"   # a stray text cell among numbers is an error that names it, not a category
         return "categorical"
 
@@ -351,7 +365,7 @@ class _Reader:
     def _start(self, features, kinds, labels):
         self.features, self.kinds, self.labels = features, kinds, labels
         self.numeric_names = [n for n in features if kinds[n] == "numeric"]
-        self.blocks, self.text, self.label_parts, self.row_parts = [], {n: [] for n in features
+        self.out, self.text, self.label_parts, self.row_parts = None, {n: [] for n in features
                                                                       if kinds[n] != "numeric"}, [], []
         self.label_float = False
         self.n = 0
@@ -359,8 +373,8 @@ class _Reader:
     def _finish(self, index):
         if self.n == 0:
             raise DataError(f"{self.path}: the file has no data rows")
-        numeric = (np.concatenate(self.blocks) if len(self.blocks) > 1 else self.blocks[0])
-        self.blocks = None
+        numeric = self.out[:self.n]   # a view: the estimate's slack (~2%) is the only waste
+        self.out = None
         text = {k: np.concatenate(v) for k, v in self.text.items()}
         label = None
         if self.labels:
@@ -390,7 +404,7 @@ class _Reader:
                 raise DataError(f"{self.path} row {int(rows[i])}, column {column!r}: value {str(values[i])[:40]!r} "
                                 f"is not a number, but the column holds numbers; fix the cell, or read such "
                                 f"values as missing with --na-values {str(values[i]).strip()[:20]!r}")
-        bad = np.flatnonzero(np.isinf(out) | (np.abs(np.nan_to_num(out)) > np.finfo(np.float32).max))
+        bad = np.flatnonzero(np.abs(out) > np.finfo(np.float32).max)   # inf too; NaN compares False
         if len(bad):
             i = bad[0]
             shown = f"{float(out[i]):g}" if values.dtype.kind in "biuf" else repr(str(values[i])[:40])
@@ -416,7 +430,17 @@ class _Reader:
         return out
 
     def _add(self, numeric_block, texts: dict, label, rows):
-        self.blocks.append(numeric_block)
+        # Chunks are copied into one array sized from the row estimate (no list of chunks and a
+        # final concatenate: that would hold the array twice); grown by doubling if the estimate
+        # was short.
+        need = self.n + len(rows)
+        if self.out is None or need > len(self.out):
+            cap = max(need, int(getattr(self, "est_rows", 0)) if self.out is None else 2 * len(self.out))
+            grown = np.empty((cap, numeric_block.shape[1]), dtype=np.float32)
+            if self.out is not None:
+                grown[:self.n] = self.out[:self.n]
+            self.out = grown
+        self.out[self.n:need] = numeric_block
         for k, v in texts.items():
             self.text[k].append(v)
         if label is not None:
@@ -431,6 +455,7 @@ class _CsvReader(_Reader):
         if expected is not None and self.header is None and not expected.get("header", True):
             self.header = False   # the run's file had no header: neither has this one, unless --header
         delimiter, decimal, header, first = sniff(self.path, self.delimiter, self.header)
+        self.est_rows = _estimate_rows(self.path)
         self.delimiter, self.header, self.decimal = delimiter, header, decimal
         names = [c.strip() for c in first] if header else [str(j + 1) for j in range(len(first))]
         dup = sorted({n for n in names if names.count(n) > 1 and n})
@@ -442,8 +467,8 @@ class _CsvReader(_Reader):
                             f"one ({_few(expected['names'])}); add the header row (or pass --header if its "
                             f"first row is one)")
         common = dict(sep=delimiter, decimal=decimal, header=0 if header else None, index_col=False,
-                      skip_blank_lines=False, encoding="utf-8-sig", na_values=self.na_values or None,
-                      keep_default_na=True, quotechar='"', engine="c", skipinitialspace=True)
+                      skip_blank_lines=False, encoding="utf-8", na_values=self.na_values or None,
+                      keep_default_na=True, quotechar='"', engine="c")
         if not header:
             common["names"] = names
         # The sample decides each column's kind; the full pass then reads text columns as text.
@@ -468,8 +493,10 @@ class _CsvReader(_Reader):
         try:
             with open_regular(self.path) as f:
                 total = os.fstat(f.fileno()).st_size
+                # usecols only when columns are left out: pandas parses faster without it
                 chunks = pd.read_csv(f, chunksize=CHUNK_ROWS, dtype=dtypes or None,
-                                     usecols=lambda c: str(c).strip() in usecols, **common)
+                                     usecols=(None if len(usecols) == len(names) else
+                                              (lambda c: str(c).strip() in usecols)), **common)
                 for chunk in chunks:
                     if header:
                         chunk.columns = [str(c).strip() for c in chunk.columns]
@@ -492,9 +519,15 @@ class _CsvReader(_Reader):
     def _chunk(self, chunk, index, label_text):
         pd = _pandas()
         rows = chunk.index.to_numpy(np.int64) + (2 if self.header else 1)
-        present = chunk.notna().to_numpy().any(axis=1)
-        if not present.all():   # empty lines (kept as rows so that row numbers are the file's)
-            chunk, rows = chunk[present], rows[present]
+        block = self._block(chunk, rows)
+        # Empty lines are kept as rows (so that row numbers are the file's) and dropped here: a row
+        # is empty when all its cells are; the numeric block (all NaN) narrows the search cheaply.
+        maybe = np.isnan(block).all(axis=1) if block.shape[1] else np.ones(len(rows), dtype=bool)
+        if maybe.any():
+            empty = np.zeros(len(rows), dtype=bool)
+            empty[maybe] = chunk[maybe].isna().to_numpy().all(axis=1)
+            if empty.any():
+                chunk, rows, block = chunk[~empty], rows[~empty], block[~empty]
         if len(rows) == 0:
             return
         if index is not None and index not in _INDEX_NAMES:
@@ -505,9 +538,6 @@ class _CsvReader(_Reader):
                 raise DataError(f"{self.path} row {int(rows[i])}, column {index!r}: value {chunk[index].iloc[i]!r} "
                                 f"breaks the row index 0..n-1 the first rows suggested; pass --label with the "
                                 f"label column and name this column in the header to keep it as a feature")
-        block = np.empty((len(rows), len(self.numeric_names)), dtype=np.float32)
-        for j, name in enumerate(self.numeric_names):
-            block[:, j] = self._numbers(chunk[name].to_numpy(), rows, name)
         texts = {n: self._texts(chunk[n].to_numpy(object), self.kinds[n], rows, n) for n in self.text}
         label = None
         if self.labels:
@@ -522,6 +552,23 @@ class _CsvReader(_Reader):
                     parts.append(self._numbers(v, rows, n))
             label = parts[0] if len(parts) == 1 else np.column_stack(parts)
         self._add(block, texts, label, rows)
+
+    def _block(self, chunk, rows) -> np.ndarray:
+        """(rows, numeric columns) float32 of a chunk: one cast of pandas' float block; only columns
+        pandas read as text go through _numbers (which names a non-number's row)."""
+        num = chunk[self.numeric_names]
+        odd = [n for n in self.numeric_names if num[n].dtype.kind not in "biuf"]
+        if odd:
+            num = num.copy()
+            for n in odd:
+                num[n] = self._numbers(num[n].to_numpy(), rows, n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            block = np.ascontiguousarray(num.to_numpy(dtype=np.float32))
+        bad = np.isinf(block)
+        if bad.any():   # inf in the file, or a magnitude float32 cannot hold (1e39)
+            i, j = np.argwhere(bad)[0]
+            self._numbers(num.iloc[i:i + 1, j].to_numpy(np.float64), rows[i:i + 1], self.numeric_names[j])
+        return block
 
     def _parser_error(self, exc) -> DataError:
         msg = _one_line(exc)
@@ -591,6 +638,7 @@ class _ParquetReader(_Reader):
                     raise DataError(f"{self.path}: column {n!r} holds {sample_kinds[n]} values, but the run "
                                     f"was trained on {kinds[n]} ones; convert the column back")
             self._start(features, kinds, labels)
+            self.est_rows = meta.num_rows
             label_text = {n: sample_kinds[n] != "numeric" for n in labels}
             columns = features + labels
             try:
