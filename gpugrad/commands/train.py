@@ -39,6 +39,7 @@ from .run_log import METRICS, TensorBoardLog, write_metrics_csv
 from .run_signals import InterruptGuard
 from ..serialization import load, remove_stale_temps, save
 from ..tensor import Tensor, tensor
+from ..creation import as_tensor
 from .. import cuda  # cuda.graphed / cuda.is_available looked up per call: tests replace them
 
 CHECKPOINT = "checkpoint.npz"
@@ -506,7 +507,8 @@ def _train(config, resume, log, on_epoch_end, held):
             for moved in runs.set_aside(config.out):
                 log(f"--force: kept the previous run's file as {moved}")
 
-    xt = {k: tensor(getattr(data, "x_" + k), device=device) for k in ("tr", "val", "te")}
+    # as_tensor: on the cpu the arrays are shared, not copied (the memory bound of large tables)
+    xt = {k: as_tensor(getattr(data, "x_" + k), device=device) for k in ("tr", "val", "te")}
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
     best_path = os.path.join(config.out, BEST)

@@ -429,18 +429,22 @@ class _Reader:
                            dtype=object)
         return out
 
+    def _reserve(self, need: int) -> None:
+        if self.out is None or need > len(self.out):
+            cap = max(need, int(getattr(self, "est_rows", 0)) if self.out is None else 2 * len(self.out))
+            grown = np.empty((cap, len(self.numeric_names)), dtype=np.float32)
+            if self.out is not None:
+                grown[:self.n] = self.out[:self.n]
+            self.out = grown
+
     def _add(self, numeric_block, texts: dict, label, rows):
         # Chunks are copied into one array sized from the row estimate (no list of chunks and a
         # final concatenate: that would hold the array twice); grown by doubling if the estimate
         # was short.
         need = self.n + len(rows)
-        if self.out is None or need > len(self.out):
-            cap = max(need, int(getattr(self, "est_rows", 0)) if self.out is None else 2 * len(self.out))
-            grown = np.empty((cap, numeric_block.shape[1]), dtype=np.float32)
-            if self.out is not None:
-                grown[:self.n] = self.out[:self.n]
-            self.out = grown
-        self.out[self.n:need] = numeric_block
+        if numeric_block is not None:   # None: the rows were written into self.out already
+            self._reserve(need)
+            self.out[self.n:need] = numeric_block
         for k, v in texts.items():
             self.text[k].append(v)
         if label is not None:
@@ -611,6 +615,9 @@ class _ParquetReader(_Reader):
                 raise DataError(f"{self.path}: its data is {declared:,} bytes uncompressed, over the load limit "
                                 f"of {limit:,} (set GPUGRAD_MAX_LOAD_BYTES to raise it)")
             names = [str(n) for n in schema.names]
+            if meta.num_rows < 0 or meta.num_rows * max(1, len(names)) * 4 > limit:
+                raise DataError(f"{self.path}: it declares {meta.num_rows:,} rows of {len(names)} columns, over the "
+                                f"load limit of {limit:,} bytes as float32 (set GPUGRAD_MAX_LOAD_BYTES to raise it)")
             sample_kinds = {}
             for fld in schema:
                 t = fld.type
@@ -642,9 +649,9 @@ class _ParquetReader(_Reader):
             label_text = {n: sample_kinds[n] != "numeric" for n in labels}
             columns = features + labels
             try:
-                for batch in pf.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
-                    rows = np.arange(self.n, self.n + batch.num_rows, dtype=np.int64) + 1
-                    self._batch(batch, rows, label_text)
+                pool = pa.default_memory_pool()
+                for rg in range(meta.num_row_groups):
+                    self._row_group(pf, rg, meta.row_group(rg).num_rows, label_text, pool)
                     if self.progress:
                         self.progress(int(size * self.n / max(1, meta.num_rows)), self.n)
                 if self.progress:
@@ -657,11 +664,23 @@ class _ParquetReader(_Reader):
             self.notes.append(f"note: dropped the column {index!r} of {self.path}: it is pandas' row index")
         return self._finish(None)
 
-    def _batch(self, batch, rows, label_text):
-        block = np.empty((len(rows), len(self.numeric_names)), dtype=np.float32)
-        cols = {n: batch.column(i) for i, n in enumerate(batch.schema.names)}
+    def _row_group(self, pf, rg, n_rows, label_text, pool):
+        """One row group, column by column: a numeric column goes straight into the output array,
+        so the decoded Parquet data held at any time is one column of one row group (pyarrow's
+        pool is asked to give freed memory back after each)."""
+        rows = np.arange(self.n, self.n + n_rows, dtype=np.int64) + 1
+        start = self.n
+        self._reserve(self.n + n_rows)
         for j, name in enumerate(self.numeric_names):
-            block[:, j] = self._numbers(cols[name].to_numpy(zero_copy_only=False), rows, name)
+            col = pf.read_row_group(rg, columns=[name]).column(0)
+            self.out[start:start + n_rows, j] = self._numbers(col.to_numpy(zero_copy_only=False), rows, name)
+            del col
+            pool.release_unused()
+        others = list(self.text) + list(self.labels)
+        cols = {}
+        if others:
+            t = pf.read_row_group(rg, columns=others)
+            cols = {n: t.column(n) for n in others}
         texts = {}
         for n in self.text:
             v = cols[n].to_numpy(zero_copy_only=False).astype(object)
@@ -680,7 +699,9 @@ class _ParquetReader(_Reader):
                         self.label_float = True
                     parts.append(self._numbers(v, rows, n))
             label = parts[0] if len(parts) == 1 else np.column_stack(parts)
-        self._add(block, texts, label, rows)
+        del cols
+        pool.release_unused()
+        self._add(None, texts, label, rows)
 
 
 def _few(names, limit: int = 8) -> str:
