@@ -145,7 +145,8 @@ def _add_use(sub, name: str) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="which of the run's checkpoints: best (by the validation split; best.npz) or last "
                         "(checkpoint.npz) (default: best; last where a run has no best.npz)")
-    p.add_argument("--force", action="store_true", help="write over an existing --out file")
+    if name == "predict":
+        p.add_argument("--force", action="store_true", help="replace an existing --out file (refused without)")
     from .argtypes import add_table_options
     add_table_options(p, training=False)
     p.set_defaults(handler=_run_predict if name == "predict" else _run_eval)
