@@ -343,3 +343,21 @@ def test_train_help_groups_the_new_options(capsys):
                  "--loss", "--no-scale", "--val-fraction", "--patience"):
         assert flag in out, flag
     assert "your data (.csv/.tsv/.parquet):" in out and "task and model selection:" in out
+
+
+def test_a_run_without_a_schema_still_predicts_by_position(tmp_path):
+    """Checkpoints from before schemas (no column names) read a CSV's D columns by position, with the
+    label last when there are D + 1, as they did."""
+    df = _frame(120, numeric_label=True)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "d.csv"), *FAST, "--no-scale", "--out", str(tmp_path / "r")]) == 0
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "a.csv")]) == 0
+    for name in ("best.npz", "checkpoint.npz"):
+        ckpt = gg.load(tmp_path / "r" / name)
+        del ckpt["schema"]
+        gg.save(ckpt, tmp_path / "r" / name)
+    df.drop(columns="kind").to_csv(tmp_path / "x.csv", index=False, header=False)
+    for data, out in (("d.csv", "b.csv"), ("x.csv", "c.csv")):
+        assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / data), "--out", str(tmp_path / out)]) == 0
+    a, b, c = (_rows(tmp_path / n) for n in ("a.csv", "b.csv", "c.csv"))
+    assert [r["prediction"] for r in a] == [r["prediction"] for r in b] == [r["prediction"] for r in c]

@@ -130,6 +130,8 @@ def read_inputs(path: str, run: Run, header=None, delimiter=None, na_values=(), 
         table.kinds = {n: "numeric" for n in table.names}
         if y is not None:
             table.label, table.label_name = np.asarray(y, dtype=np.float64), "y"
+    elif ext in TABLE_EXTENSIONS and run.schema is None:
+        table = _legacy_table(path, schema, header, delimiter, na_values, ignore)
     elif ext in TABLE_EXTENSIONS:
         expected = {"names": [f["name"] for f in schema["features"]],
                     "kinds": {f["name"]: f["kind"] for f in schema["features"]},
@@ -157,6 +159,22 @@ def read_inputs(path: str, run: Run, header=None, delimiter=None, na_values=(), 
         raise DataError(f"{table.where(i, str(table.label_name))}: the label is empty; fill it in or remove "
                         f"the row (or the whole label column, to predict)")
     return x, y
+
+
+def _legacy_table(path, schema, header, delimiter, na_values, ignore):
+    """A table for a run from before schemas (no column names kept): the model's D numeric columns
+    by position, and the label last when the file has D + 1 columns, as those runs read them."""
+    d = len(schema["features"])
+    opts = dict(header=header, delimiter=delimiter, na_values=na_values, ignore=ignore, progress=False)
+    table = read_table(path, label=["(none)"], label_required=False, **opts)
+    if len(table.names) == d + 1:
+        table = read_table(path, label="-1", **opts)
+    if len(table.names) != d or table.numeric.shape[1] != d:
+        raise DataError(f"{path}: {len(table.names)} feature columns, but the model takes {d} numeric features: "
+                        f"give {d} columns (no label) or {d + 1} (the label last)")
+    table.names = table.numeric_names = [f["name"] for f in schema["features"]]
+    table.kinds = {n: "numeric" for n in table.names}
+    return table
 
 
 def _read_npz(path):
