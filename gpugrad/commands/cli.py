@@ -11,7 +11,9 @@ import sys
 from .argtypes import EXIT_USAGE, OneLineParser as _Parser
 from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int
 from .argtypes import positive_float as _positive_float, positive_int as _positive_int
+from .argtypes import add_table_options, add_task_options
 from .train import DEFAULT_LR, RUN_FIELDS, TrainConfig, TrainError, config_for_resume, read_checkpoint, train
+from .train import regression_metrics
 from ..data import DataError
 from .runs import RunFolderError, check_output_file, check_writable_file
 from ..serialization import CheckpointError
@@ -80,7 +82,6 @@ def _add_train(sub) -> None:
                         "epoch and replays them: a capture costs ~0.2-0.5 s, so it pays only for "
                         "epochs of thousands of steps; with --dropout the mask repeats within an epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bar (nor the reading progress line)")
-    from .argtypes import add_table_options, add_task_options
     add_table_options(p)
     add_task_options(p)
     p.set_defaults(handler=_run_train)
@@ -147,7 +148,6 @@ def _add_use(sub, name: str) -> None:
                         "(checkpoint.npz) (default: best; last where a run has no best.npz)")
     if name == "predict":
         p.add_argument("--force", action="store_true", help="replace an existing --out file (refused without)")
-    from .argtypes import add_table_options
     add_table_options(p, training=False)
     p.set_defaults(handler=_run_predict if name == "predict" else _run_eval)
 
@@ -202,7 +202,6 @@ def _run_predict(args) -> int:
         x, y = _inputs(args, run)
         msg = f"predicted {len(x)} samples of {args.data} with {run.checkpoint} (epoch {run.epoch}) on {run.device}"
         if run.task == "regress":
-            from .train import regression_metrics
             values = predict_values(run, x)
             write_values(out, run.schema["label"]["names"], values, y, force=True)
             if y is not None:
@@ -231,7 +230,6 @@ def _run_eval(args) -> int:
             raise DataError(f"{args.data}: no label column ({', '.join(run.schema['label']['names']) if run.schema else 'y'}), "
                             f"so there is nothing to evaluate against; gpugrad predict gives the predictions")
         if run.task == "regress":
-            from .train import regression_metrics
             values = predict_values(run, x)
             m = regression_metrics(y, values)
             print(f"{run.checkpoint} (epoch {run.epoch}) on {args.data}: {len(y)} samples, RMSE {m['rmse']:.4g}, "

@@ -13,8 +13,9 @@ import numpy as np
 from ..npz_reader import DEFAULT_MAX_BYTES, NpzError, NpzReader
 
 
-class DataError(ValueError):
-    """A data file that cannot be used: missing, unreadable, malformed, or with unusable labels."""
+from .errors import DataError  # noqa: F401  (re-exported: gpugrad.data.DataError)
+from .schema import encode_features, encode_labels, fit_schema
+from .tables import TABLE_EXTENSIONS, read_table
 
 
 def load_digits():
@@ -57,8 +58,6 @@ def load_file(path, max_bytes: int | None = None):
     if ext == ".npz":
         x, y = _read_npz(path, limit)
         return _check(path, x, y)
-    from .tables import TABLE_EXTENSIONS, read_table
-    from .schema import encode_features, encode_labels, fit_schema
     if ext not in TABLE_EXTENSIONS:
         raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .npz (arrays x and y), "
                         f".csv or .parquet (the label the last column)")

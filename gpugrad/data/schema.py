@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import DataError
+from .errors import DataError
 
 __all__ = ["fit_schema", "encode_features", "encoded_names", "choose_task", "encode_labels",
            "MAX_CATEGORIES"]

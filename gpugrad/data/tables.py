@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..npz_reader import DEFAULT_MAX_BYTES, NpzError, open_regular
-from .datasets import DataError
+from .errors import DataError
 
 __all__ = ["Table", "read_table", "TABLE_EXTENSIONS", "sniff"]
 

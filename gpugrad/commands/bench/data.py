@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from ...data.tables import read_table
+
 DATA_COLUMNS = [("row", "row", "", "<"), ("file MB", "file", ".1f", ">"), ("gpugrad s", "gpugrad_s", ".3f", ">"),
                 ("peer s", "peer_s", ".3f", ">"), ("ratio", "ratio", ".2f", ">"), ("target", "target", "", "<"),
                 ("peak / array", "peak_x", ".2f", ">"), ("peer", "note", "", "<")]
@@ -96,7 +98,6 @@ def run_data_bench(rows: int = 200_000, cols: int = 50, rounds: int = 5, log=pri
     """The rows of the ``data`` benchmark and its notes (see the module docstring)."""
     import pandas as pd
     import pyarrow.parquet as pq
-    from ...data.tables import read_table
     tmp = tempfile.TemporaryDirectory() if folder is None else None
     folder = folder or tmp.name
     try:
