@@ -57,7 +57,8 @@ def test_gpugrad_train_same_weights_as_one_process(tmp_path, n, optimizer):
     files = sorted(os.listdir(out_dir))
     events = [f for f in files if f.startswith("events.out.tfevents")]   # when tensorboardX is installed
     assert len(events) <= 1                                            # rank 0's only
-    assert [f for f in files if f not in events] == [".gpugrad-run.lock", "checkpoint.npz", "curves.png", "metrics.csv"]
+    assert [f for f in files if f not in events] == [".gpugrad-run.lock", "best.npz", "checkpoint.npz", "curves.png",
+                                                      "metrics.csv"]
 
 
 def test_resume_with_another_number_of_ranks(tmp_path):
