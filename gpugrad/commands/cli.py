@@ -124,19 +124,23 @@ def _run_train(args) -> int:
 def _add_use(sub, name: str) -> None:
     """``predict`` and ``eval``: a trained run on a data file."""
     if name == "predict":
-        p = sub.add_parser("predict", help="predict classes (and probabilities) of a data file with a trained run",
+        p = sub.add_parser("predict", help="predict classes (and probabilities) or values of a data file with a "
+                                           "trained run",
                            description="Predict with a trained run: one CSV row per sample with the predicted "
                                        "label (in the labels the run was trained with) and each class's "
-                                       "probability. The data file may have a label column or not.")
+                                       "probability, or a regressor's `prediction` in the label's units. "
+                                       "Columns are matched by name; the file may have the label column or not.")
         p.add_argument("--out", metavar="CSV", help="where to write the predictions (default: "
                        "predictions-<data name>.csv in the run's folder)")
     else:
-        p = sub.add_parser("eval", help="accuracy, per-class precision/recall and a confusion matrix of a run "
-                                        "on a labelled data file",
-                           description="Evaluate a trained run on a labelled .csv/.npz: accuracy, per-class "
-                                       "precision and recall, and the confusion matrix as a PNG.")
-        p.add_argument("--out", metavar="PNG", help="where to write the confusion matrix (default: "
-                       "confusion-<data name>.png in the run's folder)")
+        p = sub.add_parser("eval", help="accuracy, per-class precision/recall and a confusion matrix (or RMSE, "
+                                        "MAE, R^2 and predicted-vs-true plots) of a run on a labelled data file",
+                           description="Evaluate a trained run on a labelled .csv/.parquet/.npz: a classifier's "
+                                       "accuracy, per-class precision and recall and the confusion matrix as a "
+                                       "PNG; a regressor's RMSE, MAE and R^2 and a PNG of predicted vs true and "
+                                       "of the residuals.")
+        p.add_argument("--out", metavar="PNG", help="where to write the picture (default: confusion-<data "
+                       "name>.png, or regression-<data name>.png, in the run's folder)")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a run folder (as written by gpugrad train) or "
                    "its checkpoint.npz")
     p.add_argument("--data", metavar="FILE", required=True, help="a .csv with the run's feature columns "
