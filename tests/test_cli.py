@@ -23,17 +23,17 @@ def test_train_end_to_end(device, tmp_path, capsys):
     assert main(["train", *SMALL, "--device", device, "--out", str(out)]) == 0
     stdout = capsys.readouterr().out.splitlines()
     epochs = [ln for ln in stdout if ln.startswith("epoch ")]
-    assert len(epochs) == 2 and all("train acc" in ln and "test acc" in ln for ln in epochs)
+    assert len(epochs) == 2 and all("train acc" in ln and "val acc" in ln for ln in epochs)
     assert stdout[-1].startswith("done: 2 epochs, test acc ")
-    acc = float(epochs[-1].split("test acc")[1].split("%")[0])
+    acc = float(epochs[-1].split("val acc")[1].split("%")[0])
     assert acc > 50                                    # 2 short epochs already learn the digits
 
     ckpt = gg.load(out / "checkpoint.npz")
     assert ckpt["epoch"] == 2 and ckpt["config"]["hidden"] == [16]
     model = gg.nn.MLP([64, 16, 10])
     model.load_state_dict(ckpt["model"])
-    assert len(ckpt["history"]["test_acc"]) == 2
-    assert ckpt["history"]["test_acc"][-1] == pytest.approx(acc / 100, abs=1e-4)
+    assert len(ckpt["history"]["val_acc"]) == 2 and "test_acc" not in ckpt["history"]   # test: the end only
+    assert ckpt["history"]["val_acc"][-1] == pytest.approx(acc / 100, abs=1e-4)
 
     png = out / "curves.png"
     assert png.read_bytes()[:8] == PNG_SIGNATURE
@@ -41,7 +41,7 @@ def test_train_end_to_end(device, tmp_path, capsys):
     img = matplotlib.image.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     files = sorted(f for f in os.listdir(out) if not f.startswith("events.out.tfevents."))
-    assert files == [".gpugrad-run.lock", "checkpoint.npz", "curves.png", "metrics.csv"]   # (+ events)
+    assert files == [".gpugrad-run.lock", "best.npz", "checkpoint.npz", "curves.png", "metrics.csv"]   # (+ events)
 
 
 def test_python_dash_m_and_data_file(tmp_path):
@@ -54,7 +54,7 @@ def test_python_dash_m_and_data_file(tmp_path):
                         "--hidden", "8", "--lr", "0.01", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "on mine.csv: 96 train / 24 test samples" in r.stdout
+    assert "on mine.csv: 87 train / 9 val / 24 test samples" in r.stdout
     assert r.stdout.strip().splitlines()[-1].startswith("done: 3 epochs")
     assert r.stderr == ""                              # not a TTY: no progress bar
 
@@ -89,7 +89,7 @@ def test_resume_equals_uninterrupted(tmp_path, capsys, optimizer):
         assert np.array_equal(a[k], b[k]), k                     # bit-identical
     ha = gg.load(tmp_path / "straight" / "checkpoint.npz")["history"]
     hb = gg.load(tmp_path / "cut" / "checkpoint.npz")["history"]
-    assert ha["loss"] == hb["loss"] and ha["test_acc"] == hb["test_acc"]
+    assert ha["loss"] == hb["loss"] and ha["val_acc"] == hb["val_acc"]
 
 
 def test_same_seed_same_numbers_and_seed_matters(tmp_path, capsys):
@@ -112,7 +112,7 @@ def test_finished_run_resumes_to_nothing(tmp_path, capsys):
 
 def _bad_inputs(tmp_path):
     bad_csv = tmp_path / "bad.csv"
-    bad_csv.write_text("1,2,0\n3,oops,1\n")
+    bad_csv.write_text("".join(f"{i},2,{i % 2}\n" for i in range(12)) + "3,oops,1\n")
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip archive")
     no_y = tmp_path / "no_y.npz"
@@ -138,7 +138,7 @@ def _bad_inputs(tmp_path):
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
         (["fly"], "invalid choice: 'fly'"),
         (["train", "--data", str(tmp_path / "missing.csv")], "missing.csv: no such file"),
-        (["train", "--data", str(bad_csv)], "data row 2 is not numeric (value 'oops')"),
+        (["train", "--data", str(bad_csv)], "bad.csv row 13, column '2': value 'oops' is not a number"),
         (["train", "--data", str(no_y)], "missing array(s) y"),
         (["train", "--resume", str(tmp_path / "none.npz")], "no such checkpoint"),
         (["train", "--resume", str(foreign)], "not a gpugrad checkpoint"),
@@ -188,11 +188,12 @@ def test_explicit_cuda_without_gpu(capsys, tmp_path):
 
 def test_bad_data_file_subprocess_has_no_traceback(tmp_path):
     bad = tmp_path / "labels.csv"
-    bad.write_text("1,2,0.5\n3,4,1\n")
+    bad.write_text("a,b,label\n" + "1,2,0\n" * 11 + "3,x,1\n")
     r = subprocess.run([sys.executable, "-m", "gpugrad", "train", "--data", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.count("\n") == 1 and "not integer-like" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "labels.csv row 13, column 'b': value 'x' is not a number" in r.stderr and "--na-values" in r.stderr
 
 
 # -- the training step as a CUDA graph ----------------------------------------------------------------
@@ -262,3 +263,4 @@ def test_the_train_flags_are_the_run_fields_less_the_two_the_cli_does_not_expose
     from gpugrad.commands.train import RUN_FIELDS
     args = build_parser().parse_args(["train"])
     assert {k for k in RUN_FIELDS if not hasattr(args, k)} == {"momentum", "test_fraction"}
+    assert {"label", "task", "loss", "scale", "val_fraction", "patience", "header", "delimiter"} <= set(RUN_FIELDS)

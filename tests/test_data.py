@@ -122,12 +122,16 @@ def test_csv_file_with_and_without_header(tmp_path):
     ("m.npz", dict(x=np.zeros((3, 2)), y=np.array([0.5, 1, 2])), "not integer-like"),
     ("m.npz", dict(x=np.zeros((3, 2)), y=np.array([1, 1, 1])), "at least 2 classes"),
     ("m.npz", b"garbage", "cannot read the .npz"),
-    ("m.csv", "1,2,0\n3,abc,1\n", "data row 2 is not numeric (value 'abc')"),
-    ("m.csv", "1,2,0\n3,4\n", "data row 2 has 2 columns, expected 3"),
-    ("m.csv", "1,2,0.5\n3,4,1\n", "not integer-like"),
+    # rows as the file counts them (header included), the column by name, the value, the fix
+    ("m.csv", "1,2,0\n" * 11 + "3,abc,1\n", "m.csv row 12, column '2': value 'abc' is not a number"),
+    ("m.csv", "a,b,c\n" + "1,2,0\n" * 11 + "3,abc,1\n", "row 13, column 'b': value 'abc' is not a number"),
+    ("m.csv", "1,2,0\n" * 10 + "3,4\n", "m.csv row 11, column '3': the label is empty"),
+    ("m.csv", "1,2,0\n" * 10 + "3,4,5,6\n", "m.csv row 11: 4 fields where the first row has 3"),
+    ("m.csv", "a,b,label\n1,2,\n3,4,1\n", "m.csv row 2, column 'label': the label is empty"),
     ("m.csv", "a,b,label\n", "no data rows"),
     ("m.csv", "", "no data rows"),
-    ("m.csv", "1,nan,0\n2,3,1\n", "NaN"),
+    ("m.csv", "a,b,label\n1,inf,0\n2,3,1\n", "row 2, column 'b': value inf does not fit float32"),
+    ("m.csv", "a,b,label\n1,1e39,0\n2,3,1\n", "row 2, column 'b': value 1e+39 does not fit float32"),
     ("m.txt", "1,2,0\n", "unsupported file type"),
 ])
 def test_bad_files_give_one_line(tmp_path, name, content, message):

@@ -53,11 +53,12 @@ def test_gpugrad_train_same_weights_as_one_process(tmp_path, n, optimizer):
     hist = gg.load(out_dir / "checkpoint.npz", device="cpu")["history"]
     one = gg.load(tmp_path / f"one-{optimizer}" / "checkpoint.npz", device="cpu")["history"]
     np.testing.assert_allclose(hist["loss"], one["loss"], rtol=1e-5)    # reduced over ranks
-    assert hist["test_acc"] == one["test_acc"]
+    assert hist["val_acc"] == one["val_acc"]
     files = sorted(os.listdir(out_dir))
     events = [f for f in files if f.startswith("events.out.tfevents")]   # when tensorboardX is installed
     assert len(events) <= 1                                            # rank 0's only
-    assert [f for f in files if f not in events] == [".gpugrad-run.lock", "checkpoint.npz", "curves.png", "metrics.csv"]
+    assert [f for f in files if f not in events] == [".gpugrad-run.lock", "best.npz", "checkpoint.npz", "curves.png",
+                                                      "metrics.csv"]
 
 
 def test_resume_with_another_number_of_ranks(tmp_path):

@@ -376,3 +376,76 @@ def test_mutated_csv_files_give_valid_data_or_fail_cleanly(tmp_path, flips, cut)
         assert gy.dtype == np.int64 and gy.min() == 0 and gy.max() == len(classes) - 1
     else:
         assert_clean(run, bad, DataError)
+
+
+# -- the table readers (gpugrad.data.tables: pandas for CSV, pyarrow for Parquet) ---------------------------
+def _parquet_bytes(tmp_path, frame) -> bytes:
+    path = tmp_path / "_good.parquet"
+    frame.to_parquet(path)
+    return path.read_bytes()
+
+
+def hostile_tables(tmp_path) -> dict:
+    """name -> (file name, bytes, fragment of the one-line error)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    good = pd.DataFrame({"a": np.arange(50.0), "b": np.arange(50.0) % 7, "label": np.arange(50) % 3})
+    pq = _parquet_bytes(tmp_path, good)
+    stamp = _parquet_bytes(tmp_path, good.assign(when=pd.Timestamp("2026-01-01"))[["when", "a", "b", "label"]])
+    return {
+        "latin-1 text": ("l.csv", "a,b,label\ncafé,1,0\n".encode("latin-1") * 3, "not UTF-8 text"),
+        "NUL bytes": ("n.csv", b"\x00" * 5000, "cannot tell how the columns are separated"),
+        "one giant field": ("g.csv", b"x" * (4 * 2 ** 20), "cannot split its first rows into columns"),
+        "unbalanced quote": ("q.csv", b'a,b,label\n1,2,0\n"3,4,1\n5,6,0\n', ""),   # any one line
+        "ragged long row": ("r.csv", b"a,b,label\n" + b"1,2,0\n" * 20 + b"1,2,3,4,5\n", "row 22: 5 fields"),
+        "header only": ("h.csv", b"a,b,label\n", "no data rows"),
+        "duplicate names": ("d.csv", b"a,a,label\n1,2,0\n3,4,1\n", "more than one column is named 'a'"),
+        "garbage parquet": ("x.parquet", b"PAR1" + os.urandom(3000) + b"PAR1", "cannot read the Parquet file"),
+        "truncated parquet": ("t.parquet", pq[: len(pq) // 2], "cannot read the Parquet file"),
+        "no footer": ("f.parquet", pq[:-8], "cannot read the Parquet file"),
+        "timestamp column": ("s.parquet", stamp, "has the Parquet type timestamp"),
+        "empty file": ("e.parquet", b"", "cannot read the Parquet file"),
+    }
+
+
+def test_hostile_tables_fail_in_one_line_within_bounds(tmp_path):
+    for name, (fname, raw, fragment) in hostile_tables(tmp_path).items():
+        path = tmp_path / fname
+        path.write_bytes(raw)
+        msg = assert_clean(Bounded(lambda: load_file(path)), path, DataError)
+        assert fragment in msg, f"{name}: {msg}"
+
+
+def test_table_size_limit_before_reading(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,label\n" + "1.5,2.5,0\n" * 20_000)
+    msg = assert_clean(Bounded(lambda: load_file(path, max_bytes=100_000)), path, DataError)
+    assert "over the load limit of 100,000" in msg and "GPUGRAD_MAX_LOAD_BYTES" in msg
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_table_fifo_is_refused_without_hanging(tmp_path, ext):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    path = tmp_path / f"pipe{ext}"
+    os.mkfifo(path)
+    assert "regular file" in assert_clean(Bounded(lambda: load_file(path)), path, DataError)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=mutation, cut=st.one_of(st.none(), st.integers(0, 3000)))
+def test_mutated_parquet_files_give_valid_data_or_fail_cleanly(tmp_path, flips, cut):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    good = tmp_path / "good.parquet"
+    if not good.exists():
+        pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) * 0.5, "label": np.arange(20) % 3}).to_parquet(good)
+    bad = tmp_path / "m.parquet"
+    bad.write_bytes(_mutate(good.read_bytes(), flips, cut))
+    run = Bounded(lambda: load_file(bad))
+    if run.exc is None:
+        gx, gy, classes = run.result
+        assert gx.dtype == np.float32 and np.all(np.isfinite(gx))
+        assert gy.dtype == np.int64 and gy.min() == 0 and gy.max() == len(classes) - 1
+    else:
+        assert_clean(run, bad, DataError)

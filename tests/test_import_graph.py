@@ -69,6 +69,7 @@ APP_LAZY_IMPORTS = {
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.kernels"),
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.report"),
     ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.train_cpu"),
+    ("gpugrad.commands.bench.cli", "gpugrad.commands.bench.data"),
     # bench.mlp is loaded by the bench parser (its model and policy names); what only its runs need
     # waits: the CPU contenders (2.1 ms) and the report writer.
     ("gpugrad.commands.bench.mlp", "gpugrad.commands.bench.cpu_contenders"),

@@ -35,13 +35,15 @@ def _read(path):
         return list(csv.DictReader(f))
 
 
-def _model_proba(run_dir, x):
-    ckpt = gg.load(run_dir / "checkpoint.npz")
+def _model_proba(run_dir, x, name="best.npz"):
+    ckpt = gg.load(run_dir / name)
     model = gg.nn.MLP([3, 16, 3])
     model.load_state_dict(ckpt["model"])
     model.eval()
+    feats = ckpt["schema"]["features"]          # standardised with the training split's statistics
+    xs = ((x - [f["mean"] for f in feats]) / [f["std"] for f in feats]).astype(np.float32)
     with gg.no_grad():
-        logits = model(gg.tensor(x)).numpy().astype(np.float64)
+        logits = model(gg.tensor(xs)).numpy().astype(np.float64)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -64,7 +66,7 @@ def test_predict_maps_back_to_the_original_labels(trained, tmp_path, capsys):
     # the same samples with their label column, as an .npz, and through the checkpoint file
     lab = tmp_path / "lab.npz"
     np.savez(lab, x=x[:20], y=y[:20])
-    assert main(["predict", str(d / "run" / "checkpoint.npz"), "--data", str(lab), "--out",
+    assert main(["predict", str(d / "run" / "best.npz"), "--data", str(lab), "--out",
                  str(tmp_path / "p2.csv")]) == 0
     assert "accuracy" in capsys.readouterr().out
     rows2 = _read(tmp_path / "p2.csv")
@@ -129,11 +131,13 @@ def test_outputs_that_would_destroy_an_input_or_the_run_are_refused(trained, tmp
     data.write_bytes((d / "train.csv").read_bytes())
     link = tmp_path / "link.csv"
     os.symlink(data, link)
-    guarded = {p: p.read_bytes() for p in (data, run / "checkpoint.npz", run / "metrics.csv", run / "curves.png")}
+    guarded = {p: p.read_bytes() for p in (data, run / "checkpoint.npz", run / "best.npz", run / "metrics.csv",
+                                           run / "curves.png")}
     cases = [("predict", data, "is the same file as --data"),
              ("predict", link, "is the same file as --data"),          # through a link
              ("eval", data, "is the same file as --data"),
-             ("predict", run / "checkpoint.npz", "the same file as the checkpoint"),
+             ("predict", run / "best.npz", "the same file as the checkpoint"),
+            ("predict", run / "checkpoint.npz", "is a file of the run"),
              ("predict", run / "metrics.csv", "is a file of the run"),
              ("eval", run / "curves.png", "is a file of the run"),
              ("eval", run / "predictions-train.csv", "is a file of the run")]   # predict's, not eval's
@@ -156,7 +160,11 @@ def test_outputs_that_would_destroy_an_input_or_the_run_are_refused(trained, tmp
             assert "is a FIFO (named pipe), not a regular file" in err and "no such file" not in err, err
     # The command's own outputs may be rewritten: the default names, and its files named explicitly.
     assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv")]) == 0
-    assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv")]) == 0
+    # ... but not silently: an existing predictions file is refused without --force
+    assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv")]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert main(["predict", str(run), "--data", str(data), "--out", str(run / "predictions-mine.csv"),
+                 "--force"]) == 0
 
 
 def _bad_inputs(d, tmp):
@@ -165,7 +173,7 @@ def _bad_inputs(d, tmp):
     unknown = tmp / "unknown.csv"
     unknown.write_text("0,0,0,5\n0,0,0,7\n")
     nan = tmp / "nan.csv"
-    nan.write_text("0,nan,0\n")
+    nan.write_text("0,inf,0\n")
     no_x = tmp / "no_x.npz"
     np.savez(no_x, y=np.zeros(3))
     txt = tmp / "data.txt"
@@ -178,9 +186,9 @@ def _bad_inputs(d, tmp):
         rows += [
             ([cmd, run, "--data", str(tmp / "missing.csv")], "missing.csv: no such file"),
             ([cmd, run, "--data", str(tmp)], "is a folder; give a data file"),
-            ([cmd, run, "--data", str(wrong_cols)], "5 columns, but the model takes 3 features"),
-            ([cmd, run, "--data", str(unknown)], "label(s) 5 were not in the run's training data"),
-            ([cmd, run, "--data", str(nan)], "x contains NaN or infinite values"),
+            ([cmd, run, "--data", str(wrong_cols)], "column '5' was not among the run's features"),
+            ([cmd, run, "--data", str(unknown)], "label 5 was not among the run's classes"),
+            ([cmd, run, "--data", str(nan)], "does not fit float32"),
             ([cmd, run, "--data", str(no_x)], "missing array x"),
             ([cmd, run, "--data", str(txt)], "unsupported file type '.txt'"),
             ([cmd, str(tmp / "nothing"), "--data", data], "no such checkpoint"),

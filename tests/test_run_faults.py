@@ -189,7 +189,7 @@ def test_clip_keeps_a_hot_run_finite(data_file, tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("1,2,0\n1e39,3,1\n2,2,0\n4,4,1\n", "after the cast to float32"),
+    ("1,2,0\n1e39,3,1\n2,2,0\n4,4,1\n", "row 2, column '1': value 1e\\+39 does not fit float32"),
     ("1,2,0\n3,3,1e19\n2,2,0\n4,4,1\n", "does not fit int64"),
     ("1,2,0\n3,3,-1e19\n2,2,0\n4,4,1\n", "does not fit int64"),
 ])
@@ -233,7 +233,7 @@ HOSTILE_FIELDS = [
     (("set", "config", "extra", 1), "unknown: extra"),
     (("del", "config", "seed", None), "missing: seed"),
     (("set", "history", "loss", [0.5]), "history['loss'] must be 2 finite numbers"),
-    (("set", "history", "test_acc", [0.5, 7.0]), "history['test_acc']"),
+    (("set", "history", "val_acc", [0.5, 7.0]), "history['val_acc']"),
     (("set", "history", "bogus", []), "history has fields"),
     (("set", "loader", {"seed": 99, "epoch": 2}), "loader state"),
     (("set", "data_fingerprint", "zz"), "not a fingerprint"),

@@ -222,7 +222,7 @@ def test_extend_a_finished_run_replans_the_schedule(tmp_path, capsys, schedule):
 def test_tiny_split_is_warned_with_counts(tmp_path, capsys):
     tiny = tmp_path / "tiny.csv"
     tiny.write_text("0,0,1\n1,1,2\n0,1,1\n")
-    assert main(["train", *FAST, "--epochs", "1", "--data", str(tiny), "--out", str(tmp_path / "t")]) == 0
+    assert main(["train", *FAST, "--epochs", "1", "--val-fraction", "0", "--data", str(tiny), "--out", str(tmp_path / "t")]) == 0
     out = capsys.readouterr().out
     assert "warning: the test set has only 1 sample(s) (train: 2)" in out
     assert "warning: 2 class(es) nearly empty after the split: 1 (1 train / 1 test), 2 (1 train / 0 test)" in out \
@@ -244,7 +244,7 @@ def test_metrics_csv_per_epoch(tmp_path, capsys):
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    for k in ("loss", "train_acc", "test_acc", "lr", "seconds"):
+    for k in ("loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"):
         assert [float(r[k]) for r in rows] == hist[k], k          # exact: written with repr
     # resumed and extended: every epoch once
     assert main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
@@ -259,4 +259,4 @@ def test_tensorboard_events_when_tensorboardx_is_installed(tmp_path, capsys):
     events = [f for f in os.listdir(out) if f.startswith("events.out.tfevents.")]
     assert len(events) == 1
     data = (out / events[0]).read_bytes()
-    assert b"test_acc" in data and b"loss" in data
+    assert b"val_acc" in data and b"loss" in data

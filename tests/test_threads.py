@@ -155,7 +155,7 @@ def test_generator_scopes_are_per_thread_and_nest():
 
 
 def test_curves_from_concurrent_runs(tmp_path):
-    history = {"loss": [1.0, 0.5, 0.25], "train_acc": [0.5, 0.7, 0.9], "test_acc": [0.4, 0.6, 0.8]}
+    history = {"loss": [1.0, 0.5, 0.25], "train_acc": [0.5, 0.7, 0.9], "val_acc": [0.4, 0.6, 0.8]}
     paths = [tmp_path / f"c{i}.png" for i in range(3)]
     for _ in range(2):
         _in_threads(*(lambda p=p: write_curves(history, str(p)) for p in paths))

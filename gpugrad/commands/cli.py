@@ -11,7 +11,9 @@ import sys
 from .argtypes import EXIT_USAGE, OneLineParser as _Parser
 from .argtypes import fraction as _fraction, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int
 from .argtypes import positive_float as _positive_float, positive_int as _positive_int
+from .argtypes import add_table_options, add_task_options
 from .train import DEFAULT_LR, RUN_FIELDS, TrainConfig, TrainError, config_for_resume, read_checkpoint, train
+from .train import regression_metrics
 from ..data import DataError
 from .runs import RunFolderError, check_output_file, check_writable_file
 from ..serialization import CheckpointError
@@ -38,13 +40,14 @@ def _hidden(s: str) -> tuple:
 def _add_train(sub) -> None:
     d = TrainConfig()
     p = sub.add_parser(
-        "train", help="train an MLP classifier (default: the 8x8 digits, no network needed)",
-        description="Train an MLP classifier on scikit-learn's bundled 8x8 digits or on your own "
-                    ".npz (arrays x, y) or .csv (last column the label) file. Writes "
-                    "checkpoint.npz every epoch and curves.png to --out.")
+        "train", help="train an MLP classifier or regressor (default: the 8x8 digits, no network needed)",
+        description="Train an MLP classifier or regressor on scikit-learn's bundled 8x8 digits or on your "
+                    "own table: a .csv or .parquet (columns by name, the label last or --label), or an .npz "
+                    "(arrays x, y). Writes checkpoint.npz (the last epoch) and best.npz (the best by the "
+                    "validation split) every epoch, and curves.png, to --out.")
     # Run settings default to None here so that --resume can tell which ones were given.
-    p.add_argument("--data", metavar="FILE", help="an .npz with arrays x and y, or a .csv whose last "
-                   "column is the integer label (default: the digits)")
+    p.add_argument("--data", metavar="FILE", help="a .csv/.tsv or .parquet table (see 'your data' below), "
+                   "or an .npz with arrays x and y (default: the digits)")
     p.add_argument("--hidden", type=_hidden, metavar="SIZES",
                    help=f"hidden layer sizes, comma-separated (default: {','.join(map(str, d.hidden))})")
     p.add_argument("--activation", choices=("relu", "sigmoid", "tanh"),
@@ -78,7 +81,9 @@ def _add_train(sub) -> None:
                         "when --dropout is 0). 'on' on the CPU captures the step's NumPy calls each "
                         "epoch and replays them: a capture costs ~0.2-0.5 s, so it pays only for "
                         "epochs of thousands of steps; with --dropout the mask repeats within an epoch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (nor the reading progress line)")
+    add_table_options(p)
+    add_task_options(p)
     p.set_defaults(handler=_run_train)
 
 
@@ -89,6 +94,8 @@ def _run_train(args) -> int:
     # The run's fields are train.RUN_FIELDS (one list); those without a flag here (momentum,
     # test_fraction) keep TrainConfig's default, or the checkpoint's value on --resume.
     given = {k: getattr(args, k, None) for k in RUN_FIELDS}
+    if given.get("scale") is True:
+        given["scale"] = None   # the default: --resume must not read it as a setting given
     given.update(device=args.device, out=args.out, quiet=args.quiet, threads=args.threads,
                  graph=args.graph, force=args.force or None)
     config = None
@@ -117,25 +124,35 @@ def _run_train(args) -> int:
 def _add_use(sub, name: str) -> None:
     """``predict`` and ``eval``: a trained run on a data file."""
     if name == "predict":
-        p = sub.add_parser("predict", help="predict classes (and probabilities) of a data file with a trained run",
+        p = sub.add_parser("predict", help="predict classes (and probabilities) or values of a data file with a "
+                                           "trained run",
                            description="Predict with a trained run: one CSV row per sample with the predicted "
                                        "label (in the labels the run was trained with) and each class's "
-                                       "probability. The data file may have a label column or not.")
+                                       "probability, or a regressor's `prediction` in the label's units. "
+                                       "Columns are matched by name; the file may have the label column or not.")
         p.add_argument("--out", metavar="CSV", help="where to write the predictions (default: "
                        "predictions-<data name>.csv in the run's folder)")
     else:
-        p = sub.add_parser("eval", help="accuracy, per-class precision/recall and a confusion matrix of a run "
-                                        "on a labelled data file",
-                           description="Evaluate a trained run on a labelled .csv/.npz: accuracy, per-class "
-                                       "precision and recall, and the confusion matrix as a PNG.")
-        p.add_argument("--out", metavar="PNG", help="where to write the confusion matrix (default: "
-                       "confusion-<data name>.png in the run's folder)")
+        p = sub.add_parser("eval", help="accuracy, per-class precision/recall and a confusion matrix (or RMSE, "
+                                        "MAE, R^2 and predicted-vs-true plots) of a run on a labelled data file",
+                           description="Evaluate a trained run on a labelled .csv/.parquet/.npz: a classifier's "
+                                       "accuracy, per-class precision and recall and the confusion matrix as a "
+                                       "PNG; a regressor's RMSE, MAE and R^2 and a PNG of predicted vs true and "
+                                       "of the residuals.")
+        p.add_argument("--out", metavar="PNG", help="where to write the picture (default: confusion-<data "
+                       "name>.png, or regression-<data name>.png, in the run's folder)")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a run folder (as written by gpugrad train) or "
                    "its checkpoint.npz")
     p.add_argument("--data", metavar="FILE", required=True, help="a .csv with the run's feature columns "
                    "(and optionally the label last), or an .npz with x (and optionally y)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to run the model (default: auto)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="which of the run's checkpoints: best (by the validation split; best.npz) or last "
+                        "(checkpoint.npz) (default: best; last where a run has no best.npz)")
+    if name == "predict":
+        p.add_argument("--force", action="store_true", help="replace an existing --out file (refused without)")
+    add_table_options(p, training=False)
     p.set_defaults(handler=_run_predict if name == "predict" else _run_eval)
 
 
@@ -159,44 +176,73 @@ def _use_errors(command: str, work) -> int:
 
 def _run_and_output(args, stem: str, ext: str):
     """predict/eval: the trained run, and the output path checked before any work (writable, not an
-    input, not a file of the run other than this command's own ``stem-*ext`` outputs)."""
+    input, not a file of the run other than this command's own ``stem-*ext`` outputs; predict's CSV
+    not an existing file unless --force)."""
     from .predict import load_run
     if args.out:
         check_writable_file(args.out, "--out")
-    run = load_run(args.run, args.device)
+    run = load_run(args.run, args.device, which=args.checkpoint)
+    stem = stem(run) if callable(stem) else stem
     out = args.out or _default_out(run.folder, stem, args.data, ext)
     check_output_file(out, "--out", [("--data", args.data), ("the checkpoint", run.checkpoint)],
                       run.folder, (f"{stem}-", ext))
+    if ext == ".csv" and os.path.exists(out) and not args.force:
+        raise RunFolderError(f"--out {out} already exists; pass --force to replace it, or choose another --out")
     return run, out
 
 
+def _inputs(args, run):
+    from .predict import read_inputs
+    return read_inputs(args.data, run, header=args.header, delimiter=args.delimiter,
+                       na_values=args.na_values or (), ignore=args.ignore or (),
+                       warn=lambda line: print(line, file=sys.stderr))
+
+
 def _run_predict(args) -> int:
-    from .predict import predict_proba, read_inputs, write_predictions
+    from .predict import predict_proba, predict_values, write_predictions, write_values
 
     def work():
         run, out = _run_and_output(args, "predictions", ".csv")
-        x, y = read_inputs(args.data, run)
-        proba = predict_proba(run, x)
-        labels = None if y is None else run.classes[y]
-        write_predictions(out, run.classes, proba, labels)
+        x, y = _inputs(args, run)
         msg = f"predicted {len(x)} samples of {args.data} with {run.checkpoint} (epoch {run.epoch}) on {run.device}"
-        if y is not None:
-            msg += f"; accuracy {100 * float((proba.argmax(axis=1) == y).mean()):.2f}% against its labels"
+        if run.task == "regress":
+            values = predict_values(run, x)
+            write_values(out, run.schema["label"]["names"], values, y, force=True)
+            if y is not None:
+                m = regression_metrics(y, values)
+                msg += f"; against its labels RMSE {m['rmse']:.4g}, MAE {m['mae']:.4g}, R^2 {m['r2']:.4f}"
+        else:
+            proba = predict_proba(run, x)
+            labels = None if y is None else run.classes[y]
+            write_predictions(out, run.classes, proba, labels, force=True)
+            if y is not None:
+                msg += f"; accuracy {100 * float((proba.argmax(axis=1) == y).mean()):.2f}% against its labels"
         print(msg)
         print(f"wrote {out}")
     return _use_errors("predict", work)
 
 
 def _run_eval(args) -> int:
-    from .evaluate import class_report, confusion_matrix, format_report, plot_confusion
-    from .predict import predict_proba, read_inputs
+    from .evaluate import class_report, confusion_matrix, format_report, plot_confusion, plot_regression
+    from .predict import predict_proba, predict_values
 
     def work():
-        run, out = _run_and_output(args, "confusion", ".png")
-        x, y = read_inputs(args.data, run)
+        run, out = _run_and_output(args, lambda r: "confusion" if r.task == "classify" else "regression",
+                                   ".png")
+        x, y = _inputs(args, run)
         if y is None:
-            raise DataError(f"{args.data}: no label column, so there is nothing to evaluate against; "
-                            f"gpugrad predict gives the predictions")
+            raise DataError(f"{args.data}: no label column ({', '.join(run.schema['label']['names']) if run.schema else 'y'}), "
+                            f"so there is nothing to evaluate against; gpugrad predict gives the predictions")
+        if run.task == "regress":
+            values = predict_values(run, x)
+            m = regression_metrics(y, values)
+            print(f"{run.checkpoint} (epoch {run.epoch}) on {args.data}: {len(y)} samples, RMSE {m['rmse']:.4g}, "
+                  f"MAE {m['mae']:.4g}, R^2 {m['r2']:.4f}")
+            plot_regression(y, values, out, run.schema["label"]["names"],
+                            f"{os.path.basename(args.data)}: R^2 {m['r2']:.3f}, RMSE {m['rmse']:.4g} "
+                            f"({len(y)} samples)")
+            print(f"wrote {out}")
+            return
         pred = predict_proba(run, x).argmax(axis=1)
         cm = confusion_matrix(y, pred, len(run.classes))
         report = class_report(cm)

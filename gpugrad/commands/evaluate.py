@@ -68,3 +68,39 @@ def plot_confusion(cm: np.ndarray, classes, path: str, title: str) -> str:
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)
     return path
+
+
+def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, path: str, names, title: str) -> str:
+    """Two panels per output as one PNG: predicted against true (with the y = x line) and the
+    residuals (predicted - true) against the prediction (with 0), in the label's units. Written
+    atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    t = np.asarray(y_true, np.float64).reshape(len(y_true), -1)
+    p = np.asarray(y_pred, np.float64).reshape(len(y_pred), -1)
+    k = t.shape[1]
+    fig = Figure(figsize=(10, 4.2 * k), dpi=100)
+    axes = fig.subplots(k, 2, squeeze=False)
+    alpha = 0.6 if len(t) < 2000 else 0.2
+    for j in range(k):
+        name = names[j] if j < len(names) else f"output {j + 1}"
+        a1, a2 = axes[j]
+        a1.scatter(t[:, j], p[:, j], s=10, alpha=alpha, edgecolors="none")
+        lo, hi = float(min(t[:, j].min(), p[:, j].min())), float(max(t[:, j].max(), p[:, j].max()))
+        a1.plot([lo, hi], [lo, hi], color="black", lw=1, label="predicted = true")
+        a1.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title="predicted vs true")
+        a1.legend(loc="upper left")
+        a2.scatter(p[:, j], p[:, j] - t[:, j], s=10, alpha=alpha, edgecolors="none", color="tab:orange")
+        a2.axhline(0, color="black", lw=1)
+        a2.set(xlabel=f"predicted {name}", ylabel="residual (predicted - true)", title="residuals")
+        for ax in (a1, a2):
+            ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path

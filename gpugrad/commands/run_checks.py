@@ -21,7 +21,10 @@ __all__ = ["TrainError", "DivergedError", "MAX_EPOCHS", "check_run_settings", "c
 MAX_EPOCHS = 100_000   # the history of 10^5 epochs still fits gg.save's 32 MiB structure entry
 _MAX_INT = 2 ** 62
 CHECKPOINT_FORMAT = "gpugrad-train"
-HISTORY_KEYS = ("loss", "train_acc", "test_acc", "seconds", "lr")
+# The per-epoch metrics (train.history_keys): always these, plus train_/val_ metrics of the task.
+HISTORY_KEYS = ("loss", "seconds", "lr")
+_METRIC_RANGE = {"acc": (0.0, 1.0), "loss": (0.0, math.inf), "rmse": (0.0, math.inf),
+                 "mae": (0.0, math.inf), "r2": (-math.inf, 1.0)}
 _OPTIMIZER_STATE = {"sgd": {"momentum_buffer"}, "adam": {"step", "exp_avg", "exp_avg_sq"},
                     "adamw": {"step", "exp_avg", "exp_avg_sq"}}
 
@@ -83,10 +86,24 @@ RUN_SETTINGS = {
     "schedule": _choice("cosine", "step", "none"),
     "test_fraction": _num_in(0, 1, lo_open=True, hi_open=True),
     "clip": _num_in(0, math.inf),
+    "label": (lambda v: v is None or (isinstance(v, list) and 0 < len(v) <= 1000
+                                      and all(isinstance(s, str) and len(s) < 1000 for s in v)),
+              "None or a list of column names"),
+    "task": _choice("auto", "classify", "regress"),
+    "loss": _choice("mse", "huber", "l1"),
+    "scale": (lambda v: isinstance(v, bool), "true or false"),
+    "val_fraction": _num_in(0, 1, hi_open=True),
+    "patience": _int_in(0, MAX_EPOCHS),
+    "header": (lambda v: v is None or isinstance(v, bool), "None, true or false"),
+    "delimiter": (lambda v: v is None or (isinstance(v, str) and len(v) == 1), "None or one character"),
+    "na_values": (lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of strings"),
+    "ignore": (lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of strings"),
 }
 # Settings added after checkpoints were first written: an older checkpoint gets the value that
 # reproduces how it was trained.
-OPTIONAL_SETTINGS = {"clip": 0.0}
+OPTIONAL_SETTINGS = {"clip": 0.0, "label": None, "task": "classify", "loss": "mse", "scale": False,
+                     "val_fraction": 0.0, "patience": 0, "header": None, "delimiter": None,
+                     "na_values": [], "ignore": []}
 
 
 def check_run_settings(settings: dict, where: str) -> None:
@@ -137,15 +154,17 @@ def check_checkpoint(ckpt, path: str, flag: str = "--resume") -> dict:
     if not 1 <= epoch <= epochs:
         raise TrainError(f"{where}: epoch is {epoch}, outside 1..{epochs} (the run's --epochs)")
     history = ckpt["history"]
-    if set(history) != set(HISTORY_KEYS):
+    metric = lambda k: str(k).split("_", 1)[1] if str(k).startswith(("train_", "val_")) else None  # noqa: E731
+    odd = [str(k)[:40] for k in history if k not in HISTORY_KEYS and metric(k) not in _METRIC_RANGE]
+    if odd or not set(HISTORY_KEYS) <= set(history):
         raise TrainError(f"{where}: history has fields {sorted(map(str, history))}, expected "
-                         f"{list(HISTORY_KEYS)}")
-    for k in HISTORY_KEYS:
+                         f"{list(HISTORY_KEYS)} and train_/val_ metrics ({', '.join(_METRIC_RANGE)})")
+    for k in history:
         values = history[k]
-        hi = 1.0 if k in ("train_acc", "test_acc") else math.inf
+        lo, hi = _METRIC_RANGE[metric(k)] if metric(k) else (0.0, math.inf)
         if not isinstance(values, list) or len(values) != epoch or \
-                not all(_is_num(v) and 0 <= float(v) <= hi for v in values):
-            raise TrainError(f"{where}: history[{k!r}] must be {epoch} finite numbers in [0, {hi:g}] "
+                not all(_is_num(v) and lo <= float(v) <= hi for v in values):
+            raise TrainError(f"{where}: history[{k!r}] must be {epoch} finite numbers in [{lo:g}, {hi:g}] "
                              f"(one per finished epoch)")
     loader = ckpt["loader"]
     if set(loader) != {"seed", "epoch"} or loader.get("seed") != config["seed"] or \
@@ -175,7 +194,8 @@ def _check_data_fields(ckpt: dict, where: str) -> None:
               and all(c in "0123456789abcdef" for c in source["sha256"])
               and _is_int(source.get("rows")) and source["rows"] >= 1
               and _is_int(source.get("columns")) and source["columns"] >= 1
-              and isinstance(source.get("labels"), list) and all(_is_int(v) for v in source["labels"]))
+              and isinstance(source.get("labels"), list)
+              and all(_is_int(v) or isinstance(v, str) for v in source["labels"]))
         if not ok:
             raise TrainError(f"{where}: its data_source record is malformed (expected path, sha256, "
                              f"rows, columns, labels)")

@@ -10,18 +10,21 @@ import csv
 import os
 
 METRICS = "metrics.csv"
-COLUMNS = ("epoch", "loss", "train_acc", "test_acc", "lr", "seconds")
+# In this order where the run has them (classification keeps accuracies, regression RMSE/MAE/R^2).
+COLUMNS = ("epoch", "loss", "train_acc", "val_loss", "val_acc", "train_rmse", "train_mae", "train_r2",
+           "val_rmse", "val_mae", "val_r2", "lr", "seconds")
 
 
 def write_metrics_csv(history: dict, out: str) -> str:
-    """Write ``out/metrics.csv``: one row per epoch with the columns in COLUMNS."""
+    """Write ``out/metrics.csv``: one row per epoch with the columns of COLUMNS the run has."""
     path = os.path.join(out, METRICS)
     tmp = path + ".tmp"
+    cols = [k for k in COLUMNS[1:] if k in history]
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(COLUMNS)
+        w.writerow(["epoch", *cols])
         for i in range(len(history["loss"])):
-            w.writerow([i + 1] + [repr(float(history[k][i])) for k in COLUMNS[1:]])
+            w.writerow([i + 1] + [repr(float(history[k][i])) for k in cols])
     os.replace(tmp, path)
     return path
 

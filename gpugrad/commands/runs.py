@@ -22,7 +22,7 @@ import numpy as np
 
 CHECKPOINT = "checkpoint.npz"
 # What a run writes into its folder; --force sets all of these aside together.
-RUN_FILES = (CHECKPOINT, "curves.png", "metrics.csv")
+RUN_FILES = (CHECKPOINT, "best.npz", "curves.png", "metrics.csv")
 RUNS_ROOT = "runs"
 EVENTS_PREFIX = "events.out.tfevents."   # TensorBoard's event files (tensorboardX's SummaryWriter)
 LOCK = ".gpugrad-run.lock"   # held (flock) by the training run that owns the folder
@@ -223,15 +223,19 @@ def describe_label_map(classes, limit: int = 12) -> str:
 
 
 # -- the data's identity -------------------------------------------------------------------------------
-def data_source(path: str, x: np.ndarray, y_original: np.ndarray) -> dict:
-    """What the checkpoint keeps about a data file: absolute path, SHA-256 of the parsed arrays
-    (float32 features, int64 original labels, each with its shape), rows, columns, label values."""
+def data_source(path: str, x: np.ndarray, y: np.ndarray, labels=()) -> dict:
+    """What the checkpoint keeps about a data file: absolute path, SHA-256 of the encoded arrays
+    (float32 model inputs, labels as class indices or standardised values, each with its shape, and
+    the label values), rows, columns, label values (ints or strings; none for regression)."""
     h = hashlib.sha256()
-    for a in (np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y_original, dtype=np.int64)):
+    y = np.ascontiguousarray(y)
+    for a in (np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64 if y.dtype.kind in "iu" else np.float32)):
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
+    labels = [v if isinstance(v, str) else int(v) for v in labels]
+    h.update(repr(labels).encode())
     return {"path": os.path.abspath(path), "sha256": h.hexdigest(), "rows": int(x.shape[0]),
-            "columns": int(x.shape[1]), "labels": sorted(int(v) for v in np.unique(y_original))}
+            "columns": int(x.shape[1]), "labels": labels}
 
 
 def differences(saved: dict, now: dict) -> str:

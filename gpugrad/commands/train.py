@@ -1,4 +1,6 @@
-"""The training loop behind ``gpugrad train``: an MLP classifier, one checkpoint per epoch, exact resume.
+"""The training loop behind ``gpugrad train``: an MLP classifier or regressor, one checkpoint per
+epoch (``checkpoint.npz``, the last) plus the best epoch by the validation split (``best.npz``),
+early stopping, exact resume.
 
 Kept apart from argument parsing (``cli.py``) so tests and scripts can call :func:`train` directly::
 
@@ -25,18 +27,23 @@ import numpy as np
 
 from .. import nn, optim
 from ..creation import generator_scope
-from ..data import DataError, load_digits, load_file, train_test_split
+from ..data import DataError, load_digits, train_test_split
+from ..data.datasets import _read_npz
+from ..data.schema import check_schema, choose_task, encode_features, encode_labels, fit_schema
+from ..data.tables import TABLE_EXTENSIONS, Table, read_table
 from ..grad_mode import no_grad
-from ..nn.functional import cross_entropy
+from ..nn.functional import cross_entropy, huber_loss, l1_loss, mse_loss
 from . import runs
 from .run_checks import TrainError, check_checkpoint, check_finite_epoch, check_run_settings, check_states
 from .run_log import METRICS, TensorBoardLog, write_metrics_csv
 from .run_signals import InterruptGuard
 from ..serialization import load, remove_stale_temps, save
 from ..tensor import Tensor, tensor
+from ..creation import as_tensor
 from .. import cuda  # cuda.graphed / cuda.is_available looked up per call: tests replace them
 
 CHECKPOINT = "checkpoint.npz"
+BEST = "best.npz"
 CURVES = "curves.png"
 _FORMAT = "gpugrad-train"
 
@@ -44,7 +51,10 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 
 # The settings that define a run: resuming with any of them changed would not continue it.
 RUN_FIELDS = ("data", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
-              "dropout", "weight_decay", "momentum", "schedule", "test_fraction", "clip")
+              "dropout", "weight_decay", "momentum", "schedule", "test_fraction", "clip",
+              "label", "task", "loss", "scale", "val_fraction", "patience", "header", "delimiter",
+              "na_values", "ignore")
+LOSSES = {"mse": mse_loss, "huber": huber_loss, "l1": l1_loss}
 
 
 @dataclass
@@ -71,9 +81,25 @@ class TrainConfig:
     quiet: bool = False
     threads: int | None = 1             # BLAS threads on CPU (None: leave as is)
     force: bool = False                 # --out may hold a run: set it aside (runs.set_aside), never delete
+    # your own table (gpugrad.data.tables / gpugrad.data.schema)
+    label: list | None = None           # column names or 1-based positions (-1 = last); None: the last
+    task: str = "auto"                  # auto | classify | regress (schema.choose_task)
+    loss: str = "mse"                   # regression: mse | huber | l1, on the standardised target
+    scale: bool = True                  # standardise numeric features (training-split mean and std)
+    val_fraction: float = 0.1           # of the training part: chooses the best epoch (0: the last)
+    patience: int = 0                   # stop after this many epochs without a better val metric (0: never)
+    header: bool | None = None          # None: detected
+    delimiter: str | None = None        # None: detected among , ; tab |
+    na_values: list = ()                # extra cell values read as missing
+    ignore: list = ()                   # columns left out
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
+        if isinstance(self.label, (str, int)):
+            self.label = [str(self.label)]
+        self.label = None if self.label is None else [str(v) for v in self.label]
+        self.na_values = [str(v) for v in self.na_values]
+        self.ignore = [str(v) for v in self.ignore]
         if self.graph not in ("auto", "on", "off"):
             raise TrainError(f"--graph must be auto, on or off, got {self.graph!r}")
         if self.lr is None:
@@ -83,6 +109,8 @@ class TrainConfig:
     def run_settings(self) -> dict:
         d = {k: getattr(self, k) for k in RUN_FIELDS}
         d["hidden"] = list(self.hidden)
+        for k in ("label", "na_values", "ignore"):
+            d[k] = None if d[k] is None else list(d[k])
         return d
 
 
@@ -91,13 +119,16 @@ class TrainResult:
     model: nn.Module
     history: dict
     epochs_run: int
-    train_acc: float
+    train_acc: float                    # classification: accuracies; regression: R^2
     test_acc: float
     seconds: float
     checkpoint: str
     curves: str | None
     device: str
     summary: str = ""
+    task: str = "classify"
+    best_epoch: int = 0
+    test_metrics: dict | None = None
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -114,26 +145,152 @@ def resolve_device(name: str) -> str:
     return "cuda" if available else "cpu"
 
 
+@dataclass
+class Prepared:
+    """A run's data, split and encoded: train / val (may be empty) / test, with the schema that
+    turns a file into model inputs and the task."""
+
+    x_tr: np.ndarray
+    y_tr: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_te: np.ndarray
+    y_te: np.ndarray
+    task: str
+    classes: list | None          # classify: the original label values, sorted
+    schema: dict
+    source: dict | None
+    desc: str
+    notes: list
+
+    @property
+    def n_out(self) -> int:
+        return len(self.classes) if self.task == "classify" else int(self.y_tr.shape[1])
+
+    def original(self, y_std: np.ndarray) -> np.ndarray:
+        """Regression targets (or predictions) from standardised back to the file's units."""
+        lab = self.schema["label"]
+        return y_std * np.asarray(lab["std"], np.float64) + np.asarray(lab["mean"], np.float64)
+
+
 def load_dataset(config: TrainConfig):
-    """(x_train, y_train, x_test, y_test, n_classes, description) for the config's data."""
-    x, y, classes, _, desc = load_data(config.data)
-    x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
-    return x_tr, y_tr, x_te, y_te, len(classes), desc
+    """(x_train, y_train, x_test, y_test, n_classes, description) for the config's data (the
+    validation part is folded back into train; for scripts that want one split)."""
+    p = prepare_data(config)
+    x_tr, y_tr = np.concatenate([p.x_tr, p.x_val]), np.concatenate([p.y_tr, p.y_val])
+    return x_tr, y_tr, p.x_te, p.y_te, p.n_out, p.desc
+
+
+def table_of_arrays(path: str, x, y) -> Table:
+    """A Table of an .npz's ``x`` (N, D) and ``y`` (N,) (or the digits): numeric columns x1..xD."""
+    x, y = np.asarray(x), (None if y is None else np.asarray(y))
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x must be numeric, got dtype {x.dtype}")
+    if x.ndim == 0:
+        raise DataError(f"{path}: x must be 2-D (samples, features), got a single value")
+    x = x.reshape(len(x), -1) if x.ndim != 2 else x
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: x has no feature columns (shape {x.shape})")
+    if len(x) == 0:
+        raise DataError(f"{path}: the dataset is empty (x has shape {x.shape})")
+    if y is not None:
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"{path}: y must hold numbers (class labels or target values), got dtype {y.dtype}")
+        if y.ndim not in (1, 2) or len(y) != len(x):
+            raise DataError(f"{path}: x has {len(x)} samples but y has shape {y.shape} (one label per sample)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+    bad = ~np.isfinite(x32)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(f"{path} sample {i + 1}, column x{j + 1}: value {x[i, j]!r} is NaN or does not fit "
+                        f"float32 (magnitudes up to 3.4e38); fix or rescale it")
+    names = [f"x{j + 1}" for j in range(x.shape[1])]
+    yf = None if y is None else y.astype(np.float64)
+    if y is not None and y.dtype.kind in "iu" and y.size and (np.abs(y.astype(np.float64)) >= 2.0 ** 53).any():
+        raise DataError(f"{path}: a label ({y.flat[np.argmax(np.abs(y))]}) does not fit int64 exactly; use "
+                        f"class numbers such as 0..C-1")
+    return Table(path=path, names=names, kinds={n: "numeric" for n in names}, numeric_names=names,
+                 numeric=x32, text={}, label_name="y" if y is not None else None, label=yf,
+                 label_is_float=y is not None and y.dtype.kind == "f", rows=np.arange(1, len(x) + 1),
+                 header=False, delimiter=None)
+
+
+def read_data_table(config: TrainConfig, path: str | None, log=None) -> Table:
+    """The Table of ``--data`` (the digits when None), read with the config's table options."""
+    if path is None:
+        x, y = load_digits()
+        return table_of_arrays("digits", x, y)
+    if os.path.isdir(path):
+        raise DataError(f"--data {path} is a folder; give a data file (.csv or .parquet with a header, or "
+                        f".npz with arrays x and y)")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        if not os.path.lexists(path):
+            raise DataError(f"{path}: no such file")
+        return table_of_arrays(path, *_read_npz(path))
+    if ext not in TABLE_EXTENSIONS:
+        raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .csv (a header row, the label "
+                        f"last or named by --label), .parquet, or .npz (arrays x and y)")
+    return read_table(path, label=config.label, header=config.header, delimiter=config.delimiter,
+                      na_values=config.na_values, ignore=config.ignore,
+                      progress=False if config.quiet else None)
+
+
+def prepare_data(config: TrainConfig, log=None) -> Prepared:
+    """Read, split (test, then validation from the rest), fit the schema on the training part
+    only, and encode. The full encoded array is dropped once split (memory: ~2x the array)."""
+    table = read_data_table(config, config.data, log)
+    task = choose_task(table, config.task)
+    if config.task == "auto" and task == "regress":
+        table.notes.append(f"task: regression of {table.label_name!r} (a float target; --task classify to "
+                           f"treat its values as classes)")
+    y, classes = encode_labels(table, task)
+    n = len(table)
+    strat = y if task == "classify" else np.zeros(n, dtype=np.int64)
+    if n < 3:
+        raise DataError(f"{table.path}: {n} data row(s); a run needs at least 3 (train, test and more)")
+    idx = np.arange(n)
+    idx_tr, _, idx_te, _ = train_test_split(idx, strat, config.test_fraction, config.seed)
+    if config.val_fraction > 0:
+        if len(idx_tr) < 2:
+            raise DataError(f"{table.path}: too few rows ({n}) for a validation split; pass --val-fraction 0")
+        idx_tr, _, idx_val, _ = train_test_split(idx_tr, strat[idx_tr], config.val_fraction, config.seed)
+    else:
+        idx_val = idx[:0]
+    if task == "regress":
+        y2 = y.reshape(n, -1).astype(np.float64)
+        mean, std = y2[idx_tr].mean(axis=0), y2[idx_tr].std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        label_info = {"mean": mean.tolist(), "std": std.tolist()}
+        y = ((y2 - mean) / std).astype(np.float32)
+    else:
+        label_info = {"classes": classes}
+    schema = fit_schema(table, idx_tr, scale=config.scale, task=task, label_info=label_info)
+    if config.data is None or config.data.lower().endswith(".npz"):
+        schema["array_file"] = True   # .npz inputs: matched by position (x's columns), not by name
+    x = encode_features(table, schema, warn=log)
+    source = None if config.data is None else runs.data_source(config.data, x, y, classes or [])
+    notes = list(table.notes)
+    del table
+    parts = [x[i] for i in (idx_tr, idx_val, idx_te)], [y[i] for i in (idx_tr, idx_val, idx_te)]
+    del x
+    desc = "digits (8x8, sklearn)" if config.data is None else os.path.basename(config.data)
+    return Prepared(parts[0][0], parts[1][0], parts[0][1], parts[1][1], parts[0][2], parts[1][2], task,
+                    classes, schema, source, desc, notes)
 
 
 def load_data(path: str | None):
-    """(x, y in 0..C-1, classes (original label values), source, description) for ``--data path``.
-
-    ``source`` is :func:`gpugrad.runs.data_source` of a file (None for the bundled digits).
-    """
-    if path is None:
-        x, y = load_digits()
-        return x, y, np.arange(10), None, "digits (8x8, sklearn)"
-    if os.path.isdir(path):
-        raise DataError(f"--data {path} is a folder; give a data file (.npz with arrays x and y, or "
-                        f".csv with the label in the last column)")
-    x, y, classes = load_file(path)
-    return x, y, classes, runs.data_source(path, x, classes[y]), os.path.basename(path)
+    """(x, y in 0..C-1, classes (original label values), source, description) for ``--data path``,
+    unscaled and unsplit (kept for scripts; ``gpugrad train`` uses :func:`prepare_data`)."""
+    config = TrainConfig(data=path, scale=False, task="classify", quiet=True)
+    table = read_data_table(config, path)
+    y, classes = encode_labels(table, "classify")
+    schema = fit_schema(table, np.arange(len(table)), scale=False, task="classify",
+                        label_info={"classes": classes})
+    x = encode_features(table, schema)
+    return (x, y, np.asarray(classes), None if path is None else runs.data_source(path, x, y, classes),
+            "digits (8x8, sklearn)" if path is None else os.path.basename(path))
 
 
 def fingerprint(*arrays) -> str:
@@ -309,18 +466,19 @@ def _train(config, resume, log, on_epoch_end, held):
     if config.out is None:
         config.out = dist.from_main(runs.timestamped_out)   # one folder for all ranks
     runs.check_out(config.out, config.force, resuming=resume)   # before any work
-    x, y, classes, source, desc = _load_for(config, ckpt, resume)
-    x_tr, y_tr, x_te, y_te = train_test_split(x, y, config.test_fraction, config.seed)
-    n_classes = len(classes)
-    data_id = fingerprint(x_tr, y_tr, x_te, y_te)
+    data = _load_for(config, ckpt, resume, log)
+    task = data.task
+    if task == "regress" and getattr(dist, "size", 1) > 1:
+        raise TrainError("regression is not data-parallel yet: run it as one process (without mpiexec)")
+    data_id = fingerprint(data.x_tr, data.y_tr, data.x_val, data.y_val, data.x_te, data.y_te)
     if ckpt is not None and ckpt.get("data_fingerprint") != data_id:
         raise TrainError(f"--resume: {resume} was trained on different data (the dataset or its split "
                          f"changed since); resume with the same --data file")
 
-    model = build_model(config, x_tr.shape[1], n_classes, device)
+    model = build_model(config, data.x_tr.shape[1], data.n_out, device)
     opt, sched = build_optimizer(config, model)
-    loader = dist.loader(x_tr, y_tr, config.batch_size, config.seed, device)
-    history = {"loss": [], "train_acc": [], "test_acc": [], "seconds": [], "lr": []}
+    loader = dist.loader(data.x_tr, data.y_tr, config.batch_size, config.seed, device)
+    history = {k: [] for k in history_keys(task, len(data.y_val) > 0)}
     start = 0
     if ckpt is not None:
         check_states(ckpt, model, opt, sched, config.optimizer, resume)
@@ -331,6 +489,9 @@ def _train(config, resume, log, on_epoch_end, held):
                 sched.load_state_dict(ckpt["scheduler"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise TrainError(f"--resume: {resume} does not fit this model: {exc}") from None
+        if set(ckpt["history"]) != set(history):
+            raise TrainError(f"--resume: {resume} keeps the metrics {sorted(ckpt['history'])}, this run "
+                             f"{sorted(history)}: it was trained by another gpugrad version; start a new run")
         history = {k: list(v) for k, v in ckpt["history"].items()}
         start = int(ckpt["epoch"])
         if sched is not None:
@@ -346,63 +507,80 @@ def _train(config, resume, log, on_epoch_end, held):
             for moved in runs.set_aside(config.out):
                 log(f"--force: kept the previous run's file as {moved}")
 
-    xt_tr, xt_te = tensor(x_tr, device=device), tensor(x_te, device=device)
+    # as_tensor: on the cpu the arrays are shared, not copied (the memory bound of large tables)
+    xt = {k: as_tensor(getattr(data, "x_" + k), device=device) for k in ("tr", "val", "te")}
     os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, CHECKPOINT)
+    best_path = os.path.join(config.out, BEST)
     if dist.is_main:   # interrupted saves (SIGKILL, power loss) leave temporary files: clear this run's
-        remove_stale_temps(ckpt_path)
-        remove_stale_temps(os.path.join(config.out, CURVES))
+        for name in (CHECKPOINT, BEST, CURVES):
+            remove_stale_temps(os.path.join(config.out, name))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(config.out, METRICS + ".tmp"))   # run_log.write_metrics_csv's
     n_params = sum(p.size for p in model.parameters())
     log(f"run folder: {config.out}")
-    if not runs.is_identity(classes):
+    for note in data.notes:
+        log(note)
+    classes = data.classes
+    if task == "classify" and not runs.is_identity(classes):
         log(f"labels mapped to classes: {runs.describe_label_map(classes)} (stored in the checkpoint; "
             f"predict and eval map back)")
     if start == 0:
-        for w in runs.split_warnings(y_tr, y_te, classes):
-            log(w)
-        log(f"training MLP {x_tr.shape[1]}-{'-'.join(map(str, config.hidden))}{'-' if config.hidden else ''}"
-            f"{n_classes} ({config.activation}, {n_params:,} parameters) on {desc}: {len(y_tr)} train / "
-            f"{len(y_te)} test samples, {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
-            f"{config.epochs} epochs, device {device}")
+        if task == "classify":
+            for w in runs.split_warnings(data.y_tr, data.y_te, classes):
+                log(w)
+        what = "classifier" if task == "classify" else f"regressor ({config.loss} loss)"
+        log(f"training MLP {data.x_tr.shape[1]}-{'-'.join(map(str, config.hidden))}{'-' if config.hidden else ''}"
+            f"{data.n_out} {what} ({config.activation}, {n_params:,} parameters) on {data.desc}: "
+            f"{len(data.y_tr)} train / {len(data.y_val)} val / {len(data.y_te)} test samples, {config.optimizer} "
+            f"lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, device {device}")
     else:
         log(f"resuming from {resume} after epoch {start}/{config.epochs} on device {device}")
 
-    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log, config.clip),
+    loss_fn = cross_entropy if task == "classify" else LOSSES[config.loss]
+    run_step = dist.step_runner(_StepRunner(model, opt, use_graph(config, device), log, config.clip, loss_fn),
                                 loader)
     board = TensorBoardLog(config.out) if dist.is_main else None
     t_run = time.perf_counter()
-    # SIGTERM (a batch scheduler's stop) takes the Ctrl-C path; neither cuts a checkpoint short.
+    best_epoch, waited = _best_so_far(history, task)
+    stopped = False
     guard = InterruptGuard()
     try:
         with guard:
             for epoch in range(start, config.epochs):
+                if config.patience and waited >= config.patience and "val_loss" in history:
+                    stopped = True
+                    break
                 metrics = _one_epoch(model, opt, loader, epoch, config, run_step)
                 # Before anything is saved: a diverged epoch must not overwrite the last finite one.
                 check_finite_epoch(epoch + 1, metrics["loss"], model, metrics["lr"],
                                    ckpt_path if os.path.exists(ckpt_path) else None)
                 if sched is not None:
                     sched.step()
-                metrics["train_acc"] = evaluate(model, xt_tr, y_tr)
-                metrics["test_acc"] = evaluate(model, xt_te, y_te)
+                metrics.update(_epoch_metrics(model, data, xt, history))
                 with guard.critical():
                     for k in history:
                         history[k].append(metrics[k])
+                    best_epoch, waited = _best_so_far(history, task)
                     if dist.is_main:   # rank 0 alone writes the run's files
-                        save({"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
-                              "model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scheduler": sched.state_dict() if sched is not None else None,
-                              "loader": loader.state_dict(), "history": history,
-                              "data_fingerprint": data_id, "data_source": source,
-                              "classes": np.asarray(classes, dtype=np.int64),
-                              "n_features": int(x_tr.shape[1]), "device": device}, ckpt_path)
+                        state = {"format": _FORMAT, "config": config.run_settings(), "epoch": epoch + 1,
+                                 "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                 "scheduler": sched.state_dict() if sched is not None else None,
+                                 "loader": loader.state_dict(), "history": history,
+                                 "data_fingerprint": data_id, "data_source": data.source,
+                                 "n_features": int(data.x_tr.shape[1]), "device": device,
+                                 "task": task, "schema": data.schema, "best_epoch": best_epoch}
+                        if task == "classify" and all(isinstance(c, int) for c in classes):
+                            state["classes"] = np.asarray(classes, dtype=np.int64)
+                        save(state, ckpt_path)
+                        if best_epoch == epoch + 1:
+                            copy_atomically(ckpt_path, best_path)
                         write_metrics_csv(history, config.out)
                         board.epoch(epoch + 1, metrics)
                     log(f"epoch {epoch + 1:>{len(str(config.epochs))}}/{config.epochs}  loss "
-                        f"{metrics['loss']:.4f}  train acc {100 * metrics['train_acc']:6.2f}%  test acc "
-                        f"{100 * metrics['test_acc']:6.2f}%  {metrics['seconds']:.2f} s  "
-                        f"{metrics['samples_per_s']:,.0f} samples/s")
+                        f"{metrics['loss']:.4f}  {_describe(metrics, task)}  {metrics['seconds']:.2f} s  "
+                        f"{metrics['samples_per_s']:,.0f} samples/s" + ("  *" if best_epoch == epoch + 1
+                                                                         and "val_loss" in history else ""))
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, metrics)
     finally:
@@ -413,18 +591,140 @@ def _train(config, resume, log, on_epoch_end, held):
     elapsed = time.perf_counter() - t_run
 
     done = len(history["loss"])
-    train_acc = history["train_acc"][-1] if done else evaluate(model, xt_tr, y_tr)
-    test_acc = history["test_acc"][-1] if done else evaluate(model, xt_te, y_te)
-    best = int(np.argmax(history["test_acc"])) if done else 0
-    summary = (f"done: {done} epochs, test acc {100 * test_acc:.2f}%"
-               + (f" (best {100 * history['test_acc'][best]:.2f}% at epoch {best + 1})" if done else "")
-               + f", train acc {100 * train_acc:.2f}%, {sum(history['seconds'][start:]):.1f} s training"
-               f" ({elapsed:.1f} s with evaluation and checkpoints); checkpoint {ckpt_path}"
+    if stopped:
+        log(f"early stop: no better validation {'accuracy' if task == 'classify' else 'RMSE'} for "
+            f"{config.patience} epochs (--patience); the best epoch is {best_epoch}")
+    # The reported figure: the best epoch's model (by validation) on the test split, touched only here.
+    if done and best_epoch and best_epoch != done and os.path.exists(best_path):
+        model.load_state_dict(load(best_path, device="cpu")["model"])
+    test = _metrics(model, data, xt["te"], data.y_te)
+    train_m = _metrics(model, data, xt["tr"], data.y_tr)
+    chosen = (f"the best epoch {best_epoch} by validation" if "val_loss" in history and done
+              else f"the last epoch ({done})")
+    if task == "classify":
+        train_acc, test_acc = train_m["acc"], test["acc"]
+        figure = f"test acc {100 * test['acc']:.2f}% ({chosen}), train acc {100 * train_m['acc']:.2f}%"
+    else:
+        train_acc, test_acc = train_m["r2"], test["r2"]
+        figure = (f"test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, R^2 {test['r2']:.4f} ({chosen}), "
+                  f"train R^2 {train_m['r2']:.4f}")
+    summary = (f"done: {done} epochs, {figure}, {sum(history['seconds'][start:]):.1f} s training"
+               f" ({elapsed:.1f} s with evaluation and checkpoints); checkpoints {ckpt_path} (last)"
+               + (f" and {best_path} (best)" if os.path.exists(best_path) else "")
                + (f", curves {curves}" if curves else "") + f"; run folder {config.out}")
     log(summary)
     return TrainResult(model=model, history=history, epochs_run=done - start, train_acc=train_acc,
                        test_acc=test_acc, seconds=elapsed, checkpoint=ckpt_path, curves=curves,
-                       device=device, summary=summary)
+                       device=device, summary=summary, task=task, best_epoch=best_epoch, test_metrics=test)
+
+
+def copy_atomically(src: str, dst: str) -> str:
+    """``dst`` becomes a copy of ``src`` (the best epoch's checkpoint is the last one at that moment):
+    through a temporary file in dst's folder, fsynced and renamed, so ``dst`` is always whole; the
+    temporary name is one serialization.remove_stale_temps clears after a crash."""
+    import shutil
+    directory, name = os.path.split(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return dst
+
+
+def history_keys(task: str, validation: bool) -> list:
+    """The per-epoch metrics a run keeps: the loss, train (and val) metrics, seconds and lr."""
+    metrics = ["acc"] if task == "classify" else ["rmse", "mae", "r2"]
+    keys = ["loss"] + [f"train_{m}" for m in metrics]
+    if validation:
+        keys += ["val_loss"] + [f"val_{m}" for m in metrics]
+    return keys + ["seconds", "lr"]
+
+
+def _best_so_far(history: dict, task: str):
+    """(best epoch, 1-based, or 0 before any; epochs since it). By validation accuracy (ties: lower
+    val loss) or RMSE; without a validation split the last epoch is the best."""
+    n = len(history["loss"])
+    if n == 0:
+        return 0, 0
+    if "val_loss" not in history:
+        return n, 0
+    if task == "classify":
+        keys = [(-a, l) for a, l in zip(history["val_acc"], history["val_loss"])]
+    else:
+        keys = list(zip(history["val_rmse"], history["val_loss"]))
+    best = min(range(n), key=lambda i: keys[i]) + 1
+    return best, n - best
+
+
+def _describe(m: dict, task: str) -> str:
+    if task == "classify":
+        return f"train acc {100 * m['train_acc']:6.2f}%" + (f"  val acc {100 * m['val_acc']:6.2f}%"
+                                                             if "val_acc" in m else "")
+    out = f"train RMSE {m['train_rmse']:.4g} MAE {m['train_mae']:.4g} R^2 {m['train_r2']:.4f}"
+    if "val_rmse" in m:
+        out += f"  val RMSE {m['val_rmse']:.4g} MAE {m['val_mae']:.4g} R^2 {m['val_r2']:.4f}"
+    return out
+
+
+def _epoch_metrics(model, data: Prepared, xt: dict, history: dict) -> dict:
+    out = {}
+    tr = _metrics(model, data, xt["tr"], data.y_tr)
+    out.update({f"train_{k}": v for k, v in tr.items() if k != "loss"})
+    if "val_loss" in history:
+        out.update({f"val_{k}": v for k, v in _metrics(model, data, xt["val"], data.y_val).items()})
+    return out
+
+
+def _metrics(model, data: Prepared, x: Tensor, y: np.ndarray) -> dict:
+    """classify: acc and loss (mean cross-entropy); regress: rmse, mae, r2 in the file's units and the
+    loss (mean squared error of the standardised target). Eval mode, no graph."""
+    if len(y) == 0:
+        return {"acc": 0.0, "loss": 0.0} if data.task == "classify" else \
+            {"rmse": 0.0, "mae": 0.0, "r2": 0.0, "loss": 0.0}
+    out = predict_outputs(model, x)
+    if data.task == "classify":
+        z = out - out.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = float(-logp[np.arange(len(y)), y].mean())
+        return {"acc": float((out.argmax(axis=1) == y).mean()),
+                "loss": loss if np.isfinite(loss) else 1e30}
+    m = regression_metrics(data.original(y), data.original(out))
+    m["loss"] = float(np.mean((out - y) ** 2))
+    return m
+
+
+def predict_outputs(model, x: Tensor, batch: int = 4096) -> np.ndarray:
+    """The model's outputs (N, K) in float64, in eval mode without a graph."""
+    was_training = model.training
+    model.eval()
+    parts = []
+    with no_grad(), np.errstate(all="ignore"):
+        for i in range(0, x.shape[0], batch):
+            parts.append(model(x[i:i + batch]).numpy().astype(np.float64))
+    model.train(was_training)
+    return np.concatenate(parts) if parts else np.zeros((0, 1))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """RMSE, MAE and R^2 (scikit-learn's ``r2_score``: 1 - SS_res / SS_tot, averaged uniformly over
+    outputs; an output with constant truth counts 1 if predicted exactly, else 0), as floats."""
+    t = np.asarray(y_true, np.float64).reshape(len(y_true), -1)
+    p = np.asarray(y_pred, np.float64).reshape(len(y_pred), -1)
+    err = p - t
+    ss_res = (err ** 2).sum(axis=0)
+    ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
+    big = 1e30   # a diverged model's metrics stay finite numbers (checkpoints hold finite ones)
+    return {"rmse": float(min(big, np.sqrt(np.mean(err ** 2)))), "mae": float(min(big, np.mean(np.abs(err)))),
+            "r2": float(max(-big, np.mean(r2)))}
 
 
 def _lock_folder(held: contextlib.ExitStack, out: str):
@@ -436,18 +736,18 @@ def _lock_folder(held: contextlib.ExitStack, out: str):
     return None
 
 
-def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None):
-    """load_data for this run; when resuming, the file must hold the run's data (by content)."""
+def _load_for(config: TrainConfig, ckpt: dict | None, resume: str | None, log=None) -> Prepared:
+    """prepare_data for this run; when resuming, the file must hold the run's data (by content)."""
     source = ckpt.get("data_source") if ckpt is not None else None
     try:
-        loaded = load_data(config.data)
+        loaded = prepare_data(config, log)
     except DataError as exc:
         if source is None or os.path.exists(config.data):
             raise
         raise TrainError(f"--resume: the run's data file {config.data} is not there any more ({exc}); "
                          f"pass --data FILE at its new place (any name: the data is recognised by "
                          f"its content)") from None
-    now = loaded[3]
+    now = loaded.source
     if source is not None and now is not None and now["sha256"] != source["sha256"]:
         raise TrainError(f"--resume: {resume} was trained on {source['path']}, but {config.data} holds "
                          f"different data: {runs.differences(source, now)}; give the run's data file")
@@ -500,8 +800,9 @@ class _StepRunner:
     speed-up.
     """
 
-    def __init__(self, model, opt, graphed: bool, log, clip: float = 0.0):
+    def __init__(self, model, opt, graphed: bool, log, clip: float = 0.0, loss_fn=cross_entropy):
         self.model, self.opt, self.graphed, self.log = model, opt, graphed, log
+        self.loss_fn = loss_fn
         self.clip = float(clip)
         self._graph = None
 
@@ -512,7 +813,7 @@ class _StepRunner:
     def step(self, xb, yb):
         opt, model = self.opt, self.model
         opt.zero_grad()
-        loss = cross_entropy(model(xb), yb)
+        loss = self.loss_fn(model(xb), yb)
         loss.backward()
         if self.clip > 0:
             optim.clip_grad_norm_(model.parameters(), self.clip)  # on the device: no host sync
@@ -595,10 +896,13 @@ def write_curves(history: dict, path: str) -> str:
         FigureCanvasAgg(fig)
         ax1, ax2 = fig.subplots(1, 2)
         ax1.plot(epochs, history["loss"], marker="o", ms=3)
-        ax1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss", yscale="log")
-        ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), marker="o", ms=3, label="train")
-        ax2.plot(epochs, 100 * np.asarray(history["test_acc"]), marker="o", ms=3, label="test")
-        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+        ax1.set(xlabel="epoch", ylabel="training loss", title="loss", yscale="log")
+        metric, scale, title = (("acc", 100, "accuracy (%)") if "train_acc" in history
+                                else ("rmse", 1, "RMSE (the label's units)"))
+        for part in ("train", "val"):
+            if f"{part}_{metric}" in history:
+                ax2.plot(epochs, scale * np.asarray(history[f"{part}_{metric}"]), marker="o", ms=3, label=part)
+        ax2.set(xlabel="epoch", ylabel=title, title=title.split(" (")[0])
         ax2.legend()
         for ax in (ax1, ax2):
             ax.grid(alpha=0.3)

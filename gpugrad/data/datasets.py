@@ -1,23 +1,21 @@
-"""Datasets for ``gpugrad train``: the bundled 8x8 digits, or a user's .npz / .csv file, and a
-seeded (stratified when possible) train/test split.
+"""Datasets for ``gpugrad train``: the bundled 8x8 digits, or a user's .npz / .csv / .parquet file
+(tables through gpugrad.data.tables), and a seeded (stratified when possible) train/test split.
 
 Every loader returns float32 features ``x`` of shape (N, D) and int64 labels ``y`` in 0..C-1.
 Bad files raise ``DataError`` with one line naming the file and the problem.
 """
 from __future__ import annotations
 
-import array
-import csv
-import io
 import os
 
 import numpy as np
 
-from ..npz_reader import DEFAULT_MAX_BYTES, NpzError, NpzReader, open_regular
+from ..npz_reader import DEFAULT_MAX_BYTES, NpzError, NpzReader
 
 
-class DataError(ValueError):
-    """A data file that cannot be used: missing, unreadable, malformed, or with unusable labels."""
+from .errors import DataError  # noqa: F401  (re-exported: gpugrad.data.DataError)
+from .schema import encode_features, encode_labels, fit_schema
+from .tables import TABLE_EXTENSIONS, read_table
 
 
 def load_digits():
@@ -37,16 +35,19 @@ def load_digits():
 
 def load_file(path, max_bytes: int | None = None):
     """Features and labels from ``path``: an .npz with arrays ``x`` (N, D) and ``y`` (N,), or a
-    .csv whose last column is the label (an optional header row is skipped).
+    .csv/.parquet table (gpugrad.data.tables: header, delimiter and a row-index column detected;
+    the label the last column), for classification.
 
-    Labels must be integer-like and fit int64; they are mapped to 0..C-1 in sorted order.
-    Features are cast to float32 and must be finite after the cast (1e39 overflows float32).
+    Labels are mapped to 0..C-1 in sorted order. Table features are encoded by
+    gpugrad.data.schema without scaling (missing cells get the median, text columns one-hot);
+    ``gpugrad train`` fits that encoding on its training split only. Features must be finite
+    after the cast to float32 (1e39 overflows float32).
     Returns ``(x, y, classes)`` with ``classes`` the original label values.
 
     The file is untrusted: only a regular file is read (never a FIFO or device, which could
     block), an .npz member's declared size is checked against its stored size and ``max_bytes``
     (default ``gpugrad.npz_reader.DEFAULT_MAX_BYTES``) before allocation, nothing is unpickled,
-    and a CSV larger than ``max_bytes`` is refused. Every problem raises ``DataError`` (one line
+    and a table larger than ``max_bytes`` is refused. Every problem raises ``DataError`` (one line
     naming the file).
     """
     path = os.fspath(path)
@@ -56,12 +57,15 @@ def load_file(path, max_bytes: int | None = None):
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         x, y = _read_npz(path, limit)
-    elif ext == ".csv":
-        x, y = _read_csv(path, limit)
-    else:
-        raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .npz (arrays x and y) "
-                        f"or .csv (last column the label)")
-    return _check(path, x, y)
+        return _check(path, x, y)
+    if ext not in TABLE_EXTENSIONS:
+        raise DataError(f"{path}: unsupported file type {ext or '(none)'!r}; use .npz (arrays x and y), "
+                        f".csv or .parquet (the label the last column)")
+    table = read_table(path, max_bytes=limit, progress=False)
+    y, classes = encode_labels(table, "classify")
+    schema = fit_schema(table, np.arange(len(table)), scale=False, task="classify",
+                        label_info={"classes": classes})
+    return encode_features(table, schema), y, np.asarray(classes)
 
 
 def _read_npz(path, limit=None):
@@ -77,73 +81,6 @@ def _read_npz(path, limit=None):
         raise DataError(f"{path}: no such file") from None
     except NpzError as exc:
         raise DataError(f"{path}: cannot read the .npz: {exc}") from None
-
-
-def _read_csv(path, limit=None):
-    limit = DEFAULT_MAX_BYTES if limit is None else limit
-    try:
-        with open_regular(path) as raw:
-            size = os.fstat(raw.fileno()).st_size
-            if size > limit:
-                raise DataError(f"{path}: the CSV is {size:,} bytes, over the load limit of {limit:,} "
-                                f"(set GPUGRAD_MAX_LOAD_BYTES to raise it)")
-            # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") must not turn row 1 into a "header"
-            with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
-                flat, width, n = _parse_csv_rows(path, csv.reader(f))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except NpzError as exc:  # open_regular: a FIFO, a device, a directory ...
-        raise DataError(f"{path}: cannot read the CSV: {exc}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read the CSV ({exc})") from None
-    if n == 0:
-        raise DataError(f"{path}: the CSV has no data rows")
-    values = np.frombuffer(flat, dtype=np.float64).reshape(n, width)
-    return values[:, :-1], values[:, -1]
-
-
-def _parse_csv_rows(path, reader):
-    """(values as a flat array('d'), width, rows) from the rows of a CSV, header row skipped.
-
-    Numbers go straight into a packed array (8 bytes each) rather than lists of lists of Python
-    floats (~10x that), so memory stays a small multiple of the file size.
-    """
-    flat = array.array("d")
-    width, n, first = None, 0, True
-    for r in reader:
-        if not r or not any(c.strip() for c in r):
-            continue
-        if first:
-            first = False
-            if not _numeric(r):
-                continue  # a header row
-        if width is None:
-            width = len(r)
-            if width < 2:
-                raise DataError(f"{path}: each row needs at least one feature and a label; row 1 has "
-                                f"{width} column")
-        if len(r) != width:
-            raise DataError(f"{path}: data row {n + 1} has {len(r)} columns, expected {width}")
-        try:
-            values = [float(c) for c in r]
-        except ValueError:
-            bad = next(c for c in r if not _is_float(c))
-            raise DataError(f"{path}: data row {n + 1} is not numeric (value {bad.strip()!r})") from None
-        flat.extend(values)
-        n += 1
-    return flat, width or 0, n
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
-
-
-def _numeric(row) -> bool:
-    return all(_is_float(c) for c in row)
 
 
 def _check(path, x, y):

@@ -153,6 +153,15 @@ def _configure(bench) -> None:
     t.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     t.add_argument("--no-jax", action="store_true", help="leave JAX jit out")
 
+    dt = sub.add_parser("data", help="reading a 200,000 x 50 table (CSV, Parquet) against pandas, and the "
+                                     "peak memory of training on it",
+                        description="gpugrad.data.tables against pandas.read_csv (and pyarrow for Parquet) on "
+                                    "the same file, interleaved rounds, medians; peak memory of the read and of "
+                                    "a one-epoch gpugrad train in fresh processes, over the float32 array.")
+    _common(dt)
+    dt.add_argument("--rows", type=_positive_int, default=None, help="rows (default: 200000; 20000 with --quick)")
+    dt.add_argument("--cols", type=_positive_int, default=50, help="columns, the label included (default: 50)")
+    dt.add_argument("--rounds", type=_positive_int, default=None, help="read rounds (default: 5; 2 with --quick)")
     bench.set_defaults(handler=run_bench, bench_parser=bench)
 
 
@@ -171,6 +180,8 @@ def run_bench(args) -> int:
             return _run_engine(args)
         if command == "train-cpu":
             return _run_train_cpu(args)
+        if command == "data":
+            return _run_data(args)
         if command == "ddp":
             from .ddp import run_ddp_cli
             return run_ddp_cli(args, _outputs(args, "ddp"), _write_outputs, BenchError)
@@ -464,3 +475,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """``python -m gpugrad.commands.bench kernels|mlp ...``."""
     return run_bench(build_parser().parse_args(argv))
+
+
+def _run_data(args) -> int:
+    from . import report
+    from .data import DATA_COLUMNS, run_data_bench
+    out = _outputs(args, "data")
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    log(f"gpugrad bench data: {meta['device_name']}, {meta['cpu_count']} cores; {meta['date']}; "
+        f"load average {meta['load_average']}")
+    rows, notes = run_data_bench(args.rows or (20_000 if args.quick else 200_000), args.cols,
+                                 args.rounds or (2 if args.quick else 5), log)
+    log("")
+    log(report.format_table(DATA_COLUMNS, rows))
+    for n in notes:
+        log(f"  {n}")
+    _write_outputs(out, {"meta": meta, "rows": rows, "notes": notes}, log, None, [])
+    return EXIT_OK
