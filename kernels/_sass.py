@@ -120,7 +120,8 @@ def opcode_counts(instrs) -> dict:
     return counts
 
 
-def loop_figures(code, loop) -> dict:
+def loop_figures(code, loop, fma: str = "FFMA") -> dict:
+    """One loop's figures; ``fma`` is the opcode counted as "ffma" (DFMA for a float64 kernel)."""
     ins = loop.instrs(code)
     counts = opcode_counts(ins)
     n = len(ins)
@@ -131,7 +132,7 @@ def loop_figures(code, loop) -> dict:
         if x.op == "LDG":
             loads_before_store += 1
     return dict(label=loop.label, instructions=n, innermost=loop.innermost,
-                ffma=counts.get("FFMA", 0), ffma_share=counts.get("FFMA", 0) / n if n else 0.0,
+                ffma=counts.get(fma, 0), ffma_share=counts.get(fma, 0) / n if n else 0.0,
                 ldg=counts.get("LDG", 0), stg=counts.get("STG", 0), lds=counts.get("LDS", 0),
                 ldg_before_first_stg=loads_before_store,
                 ldg_widths=sorted({_width(x) for x in ins if x.op == "LDG"}),
@@ -187,14 +188,15 @@ def sass_of(spec, cc=(9, 0)) -> str:
 # ---------------------------------------------------------------------------------------------
 # the figures of one kernel
 
-def analyse(sass: str, meta: dict | None = None) -> dict:
+def analyse(sass: str, meta: dict | None = None, dtype: str = "float32") -> dict:
     """The figures of one kernel's SASS (see the module docstring). ``meta`` is the spec's meta:
     ``kind`` ("matmul" | "elementwise" | other), ``elements_per_trip`` for elementwise loops,
-    ``config`` (BM, BN, BK, TM, TN) for matmul."""
+    ``config`` (BM, BN, BK, TM, TN) for matmul. In a float64 kernel the "ffma" figures count DFMA."""
     meta = meta or {}
     code, labels = parse(sass)
     loops = find_loops(code, labels)
-    figs = [loop_figures(code, lp) for lp in loops]
+    fma = "DFMA" if dtype == "float64" else "FFMA"
+    figs = [loop_figures(code, lp, fma) for lp in loops]
     out = dict(instructions=len(code), loops=figs, f64=f64_instructions(code),
                local=local_memory_instructions(code), kind=meta.get("kind", "other"))
     kind = out["kind"]
@@ -324,7 +326,7 @@ def _compile_figures(spec, cc=(9, 0)) -> dict:
     ptx = compile_ptx(spec, cc)
     arch = f"sm_{cc[0]}{cc[1]}"
     res = _parse_log(_link_log(ptx, arch))
-    figs = analyse(disassemble(link_cubin(ptx, arch)), spec.meta)
+    figs = analyse(disassemble(link_cubin(ptx, arch)), spec.meta, spec.dtype)
     figs.update(name=spec.name, dtype=spec.dtype, signature=spec.signature,
                 threads_per_block=spec.threads_per_block, min_blocks_per_sm=spec.min_blocks_per_sm,
                 register_budget=spec.register_budget, static_smem_limit=spec.static_smem_limit,
@@ -377,7 +379,8 @@ def violations(figs: dict) -> list:
     return out
 
 
-TABLE_COLUMNS = ("kernel", "dtype", "FFMA inner", "FFMA K-tile", "loop instr", "LDG<STG", "instr/elem",
+#: "FMA": FFMA in float32 kernels, DFMA in float64 ones.
+TABLE_COLUMNS = ("kernel", "dtype", "FMA inner", "FMA K-tile", "loop instr", "LDG<STG", "instr/elem",
                  "LDS/LDG bits", "regs", "spill B", "f64", "ok")
 
 

@@ -18,21 +18,7 @@ SPECS = kernel_specs()
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-#: Figures still missed, each with what the SASS shows (an xfail that must keep failing: strict).
-KNOWN_MISSES = {
-    ("matmul_tn_64x64_even", "float32"): "77.7% FFMA: 32 global loads per 1024 FFMA per thread (64 threads "
-    "for 64x64), each on its own K row of A (K, M) and B (K, N): ~4.6 address instructions per load",
-    ("matmul_tn_64x64_ragged", "float32"): "77.5% FFMA: as the even variant",
-}
-
-
-def _param(spec):
-    miss = KNOWN_MISSES.get((spec.name, spec.dtype))
-    marks = [pytest.mark.xfail(reason=miss, strict=True)] if miss else []
-    return pytest.param(spec, id=f"{spec.name}-{spec.dtype}", marks=marks)
-
-
-@pytest.mark.parametrize("spec", [_param(s) for s in SPECS])
+@pytest.mark.parametrize("spec", SPECS, ids=[f"{s.name}-{s.dtype}" for s in SPECS])
 def test_kernel_meets_its_machine_code_figures(sm90_figures, spec):
     figs = sm90_figures[(spec.name, spec.dtype)]
     assert _sass.violations(figs) == []
