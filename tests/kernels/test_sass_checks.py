@@ -91,3 +91,38 @@ def test_parser_finds_nested_loops_and_counts():
 def test_nvdisasm_is_found_from_the_wheel():
     path = _sass.nvdisasm_path()
     assert os.path.basename(path) == "nvdisasm" and os.access(path, os.X_OK)
+
+
+# --- gpugrad bench kernels --static: its bookkeeping, on figures made up here
+
+def _fake_rows():
+    ok = dict(name="relu", dtype="float32", kind="elementwise", loops=[{}], ldg_before_first_stg=4,
+              instructions_per_element=7.75, f64=[], local=[], registers=26, spill_stores=0, spill_loads=0,
+              stack=0, lmem=0, ldg_widths=[32])
+    bad = dict(ok, name="relu_vjp", ldg_before_first_stg=1)
+    return [ok, bad]
+
+
+def test_bench_static_writes_the_figures_and_fails_on_a_miss(monkeypatch, tmp_path):
+    import argparse
+    import json
+
+    from gpugrad.commands.bench import cli, kernels as kb
+    monkeypatch.setattr(kb, "static_figures", lambda **kw: _fake_rows())
+    args = argparse.Namespace(static=True, quiet=True, quick=False, out=str(tmp_path), json=None, plots=None)
+    rc = kb.run_kernels_cli(args, cli._outputs(args, "kernels-static"), cli._write_outputs, cli.BenchError)
+    assert rc == 1
+    data = json.loads((tmp_path / "bench-kernels-static.json").read_text())
+    assert [r["name"] for r in data["rows"]] == ["relu", "relu_vjp"]
+    assert list(data["missed"]) == ["relu_vjp [float32]"]
+    assert "not a GPU timing" in data["notes"][0]
+    assert {(g["layer"], g["gemm"]) for g in data["mlp_gemms"]} == {
+        (i, g) for i in (1, 2, 3) for g in ("forward", "dX", "dW")}
+
+
+def test_bench_static_mlp_plan_counts_blocks():
+    from gpugrad.commands.bench import kernels as kb
+    rows = {(r["layer"], r["gemm"]): r for r in kb.static_mlp_plan(132)}
+    fwd1 = rows[(1, "forward")]
+    assert (fwd1["M"], fwd1["N"], fwd1["K"]) == (128, 256, 784)
+    assert fwd1["blocks"] == fwd1["tiles"] * fwd1["splits"] >= 132
