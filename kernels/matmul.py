@@ -70,6 +70,9 @@ DTYPE_CONFIGS = {
 #: resident blocks per SM each config is designed for; the resource test holds registers to
 #: 65536 / (threads * this).
 MIN_BLOCKS_PER_SM = {"128x128": 1, "128x64": 1, "64x64": 4}
+#: float64 variants' occupancy where it differs: the 64x64 tile's 128 threads of 8x4 doubles take
+#: ~160 registers (20K per block), so 3 blocks per SM (a budget of 170).
+F64_MIN_BLOCKS_PER_SM = {"64x64": 3}
 PAD = 4
 #: Split-K: at most this many K slices, each at least this many K tiles of the small config.
 MAX_SPLITS = 32
@@ -358,7 +361,8 @@ def _spec(dtype, trans_a, trans_b, config, even) -> L.KernelSpec:
         name=name, dtype=dtype,
         build=lambda: _build(dtype, trans_a, trans_b, config, even),
         signature=_signature(dtype), threads_per_block=tile_config(config, dtype)[5],
-        min_blocks_per_sm=MIN_BLOCKS_PER_SM[config],
+        min_blocks_per_sm=(F64_MIN_BLOCKS_PER_SM.get(config, MIN_BLOCKS_PER_SM[config]) if dtype == "float64"
+                           else MIN_BLOCKS_PER_SM[config]),
         meta=dict(kind="matmul", config=tile_config(config, dtype)[:5], trans_a=trans_a, trans_b=trans_b,
                   even=even))
 
