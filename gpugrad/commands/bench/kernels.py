@@ -37,6 +37,8 @@ import time
 from ...backends import cuda as cuda_backend
 from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
 import gpugrad.kernels as K
+from gpugrad.kernels import _sass   # cheap: imports neither numba nor cupy
+from gpugrad.kernels.matmul import splitk_plan
 from ...vjp_namespace import raw_namespace
 from ... import cuda
 from . import report
@@ -532,7 +534,6 @@ STATIC_MLP_BATCH = 128
 
 def static_mlp_plan(sms: int = 132) -> list:
     """Config, K slices and blocks ``matmul`` launches for each GEMM of the small MLP."""
-    from gpugrad.kernels.matmul import splitk_plan
     rows = []
     for i, (fan_in, fan_out) in enumerate(STATIC_MLP, 1):
         for gemm, layout, (M, N, K) in (("forward", "nt", (STATIC_MLP_BATCH, fan_out, fan_in)),
@@ -565,7 +566,6 @@ def static_figures(only: str = "", dtype: str = "") -> list:
 def run_static_cli(args, out, write_outputs, BenchError) -> int:
     """``gpugrad bench kernels --static``: the machine-code figures of every kernel (no GPU)."""
     import importlib.util
-    from gpugrad.kernels import _sass
     missing = [m for m in ("numba_cuda", "cuda.core") if importlib.util.find_spec(m) is None]
     if missing:
         raise BenchError(f"--static needs numba-cuda[cu13] and nvdisasm: pip install -e .[kernels] "
