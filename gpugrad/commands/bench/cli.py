@@ -77,6 +77,9 @@ def _configure(bench) -> None:
     _common(k)
     k.add_argument("--repeats", type=_positive_int, default=30, help="timed repeats per case (median)")
     k.add_argument("--no-overhead", action="store_true", help="skip the host launch-overhead rows")
+    k.add_argument("--static", action="store_true",
+                   help="no GPU: compile every kernel for sm_90, disassemble it and report its machine-code "
+                        "figures (FFMA share, loads before the first store, instructions per element, spills)")
 
     m = sub.add_parser("mlp", help="full training steps of MLPs, gpugrad vs PyTorch eager",
                        description="Forward, cross-entropy, backward and optimizer step of MLPs from "
@@ -462,7 +465,8 @@ def _run_train_cpu(args) -> int:
 
 def _run_kernels(args) -> int:
     from .kernels import run_kernels_cli
-    return run_kernels_cli(args, _outputs(args, "kernels"), _write_outputs, BenchError)
+    return run_kernels_cli(args, _outputs(args, "kernels-static" if args.static else "kernels"), _write_outputs,
+                           BenchError)
 
 
 def build_parser() -> argparse.ArgumentParser:

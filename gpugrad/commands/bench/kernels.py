@@ -37,6 +37,8 @@ import time
 from ...backends import cuda as cuda_backend
 from .timing import DEFAULT_L2_BYTES, rotation_sets, time_cuda_events
 import gpugrad.kernels as K
+from gpugrad.kernels import _sass   # cheap: imports neither numba nor cupy
+from gpugrad.kernels.matmul import splitk_plan
 from ...vjp_namespace import raw_namespace
 from ... import cuda
 from . import report
@@ -448,6 +450,8 @@ def gpu_unavailable_reason():
 
 
 def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
+    if getattr(args, "static", False):
+        return run_static_cli(args, out, write_outputs, BenchError)
     reason = gpu_unavailable_reason()
     if reason:
         raise BenchError(f"needs a CUDA GPU and this machine has none: {reason}; nothing measured "
@@ -517,3 +521,101 @@ def run_kernels_cli(args, out, write_outputs, BenchError) -> int:
               + "; ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# --static: figures from the sm_90 machine code, no GPU (kernels/_sass.py)
+
+#: The GEMMs of the 784-256-256-10 MLP at batch 128 whose launch shape --static reports: per layer
+#: the forward x @ W^T (NT) and the VJPs dX = G @ W (NN) and dW = G^T @ X (TN).
+STATIC_MLP = ((784, 256), (256, 256), (256, 10))
+STATIC_MLP_BATCH = 128
+
+
+def static_mlp_plan(sms: int = 132) -> list:
+    """Config, K slices and blocks ``matmul`` launches for each GEMM of the small MLP."""
+    rows = []
+    for i, (fan_in, fan_out) in enumerate(STATIC_MLP, 1):
+        for gemm, layout, (M, N, K) in (("forward", "nt", (STATIC_MLP_BATCH, fan_out, fan_in)),
+                                        ("dX", "nn", (STATIC_MLP_BATCH, fan_in, fan_out)),
+                                        ("dW", "tn", (fan_out, fan_in, STATIC_MLP_BATCH))):
+            plan = splitk_plan(M, N, K, "float32", sms)
+            rows.append(dict(layer=i, gemm=gemm, layout=layout, sms=sms,
+                             fills_a_wave=plan["blocks"] >= sms, **plan))
+    return rows
+
+
+def static_figures(only: str = "", dtype: str = "") -> list:
+    """Every registered kernel's sm_90 figures (``_sass.spec_figures``), compiled in two subprocesses
+    (one per dtype) with NUMBA_ENABLE_CUDASIM unset (the simulator has no compile_ptx)."""
+    import json
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    dtypes = [dtype] if dtype else ["float32", "float64"]
+    procs = [subprocess.Popen([sys.executable, "-m", "gpugrad.kernels._sass", "--dtype", d, "--only", only],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in dtypes]
+    rows = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"sm_90 compile failed:\n{err[-4000:]}")
+        rows += [json.loads(line) for line in out.splitlines()]
+    return sorted(rows, key=lambda r: (r["dtype"], r["name"]))
+
+
+def run_static_cli(args, out, write_outputs, BenchError) -> int:
+    """``gpugrad bench kernels --static``: the machine-code figures of every kernel (no GPU)."""
+    import importlib.util
+    missing = [m for m in ("numba_cuda", "cuda.core") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BenchError(f"--static needs numba-cuda[cu13] and nvdisasm: pip install -e .[kernels] "
+                         f"(missing: {', '.join(missing)})")
+    try:
+        _sass.nvdisasm_path()
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from None
+    log = report.Log(quiet=args.quiet)
+    meta = report.collect_meta("cpu")
+    meta["versions"]["nvidia-cuda-nvdisasm"] = _dist("nvidia-cuda-nvdisasm")
+    meta["target"] = "sm_90 (compiled and disassembled here; no GPU)"
+    log(f"gpugrad bench kernels --static: every kernel compiled for sm_90 and disassembled; {meta['date']}")
+    rows = static_figures(dtype="float32" if args.quick else "")
+    table = _sass.format_table(rows)
+    plan = static_mlp_plan()
+    plan_table = "\n".join(
+        f"layer {p['layer']} {p['gemm']:<7} {p['layout']}  M={p['M']:<4} N={p['N']:<4} K={p['K']:<4} "
+        f"{p['config']:<7} tiles={p['tiles']:<3} splits={p['splits']:<2} blocks={p['blocks']:<4}"
+        f"{'' if p['fills_a_wave'] else ' (under a wave: K too short to split further)'}" for p in plan)
+    log("")
+    log(table)
+    log("")
+    log(f"784-256-256-10 MLP at batch {STATIC_MLP_BATCH}, blocks per GEMM on 132 SMs:")
+    log(plan_table)
+    failing = {f"{r['name']} [{r['dtype']}]": _sass.violations(r) for r in rows if _sass.violations(r)}
+    notes = ["static, from the machine code; not a GPU timing: FFMA share caps FP32 throughput (one "
+             "warp-instruction per clock per scheduler on Hopper), loads before the first store are the "
+             "loads a warp has in flight; neither measures memory latency, occupancy or clocks",
+             f"targets: float32 matmul innermost loop FFMA >= {_sass.FFMA_SHARE_INNER:.0%}, K tile >= "
+             f"{_sass.FFMA_SHARE_TILE:.0%}; float32 elementwise >= {_sass.LOADS_BEFORE_STORE} loads before "
+             f"the first store, instructions per element <= {_sass.INSTR_PER_ELEMENT}; no spills, no local "
+             f"memory, no float64 in float32 kernels"]
+    notes += [f"MISSED: {k}: {'; '.join(v)}" for k, v in failing.items()]
+    for n in notes:
+        log(f"* {n}")
+    if args.quiet:
+        print(table)
+    # a float64 kernel lists hundreds of DFMA as its float64 instructions: keep the count and a sample
+    slim = [dict(r, f64=r["f64"][:3], f64_count=len(r["f64"])) for r in rows]
+    payload = {"benchmark": "kernels-static", "meta": meta, "notes": notes, "rows": slim,
+               "mlp_gemms": plan, "table": table, "mlp_table": plan_table,
+               "missed": failing}
+    write_outputs(out, payload, log, plot=None, plot_names=[])
+    return 1 if failing else 0
+
+
+def _dist(name):
+    import importlib.metadata
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
