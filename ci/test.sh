@@ -3,7 +3,7 @@
 # `pip install -e ".[test]"`; .ci/run calls the same two steps).
 # Runs the whole suite: the autodiff core on every available device, the Numba kernels in the
 # CUDA simulator (or on the GPU when one is present), their sm_90 resource checks, the PyTorch
-# conformance suite, the MPI jobs, the examples. Every skip prints its reason (pytest -rs); on a
+# conformance suite, the MPI jobs, the examples. Every skip prints its reason (-ra in pyproject); on a
 # machine without a GPU only the tests that need one skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ if ! command -v dot >/dev/null 2>&1; then
     fi
 fi
 
-python -m pytest -q -rs "$@"
+python -m pytest -q "$@"   # pyproject addopts -ra: every skip is listed with its reason
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "ci/test.sh: pytest collected no tests: treating as a failure" >&2
