@@ -23,7 +23,7 @@ import zipfile
 import numpy as np
 
 from .device import Device, as_device
-from .npz_reader import NpzError, NpzReader
+from .npz_reader import NpzError, NpzReader, open_regular
 from .tensor import Tensor
 from .backends import get_backend
 
@@ -308,9 +308,10 @@ _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10
 
 def _pytorch_file_kind(path) -> str | None:
     """What torch.save wrote, if it did: its zip format (an archive holding <name>/data.pkl) or its
-    legacy format (a pickle). Reads the zip's directory only; never unpickles."""
+    legacy format (a pickle). Reads the zip's directory only; never unpickles. Opened as NpzReader
+    opens (open_regular): a FIFO or device is never opened for a blocking read."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(len(_TORCH_LEGACY_MAGIC))
             if head == _TORCH_LEGACY_MAGIC:
                 return "PyTorch's legacy format, a pickle"
@@ -319,8 +320,8 @@ def _pytorch_file_kind(path) -> str | None:
                 with zipfile.ZipFile(f) as z:
                     if any(n.endswith("/data.pkl") for n in z.namelist()[:10000]):
                         return "PyTorch's zip format, a pickle inside"
-    except (OSError, zipfile.BadZipFile, ValueError):
-        pass
+    except Exception:   # noqa: BLE001  best effort on a file already refused: any failure means "not PyTorch's"
+        pass            # (zipfile raises NotImplementedError, EOFError ... on hostile bytes)
     return None
 
 
