@@ -45,3 +45,12 @@ def test_ci_test_sh_keeps_pytests_skip_report():
     assert line.strip() == 'python -m pytest -q "$@"'                  # no -r of its own
     tomllib = pytest.importorskip("tomllib")
     assert "-ra" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+
+
+def test_no_gpugrad_module_shares_a_standard_library_name():
+    """A gpugrad/random.py once shadowed the stdlib's random for a worker whose sys.path held the
+    package folder (gpugrad bench ddp's PYTHONPATH): 'attempted relative import with no known parent
+    package' inside mpi4py. Top-level module names must not be stdlib names."""
+    import sys
+    names = {p.stem for p in (ROOT / "gpugrad").iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert not names & set(sys.stdlib_module_names) - {"__init__", "__main__"}

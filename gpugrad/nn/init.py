@@ -2,7 +2,7 @@
 
 Names and formulas follow ``torch.nn.init``: for a weight of shape (out_features, in_features),
 fan_in = in_features and fan_out = out_features. The uniform ones (``uniform_``,
-``kaiming_uniform_``, ``xavier_uniform_``) draw from gpugrad.random's copy of PyTorch's CPU stream
+``kaiming_uniform_``, ``xavier_uniform_``) draw from gpugrad.rng's copy of PyTorch's CPU stream
 and compute their bounds in PyTorch's order of operations, so after the same ``manual_seed`` they
 fill the same numbers as PyTorch, bit for bit, on every device (PyTorch's CUDA generator differs:
 there a model built on the device gets other numbers in PyTorch). ``normal_``, ``xavier_normal_`` and
@@ -18,7 +18,7 @@ import math
 
 from ..backends import get_backend
 from ..creation import randn, uniform
-from ..random import torch_uniform
+from ..rng import torch_uniform
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
