@@ -23,6 +23,7 @@ from .ops import (abs, add, astype, bias_sigmoid, broadcast_to, clip, concatenat
                   expand, expand_dims, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
                   mean, min, minimum, mul, neg, pow, relu, reshape, sigmoid, sign, sin, softmax, sqrt,
                   squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, where)
+from .rng import get_rng_state, set_rng_state  # torch.get_rng_state/set_rng_state (CPU generators)
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import cuda, data, nn, optim, viz

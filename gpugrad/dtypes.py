@@ -61,3 +61,32 @@ def promote_to_floating(arrays: list) -> list:
         elif dy.kind == "f" and dx.kind in "biu":
             x = x.astype(dy)
     return [x, y]
+
+
+class DtypeMismatchError(TypeError, RuntimeError):
+    """Floating operands of different dtypes where one is needed. A TypeError (Python's kind for a
+    wrong type) that is also a RuntimeError, which is what PyTorch raises there, so an
+    import-swapped script's ``except RuntimeError`` still catches it."""
+
+
+def check_same_float_dtype(op: str, *operands) -> None:
+    """PyTorch's rule at matrix products and layers: floating operands must share one dtype.
+
+    ``operands`` are (name, tensor-or-None) pairs. A float64 batch fed to a float32 Linear (or any
+    other mix) raises DtypeMismatchError (a TypeError and a RuntimeError) naming both dtypes and the fix, as PyTorch raises, instead of running
+    the layer silently in the wider dtype (slower, and a model whose dtype depends on its input).
+    Elementwise ops (``a + b``) and the elementwise losses promote, as in PyTorch."""
+    first = None
+    for name, t in operands:
+        if t is None or getattr(t, "dtype", None) is None or t.dtype.kind != "f":
+            continue
+        if first is None:
+            first = (name, t)
+        elif t.dtype != first[1].dtype:
+            (n0, t0), d1 = first, t.dtype
+            raise DtypeMismatchError(
+                f"{op}: {n0} is {t0.dtype} (shape {tuple(t0.shape)}) but {name} is {d1} (shape "
+                f"{tuple(t.shape)}); floating operands must share one dtype here (PyTorch raises too, "
+                f"rather than promote). Convert one to the other's dtype: the batch with x.float() / "
+                f"x.to(gg.float32) for a float32 model, or the model with model.double() / "
+                f"model.to(gg.float64) to run it in float64")

@@ -14,6 +14,7 @@ previous checkpoint intact.
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import tempfile
@@ -21,8 +22,8 @@ import zipfile
 
 import numpy as np
 
-from .device import as_device
-from .npz_reader import NpzError, NpzReader
+from .device import Device, as_device
+from .npz_reader import NpzError, NpzReader, open_regular
 from .tensor import Tensor
 from .backends import get_backend
 
@@ -139,11 +140,20 @@ def _add_array(a: np.ndarray, arrays: list, where: str) -> str:
 
 
 def save(obj, path) -> None:
-    """Write ``obj`` (nested dicts/lists of Tensors, arrays, numbers, strings) to ``path`` atomically.
+    """Write ``obj`` (nested dicts/lists of Tensors, arrays, numbers, strings) to ``path`` atomically,
+    or into a writable binary file object (``io.BytesIO()``, an open file), as ``torch.save`` takes.
 
     The write goes to a temporary file beside ``path``, is fsynced, and then renamed over
     ``path``: readers see either the old file or the complete new one, never a partial write.
+    A file object is written in place from its current position (atomicity is then the caller's).
+
+    The file is a gpugrad archive (an ``.npz``) whatever its name: ``torch.load`` cannot read it,
+    even named ``model.pt``. For PyTorch, write ``gg.safetensors.save_file(model.state_dict(),
+    "model.safetensors")`` and read it there with ``safetensors.torch.load_file``.
     """
+    if hasattr(path, "write"):
+        _save_to_stream(obj, path)
+        return
     path = os.fspath(path)
     arrays: list = []
     shared = _Shared()
@@ -157,6 +167,26 @@ def save(obj, path) -> None:
                          f"most {_MAX_META_BYTES:,}); put long lists of numbers in arrays")
     entries[_META] = np.frombuffer(text, dtype=np.uint8)
     atomic_write(path, "gg.save", lambda f, tmp: _write_npz(f, entries, tmp))
+
+
+def _save_to_stream(obj, stream) -> None:
+    """Into a file object: saved to a private temporary file by the one encoder, then copied, so a
+    stream gets exactly the bytes a path would."""
+    if isinstance(stream, io.TextIOBase):
+        raise TypeError(f"gg.save: {stream!r} is a text stream; pass a binary one (io.BytesIO(), "
+                        f"open(path, 'wb'))")
+    fd, tmp = tempfile.mkstemp(prefix="gpugrad-save-", suffix=".npz")
+    os.close(fd)
+    try:
+        save(obj, tmp)
+        with open(tmp, "rb") as f:
+            while True:
+                chunk = f.read(1 << 24)
+                if not chunk:
+                    break
+                stream.write(chunk)
+    finally:
+        os.unlink(tmp)
 
 
 def atomic_write(path: str, api: str, write) -> None:
@@ -244,8 +274,12 @@ def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: 
 
     ``map_location`` is PyTorch's spelling of the same: a device ("cpu", "cuda", a gg.Device) for
     every tensor, or a dict from saved device to target device ({"cuda:0": "cpu"}); devices not in
-    the dict stay. ``weights_only`` is accepted for PyTorch scripts and changes nothing: gg.load
-    never unpickles, so every load is as safe as PyTorch's ``weights_only=True``.
+    the dict stay. ``map_location`` may also be PyTorch's callable ``f(tensor, location)``: it gets
+    each tensor on the CPU and its saved device's name ("cpu", "cuda:0") and returns the tensor to
+    use, or None to keep the saved device (``lambda storage, loc: storage`` loads all on the CPU).
+    ``weights_only`` is accepted for PyTorch scripts and changes nothing: gg.load
+    never unpickles, so every load is as safe as PyTorch's ``weights_only=True``. ``path`` may be
+    a readable binary file object (``io.BytesIO``), as with ``torch.load``.
 
     The file is untrusted input: it is read with :class:`gpugrad.npz_reader.NpzReader` (a
     regular file only, every array's declared shape x item size checked against its stored size
@@ -255,9 +289,11 @@ def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: 
 
     Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a ValueError) with
     one line naming the file for anything truncated, corrupted, oversized or not written by
-    ``gg.save``; ``TypeError`` for a map_location that is not a device or a dict (PyTorch's
-    callable form is not supported).
+    ``gg.save`` (a file written by ``torch.save`` is named as such, with the way across);
+    ``TypeError`` for a map_location that is not a device, a dict or a callable.
     """
+    if hasattr(path, "read"):
+        return _load_stream(path, device, map_location, max_bytes)
     path = os.fspath(path)
     dev = _placement(device, map_location)
     try:
@@ -265,6 +301,13 @@ def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: 
     except FileNotFoundError:
         raise FileNotFoundError(f"gg.load: no such file: {path}") from None
     except NpzError as exc:
+        torch_kind = _pytorch_file_kind(path)
+        if torch_kind:
+            raise CheckpointError(
+                f"gg.load: {path} is not a gpugrad checkpoint: it was written by torch.save ({torch_kind}), "
+                f"and gpugrad never unpickles. In PyTorch, re-save its tensors as safetensors: "
+                f"safetensors.torch.save_file(torch.load({os.path.basename(path)!r}), 'model.safetensors') "
+                f"(for a state_dict), then gg.safetensors.load_file('model.safetensors') here") from None
         raise CheckpointError(f"gg.load: {path} is not a readable gpugrad checkpoint: {exc}") from None
     with reader:
         if _META not in reader.files:
@@ -275,8 +318,52 @@ def load(path, device=None, *, map_location=None, weights_only=None, max_bytes: 
         return _Decoder(reader, path, dev).decode(meta["tree"], 0)
 
 
+def _load_stream(stream, device, map_location, max_bytes):
+    """A file object: its bytes (from the current position) are spooled to a private temporary
+    file so that the same checks as for a path (sizes, members, no pickle) apply."""
+    data = stream.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"gg.load: {stream!r} returned {type(data).__name__} from read(); pass a binary "
+                        f"stream (io.BytesIO, open(path, 'rb'))")
+    fd, tmp = tempfile.mkstemp(prefix="gpugrad-load-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            return load(tmp, device, map_location=map_location, max_bytes=max_bytes)
+        except CheckpointError as exc:
+            raise CheckpointError(str(exc).replace(tmp, f"the stream {stream!r}")) from None
+    finally:
+        os.unlink(tmp)
+
+
+# torch.save's legacy format opens with its magic number 0x1950a86a20f9469cfc6c pickled (protocol 2:
+# PROTO 2, LONG1 of 10 bytes, little-endian).
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def _pytorch_file_kind(path) -> str | None:
+    """What torch.save wrote, if it did: its zip format (an archive holding <name>/data.pkl) or its
+    legacy format (a pickle). Reads the zip's directory only; never unpickles. Opened as NpzReader
+    opens (open_regular): a FIFO or device is never opened for a blocking read."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(len(_TORCH_LEGACY_MAGIC))
+            if head == _TORCH_LEGACY_MAGIC:
+                return "PyTorch's legacy format, a pickle"
+            if head[:2] == b"PK":
+                f.seek(0)
+                with zipfile.ZipFile(f) as z:
+                    if any(n.endswith("/data.pkl") for n in z.namelist()[:10000]):
+                        return "PyTorch's zip format, a pickle inside"
+    except Exception:   # noqa: BLE001  best effort on a file already refused: any failure means "not PyTorch's"
+        pass            # (zipfile raises NotImplementedError, EOFError ... on hostile bytes)
+    return None
+
+
 def _placement(device, map_location):
-    """None (stay where saved), one Device for every tensor, or a dict {saved device str: Device}."""
+    """None (stay where saved), one Device for every tensor, a dict {saved device str: Device}, or
+    PyTorch's callable f(tensor, location)."""
     if device is not None and map_location is not None:
         raise ValueError("gg.load: give device or map_location, not both")
     where = device if map_location is None else map_location
@@ -284,10 +371,13 @@ def _placement(device, map_location):
         return None
     if isinstance(where, dict):
         return {str(as_device(k)): as_device(v) for k, v in where.items()}
-    if callable(where):
-        raise TypeError("gg.load: map_location as a function is not supported; pass a device "
-                        "(map_location='cpu') or a dict ({'cuda:0': 'cpu'})")
-    return as_device(where)
+    if callable(where) and not isinstance(where, (str, Device)):
+        return where
+    try:
+        return as_device(where)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"gg.load: map_location must be a device ('cpu'), a dict ({{'cuda:0': 'cpu'}}) or a "
+                        f"function f(tensor, location); got {where!r} ({_one_line(exc)})") from None
 
 
 def _place(saved: str, dev):
@@ -431,6 +521,8 @@ class _Decoder:
         requires_grad = node.get("requires_grad", False)
         if not isinstance(requires_grad, bool):
             raise self.bad(f"tensor entry {key!r} has requires_grad of type {type(requires_grad).__name__}")
+        if callable(self.dev) and not isinstance(self.dev, (dict, Device)):
+            return self.mapped(arr, device, requires_grad)
         try:
             target = _place(device, self.dev)
         except (ValueError, TypeError, RuntimeError) as exc:
@@ -448,6 +540,27 @@ class _Decoder:
             t._vc = self.tensors[key]._version_counter()   # one counter per storage, as detach()
         self.tensors.setdefault(key, t)
         return t
+
+
+def _mapped(self, arr, device: str, requires_grad: bool):
+    """PyTorch's callable map_location: f(the tensor on the CPU, its saved device's name)."""
+    t = Tensor._wrap(arr, as_device("cpu"))
+    out = self.dev(t, device)
+    if out is None:                 # PyTorch: None means "the default location" (where it was saved)
+        try:
+            target = as_device(device)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise self.bad(f"a tensor names device {device[:40]!r} ({_one_line(exc)})") from None
+        out = t if target.type == "cpu" else Tensor._wrap(get_backend(target).asarray(arr), target)
+    elif not isinstance(out, Tensor):
+        raise TypeError(f"gg.load: map_location returned a {type(out).__name__} for a tensor saved on "
+                        f"{device}; it must return a Tensor (the one it was given, or t.to('cuda')) or None")
+    if requires_grad and out.dtype.kind == "f" and out.is_leaf:
+        out.requires_grad = True
+    return out
+
+
+_Decoder.mapped = _mapped   # beside _Decoder's tensor branch, kept out of its body
 
 
 def _as_tuple(types) -> tuple:

@@ -104,7 +104,7 @@ UNARY = [
            lambda x: -np.log(_np_softmax(x, 1))[np.arange(3), [1, 0, 3]].mean(), [((3, 4),)]),
     OpCase("cross_entropy_sum", lambda x: F.cross_entropy(x, [2, 2], reduction="sum"),
            lambda x: -np.log(_np_softmax(x, 1))[np.arange(2), [2, 2]].sum(), [((2, 3),)]),
-    OpCase("matmul_vec", lambda x: x @ gg.tensor(np.arange(4.0), device=x.device), lambda x: x @ np.arange(4.0),
+    OpCase("matmul_vec", lambda x: x @ gg.tensor(np.arange(4.0), dtype=x.dtype, device=x.device), lambda x: x @ np.arange(4.0),
            [((3, 4),), ((4,),), ((2, 3, 4),)]),
     # -- issue 12 (PyTorch names), rows added by the pytorch-habits branch ------------------------------
     OpCase("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x), UNARY_SHAPES,

@@ -102,8 +102,8 @@ def test_original_array_form_still_works_and_bad_arguments():
     x, y = _xy()
     old = DataLoader(x, y, 5, seed=1)                                 # gpugrad's form: shuffle=True
     assert np.array_equal(np.concatenate([b.numpy() for _, b in old]), epoch_permutation(23, 1, 0))
-    with pytest.raises(TypeError, match="unexpected keyword argument 'sampler'.*supported form is DataLoader"):
-        DataLoader(TensorDataset(x, y), batch_size=2, sampler=[0, 1])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'batch_sampler'.*supported form is DataLoader"):
+        DataLoader(TensorDataset(x, y), batch_size=2, batch_sampler=[[0, 1]])
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         DataLoader(TensorDataset(x, y), batch_size=0)
     with pytest.raises(TypeError, match="must have __getitem__ and __len__"):

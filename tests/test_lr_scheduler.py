@@ -37,6 +37,24 @@ SCHEDULES = [
     ("sequential", "sgd", lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.1, total_iters=4), m.ExponentialLR(o, gamma=0.9),
             m.CosineAnnealingLR(o, T_max=6)], milestones=[5, 12])),
+    # -- issue 25 ---------------------------------------------------------------------------------
+    ("constant", "sgd", lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=6)),
+    ("polynomial", "sgd", lambda m, o: m.PolynomialLR(o, total_iters=17, power=1.7)),
+    ("warm-restarts", "sgd", lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=5, eta_min=0.001)),
+    ("warm-restarts-tmult", "adam", lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2)),
+    ("cyclic-triangular-sgd", "sgd", lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.001], max_lr=0.1,
+                                                            step_size_up=4, step_size_down=7)),
+    ("cyclic-triangular2-adam", "adam", lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=[0.1, 0.05],
+                                                               step_size_up=3, mode="triangular2",
+                                                               base_momentum=0.7, max_momentum=0.95)),
+    ("cyclic-exp-range", "sgd", lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.2, step_size_up=5,
+                                                       mode="exp_range", gamma=0.97, cycle_momentum=False)),
+    ("cyclic-scale-fn", "sgd", lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.2, step_size_up=2,
+                                                      scale_fn=lambda x: 1 / (1 + x), scale_mode="iterations")),
+    ("chained", "sgd", lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=3),
+                                                        m.ExponentialLR(o, gamma=0.9)])),
+    ("chained-cosine-poly", "adam", lambda m, o: m.ChainedScheduler([m.CosineAnnealingLR(o, T_max=7),
+                                                                     m.PolynomialLR(o, total_iters=30)], o)),
 ]
 
 
@@ -80,19 +98,17 @@ def test_lr_sequence_matches_pytorch(name, kind, factory):
     _compare(_trace(gg, kind, factory), want)
 
 
-# The chainable schedules follow a group added mid-run in PyTorch too; compare those.
-CHAINABLE = [s for s in SCHEDULES if s[0] in ("multiplicative", "step", "multistep", "exponential",
-                                              "linear", "cosine")]
+# The chainable schedules follow a group added mid-run in PyTorch too; compare those. (PyTorch's
+# MultiplicativeLR keeps one lambda per group from construction and raises on the new group;
+# gpugrad applies the single lambda to it: test_every_scheduler_applies_to_groups_added_later.)
+CHAINABLE = [s for s in SCHEDULES if s[0] in ("step", "multistep", "exponential",
+                                              "linear", "cosine", "constant", "polynomial", "chained")]
 
 
 @needs_torch
 @pytest.mark.parametrize("add_at", [0, 6])
 @pytest.mark.parametrize("name, kind, factory", CHAINABLE, ids=[s[0] for s in CHAINABLE])
 def test_group_added_later_is_scheduled_like_pytorch(name, kind, factory, add_at):
-    if name == "multiplicative":
-        # PyTorch keeps one lambda per group from construction and raises on the new group;
-        # gpugrad applies the single lambda to it (checked in the next test).
-        pytest.skip("PyTorch's MultiplicativeLR cannot take a later group")
     # PyTorch's cosine raises at its restart (epoch T_max + 1) when a group was added: stop before
     steps = 9 if name == "cosine" else STEPS
     with warnings.catch_warnings():
@@ -266,3 +282,69 @@ def test_step_with_an_epoch_uses_the_closed_form_like_pytorch():
             out.append(list(sched.get_last_lr()))
         return out
     _compare(trace(gg), trace(torch))
+
+
+@needs_torch
+@pytest.mark.parametrize("t_mult", [1, 2, 3])
+def test_warm_restarts_with_fractional_epochs_match_pytorch(t_mult):
+    """PyTorch's documented per-batch use: scheduler.step(epoch + i / iters), then a jump back."""
+    def trace(lib):
+        opt = _optimizer(lib, "sgd")
+        sched = lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=t_mult, eta_min=0.01)
+        out = []
+        for epoch in range(12):
+            for i in range(5):
+                sched.step(epoch + i / 5)
+                out.append(list(sched.get_last_lr()) + [sched.T_cur, sched.T_i, sched.last_epoch])
+        sched.step(2.5)
+        sched.step()
+        out.append(list(sched.get_last_lr()) + [sched.T_cur, sched.T_i, sched.last_epoch])
+        return out
+    _compare(trace(gg), trace(torch))
+
+
+@needs_torch
+@pytest.mark.parametrize("make", [
+    lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=4),
+    lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0),
+    lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3),
+])
+def test_new_schedulers_step_with_an_epoch_like_pytorch(make):
+    def trace(lib):
+        opt = _optimizer(lib, "sgd")
+        sched = make(lib.optim.lr_scheduler, opt)
+        out = []
+        for e in (3, 7, 1, 4, 9):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sched.step(e)
+            out.append(list(sched.get_last_lr()))
+        return out
+    _compare(trace(gg), trace(torch))
+
+
+def test_new_schedulers_bad_arguments():
+    opt = _optimizer(gg, "sgd")
+    with pytest.raises(ValueError, match="ConstantLR: factor must be in"):
+        lr_scheduler.ConstantLR(opt, factor=1.5)
+    with pytest.raises(ValueError, match="T_0 must be a positive integer"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(ValueError, match="T_mult must be an integer >= 1"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=1.5)
+    with pytest.raises(ValueError, match="epoch must be >= 0"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2).step(-1)
+    with pytest.raises(ValueError, match="CyclicLR: mode must be"):
+        lr_scheduler.CyclicLR(opt, 0.01, 0.1, mode="square")
+    with pytest.raises(ValueError, match="max_lr has 3 values but the optimizer has 2 param groups"):
+        lr_scheduler.CyclicLR(opt, 0.01, [0.1] * 3)
+    plain = gg.optim.Adagrad([gg.nn.Parameter(gg.ones(1))])
+    with pytest.raises(ValueError, match="cycle_momentum=True needs an optimizer with momentum or betas"):
+        lr_scheduler.CyclicLR(plain, 0.01, 0.1)
+    with pytest.raises(ValueError, match="ChainedScheduler: schedulers\\[0\\] is a ReduceLROnPlateau"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(opt)])
+    with pytest.raises(ValueError, match="drives a different optimizer"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.StepLR(opt, 1), lr_scheduler.StepLR(_optimizer(gg, "sgd"), 1)])
+    cyc = lr_scheduler.CyclicLR(opt, 0.01, 0.1)
+    opt.add_param_group({"params": [gg.nn.Parameter(gg.ones(1))], "lr": 0.3})
+    with pytest.raises(ValueError, match="CyclicLR: the optimizer now has 3 param groups"):
+        cyc.step()

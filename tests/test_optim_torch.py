@@ -45,6 +45,13 @@ CASES = [
      dict(lr=0.05, eps=1e-5)),
     ("adagrad-decay-maximize", "Adagrad", dict(lr=0.1, weight_decay=0.1, eps=1e-3, maximize=True),
      dict(lr=0.2, lr_decay=0.01)),
+    ("nadam", "NAdam", dict(lr=0.01), dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3, momentum_decay=0.01)),
+    ("nadam-l2-maximize", "NAdam", dict(lr=0.02, weight_decay=0.1, maximize=True), dict(lr=0.01)),
+    ("nadam-decoupled", "NAdam", dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True),
+     dict(lr=0.01, weight_decay=0.05)),
+    ("adamax", "Adamax", dict(lr=0.01), dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3)),
+    ("adamax-decay-maximize", "Adamax", dict(lr=0.02, weight_decay=0.1, maximize=True),
+     dict(lr=0.01, betas=(0.5, 0.9))),
 ]
 
 
@@ -161,11 +168,13 @@ def test_adagrad_honours_a_groups_initial_accumulator_value():
 @needs_torch
 def test_defaults_follow_pytorch():
     p = [gg.nn.Parameter(gg.ones(2))]
-    for cls in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+    for cls in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "Adamax"):
         tp = [torch.nn.Parameter(torch.ones(2))]
         want = {k: v for k, v in getattr(torch.optim, cls)(tp).defaults.items()
                 if k not in ("foreach", "fused", "capturable", "differentiable", "decoupled_weight_decay")}
         got = getattr(gg.optim, cls)(p).defaults
+        if cls == "NAdam":   # a real option of NAdam's (Adam's is AdamW's switch, a class here)
+            assert got.pop("decoupled_weight_decay") is False
         assert got == want, cls
 
 
@@ -182,7 +191,7 @@ def test_bad_hyperparameters(make, message):
         make([gg.nn.Parameter(gg.ones(2))])
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "Adamax"])
 def test_step_takes_a_closure_and_returns_its_loss(cls):
     w = gg.nn.Parameter(gg.tensor([1.0, -2.0], dtype="float64"))
     opt = getattr(gg.optim, cls)([w], lr=0.1)

@@ -13,4 +13,5 @@ from .collate import default_collate  # noqa: F401
 from .dataset import Dataset, Subset, TensorDataset, random_split  # noqa: F401
 from .generator import Generator  # noqa: F401
 from .loader import DataLoader, epoch_permutation  # noqa: F401
+from .sampler import WeightedRandomSampler  # noqa: F401
 from .sharding import DistributedSampler, ShardedLoader  # noqa: F401

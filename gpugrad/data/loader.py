@@ -41,7 +41,7 @@ def _arrays_form(x, y, batch_size, shuffle=True, seed=0, drop_last=False, device
 
 
 def _dataset_form(dataset, batch_size=1, shuffle=False, num_workers=0, collate_fn=None, pin_memory=False,
-                  drop_last=False, *, generator=None, seed=None, device=None):
+                  drop_last=False, *, generator=None, seed=None, device=None, sampler=None):
     """PyTorch's signature (the arguments gpugrad supports)."""
 
 
@@ -102,6 +102,16 @@ class DataLoader:
             raise ValueError("DataLoader: give seed or generator, not both")
         self.seed = int(a["seed"]) if a["seed"] is not None else seed_of(a["generator"], "DataLoader")
         self.epoch = 0
+        # PyTorch's sampler= (e.g. WeightedRandomSampler): the epoch's indices come from it.
+        # (self._sampler: ShardedLoader's self.sampler is its DistributedSampler)
+        self._sampler = None if arrays else a["sampler"]
+        if self._sampler is not None:
+            if self.shuffle:
+                raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (as in PyTorch); "
+                                 "the sampler decides the order")
+            if not (hasattr(self._sampler, "__iter__") and hasattr(self._sampler, "__len__")):
+                raise TypeError(f"DataLoader: sampler must be iterable with a length (e.g. "
+                                f"gg.data.WeightedRandomSampler), got {type(self._sampler).__name__}")
         self._arrays = None
         if arrays:
             x, y = _host(a["x"]), _host(a["y"])
@@ -129,7 +139,7 @@ class DataLoader:
 
     @property
     def num_samples(self) -> int:
-        return self._n
+        return self._n if self._sampler is None else len(self._sampler)
 
     def __len__(self) -> int:
         n, b = self.num_samples, self.batch_size
@@ -143,6 +153,10 @@ class DataLoader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample order of ``epoch`` (identity when shuffle is off)."""
+        if self._sampler is not None:   # epoch-addressable samplers keep (seed, epoch) resumes exact
+            if hasattr(self._sampler, "indices"):
+                return np.asarray(self._sampler.indices(epoch), dtype=np.int64)
+            return np.fromiter(iter(self._sampler), dtype=np.int64)
         n = self.num_samples
         return epoch_permutation(n, self.seed, epoch) if self.shuffle else np.arange(n)
 

@@ -1,17 +1,28 @@
-"""Parameter initialisers, in place, drawing from gpugrad's seeded generator (``gg.manual_seed``).
+"""Parameter initialisers, in place, seeded by ``gg.manual_seed``.
 
 Names and formulas follow ``torch.nn.init``: for a weight of shape (out_features, in_features),
-fan_in = in_features and fan_out = out_features.
+fan_in = in_features and fan_out = out_features. The uniform ones (``uniform_``,
+``kaiming_uniform_``, ``xavier_uniform_``) draw from gpugrad.rng's copy of PyTorch's CPU stream
+and compute their bounds in PyTorch's order of operations, so after the same ``manual_seed`` they
+fill the same numbers as PyTorch, bit for bit, on every device (PyTorch's CUDA generator differs:
+there a model built on the device gets other numbers in PyTorch). ``normal_``, ``xavier_normal_`` and
+``kaiming_normal_`` draw from NumPy's generator: same distribution, other numbers.
+
+``he_uniform_`` and ``glorot_uniform_`` are the explicit choices of ``nn.MLP`` and ``gpugrad train``
+(``Linear(init="kaiming"/"xavier")``); they draw from NumPy's generator, as they always have, so
+the runs' numbers do not move.
 """
 from __future__ import annotations
 
 import math
 
+from ..backends import get_backend
 from ..creation import randn, uniform
+from ..rng import torch_uniform
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "he_uniform_", "glorot_uniform_"]
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -55,10 +66,20 @@ def _no_generator(generator, fn):
                         f"(gg.manual_seed)")
 
 
+def _torch_fill(t: Tensor, a: float, b: float) -> Tensor:
+    # t's dtype decides the draw (float64 takes two 32-bit words per value, as PyTorch).
+    arr = torch_uniform(t.shape, a, b, t.dtype)
+    t._data[...] = get_backend(t.device).xp.asarray(arr)
+    t._bump_version()
+    return t
+
+
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    """Fill ``t`` with samples from U(a, b)."""
+    """Fill ``t`` with samples from U(a, b): PyTorch's numbers after the same ``manual_seed``."""
     _no_generator(generator, "uniform_")
-    return _fill(t, uniform(a, b, t.shape, dtype=t.dtype, device=t.device))
+    if t.dtype.kind != "f":
+        raise TypeError(f"uniform_: needs a floating tensor, got {t.dtype} (shape {t.shape})")
+    return _torch_fill(t, a, b)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
@@ -88,11 +109,27 @@ def ones_(t: Tensor) -> Tensor:
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
-    """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)). Suits sigmoid and tanh."""
+    """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)). Suits sigmoid and tanh.
+    PyTorch's numbers after the same ``manual_seed``."""
     _no_generator(generator, "xavier_uniform_")
     fan_in, fan_out = _fans(t)
-    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    a = math.sqrt(3.0) * (gain * math.sqrt(2.0 / float(fan_in + fan_out)))   # PyTorch's rounding
     return uniform_(t, -a, a)
+
+
+def glorot_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot as ``xavier_uniform_``, drawn from NumPy's generator (``nn.MLP``'s and
+    ``gpugrad train``'s choice for sigmoid/tanh and output layers)."""
+    fan_in, fan_out = _fans(t)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _fill(t, uniform(-a, a, t.shape, dtype=t.dtype, device=t.device))
+
+
+def he_uniform_(t: Tensor) -> Tensor:
+    """He for ReLU: U(+-sqrt(6 / fan_in)), drawn from NumPy's generator (``nn.MLP``'s and
+    ``gpugrad train``'s choice for ReLU layers)."""
+    bound = math.sqrt(2.0) * math.sqrt(3.0 / _fans(t)[0])
+    return _fill(t, uniform(-bound, bound, t.shape, dtype=t.dtype, device=t.device))
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
@@ -111,10 +148,11 @@ def _fan(t: Tensor, mode: str, fn: str) -> int:
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """He: U(-bound, bound) with bound = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)
-    (PyTorch's defaults: leaky_relu with a = 0, i.e. gain sqrt(2)). Suits ReLU."""
+    (PyTorch's defaults: leaky_relu with a = 0, i.e. gain sqrt(2)). Suits ReLU. PyTorch's numbers
+    after the same ``manual_seed``; ``a=math.sqrt(5)`` is ``nn.Linear``'s default."""
     _no_generator(generator, "kaiming_uniform_")
     fan = _fan(t, mode, "kaiming_uniform_")
-    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    bound = math.sqrt(3.0) * (calculate_gain(nonlinearity, a) / math.sqrt(fan))   # PyTorch's rounding
     return uniform_(t, -bound, bound)
 
 

@@ -6,6 +6,7 @@ and a Linear followed by a ReLU as ``linear_relu`` (bias and ReLU in the matmul 
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 from . import functional as F
@@ -23,17 +24,20 @@ _INITS = ("kaiming", "xavier", "torch")
 class Linear(Module):
     """y = x @ weight.T + bias, with weight of shape (out_features, in_features).
 
-    ``init`` picks the weight initialisation for the activation that follows:
-    ``"kaiming"`` (He uniform, for ReLU; the default), ``"xavier"`` (Glorot uniform scaled by
-    ``gain``, for sigmoid and tanh; ``gain=5/3`` suits tanh), or ``"torch"`` (PyTorch's default,
-    U(+-1/sqrt(in_features)) for weight and bias). Biases start at zero except with ``"torch"``.
+    ``init`` picks the initialisation. ``"torch"``, the default, is PyTorch's
+    (``kaiming_uniform_(weight, a=sqrt(5))``, i.e. U(+-1/sqrt(in_features)), and the bias
+    U(+-1/sqrt(in_features))), drawn from gpugrad's copy of PyTorch's CPU stream: after the same
+    ``manual_seed`` an import-swapped script's layers start from PyTorch's very numbers.
+    ``"kaiming"`` (He uniform, for ReLU) and ``"xavier"`` (Glorot uniform scaled by ``gain``, for
+    sigmoid and tanh; ``gain=5/3`` suits tanh) are what ``nn.MLP`` and ``gpugrad train`` choose;
+    their biases start at zero and they draw from NumPy's generator.
 
     >>> layer = gg.nn.Linear(64, 10)
     >>> layer(gg.randn(8, 64)).shape
     (8, 10)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "kaiming",
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "torch",
                  gain: float = 1.0, device=None, dtype=None):
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
@@ -50,18 +54,19 @@ class Linear(Module):
         self.reset_parameters(gain)
 
     def reset_parameters(self, gain: float = 1.0) -> None:
+        if self.init == "torch":
+            # torch.nn.Linear.reset_parameters, step for step (the draws' order included).
+            nn_init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+            if self.bias is not None:
+                bound = 1 / math.sqrt(self.in_features)
+                nn_init.uniform_(self.bias, -bound, bound)
+            return
         if self.init == "kaiming":
-            nn_init.kaiming_uniform_(self.weight, nonlinearity="relu")
-        elif self.init == "xavier":
-            nn_init.xavier_uniform_(self.weight, gain=gain)
+            nn_init.he_uniform_(self.weight)
         else:
-            bound = 1.0 / self.in_features ** 0.5
-            nn_init.uniform_(self.weight, -bound, bound)
+            nn_init.glorot_uniform_(self.weight, gain=gain)
         if self.bias is not None:
-            if self.init == "torch":
-                nn_init.uniform_(self.bias, -1.0 / self.in_features ** 0.5, 1.0 / self.in_features ** 0.5)
-            else:
-                nn_init.zeros_(self.bias)
+            nn_init.zeros_(self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_backend
+from ..dtypes import check_same_float_dtype
 from ..op import defop
 from ..ops import abs as _abs, exp, log, log_softmax, maximum, softmax, where
 from ..ops.activation import take_along_axis
@@ -89,7 +90,7 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # no
     losses = -take_along_axis(input, safe)
     w = None
     if weight is not None:
-        _check_weight("nll_loss", weight, input.shape[1])
+        _check_weight("nll_loss", weight, input)
         w = weight[safe]
     if w is not None:
         losses = losses * w
@@ -100,10 +101,12 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # no
     return _reduce(losses, reduction, "nll_loss", None if w is None else w.sum())
 
 
-def _check_weight(fn, weight, c):
+def _check_weight(fn, weight, input):  # noqa: A002
+    c = input.shape[1]
     if not isinstance(weight, Tensor) or tuple(weight.shape) != (c,):
         raise ValueError(f"{fn}: weight must be a tensor of shape ({c},) (one per class), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
+    check_same_float_dtype(fn, ("input", input), ("weight", weight))   # PyTorch raises here too
 
 
 def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
@@ -123,7 +126,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape {input.shape}")
     c = input.shape[1]
     if weight is not None:
-        _check_weight("cross_entropy", weight, c)
+        _check_weight("cross_entropy", weight, input)
     if target.dtype.kind != "f" and reduction in ("mean", "sum"):
         fused = _fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
         if fused is not None:
@@ -271,6 +274,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A0
     is clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss."""
     target = _as_target(target, input)
     _same_shape("binary_cross_entropy", input, target)
+    check_same_float_dtype("binary_cross_entropy", ("input", input), ("target", target), ("weight", weight))
     raw = input._data
     if isinstance(raw, np.ndarray) and raw.size and (raw.min() < 0 or raw.max() > 1):
         raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]; apply sigmoid "

@@ -3,6 +3,7 @@ op table. Variances are biased (divide by n) for normalising, as PyTorch; batch_
 variance is updated with the unbiased batch variance, as PyTorch."""
 from __future__ import annotations
 
+from ..dtypes import check_same_float_dtype
 from ..grad_mode import no_grad
 from ..ops import sqrt
 from ..tensor import Tensor
@@ -22,6 +23,7 @@ def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps: float =
     if not shape or tuple(x.shape[-len(shape):]) != shape or x.ndim < len(shape):
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the last dims of the input, "
                          f"whose shape is {x.shape}")
+    check_same_float_dtype("layer_norm", ("input", x), ("weight", weight), ("bias", bias))
     y, _, _ = _normalize(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
     if weight is not None:
         y = y * weight
@@ -47,6 +49,8 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)} but the input has {c} "
                              f"channels (shape {x.shape}); expected ({c},)")
+    check_same_float_dtype("batch_norm", ("input", x), ("weight", weight), ("bias", bias),
+                           ("running_mean", running_mean), ("running_var", running_var))
     axes = (0,) if x.ndim == 2 else (0, 2)
     bshape = (1, c) if x.ndim == 2 else (1, c, 1)
     if training:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._shapes import normalize_axis
-from ..dtypes import floating_forward as _fl
+from ..dtypes import check_same_float_dtype, floating_forward as _fl
 from ..op import defop
 from ..torch_face.args import accepts_torch_names
 from ..vjp_namespace import composite, raw_namespace
@@ -135,6 +135,7 @@ def bias_sigmoid(z, b):
     if z.ndim != 2 or b.ndim != 1 or b.shape[0] != z.shape[1]:
         raise ValueError(f"bias_sigmoid: expected z of shape (M, N) and b of shape (N,); got z "
                          f"{z.shape} and b {b.shape}")
+    check_same_float_dtype("bias_sigmoid", ("z", z), ("b", b))
     return bias_sigmoid_op(z, b)
 
 

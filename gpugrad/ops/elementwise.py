@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..dtypes import floating_forward as _fl, is_floating, resolve_dtype
 from ..op import defop
 
@@ -51,7 +53,10 @@ neg.defvjp(lambda ns, g, ans, x: -g)
 # ``power(x, 0.5)`` take a sqrt shortcut that ``power(x, float16(0.5))`` does not ((-inf) ** 0.5 in
 # float16: NaN against IEEE pow's +inf), so the spelling used to change the answer.
 def _power_fwd(backend, x, p):
-    return backend.xp.power(x, x.dtype.type(p) if x.dtype.kind == "f" else p)
+    # 0 ** -0.5 = inf and (-inf) ** 0.5 = inf/NaN are IEEE pow's answers, which PyTorch gives
+    # without a word; NumPy adds a RuntimeWarning per call (np.errstate is harmless around CuPy).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return backend.xp.power(x, x.dtype.type(p) if x.dtype.kind == "f" else p)
 
 
 _power_of_float = _fl(_power_fwd)   # a fractional power of an integer tensor is a floating op

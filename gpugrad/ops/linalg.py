@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import check_same_float_dtype
 from ..op import defop
 from . import shape as S
 from .activation import relu
@@ -64,6 +65,7 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension; got shapes "
                          f"{a.shape} and {b.shape} (use * to multiply by a scalar)")
+    check_same_float_dtype("matmul", ("the first operand", a), ("the second operand", b))
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:
@@ -96,6 +98,7 @@ def linear(x, weight, bias=None, activation=None):
     """
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    check_same_float_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
     if x.shape[-1] != weight.shape[1]:

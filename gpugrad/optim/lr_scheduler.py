@@ -22,8 +22,16 @@ lambda / max_lr / the group's own initial_lr to the new group too.
 * ``CosineAnnealingLR``: eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 (chained form)
 * ``OneCycleLR``:        warm up to ``max_lr``, anneal to ``max_lr / div_factor / final_div_factor``
   (and cycle momentum / beta1 the other way)
+* ``ConstantLR``:        lr = initial_lr * factor until epoch ``total_iters``, then initial_lr
+* ``PolynomialLR``:      lr = initial_lr * (1 - epoch / total_iters) ** power (chained form), then constant
+* ``CosineAnnealingWarmRestarts``: eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2,
+  restarting when T_cur reaches T_i (T_i = T_0, then T_0 * T_mult ...); ``step(epoch)`` takes a
+  fractional epoch (``step(epoch + i / iters)`` per batch)
+* ``CyclicLR``:          triangle between ``base_lr`` and ``max_lr`` per batch (triangular, triangular2,
+  exp_range or ``scale_fn``), momentum / beta1 cycled the other way
 * ``ReduceLROnPlateau``: lr = max(lr * factor, min_lr) when ``step(metric)`` stops improving
 * ``SequentialLR``:      one scheduler after another at ``milestones``
+* ``ChainedScheduler``:  every scheduler's ``step()`` at each step (their effects compose)
 
 Every scheduler has ``get_last_lr()``, ``state_dict()`` (plain numbers, strings, lists and dicts,
 so ``gg.save`` stores it without pickling; lambdas are not saved, as in PyTorch) and
@@ -38,7 +46,8 @@ from collections import Counter
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "LinearLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR"]
+           "LinearLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "ConstantLR",
+           "PolynomialLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ChainedScheduler"]
 
 
 def _check_optimizer(name: str, optimizer) -> None:
@@ -326,6 +335,190 @@ class CosineAnnealingLR(LRScheduler):
             1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
 
 
+class ConstantLR(LRScheduler):
+    """Multiply the rate by ``factor`` (in [0, 1]) until epoch ``total_iters``, then restore it.
+    PyTorch's ConstantLR (a warm-up at a constant low rate)."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1):
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
+        self.factor, self.total_iters = float(factor), int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def _chained_lr(self, i, group):
+        if self.last_epoch == 0:
+            return group["lr"] * self.factor
+        if self.last_epoch != self.total_iters:
+            return group["lr"]
+        return group["lr"] * (1.0 / self.factor)
+
+    def _closed_form_lr(self, i, group):
+        return group["initial_lr"] * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate as (1 - epoch / total_iters) ** power, reaching 0 at ``total_iters`` and
+    staying there. PyTorch's PolynomialLR (chained: each step multiplies by the ratio of factors)."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        if int(total_iters) < 1:
+            raise ValueError(f"PolynomialLR: total_iters must be >= 1, got {total_iters}")
+        self.total_iters, self.power = int(total_iters), float(power)
+        super().__init__(optimizer, last_epoch)
+
+    def _chained_lr(self, i, group):
+        e, n = self.last_epoch, self.total_iters
+        if self._is_initial or e > n:
+            return group["lr"]
+        return group["lr"] * ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
+
+    def _closed_form_lr(self, i, group):
+        return group["initial_lr"] * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter): cosine from initial_lr down to ``eta_min`` over T_i epochs, then
+    a restart at initial_lr with T_i multiplied by ``T_mult`` (T_0, T_0 T_mult, ...).
+
+    ``step()`` advances one epoch; ``step(epoch)`` jumps to ``epoch``, which may be fractional
+    (``scheduler.step(epoch + i / iters)`` inside the batch loop, as PyTorch's docs show).
+    Raises ValueError for T_0 < 1, T_mult < 1 (both integers) or a negative epoch."""
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,  # noqa: N803
+                 last_epoch: int = -1):
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive integer, got {T_0!r}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got {T_mult!r}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, float(eta_min)
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def _chained_lr(self, i, group):   # a closed form in T_cur / T_i: the same either way
+        return self.eta_min + (group["initial_lr"] - self.eta_min) * (
+            1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+
+    def step(self, epoch=None) -> None:
+        """Advance one epoch, or go to ``epoch`` (a float is fine) and set T_cur/T_i from it."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: epoch must be >= 0, got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:   # the restart count n: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        groups = self._groups()
+        self.last_epoch = math.floor(epoch)
+        lrs = [self._chained_lr(i, g) for i, g in enumerate(groups)]
+        for g, lr in zip(groups, lrs):
+            g["lr"] = lr
+        self._last_lr = [g["lr"] for g in groups]
+
+
+class CyclicLR(LRScheduler):
+    """The cyclical learning rate policy (Smith 2017), stepped once per batch: the rate goes from
+    ``base_lr`` up to ``max_lr`` over ``step_size_up`` steps and back over ``step_size_down``
+    (default: the same), the amplitude scaled per cycle by ``mode`` ("triangular": 1,
+    "triangular2": halved each cycle, "exp_range": gamma ** step) or a custom ``scale_fn(x)``
+    (of the cycle, or of the step with ``scale_mode="iterations"``). With ``cycle_momentum`` the
+    momentum (SGD) or beta1 (Adam ...) moves from ``max_momentum`` down to ``base_momentum`` the
+    other way. base_lr, max_lr, base_momentum and max_momentum take one value or one per group.
+
+    PyTorch's CyclicLR; its rule for groups applies (one value per group at construction: a group
+    added later is refused with ValueError). A ``scale_fn`` is not saved by state_dict (a function,
+    as with LambdaLR); pass it again when rebuilding.
+    """
+
+    _unsaved = ("_scale_fn_custom",)
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000, step_size_down=None,
+                 mode: str = "triangular", gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
+        _check_optimizer("CyclicLR", optimizer)
+        base_lrs = _per_group("CyclicLR", "base_lr", base_lr, optimizer)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("CyclicLR", "max_lr", max_lr, optimizer)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        if up <= 0 or down < 0:
+            raise ValueError(f"CyclicLR: step_size_up must be > 0 and step_size_down >= 0, got {step_size_up} "
+                             f"and {step_size_down}")
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give "
+                             f"scale_fn), got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode, self.gamma, self.scale_mode = mode, float(gamma), scale_mode
+        self._scale_fn_custom = scale_fn
+        if scale_fn is None:   # the built-in modes fix their scale_mode, as PyTorch
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"CyclicLR: cycle_momentum=True needs an optimizer with momentum or betas; "
+                                 f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("CyclicLR", "base_momentum", base_momentum, optimizer)
+            self.max_momentums = _per_group("CyclicLR", "max_momentum", max_momentum, optimizer)
+            if last_epoch == -1:
+                for m_max, m_base, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"], group["base_momentum"] = m_max, m_base
+        self._cyclic_base_lrs = list(base_lrs)
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def scale_fn(self, x) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def _chained_lr(self, i, group):
+        if i >= len(self._cyclic_base_lrs):
+            raise ValueError(f"CyclicLR: the optimizer now has {i + 1} param groups but base_lr/max_lr were "
+                             f"given for {len(self._cyclic_base_lrs)}; build the scheduler after adding groups")
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        at = cycle if self.scale_mode == "cycle" else self.last_epoch
+        base_lr, max_lr = self._cyclic_base_lrs[i], self.max_lrs[i]
+        if self.cycle_momentum:
+            m_base, m_max = self.base_momentums[i], self.max_momentums[i]
+            self._set_momentum(group, m_max - (m_max - m_base) * scale_factor * self.scale_fn(at))
+        return base_lr + (max_lr - base_lr) * scale_factor * self.scale_fn(at)
+
+    _closed_form_lr = _chained_lr
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy (Smith & Topin), stepped once per batch: the rate rises from
     ``max_lr / div_factor`` to ``max_lr`` over ``pct_start`` of ``total_steps``, then anneals to
@@ -583,3 +776,46 @@ class ReduceLROnPlateau:
         for k in own:
             v = state_dict[k]
             self.__dict__[k] = list(v) if isinstance(v, tuple) else v
+
+
+class ChainedScheduler(LRScheduler):
+    """Step every scheduler of ``schedulers`` at each ``step()``, in order, so their effects compose
+    (e.g. ``ChainedScheduler([ConstantLR(o, 0.1, total_iters=2), ExponentialLR(o, 0.9)])``).
+    All must drive one optimizer (``optimizer``, default the first one's); ReduceLROnPlateau,
+    whose step needs a metric, cannot be chained. PyTorch's ChainedScheduler."""
+
+    def __init__(self, schedulers, optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError("ChainedScheduler: needs at least one scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        _check_optimizer("ChainedScheduler", optimizer)
+        for i, s in enumerate(schedulers):
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"ChainedScheduler: schedulers[{i}] is a ReduceLROnPlateau, whose step() needs "
+                                 f"a metric; it cannot be chained")
+            if not isinstance(s, LRScheduler):
+                raise TypeError(f"ChainedScheduler: schedulers[{i}] is a {type(s).__name__}, not a scheduler")
+            if s.optimizer is not optimizer:
+                raise ValueError(f"ChainedScheduler: schedulers[{i}] ({type(s).__name__}) drives a different "
+                                 f"optimizer; every scheduler must be built on the same one")
+        self._schedulers, self.optimizer = schedulers, optimizer
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self) -> None:
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"_last_lr": list(self._last_lr), "_schedulers": [s.state_dict() for s in self._schedulers]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if not isinstance(state_dict, dict) or len(state_dict.get("_schedulers", ())) != len(self._schedulers):
+            raise ValueError(f"ChainedScheduler.load_state_dict: expected the state of a ChainedScheduler of "
+                             f"{len(self._schedulers)} schedulers")
+        for s, sd in zip(self._schedulers, state_dict["_schedulers"]):
+            s.load_state_dict(sd)
+        self._last_lr = [float(x) for x in state_dict["_last_lr"]]
+        for g, lr in zip(self.optimizer.param_groups, self._last_lr):
+            g["lr"] = lr

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..backends.cuda_runtime import note_lazy_state
+from ..device import as_device
 from ..nn.module import clear_grad
 from ..tensor import Tensor
 from ..grad_mode import enable_grad
@@ -20,6 +21,10 @@ from ..grad_mode import enable_grad
 
 class Optimizer:
     """Holds ``param_groups`` (dicts with "params" plus hyperparameters) and ``state`` per parameter."""
+
+    # Per-parameter state entries that are scalars kept on the host as 0-d NumPy arrays of their own
+    # dtype whatever the parameter's device (NAdam's "mu_product"; PyTorch hosts those on the CPU too).
+    _host_scalar_state: tuple = ()
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -152,7 +157,8 @@ class Optimizer:
         for _, p in self._params():
             s = self.state.get(p)
             if s:
-                state[index[id(p)]] = {k: _state_value(k, v, p) for k, v in s.items()}
+                state[index[id(p)]] = {k: (Tensor._wrap(v.copy(), as_device("cpu")) if k in self._host_scalar_state
+                                           else _state_value(k, v, p)) for k, v in s.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -181,6 +187,8 @@ class Optimizer:
             for k, v in s.items():
                 if k == "step":  # a count (the CUDA backend rebuilds its device copy on first use)
                     restored[k] = int(v.item() if hasattr(v, "item") else v)
+                elif k in self._host_scalar_state:
+                    restored[k] = np.array(v.numpy() if isinstance(v, Tensor) else v, copy=True)
                 elif isinstance(v, Tensor) or hasattr(v, "shape"):
                     arr = v.numpy() if isinstance(v, Tensor) and v.device != p.device else (
                         v._data if isinstance(v, Tensor) else v)

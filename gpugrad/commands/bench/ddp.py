@@ -155,7 +155,9 @@ def run_ddp_bench(ranks, quick: bool, log, error_cls) -> dict:
         raise error_cls("no mpiexec found; pip install mpich (or 'gpugrad[distributed]')")
     cfg = dict(QUICK if quick else DEFAULT)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # the folder holding the gpugrad package (ddp.py is gpugrad/commands/bench/ddp.py): never the
+    # package folder itself, whose modules would shadow stdlib ones of the same name on sys.path
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
