@@ -68,6 +68,7 @@ class RawNamespace:
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
+        self.log1p, self.expm1 = xp.log1p, xp.expm1
         self.sqrt, self.sign, self.where = xp.sqrt, xp.sign, xp.where
         self.abs, self.maximum = xp.abs, xp.maximum
         self.zeros_like = xp.zeros_like
