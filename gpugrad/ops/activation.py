@@ -141,7 +141,8 @@ def _take_along_axis_fwd(backend, x, targets):
 # pattern with no accumulation: selected (not multiplied by the 0/1 pattern), so an inf or NaN g
 # of a row reaches its target column only, never inf * 0 = NaN in the others (PyTorch's too).
 take_along_axis = defop("take_along_axis", _take_along_axis_fwd, save=(1,), derivs=("one_hot(t)", None))
-take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.where(ns.one_hot(t, x.shape[1], bool), ns.reshape(g, (-1, 1)), 0),
+take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.where(ns.one_hot(t, x.shape[1], g.dtype) != 0,
+                                                         ns.reshape(g, (-1, 1)), 0),
                        None)
 
 

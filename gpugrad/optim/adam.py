@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import cpu_graph
 from ..backends.fused_elementwise import register_elementwise
-from .optimizer import Optimizer, device_step, direction, step_scalar
+from .optimizer import Optimizer, device_step, direction, float32_step, state_zeros, step_scalar
 
 
 class Adam(Optimizer):
@@ -47,7 +47,7 @@ class Adam(Optimizer):
         loss = self._evaluate(closure)
         for group, p, backend, state in self._updates(_new_adam_state):
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = backend.xp.zeros_like(p._data)
+                state["max_exp_avg_sq"] = state_zeros(backend.xp, p._data)
             b1, b2 = group["betas"]
             adam_update(backend, p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
                                 group["weight_decay"], self._decoupled, amsgrad=group["amsgrad"],
@@ -56,7 +56,7 @@ class Adam(Optimizer):
 
 
 def _new_adam_state(group, data, xp) -> dict:
-    return {"step": 0, "exp_avg": xp.zeros_like(data), "exp_avg_sq": xp.zeros_like(data)}
+    return {"step": 0, "exp_avg": state_zeros(xp, data), "exp_avg_sq": state_zeros(xp, data)}
 
 
 class AdamW(Adam):
@@ -138,7 +138,7 @@ def _adam_kernel(amsgrad: bool):
         "int32 decoupled, int32 maximize", "T p, T m, T v" + (", T vmax" if amsgrad else ""),
         """
         const double t = (double)step[0];
-        T d = maximize ? -g : g;
+        T d = maximize ? (T)-g : g;
         if (decoupled) { p = p * (T)(1.0 - lr * wd); } else { d = d + (T)wd * p; }
         m = (T)b1 * m + (T)(1.0 - b1) * d;
         v = (T)b2 * v + (T)(1.0 - b2) * d * d;
@@ -156,6 +156,7 @@ register_elementwise({
 })
 
 
+@float32_step
 def adam_update(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False, maximize=False):
     """One adam step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
     else the array formula on ``backend.xp``. Same arguments as ``_adam_formula``."""
