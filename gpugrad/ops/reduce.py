@@ -73,16 +73,26 @@ _min.defvjp(_extreme_vjp)
 def _logsumexp_fwd(backend, x, axis, keepdims):
     # Shift by the max so exp never overflows; an all -inf slice gives -inf, not NaN, and so does
     # an empty one (log of an empty sum, NumPy's logaddexp.reduce identity and PyTorch's result).
+    # The tail: lse = m + log1p(rest), rest = the sum of exp(x - m) less one max's own term 1,
+    # summed from the terms below 1 (plus 1 per further tie), so logsumexp([0, -40]) keeps its
+    # 4.2e-18 instead of log(1 + 4.2e-18) = 0.
     xp = backend.xp
     out_dtype = x.dtype
     x = x.astype(acc_dtype(x.dtype), copy=False)    # float16: computed in float32, rounded once
     if x.size == 0:
-        m = xp.zeros(reduced_shape(x.shape, axis), dtype=x.dtype)
+        out = xp.full(reduced_shape(x.shape, axis), -np.inf, dtype=x.dtype)
     else:
         m = x.max(axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-    with np.errstate(divide="ignore"):
-        out = (xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m).astype(out_dtype, copy=False)
+        finite = xp.isfinite(m)
+        m = xp.where(finite, m, 0)
+        e = xp.exp(x - m)
+        below = e < 1
+        rest = xp.where(below, e, 0).sum(axis=axis, keepdims=True) + (
+            (~below).sum(axis=axis, keepdims=True) - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # an infinite or NaN max (+inf, NaN, every element -inf): the plain formula's inf/NaN/-inf
+            out = xp.where(finite, xp.log1p(rest), xp.log(e.sum(axis=axis, keepdims=True))) + m
+    out = out.astype(out_dtype, copy=False)
     return out if keepdims else xp.asarray(out.reshape(
         tuple(s for i, s in enumerate(out.shape) if axis is not None and i not in axis)))
 
