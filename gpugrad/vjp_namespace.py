@@ -20,7 +20,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
+import numpy as np
+
 from .ops._shapes import sum_to_array
+
+_F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
 
 #: op name -> its composite formula ``f(ns, *arrays)``, registered beside the op in gpugrad/ops/.
 COMPOSITES: dict[str, Callable] = {}
@@ -85,6 +89,10 @@ class RawNamespace:
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
+        # float16 accumulates in float32 and rounds once (NumPy sums a float16 axis 0 in float16:
+        # 4096 ones give 2048), as every reduction does (gpugrad/ops/_precision.py)
+        if x.dtype == _F16:
+            return x.sum(axis=axis, keepdims=keepdims, dtype=_F32).astype(_F16)
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod

@@ -418,3 +418,35 @@ def test_every_function_with_a_tail_keeps_its_digits_there(name, fn, exact, poin
         got = fn(t(z, dtype)).item()
         np.testing.assert_allclose(got, want, rtol=2e-6 if dtype == "float32" else 1e-13,
                                    err_msg=f"{name}({z}) in {dtype}")
+
+
+@pytest.mark.parametrize("where", ["sum_axis0", "mean_axis0", "broadcast_undo", "linear_bias", "linear_relu_bias",
+                                   "bias_sigmoid_bias", "softmax_vjp_long_row"])
+def test_float16_sums_over_a_long_axis_accumulate_in_float32(where):
+    """NumPy sums a float16 array along axis 0 in float16: 4096 ones give 2048 (each + 1 rounds
+    back to 2048). Every reduction gpugrad runs, forward or backward (the engine's broadcast undo, a
+    bias gradient over the batch, a VJP's row sums), accumulates in float32 and rounds once."""
+    n = 4096
+    if where in ("sum_axis0", "mean_axis0"):
+        x = t(np.ones((n, 3)), "float16")
+        out = x.sum(axis=0) if where == "sum_axis0" else x.mean(axis=0) * n
+        assert out.numpy().tolist() == [n] * 3
+        return
+    if where == "softmax_vjp_long_row":
+        x = t(np.zeros((n, 1)), "float16", grad=True)      # along axis 0: NumPy's float16 accumulation
+        (g,) = gg.grad(gg.softmax(x, axis=0), [x], grad_outputs=[t(np.ones((n, 1)), "float16")])
+        # s (g - sum(g s)) with s = 2^-12 exactly: sum(g s) = 1, so 0; summed in float16 it sticks at 0.5
+        assert np.array_equal(g.numpy(), np.zeros((n, 1), np.float16))
+        return
+    b = t(np.zeros(3), "float16", grad=True)
+    ones = t(np.ones((n, 3)), "float16")
+    if where == "broadcast_undo":
+        out = ones + b
+    elif where == "bias_sigmoid_bias":
+        out = gg.bias_sigmoid(t(np.zeros((n, 3)), "float16"), b)
+    else:
+        w = t(np.eye(3), "float16")
+        out = F.linear(ones, w, b) if where == "linear_bias" else F.linear_relu(ones, w, b)
+    (gb,) = gg.grad(out, [b], grad_outputs=[t(np.ones(out.shape), "float16")])
+    want = n * (0.25 if where == "bias_sigmoid_bias" else 1.0)
+    assert gb.dtype == np.float16 and gb.numpy().tolist() == [want] * 3, gb.numpy()

@@ -39,7 +39,7 @@ def _relu_vjp(ns, g, y):
 def _bias_relu_vjp(ns, g, y):
     """(dz, db) for y = relu(z + b), b over the rows of z: dz = (y <= 0 ? 0 : g), db = column sums of dz."""
     dz = ns.relu_vjp(g, y)
-    return dz, dz.sum(axis=0)
+    return dz, ns.sum(dz, axis=0)
 
 
 @composite("sigmoid")
@@ -65,7 +65,7 @@ def _bias_sigmoid(ns, z, b):
 def _bias_sigmoid_vjp(ns, g, h):
     """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
     dz = ns.sigmoid_vjp(g, h)
-    return dz, dz.sum(axis=0)
+    return dz, ns.sum(dz, axis=0)
 
 
 relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",),
