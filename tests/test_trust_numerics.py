@@ -450,3 +450,17 @@ def test_float16_sums_over_a_long_axis_accumulate_in_float32(where):
     (gb,) = gg.grad(out, [b], grad_outputs=[t(np.ones(out.shape), "float16")])
     want = n * (0.25 if where == "bias_sigmoid_bias" else 1.0)
     assert gb.dtype == np.float16 and gb.numpy().tolist() == [want] * 3, gb.numpy()
+
+
+@pytest.mark.parametrize("name,args", [("SELU", ()), ("CELU", (0.5,)), ("LogSigmoid", ()), ("Hardtanh", (-2.0, 2.0)),
+                                       ("ReLU6", ()), ("Hardsigmoid", ())])
+def test_the_new_activation_modules_match_pytorchs(name, args):
+    x_np = np.array([-50.0, -3.0, -1e-7, 0.0, 1.5, 3.0, 6.0, 40.0], np.float64)
+    x = t(x_np, "float64", grad=True)
+    y = getattr(gg.nn, name)(*args)(x)
+    tx = torch.tensor(x_np, requires_grad=True)
+    ty = getattr(torch.nn, name)(*args)(tx)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=0)
+    (g,) = grads(y.sum(), [x])
+    ty.sum().backward()
+    np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), rtol=1e-7, atol=1e-12)

@@ -3,7 +3,8 @@ modules hold parameters and buffers; ``init`` the initialisers; ``utils`` gradie
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .activation import ELU, GELU, Flatten, LeakyReLU, LogSoftmax, SiLU, Softmax, Softplus  # noqa: F401
+from .activation import (CELU, ELU, GELU, SELU, Flatten, Hardsigmoid, Hardtanh, LeakyReLU, LogSigmoid,  # noqa: F401
+                         LogSoftmax, ReLU6, SiLU, Softmax, Softplus)
 from .container import ModuleDict, ModuleList  # noqa: F401
 from .layers import MLP, Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh  # noqa: F401
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,  # noqa: F401
