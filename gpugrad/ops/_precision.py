@@ -22,6 +22,9 @@ import functools
 
 import numpy as np
 
+from ..tensor import Tensor
+from .elementwise import astype
+
 F32 = np.dtype(np.float32)
 HALF = frozenset({np.dtype(np.float16)})
 
@@ -54,9 +57,6 @@ def accumulates_in_float32(fn):
     all half precision, and round its floating Tensor results (one, or a tuple) back to that dtype.
 
     Inputs of other dtypes (float32, float64, mixed) run ``fn`` unchanged."""
-    from ..tensor import Tensor
-    from .elementwise import astype
-
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         floating = [a.dtype for a in (*args, *kwargs.values()) if isinstance(a, Tensor) and a.dtype.kind == "f"]
