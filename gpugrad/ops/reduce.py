@@ -82,16 +82,16 @@ def _logsumexp_fwd(backend, x, axis, keepdims):
     if x.size == 0:
         out = xp.full(reduced_shape(x.shape, axis), -np.inf, dtype=x.dtype)
     else:
-        m = x.max(axis=axis, keepdims=True)
-        finite = xp.isfinite(m)
-        m = xp.where(finite, m, 0)
+        top = x.max(axis=axis, keepdims=True)
+        finite = xp.isfinite(top)
+        m = xp.where(finite, top, 0)
         e = xp.exp(x - m)
         below = e < 1
-        rest = xp.where(below, e, 0).sum(axis=axis, keepdims=True) + (
-            (~below).sum(axis=axis, keepdims=True) - 1)
+        rest = xp.where(below, e, 0).sum(axis=axis, keepdims=True)
+        rest += _count(x.shape, axis) - 1 - below.sum(axis=axis, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # an infinite or NaN max (+inf, NaN, every element -inf): the plain formula's inf/NaN/-inf
-            out = xp.where(finite, xp.log1p(rest), xp.log(e.sum(axis=axis, keepdims=True))) + m
+            # a non-finite max is the answer itself: +inf, NaN, or -inf for a slice of -inf only
+            out = xp.where(finite, xp.log1p(rest) + m, top)
     out = out.astype(out_dtype, copy=False)
     return out if keepdims else xp.asarray(out.reshape(
         tuple(s for i, s in enumerate(out.shape) if axis is not None and i not in axis)))
