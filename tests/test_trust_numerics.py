@@ -464,3 +464,16 @@ def test_the_new_activation_modules_match_pytorchs(name, args):
     (g,) = grads(y.sum(), [x])
     ty.sum().backward()
     np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+
+def test_soft_targets_of_zero_mass_still_get_their_gradient():
+    """The select is on 0 * -inf only: a target probability of 0 at a finite logit keeps its
+    gradient -log p (distillation with learnt targets), as in PyTorch."""
+    x_np = np.array([[0.5, -1.0, 2.0]], np.float32)
+    tgt_np = np.array([[0.2, 0.0, 0.8]], np.float32)
+    x, tgt = t(x_np, grad=True), t(tgt_np, grad=True)
+    gx, gt = grads(F.cross_entropy(x, tgt, label_smoothing=0.0), [x, tgt])
+    tx, tt = torch.tensor(x_np, requires_grad=True), torch.tensor(tgt_np, requires_grad=True)
+    TF.cross_entropy(tx, tt).backward()
+    np.testing.assert_allclose(gx.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gt.numpy(), tt.grad.numpy(), rtol=1e-6, atol=1e-7)

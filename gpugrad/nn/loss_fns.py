@@ -122,7 +122,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     An ignored row's logits are replaced before log_softmax (a row of -inf padding gives NaN
     there), so the loss is the mean over the other rows and the row's gradient 0, at every order
     (PyTorch's loss is the same, its gradient NaN). Every row ignored: NaN loss (0/0, PyTorch's),
-    zero gradient. A class of target probability 0 contributes 0 even at a -inf logit.
+    zero gradient. A class of target probability 0 contributes 0 even at a -inf logit (PyTorch: NaN).
     """
     target = _as_target(target, input)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -142,7 +142,9 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / c
         coef = target if weight is None else target * weight
-        per_class = where(coef == 0, 0.0, logp * coef)     # 0 * log 0 counts 0 (a -inf logit, no mass)
+        # 0 * log 0 counts 0 (a -inf logit of a class without mass), selected so that neither the
+        # loss nor either gradient sees 0 * -inf; elsewhere the product, whose target gradient is logp
+        per_class = where((coef == 0) & (logp == -np.inf), 0.0, logp * coef)
         return _reduce(-per_class.sum(axis=1), reduction, "cross_entropy")
     safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
     if counted is not None:   # an ignored row never reaches log_softmax
