@@ -433,10 +433,11 @@ def test_float16_sums_over_a_long_axis_accumulate_in_float32(where):
         assert out.numpy().tolist() == [n] * 3
         return
     if where == "softmax_vjp_long_row":
-        x = t(np.zeros((n, 1)), "float16", grad=True)      # along axis 0: NumPy's float16 accumulation
-        (g,) = gg.grad(gg.softmax(x, axis=0), [x], grad_outputs=[t(np.ones((n, 1)), "float16")])
+        x = t(np.zeros((n, 3)), "float16", grad=True)      # along a strided axis 0: NumPy's float16 sum
+        (g,) = gg.grad(gg.softmax(x, axis=0), [x], grad_outputs=[t(np.ones((n, 3)), "float16")])
         # s (g - sum(g s)) with s = 2^-12 exactly: sum(g s) = 1, so 0; summed in float16 it sticks at 0.5
-        assert np.array_equal(g.numpy(), np.zeros((n, 1), np.float16))
+        assert np.array_equal(g.numpy(), np.zeros((n, 3), np.float16))
+        assert np.all(gg.softmax(x, axis=0).numpy() == np.float16(1.0 / n))   # a float16 sum gives 1/2048
         return
     b = t(np.zeros(3), "float16", grad=True)
     ones = t(np.ones((n, 3)), "float16")
