@@ -1,7 +1,23 @@
-"""Whether operations are recorded for backward: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+"""Whether operations are recorded for backward: ``no_grad``, ``enable_grad``, ``set_grad_enabled``,
+``inference_mode``.
+
+Each is a context manager and a decorator, as in PyTorch (``torch/autograd/grad_mode.py`` and
+``torch/utils/_contextlib.py``). The mode is per thread (a new thread starts with grad enabled).
+As a decorator the mode holds while the decorated code runs, and only then:
+
+* a function or method: for the duration of each call;
+* a generator function: inside the generator's body from each resumption to the next ``yield``
+  (also while ``send``, ``throw`` and ``close`` run it); between yields the caller's own mode is
+  back, whatever the caller changes it to;
+* a class is refused (TypeError): decorate its methods.
+
+Async functions are not special-cased (as in PyTorch): the mode holds while the coroutine object is
+created, not across its awaits.
+"""
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -15,6 +31,53 @@ state = _State()
 def is_grad_enabled() -> bool:
     """True when new operations are recorded in the graph."""
     return state.enabled
+
+
+def _decorate(make_context, fn):
+    """``fn`` wrapped so that each call runs inside a fresh ``make_context()``.
+
+    A fresh context per call keeps recursion and reentrant use right (each ``__enter__`` saves the
+    mode it replaces). Generator functions get the wrapper PyTorch uses (its PR #49017): a
+    generator's body runs in pieces, so the mode is entered around each piece and left before the
+    value goes back to the caller.
+    """
+    if inspect.isclass(fn):
+        raise TypeError(f"cannot decorate the class {fn.__name__} with a grad mode: it is ambiguous "
+                        f"whether the constructor or every method is meant; decorate the methods")
+    if not callable(fn):
+        raise TypeError(f"a grad mode decorates a function, method or generator function; got a "
+                        f"{type(fn).__name__} ({fn!r})")
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator_wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with make_context():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with make_context():
+                            gen.close()
+                        raise
+                    except BaseException as exc:     # thrown in by the caller: on to the body
+                        with make_context():
+                            response = gen.throw(exc)
+                    else:
+                        with make_context():
+                            response = gen.send(request)
+            except StopIteration as stop:
+                return stop.value
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_context():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class _GradModeSwitch:
@@ -31,13 +94,11 @@ class _GradModeSwitch:
         state.enabled = self._prev
         return False
 
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
+    def _clone(self):
+        return self.__class__()
 
-        return wrapper
+    def __call__(self, fn):
+        return _decorate(self._clone, fn)
 
 
 class _BareDecorator(_GradModeSwitch):
@@ -83,42 +144,30 @@ class set_grad_enabled(_GradModeSwitch):
     def __enter__(self):
         return self
 
+    def _clone(self):
+        return set_grad_enabled(self._value)
+
     def __call__(self, fn):
         state.enabled = self._prev      # decorating must not change the mode of the caller
-        mode = self._value
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(self._clone, fn)
 
 
 class inference_mode(_GradModeSwitch):
-    """``torch.inference_mode``: here the same as ``no_grad`` (gpugrad has no separate inference
-    tensors). ``inference_mode(False)`` leaves grad mode as it is; usable bare as a decorator."""
+    """``torch.inference_mode``: here grad mode off (gpugrad has no separate inference tensors).
+
+    As PyTorch's, ``inference_mode(mode)`` sets grad mode to ``not mode`` for its block, so
+    ``inference_mode(False)`` turns recording on even inside ``no_grad``. Usable bare as a
+    decorator (``@gg.inference_mode``).
+    """
 
     def __new__(cls, mode=True):
-        if callable(mode):              # @gg.inference_mode without parentheses
-            return no_grad()(mode)
+        if callable(mode) and not isinstance(mode, bool):   # @gg.inference_mode without parentheses
+            return cls()(mode)
         return super().__new__(cls)
 
     def __init__(self, mode: bool = True):
         self._mode = bool(mode)
+        self._value = not self._mode
 
-    def __enter__(self):
-        self._prev = state.enabled
-        if self._mode:
-            state.enabled = False
-        return self
-
-    def __call__(self, fn):
-        mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with inference_mode(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
+    def _clone(self):
+        return inference_mode(self._mode)

@@ -30,7 +30,7 @@ __all__ = ["save", "load", "CheckpointError", "remove_stale_temps", "set_write_h
 
 _META = "__gpugrad__"
 _FORMAT = "gpugrad-checkpoint"
-_VERSION = 1
+_VERSION = 2                        # 2: tensors and arrays may share an earlier entry ("alias")
 MAX_DEPTH = 100                     # containers nested deeper are refused by save and load alike
 # The JSON structure entry: parsing costs up to ~25x its size in Python objects, so it is bounded
 # (32 MiB: ~800 MB at worst) and, if compressed, may expand at most 20x (JSON text compresses
@@ -61,7 +61,23 @@ class CheckpointError(ValueError):
 
 
 # -- encoding --------------------------------------------------------------------------------------
-def _encode(obj, arrays: list, where: str, depth: int = 0):
+class _Shared(dict):
+    """What ``_encode`` has written so far, for ties: id of an array -> (entry key, the array, kept
+    alive so its id is not reused), and id of a Tensor -> entry key. A tensor stored twice (tied
+    weights: ``state_dict()`` names ``a.weight`` and ``b.weight``, two Tensors on one array) is
+    written once and referenced again with ``"alias"``, so that it loads back as one storage, as
+    ``torch.save`` keeps storages shared. Views of a common base (partial overlap) are written
+    as separate arrays."""
+
+    def __init__(self):
+        super().__init__()
+        self.tensors: dict = {}
+        self.aliased = False
+
+
+def _encode(obj, arrays: list, where: str, depth: int = 0, shared: _Shared | None = None):
+    if shared is None:
+        shared = _Shared()
     if depth > MAX_DEPTH:
         raise ValueError(f"gg.save: {where[:120]} is nested more than {MAX_DEPTH} levels deep (or "
                          f"contains itself); gg.load would refuse it")
@@ -74,10 +90,27 @@ def _encode(obj, arrays: list, where: str, depth: int = 0):
     if isinstance(obj, float):
         return {"$": "float", "v": repr(obj)}  # repr round-trips exactly, inf and nan included
     if isinstance(obj, Tensor):
-        return {"$": "tensor", "a": _add_array(obj.numpy(), arrays, where), "device": str(obj.device),
-                "requires_grad": bool(obj.requires_grad)}
+        node = {"$": "tensor", "device": str(obj.device), "requires_grad": bool(obj.requires_grad)}
+        if id(obj) in shared.tensors:                   # the same Tensor object again
+            shared.aliased = True
+            return dict(node, a=shared.tensors[id(obj)], alias="tensor")
+        seen = shared.get(id(obj._data))
+        if seen is not None:                            # another Tensor on the same array
+            shared.aliased = True
+            node.update(a=seen[0], alias="array")
+        else:
+            node["a"] = _add_array(obj.numpy(), arrays, where)
+            shared[id(obj._data)] = (node["a"], obj._data)
+        shared.tensors[id(obj)] = node["a"]
+        return node
     if isinstance(obj, np.ndarray):
-        return {"$": "ndarray", "a": _add_array(obj, arrays, where)}
+        seen = shared.get(id(obj))
+        if seen is not None:
+            shared.aliased = True
+            return {"$": "ndarray", "a": seen[0], "alias": "array"}
+        key = _add_array(obj, arrays, where)
+        shared[id(obj)] = (key, obj)
+        return {"$": "ndarray", "a": key}
     if type(obj).__module__.split(".")[0] == "cupy" and hasattr(obj, "get"):
         return {"$": "ndarray", "a": _add_array(obj.get(), arrays, where)}
     if isinstance(obj, dict):
@@ -87,10 +120,10 @@ def _encode(obj, arrays: list, where: str, depth: int = 0):
                 raise TypeError(f"gg.save: dict keys must be str or int; {where} has key {k!r} "
                                 f"({type(k).__name__})")
         return {"$": "dict", "k": keys,
-                "v": [_encode(obj[k], arrays, f"{where}[{k!r}]", depth + 1) for k in keys]}
+                "v": [_encode(obj[k], arrays, f"{where}[{k!r}]", depth + 1, shared) for k in keys]}
     if isinstance(obj, (list, tuple)):
         return {"$": "list" if isinstance(obj, list) else "tuple",
-                "v": [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
+                "v": [_encode(v, arrays, f"{where}[{i}]", depth + 1, shared) for i, v in enumerate(obj)]}
     hint = " (save its .state_dict() instead)" if hasattr(obj, "state_dict") else ""
     raise TypeError(f"gg.save: cannot save {where} of type {type(obj).__name__}{hint}; supported: "
                     f"dict, list, tuple, Tensor, NumPy array, int, float, bool, str, None")
@@ -113,7 +146,10 @@ def save(obj, path) -> None:
     """
     path = os.fspath(path)
     arrays: list = []
-    meta = {"format": _FORMAT, "version": _VERSION, "tree": _encode(obj, arrays, "obj")}
+    shared = _Shared()
+    tree = _encode(obj, arrays, "obj", 0, shared)
+    # Files without ties stay version 1, readable by gpugrad versions that predate aliases.
+    meta = {"format": _FORMAT, "version": _VERSION if shared.aliased else 1, "tree": tree}
     entries = {f"a{i}": a for i, a in enumerate(arrays)}
     text = json.dumps(meta, separators=(",", ":")).encode("utf-8")
     if len(text) > _MAX_META_BYTES:
@@ -316,6 +352,11 @@ class _Decoder:
     def __init__(self, reader, path, dev):
         self.reader, self.path, self.dev = reader, path, dev
         self.used: set = set()
+        # Ties (format 2): each entry's array as read, its copy on each device, and the Tensor
+        # decoded from it; an "alias" node reuses them instead of reading the entry again.
+        self.host: dict = {}
+        self.placed: dict = {}
+        self.tensors: dict = {}
 
     def bad(self, what: str) -> CheckpointError:
         return CheckpointError(f"gg.load: {self.path} is corrupted: {what}")
@@ -360,12 +401,26 @@ class _Decoder:
         if tag not in ("ndarray", "scalar", "tensor"):
             raise self.bad(f"unknown entry type {tag[:40]!r}")
         key = self.field(node, "a", str)
-        if key in self.used or key == _META:
-            # gg.save writes each array once; a second reference would read it again (a way to
-            # make a small file allocate without bound).
-            raise self.bad(f"array entry {key[:40]!r} is referenced more than once")
-        self.used.add(key)
-        arr = _read(self.reader, key, self.path)
+        alias = node.get("alias")
+        if alias is not None:
+            # A tie: the entry was read for an earlier node; share it (nothing is read or
+            # allocated again, so aliases cannot make a small file expensive).
+            if alias not in ("array", "tensor") or tag == "scalar":
+                raise self.bad(f"a {tag!r} node has alias {str(alias)[:20]!r}")
+            if key not in self.host:
+                raise self.bad(f"an alias refers to array entry {key[:40]!r} before it is stored")
+            if alias == "tensor":
+                if tag != "tensor" or key not in self.tensors:
+                    raise self.bad(f"an alias refers to tensor {key[:40]!r}, which is not a tensor")
+                return self.tensors[key]
+            arr = self.host[key]
+        else:
+            if key in self.used or key == _META:
+                # gg.save writes each array once; a second plain reference would read it again (a
+                # way to make a small file allocate without bound).
+                raise self.bad(f"array entry {key[:40]!r} is referenced more than once")
+            self.used.add(key)
+            arr = self.host[key] = _read(self.reader, key, self.path)
         if tag == "ndarray":
             return arr
         if tag == "scalar":
@@ -383,9 +438,15 @@ class _Decoder:
         if target.type == "cpu":
             t = Tensor._wrap(arr, target)
         else:
-            t = Tensor._wrap(get_backend(target).asarray(arr), target)
+            where = (key, str(target))
+            if where not in self.placed:
+                self.placed[where] = get_backend(target).asarray(arr)
+            t = Tensor._wrap(self.placed[where], target)
         if requires_grad and arr.dtype.kind == "f":
             t.requires_grad = True
+        if key in self.tensors and self.tensors[key]._device == t._device:
+            t._vc = self.tensors[key]._version_counter()   # one counter per storage, as detach()
+        self.tensors.setdefault(key, t)
         return t
 
 

@@ -116,7 +116,7 @@ def _setitem(self, index, value):
     if self._requires_grad and is_grad_enabled():
         raise RuntimeError("item assignment on a tensor that requires grad would corrupt its graph; "
                            "do it under gg.no_grad() or build a new tensor with gg.where")
-    self._data[index] = value._data if isinstance(value, Tensor) else value
+    ops.shape.assign_index(self, index, value)   # index forms and errors: gpugrad/ops/shape.py
     self._bump_version()
 
 

@@ -143,8 +143,10 @@ def test_bad_arguments():
         optim.Adam(p, betas=(1.0, 0.9))
     with pytest.raises(ValueError, match="requires_grad=True"):
         optim.SGD([gg.ones(2)], lr=0.1)
-    with pytest.raises(ValueError, match="more than one place"):
-        optim.SGD(p + p, lr=0.1)
+    with pytest.warns(UserWarning, match="duplicate parameters"):     # PyTorch warns too
+        assert len(optim.SGD(p + p, lr=0.1).param_groups[0]["params"]) == 1
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": p}, {"params": p}], lr=0.1)
 
 
 @pytest.mark.parametrize("factory", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9),

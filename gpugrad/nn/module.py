@@ -80,15 +80,15 @@ class Module:
         if name in self._parameters and value is not None and not isinstance(value, Parameter):
             raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to "
                             f"parameter {name!r}; wrap it as gg.nn.Parameter(...) or assign None")
+        target = (self._parameters if isinstance(value, Parameter)
+                  else self._modules if isinstance(value, Module) else None)
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            if d is not target:
+                d.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
             return
+        target[name] = value     # a replaced entry keeps its place (state_dict order, as PyTorch)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str):
@@ -163,52 +163,80 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -- traversal ----------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:
-        """(name, module) for this module and every descendant, each once, depth first."""
-        memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+    def named_modules(self, prefix: str = "", memo=None, remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for this module and every descendant, depth first. A module registered
+        in two places appears once (``remove_duplicate=False``: under every name, as PyTorch's).
+
+        Note: ``prefix`` comes first here (PyTorch's first positional is ``memo``); pass both by
+        keyword to write code that runs on either.
+        """
+        if remove_duplicate:
+            memo = set() if memo is None else memo
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield from self._walk_modules(prefix, memo if remove_duplicate else None, ())
+
+    def _walk_modules(self, prefix, memo, path):
+        # ``path``: the ids of the ancestors. Without dedup a module that contains itself would
+        # recurse forever (PyTorch's does); it is visited once on each path instead.
         yield prefix, self
+        path = path + (id(self),)
         for name, m in self._modules.items():
-            if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+            if m is None or id(m) in path:
+                continue
+            if memo is not None:
+                if id(m) in memo:
+                    continue
+                memo.add(id(m))
+            yield from m._walk_modules(f"{prefix}.{name}" if prefix else name, memo, path)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, child) pairs; a child registered under two names appears once (PyTorch's)."""
+        seen = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator["Module"]:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, Parameter) pairs; a Parameter shared by two modules appears once."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+                         ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs. A Parameter shared by two modules (tied weights,
+        ``b.weight = a.weight``) appears once, under its first name; ``remove_duplicate=False``
+        gives every name (PyTorch's rule, also for a module registered twice)."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool):
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mprefix, m in mods:
-            for name, p in m._parameters.items():
-                if p is None or id(p) in seen:
+            for name, t in getattr(m, kind).items():
+                if t is None:
                     continue
-                seen.add(id(p))
-                yield (f"{mprefix}.{name}" if mprefix else name), p
+                if remove_duplicate:
+                    if id(t) in seen:
+                        continue
+                    seen.add(id(t))
+                yield (f"{mprefix}.{name}" if mprefix else name), t
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        """(dotted name, buffer) pairs, persistent or not; None buffers are skipped."""
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for mprefix, m in mods:
-            for name, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mprefix}.{name}" if mprefix else name), b
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, persistent or not; None buffers are skipped; a buffer
+        shared by two modules appears once unless ``remove_duplicate=False`` (PyTorch's rule)."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -297,12 +325,12 @@ class Module:
     # -- state ----------------------------------------------------------------------------------
     def _state_items(self, prefix: str = ""):
         """(dotted name, tensor) of parameters and persistent buffers, module by module (each
-        module's parameters then its buffers), in PyTorch's state_dict order."""
-        seen = set()
-        for mprefix, m in self.named_modules(prefix):
+        module's parameters then its buffers), in PyTorch's state_dict order. Every name is kept:
+        a tied tensor (``b.weight = a.weight``) or a module registered twice appears under each of
+        its names, as in PyTorch, so either library loads the other's state_dict."""
+        for mprefix, m in self.named_modules(prefix, remove_duplicate=False):
             for name, p in m._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
+                if p is not None:
                     yield (f"{mprefix}.{name}" if mprefix else name), p
             for name, b in m._buffers.items():
                 if b is not None and name not in m._non_persistent_buffers:
@@ -321,9 +349,17 @@ class Module:
 
         With ``strict`` (the default) any missing or unexpected key is an error; a shape mismatch
         always is. The error lists every offending entry. Returns (missing_keys, unexpected_keys).
+
+        Tied tensors: the values are copied into the module's own storage, so a tie
+        (``b.weight = a.weight``) stays one Parameter. A state_dict may name a tied tensor under
+        all of its names (PyTorch's and gpugrad's state_dict do) or under only one (a
+        ``gg.safetensors.save_model`` file, or a gpugrad checkpoint older than this rule): a name
+        left out whose tensor is loaded under another name is not missing. This last point goes
+        beyond PyTorch, whose strict load reports such a name as missing.
         """
         own = OrderedDict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
+        loaded = {id(t) for k, t in own.items() if k in state_dict}
+        missing = [k for k, t in own.items() if k not in state_dict and id(t) not in loaded]
         unexpected = [k for k in state_dict if k not in own]
         bad_shape = []
         for k, t in own.items():
@@ -356,7 +392,8 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self.named_children()]
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ")       # every name, as PyTorch prints
+                 for name, m in self._modules.items() if m is not None]
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not lines:
             return head + ")"

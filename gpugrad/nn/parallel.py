@@ -16,11 +16,19 @@ step and stays identical. As in PyTorch:
   becomes the average over ranks.
 * ``no_sync()``: backward passes inside it only accumulate ``.grad`` locally; the next backward
   outside it averages the accumulated gradients.
+* Parameters a step did not use: after backward every ``.grad`` is what one process over the
+  global batch would hold. A parameter no rank has a gradient for keeps ``.grad`` as it was (None
+  stays None, so momentum, weight decay and Adam leave it alone on every rank, as in one
+  process); one that some ranks used gets the average, the others counting zero. This is
+  PyTorch's ``find_unused_parameters=True`` behaviour (PR #28883), always on: each bucket carries
+  one "has a gradient" count per parameter after its gradients, summed by the same all-reduce,
+  so it costs no extra collective (PyTorch all-reduces a separate bitmap). "Has a gradient"
+  includes a ``.grad`` left from ``no_sync`` or ``zero_grad(set_to_none=False)``.
 
-Differences from PyTorch: a parameter that got no gradient in a backward pass (unused in forward)
-counts as a zero gradient on that rank (PyTorch needs ``find_unused_parameters=True`` for this).
 As in PyTorch, ``gg.grad`` on a wrapped model returns this rank's gradients unsynchronized and
-leaves ``.grad`` alone; only ``backward()`` averages.
+leaves ``.grad`` alone; only ``backward()`` averages. Also as in PyTorch, every rank's backward
+must reach the model's parameters (a rank whose loss does not depend on the model at all never
+joins the all-reduce, and the others wait for it).
 """
 from __future__ import annotations
 
@@ -36,7 +44,10 @@ __all__ = ["DistributedDataParallel"]
 
 
 class _Bucket:
-    """A flat buffer holding the gradients of ``params`` (same device and dtype) back to back."""
+    """A flat buffer holding the gradients of ``params`` (same device and dtype) back to back,
+    then one flag per parameter: 1 where this rank has a gradient for it. The all-reduce sums the
+    flags with the gradients, so afterwards they count the ranks that had one (exact in float16
+    up to 2048 ranks)."""
 
     def __init__(self, index, params, xp):
         self.index, self.params = index, params
@@ -44,14 +55,16 @@ class _Bucket:
         for p in params:
             self.offsets.append(n)
             n += p.size
-        self.flat = xp.zeros(n, dtype=params[0].dtype)
-        self.nbytes = self.flat.nbytes
+        self.flat = xp.zeros(n + len(params), dtype=params[0].dtype)
+        self.used = self.flat[n:]
+        self.nbytes = n * self.flat.itemsize        # the gradients' bytes: what bucket_cap_mb bounds
         self.reset()
 
     def reset(self):
         self.arrived = [False] * len(self.params)
         self.count = 0
         self.handle = None
+        self.local_used = None    # per-parameter flags when some parameter had no gradient here
 
     def slot(self, j):
         p, o = self.params[j], self.offsets[j]
@@ -227,6 +240,11 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_launch]
             if b.count < len(b.params):
                 return
+            b.used.fill(1)                  # device-side writes only (no host copy: capturable)
+            if b.local_used is not None:
+                for j, used in enumerate(b.local_used):
+                    if not used:
+                        b.used[j] = 0
             b.handle = self.process_group.iall_reduce(b.flat)
             self._next_launch += 1
 
@@ -234,18 +252,31 @@ class DistributedDataParallel(Module):
         """End of backward: launch what is left, wait for everything, write the averages into .grad."""
         try:
             for b in self._buckets[self._next_launch:]:
-                for j, p in enumerate(b.params):
-                    if not b.arrived[j]:   # no gradient this pass: what .grad holds, else zero
-                        b.slot(j)[...] = p.grad._data if p.grad is not None else 0
-                        b.arrived[j] = True
-                        b.count += 1
+                if b.count < len(b.params):
+                    # No gradient this pass: what .grad holds (no_sync), else zero and flagged as
+                    # unused here.
+                    b.local_used = [1] * len(b.params)
+                    for j, p in enumerate(b.params):
+                        if not b.arrived[j]:
+                            if p.grad is not None:
+                                b.slot(j)[...] = p.grad._data
+                            else:
+                                b.slot(j)[...] = 0
+                                b.local_used[j] = 0
+                            b.arrived[j] = True
+                            b.count += 1
             self._launch_ready()
             scale = 1.0 / self.process_group.size
             for b in self._buckets:
                 b.handle.wait()
                 if scale != 1.0:
                     b.flat *= b.flat.dtype.type(scale)
+                # Where this rank used every parameter, every one is used globally: no need to
+                # read the counts (on cuda that would wait for the device).
+                counts = None if b.local_used is None or all(b.local_used) else b.used.tolist()
                 for j, p in enumerate(b.params):
+                    if counts is not None and not counts[j] > 0:
+                        continue           # no rank had a gradient: .grad stays None everywhere
                     avg = b.slot(j)
                     if p.grad is not None and not p.grad.requires_grad:
                         p.grad._data[...] = avg

@@ -178,39 +178,157 @@ def flatten(x, start_axis: int = 0, end_axis: int = -1):
     return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:])
 
 
-def _normalize_index(index):
-    """Tensors inside an index become arrays; also say whether repeats must accumulate."""
+# -- indexing ---------------------------------------------------------------------------------------
+# The index forms NumPy accepts, with NumPy's meaning (gpugrad names array things after NumPy):
+# ints (negative too), slices with any step, None, Ellipsis, bools, and arrays (lists, nested lists
+# of any length and depth, empty included; NumPy or CuPy arrays; gpugrad Tensors) of integers or
+# booleans, mixed with the basic forms as NumPy mixes them. Where PyTorch differs: a list of
+# lists is an array index here (PyTorch 2.x still reads ``x[[[0, 1], [1, 0]]]`` as a tuple, with
+# a warning that it will change to NumPy's reading); uint8 arrays are integer indices (PyTorch's
+# deprecated reading is a mask); negative slice steps work (PyTorch refuses them).
+_BASIC = (int, slice, type(None), type(Ellipsis), bool, np.integer, np.bool_)
+
+
+def _index_item(it, x, where):
+    """One non-basic entry of an index, as the array library indexes with it: Tensors become
+    their arrays (moved to ``x``'s device later), lists and tuples become integer or boolean
+    arrays; anything else is returned for the library to accept or refuse."""
+    if isinstance(it, Tensor):
+        it = it._data if it._device == x._device or x._device.type != "cpu" else it.numpy()
+    elif isinstance(it, (list, tuple)):
+        try:
+            arr = np.asarray(it)
+        except ValueError:
+            raise IndexError(f"{where}: the list {_short(it)} in the index (tensor of shape "
+                             f"{x.shape}) is ragged, rows of different lengths; an index array must "
+                             f"be rectangular") from None
+        if arr.dtype.kind == "f" and arr.size == 0:
+            arr = arr.astype(np.intp)           # [] and [[]]: empty integer indices, as NumPy
+        if arr.dtype == object:
+            raise IndexError(f"{where}: the list {_short(it)} in the index (tensor of shape "
+                             f"{x.shape}) holds {_kinds(it)}, not only integers or booleans; to "
+                             f"index several axes use a tuple, x[a, b] (not x[[a, b]])")
+        it = arr
+    elif isinstance(it, _BASIC):
+        return it
+    if _is_array(it):
+        if it.dtype.kind not in "biu":
+            raise IndexError(f"{where}: index arrays must hold integers or booleans, got {it.dtype} "
+                             f"of shape {tuple(it.shape)} (tensor of shape {x.shape}); convert with "
+                             f".astype(gg.int64) or round first")
+    return it
+
+
+def _is_array(it) -> bool:
+    return isinstance(it, np.ndarray) or (getattr(it, "ndim", None) is not None
+                                          and not isinstance(it, np.generic))
+
+
+def _short(obj, n=60) -> str:
+    text = repr(obj)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _kinds(items) -> str:
+    names = sorted({type(v).__name__ for v in np.asarray(items, dtype=object).ravel()})
+    return ", ".join(names)
+
+
+def _describe(index) -> str:
+    """The index as the user wrote it, short, arrays by dtype and shape."""
     items = index if isinstance(index, tuple) else (index,)
-    out, advanced = [], False
+    parts = []
     for it in items:
-        if isinstance(it, Tensor):
-            it = it._data
-        elif isinstance(it, list):
-            it = np.asarray(it)
-        if hasattr(it, "ndim") and not isinstance(it, np.generic):
-            if it.dtype.kind == "b":
-                pass                      # a mask selects each element at most once
-            elif it.dtype.kind in "iu":
-                advanced = True           # integer arrays may repeat an index
-            else:
-                raise IndexError(f"getitem: index arrays must be integer or boolean, got {it.dtype}")
+        if isinstance(it, Tensor) or (hasattr(it, "dtype") and hasattr(it, "shape")
+                                      and not isinstance(it, np.generic)):
+            parts.append(f"<{it.dtype} array of shape {tuple(it.shape)}>")
+        elif it is Ellipsis:
+            parts.append("...")
+        else:
+            parts.append(_short(it, 40))
+    return "[" + ", ".join(parts) + "]"
+
+
+def prepare_index(x, index, where="getitem"):
+    """``index`` in the form the array library takes for ``x``'s array, and whether repeated
+    positions are possible (integer arrays), so that the VJP must accumulate. Raises IndexError
+    naming ``where``, ``x``'s shape and the index for entries that are not an index."""
+    if isinstance(index, _BASIC):                   # the common cases, untouched
+        return index, False
+    items = index if isinstance(index, tuple) else (index,)
+    out, advanced, masks = [], False, False
+    for it in items:                                # one pass: this runs on every indexing call
+        if not isinstance(it, _BASIC):
+            it = _index_item(it, x, where)
+            kind = it.dtype.kind if _is_array(it) else None
+            advanced = advanced or kind in ("i", "u")
+            masks = masks or kind == "b"
         out.append(it)
-    return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
+    if not advanced and not masks and isinstance(index, tuple):
+        return index, False                         # basic entries only
+    if advanced and masks:
+        # Accumulating scatters (np.add.at, cupyx.scatter_add) are given integer arrays only: a
+        # mask is the tuple of its nonzero() positions (NumPy's definition of mask indexing).
+        spread = []
+        for it in out:
+            if _is_array(it) and it.dtype.kind == "b":
+                spread.extend(it.nonzero() if it.ndim else (it,))
+            else:
+                spread.append(it)
+        out = spread
+    if x.device.type != "cpu":
+        xp = get_backend(x.device).xp
+        out = [xp.asarray(it) if isinstance(it, np.ndarray) else it for it in out]
+    return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0], advanced
+
+
+def index_error(x, index, exc, where="getitem") -> IndexError:
+    """The array library's indexing error, said in gpugrad's terms: the op, the tensor's shape,
+    the index, and what to do."""
+    msg = " ".join(str(exc).split())
+    if "out of bounds" in msg:
+        hint = "each integer index along an axis of size n must lie in [-n, n)"
+    elif "too many indices" in msg:
+        hint = f"the tensor has {x.ndim} axes; index at most that many (None and ... add none)"
+    elif "only integers" in msg:
+        hint = ("valid entries: integers, slices, None, ..., booleans, and integer or boolean "
+                "arrays, lists or Tensors")
+    elif "boolean" in msg:
+        hint = "a boolean mask must have the sizes of the axes it indexes"
+    elif "broadcast" in msg:
+        hint = "the index arrays must broadcast together (NumPy's rule)"
+    else:
+        hint = ("valid entries: integers, slices, None, ..., booleans, and integer or boolean "
+                "arrays, lists or Tensors")
+    return IndexError(f"{where}: {msg} (tensor of shape {x.shape}, index {_describe(index)}); {hint}")
 
 
 def getitem(x, index):
-    """``x[index]`` with basic and integer-array indexing; the VJP scatters, summing repeats."""
-    index, advanced = _normalize_index(index)
-    if x.device.type != "cpu":
-        index = _index_to_device(index, x)
-    return getitem_op(x, index=index, accumulate=advanced)
+    """``x[index]``: every index form NumPy accepts (see the notes above), with NumPy's result
+    shape; the VJP scatters the gradient back, adding where an integer index repeats a position
+    (PyTorch's ``index_put_(accumulate=True)``), and is itself differentiable (second order).
+
+    Raises IndexError naming the shape and the index for an index out of range, of a wrong type
+    (floats, strings), a ragged list, a mask of the wrong shape, or arrays that do not broadcast.
+    """
+    raw, advanced = prepare_index(x, index)
+    try:
+        return getitem_op(x, index=raw, accumulate=advanced)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise index_error(x, index, exc) from exc
 
 
-def _index_to_device(index, x):
-    xp = get_backend(x.device).xp
-    if isinstance(index, tuple):
-        return tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)
-    return xp.asarray(index) if isinstance(index, np.ndarray) else index
+def assign_index(x, index, value):
+    """``x[index] = value`` on ``x``'s array (the caller checks the grad rules), with the index
+    forms and errors of :func:`getitem`; ``value`` (a Tensor, array or number) is moved to ``x``'s
+    device and cast to its dtype, as NumPy's assignment casts."""
+    raw, _ = prepare_index(x, index, "setitem")
+    if isinstance(value, Tensor):
+        value = value._data if value._device == x._device else get_backend(x.device).asarray(value.numpy())
+    try:
+        x._data[raw] = value
+    except (IndexError, ValueError, TypeError) as exc:
+        raise index_error(x, index, exc, "setitem") from exc
 
 
 def _check_joinable(name, tensors, axis, same_shape):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 
 import numpy as np
 
@@ -33,20 +34,37 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters (a dict with "params" and any hyperparameters to override).
+
+        Duplicates follow PyTorch's rules: a parameter listed twice in one group is a UserWarning
+        (PyTorch's text) and is kept once here, so it is stepped once (PyTorch keeps both entries
+        and steps it twice); a parameter already in another group is a ValueError. Tied weights
+        reach an optimizer once anyway: ``model.parameters()`` yields a shared Parameter once.
+        """
         group = dict(group)
         params = group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        elsewhere = {id(p) for g in self.param_groups for p in g["params"]}
+        seen, kept = set(), []
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: params[{i}] is a {type(p).__name__}, not a Tensor")
             if not p.requires_grad or not p.is_leaf:
                 raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) must be a leaf "
                                  f"tensor with requires_grad=True")
+            if id(p) in elsewhere:
+                raise ValueError(f"{type(self).__name__}: some parameters appear in more than one "
+                                 f"parameter group (params[{i}] of group {len(self.param_groups)}, "
+                                 f"shape {p.shape}); give each parameter to one group")
             if id(p) in seen:
-                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) appears in more "
-                                 f"than one place; pass each parameter once")
+                warnings.warn(f"optimizer contains a parameter group with duplicate parameters "
+                              f"({type(self).__name__}: params[{i}], shape {p.shape}); it is kept "
+                              f"once (PyTorch keeps both and will make this an error: "
+                              f"github.com/pytorch/pytorch/issues/40967)", UserWarning, stacklevel=3)
+                continue
             seen.add(id(p))
+            kept.append(p)
+        params = kept
         group["params"] = params
         for k, v in self.defaults.items():
             group.setdefault(k, v)
