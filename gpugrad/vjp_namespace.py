@@ -20,7 +20,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
+import numpy as np
+
 from .ops._shapes import sum_to_array
+
+_F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
 
 #: op name -> its composite formula ``f(ns, *arrays)``, registered beside the op in gpugrad/ops/.
 COMPOSITES: dict[str, Callable] = {}
@@ -68,6 +72,7 @@ class RawNamespace:
         xp = backend.xp
         self.backend = backend
         self.exp, self.log, self.sin, self.cos = xp.exp, xp.log, xp.sin, xp.cos
+        self.log1p, self.expm1 = xp.log1p, xp.expm1
         self.sqrt, self.sign, self.where = xp.sqrt, xp.sign, xp.where
         self.abs, self.maximum = xp.abs, xp.maximum
         self.zeros_like = xp.zeros_like
@@ -84,6 +89,10 @@ class RawNamespace:
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
+        # float16 accumulates in float32 and rounds once (NumPy sums a float16 axis 0 in float16:
+        # 4096 ones give 2048), as every reduction does (gpugrad/ops/_precision.py)
+        if x.dtype == _F16:
+            return x.sum(axis=axis, keepdims=keepdims, dtype=_F32).astype(_F16)
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod

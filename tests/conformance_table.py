@@ -712,6 +712,180 @@ CASES += [
          FLOATS, grad=False),
     Case("clone", gg.clone, torch.clone, unary()),
 ]
+# -- issue 21: the columns of trust in numerics ---------------------------------------------------------
+# (1) masked and weighted losses at saturated inputs, (2) float16 statistics, (3) tails. Each is a case
+# of its own so that a regression names its column; tests/test_trust_numerics.py holds the handed cases.
+#: Relative tolerance only (atol 0): a tail value of 2e-9 must not pass as 0.
+TAIL_TOL = {"float32": (2e-5, 0.0), "float64": (1e-10, 0.0)}
+TAIL_POINTS = (-100.0, -40.0, -30.0, -20.0, -17.0, -1e-6, -1e-9, 0.0, 1e-9, 1e-6, 17.0, 20.0, 30.0, 40.0, 100.0)
+
+
+def draw_tails(draw, dtype):
+    return [values(draw, draw(shapes(max_dims=2)), dtype, TAIL_POINTS, -50.0, 50.0)], {}
+
+
+def draw_masked_class_scores(draw, dtype):
+    """Logits with saturated values (+-1e4, -inf rows), targets with ignore_index (possibly all of
+    them), optional class weights (some 0) and label smoothing: what a padded batch feeds a loss."""
+    n, c = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    scores = values(draw, (n, c), dtype, (0.0, 1.0, -1.0, 1e4, -1e4), -30.0, 30.0)
+    targets = np.array(draw(st.lists(st.sampled_from(list(range(c)) + [-100, -100]), min_size=n, max_size=n)),
+                       dtype=np.int64)
+    for i in range(n):   # a padded row: every logit -inf, its target ignored
+        if targets[i] == -100 and draw(st.booleans()):
+            scores[i] = -INF
+    weight = values(draw, (c,), dtype, (0.0, 1.0, 2.0), 0.0, 2.0) if draw(st.booleans()) else None
+    # the weight is a parameter, not an input: PyTorch has no gradient for a loss's class weights
+    params = {"reduction": draw(st.sampled_from(["mean", "sum", "none"])), "weight": weight,
+              "label_smoothing": draw(st.sampled_from([0.0, 0.0, 0.1]))}
+    return [scores, targets], params
+
+
+def draw_masked_log_probs(draw, dtype):
+    """nll_loss inputs: log-probabilities with -inf (log 0) away from the counted targets, ignored rows."""
+    [scores, targets], params = draw_masked_class_scores(draw, dtype)
+    params.pop("label_smoothing")
+    for i, t in enumerate(targets):
+        for j in range(scores.shape[1]):
+            if t != j and draw(st.booleans()):
+                scores[i, j] = -INF
+    return [scores, targets], params
+
+
+def draw_saturated_bce(draw, dtype):
+    """Probabilities exactly 0 and 1 (a saturated float32 sigmoid), with weights (some 0). The
+    target is a constant here (a parameter), so the input's gradient is compared at p = 0 and 1;
+    the target's gradient is compared inside (0, 1) by the binary_cross_entropy case."""
+    shape = draw(shapes(max_dims=2))
+    return [values(draw, shape, dtype, (0.0, 1.0, 0.0, 1.0, 0.5), 0.0, 1.0)], \
+        {"reduction": draw(st.sampled_from(["mean", "sum", "none"])),
+         "target": values(draw, shape, dtype, (0.0, 1.0, 0.5), 0.0, 1.0),
+         "weight": values(draw, shape, dtype, (0.0, 1.0, 2.0), 0.0, 2.0)}
+
+
+def draw_saturated_bce_logits(draw, dtype):
+    shape = draw(shapes(max_dims=2))
+    last = shape[-1:] if shape else ()
+    return [values(draw, shape, dtype, (-100.0, -40.0, 40.0, 100.0, 0.0), -50.0, 50.0),
+            values(draw, shape, dtype, (0.0, 1.0), 0.0, 1.0)], \
+        {"reduction": draw(st.sampled_from(["mean", "sum", "none"])),
+         "weight": values(draw, shape, dtype, (0.0, 1.0, 2.0), 0.0, 2.0),
+         "pos_weight": values(draw, last, dtype, (0.5, 1.0, 3.0), 0.5, 3.0)}
+
+
+def _large(draw, shape, dtype):
+    """float16 activations of a few hundred: their squares (~1e5) overflow float16 (max 65504)."""
+    return values(draw, shape, dtype, (300.0, -300.0, 400.0), -400.0, 400.0)
+
+
+def draw_f16_rows(draw, dtype):
+    n, d = draw(st.integers(1, 3)), draw(st.integers(2, 24))
+    return [_large(draw, (n, d), dtype)], {"axis": draw(st.sampled_from([-1, None]))}
+
+
+def draw_f16_layer_norm(draw, dtype):
+    n, d = draw(st.integers(1, 3)), draw(st.integers(2, 16))
+    return [_large(draw, (n, d), dtype), values(draw, (d,), dtype, FINITE_SPECIAL),
+            values(draw, (d,), dtype, FINITE_SPECIAL)], {"normalized_shape": (d,)}
+
+
+def draw_f16_batch_norm(draw, dtype):
+    n, c = draw(st.integers(2, 16)), draw(st.integers(1, 3))
+    return [_large(draw, (n, c), dtype), values(draw, (c,), dtype, FINITE_SPECIAL),
+            values(draw, (c,), dtype, FINITE_SPECIAL)], {}
+
+
+def _gw(w, like):
+    """A loss's weight parameter (a NumPy array or None) as a constant gpugrad tensor beside ``like``."""
+    return None if w is None else gg.tensor(w, dtype=like.dtype, device=like.device)
+
+
+def _tw(w, like):
+    return None if w is None else torch.from_numpy(np.array(w)).to(like.dtype)
+
+
+F16 = ("float16",)
+GRAD_TOL_LOOSE64 = {"float16": (5e-2, 2e-2), "float32": (1e-4, 1e-5), "float64": (1e-7, 1e-10)}
+NUMERIC_CASES = [
+    # (3) tails, against the float64 reference with relative tolerance only
+    Case("log1p", lambda x: gg.ops.log1p(x), torch.log1p, unary(SPECIAL + (1e-9, -1e-9, -1.0)), ANY),
+    Case("expm1", lambda x: gg.ops.expm1(x), torch.expm1, unary(SPECIAL + (1e-9, -1e-9, -40.0)), ANY),
+    Case("softplus_tails", lambda x: F.softplus(x), lambda x: TF.softplus(x), draw_tails, ("float32", "float64"),
+         covers=("F.softplus",), extra={"fwd_tol": TAIL_TOL}),
+    Case("logsigmoid", lambda x: F.logsigmoid(x), TF.logsigmoid, draw_tails, ("float32", "float64"), covers=("F.logsigmoid",),
+         extra={"fwd_tol": TAIL_TOL}),
+    Case("elu_tails", lambda x: F.elu(x), lambda x: TF.elu(x), draw_tails, ("float32", "float64"),
+         covers=("F.elu",), extra={"fwd_tol": TAIL_TOL}),
+    Case("selu", lambda x: F.selu(x), TF.selu, draw_tails, ("float32", "float64"), covers=("F.selu",),
+         extra={"fwd_tol": TAIL_TOL}),
+    Case("celu", lambda x, alpha: F.celu(x, alpha), lambda x, alpha: TF.celu(x, alpha),
+         lambda draw, dtype: (draw_tails(draw, dtype)[0], {"alpha": draw(st.sampled_from([1.0, 0.5, 2.0]))}),
+         ("float32", "float64"), covers=("F.celu",), extra={"fwd_tol": TAIL_TOL}),
+    Case("bce_with_logits_tails",
+         lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
+         lambda x, y: TF.binary_cross_entropy_with_logits(x, y, reduction="none"),
+         lambda draw, dtype: ([(a := draw_tails(draw, dtype)[0][0]),
+                               values(draw, a.shape, dtype, (0.0, 1.0), 0.0, 1.0)], {}),
+         ("float32", "float64"), covers=("F.binary_cross_entropy_with_logits",), extra={"fwd_tol": TAIL_TOL}),
+    # (1) clamps whose gradients select (0 at and beyond the bounds, as PyTorch's)
+    Case("hardtanh", lambda x, lo, hi: F.hardtanh(x, lo, hi), lambda x, lo, hi: TF.hardtanh(x, lo, hi),
+         lambda draw, dtype: (unary(SPECIAL)(draw, dtype)[0],
+                              dict(zip(("lo", "hi"), draw(st.sampled_from([(-1.0, 1.0), (0.0, 2.0), (-0.5, 0.5)]))))),
+         covers=("F.hardtanh",)),
+    Case("relu6", lambda x: F.relu6(x), TF.relu6, unary(SPECIAL + (6.0, 7.0)), covers=("F.relu6",)),
+    # PyTorch's CPU hardsigmoid backward multiplies a float64 gradient by a float32 1/6 (3e-8 off)
+    # (PyTorch has no double backward for it)
+    Case("hardsigmoid", lambda x: F.hardsigmoid(x), TF.hardsigmoid, unary(SPECIAL + (3.0, -3.0, 4.0), lo=-5.0, hi=5.0),
+         order2=False, covers=("F.hardsigmoid",), extra={"grad_tol": dict(GRAD_TOL_LOOSE64)}),
+    # (1) masked and weighted losses at saturated inputs
+    Case("cross_entropy_masked",
+         lambda x, t, weight, reduction, label_smoothing: F.cross_entropy(
+             x, t, weight=_gw(weight, x), reduction=reduction, label_smoothing=label_smoothing),
+         lambda x, t, weight, reduction, label_smoothing: TF.cross_entropy(
+             x, t, weight=_tw(weight, x), reduction=reduction, label_smoothing=label_smoothing),
+         draw_masked_class_scores, ("float32", "float64"), covers=("F.cross_entropy",)),
+    Case("nll_loss_masked",
+         lambda x, t, weight, reduction: F.nll_loss(x, t, weight=_gw(weight, x), reduction=reduction),
+         lambda x, t, weight, reduction: TF.nll_loss(x, t, weight=_tw(weight, x), reduction=reduction),
+         draw_masked_log_probs, ("float32", "float64"), covers=("F.nll_loss",)),
+    Case("bce_saturated", lambda p, target, weight, reduction: F.binary_cross_entropy(
+        p, _gw(target, p), weight=_gw(weight, p), reduction=reduction),
+         lambda p, target, weight, reduction: TF.binary_cross_entropy(p, _tw(target, p), weight=_tw(weight, p),
+                                                                      reduction=reduction),
+         draw_saturated_bce, ("float32", "float64"), covers=("F.binary_cross_entropy",)),
+    Case("bce_with_logits_saturated", lambda x, t, weight, pos_weight, reduction: F.binary_cross_entropy_with_logits(
+        x, t, weight=_gw(weight, x), pos_weight=_gw(pos_weight, x), reduction=reduction),
+         lambda x, t, weight, pos_weight, reduction: TF.binary_cross_entropy_with_logits(
+             x, t, weight=_tw(weight, x), pos_weight=_tw(pos_weight, x), reduction=reduction),
+         draw_saturated_bce_logits, ("float32", "float64"), covers=("F.binary_cross_entropy_with_logits",)),
+    # (2) float16 statistics of activations ~300, against the float64 reference rounded to float16
+    Case("sum_f16", lambda x, axis: x.sum(axis=axis), lambda x, axis: x.sum() if axis is None else x.sum(axis),
+         draw_f16_rows, F16, covers=("sum",)),
+    Case("mean_f16", lambda x, axis: x.mean(axis=axis),
+         lambda x, axis: x.mean() if axis is None else x.mean(axis), draw_f16_rows, F16, covers=("mean",)),
+    Case("std_f16", lambda x, axis: gg.std(x, axis), lambda x, axis: torch.std(x, axis), draw_f16_rows, F16,
+         covers=("std",)),
+    Case("var_f16", lambda x, axis: gg.var(x, axis), lambda x, axis: torch.var(x, axis), draw_f16_rows, F16,
+         covers=("std",)),
+    Case("norm_f16", lambda x, axis: gg.norm(x, 2, axis), lambda x, axis: torch.norm(x, 2, axis), draw_f16_rows,
+         F16, covers=("norm",)),
+    Case("logsumexp_f16", lambda x, axis: gg.logsumexp(x, axis=axis),
+         lambda x, axis: torch.logsumexp(x, _dims(axis, x.ndim)), draw_f16_rows, F16, covers=("logsumexp",)),
+    Case("softmax_f16", lambda x, axis: gg.softmax(x * 0.01, axis=-1), lambda x, axis: torch.softmax(x * 0.01, -1),
+         draw_f16_rows, F16, covers=("softmax",)),
+    Case("log_softmax_f16", lambda x, axis: gg.log_softmax(x * 0.01, axis=-1),
+         lambda x, axis: torch.log_softmax(x * 0.01, -1), draw_f16_rows, F16, covers=("log_softmax",)),
+    Case("layer_norm_f16", lambda x, w, b, normalized_shape: F.layer_norm(x, normalized_shape, w, b),
+         lambda x, w, b, normalized_shape: TF.layer_norm(x, normalized_shape, w, b), draw_f16_layer_norm, F16,
+         covers=("F.layer_norm",), extra={"grad_tol": NORM_GRAD_TOL}),
+    Case("batch_norm_f16", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+         lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True), draw_f16_batch_norm, F16,
+         covers=("F.batch_norm",), extra={"grad_tol": NORM_GRAD_TOL}),
+    Case("mse_loss_f16", lambda x, y: F.mse_loss(x, y), lambda x, y: TF.mse_loss(x, y),
+         lambda draw, dtype: ([_large(draw, (n,), dtype) for n in [draw(st.integers(1, 24))] * 2], {}), F16,
+         covers=("F.mse_loss",)),
+]
+CASES.extend(NUMERIC_CASES)
 CASES_BY_NAME = {c.name: c for c in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "duplicate case names"
 
@@ -862,11 +1036,37 @@ DIFFERENCES = [
                "d = input - target rounded to float16/float32 can land on the other side of |d| = delta "
                "(beta) than the float64 reference's d, where the second derivative jumps (1 inside, 0 "
                "outside); values and slopes agree on both sides, so forward and first order are compared."),
-    Difference(("elu",), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
+    Difference(("elu", "elu_tails", "selu", "celu"), lambda c, a, p, d: (a[0] == 0).any(), "first_order_only",
                "At x = 0 elu's second derivative jumps (alpha on the left, 0 on the right). Both give "
                "the left slope alpha as the first derivative, but PyTorch's double backward then takes "
                "the right side (0) while gpugrad's composite stays on the left (alpha); a one-sided value "
                "either way, so only the forward and the first order are compared there."),
+    Difference(("hardtanh", "relu6", "hardsigmoid"), lambda c, a, p, d: _has_nan(a), "forward_only",
+               "At a NaN input the gradient is 0 (NaN is not strictly inside the bounds), as PyTorch's "
+               "hardtanh_backward gives in float32; PyTorch's float16 relu6 passes it through. The forward "
+               "(NaN) is the same."),
+    # issue 21: where a masked, clamped or fully -inf value gives PyTorch a NaN gradient, gpugrad's is 0
+    Difference(("logsumexp", "logsumexp_f16"), lambda c, a, p, d: a[0].dtype.kind == "f" and np.isneginf(a[0]).any(),
+               "limit",
+               "A slice whose every element is -inf (fully masked) has gradient 0 (each element's weight "
+               "exp(x - lse) is 0 in the limit); PyTorch's is exp(-inf + inf) = NaN. Finite values agree."),
+    Difference(("cross_entropy_masked", "nll_loss_masked"), lambda c, a, p, d: np.isinf(a[0]).any(), "limit",
+               "An ignored row's logits are selected away before log_softmax, so a padded row of -inf gets "
+               "gradient 0 at every order; PyTorch's is NaN (0 * NaN from log_softmax's backward). The "
+               "loss is the same."),
+    Difference(("bce_saturated",), lambda c, a, p, d: (np.minimum(a[0], 1 - a[0]) < 1e-4).any(), "first_order_only",
+               "Near p = 0 or 1 PyTorch's double backward of binary_cross_entropy loses digits (3.4e-5 "
+               "relative at p = 6e-8 in float64, against the exact value to 40 digits) and at p = 0 or 1 it "
+               "is inf/NaN (its unclamped (p^2 - 2pt + t) / (p(1-p))^2); gpugrad's, the derivative of "
+               "(p - t) / max(p (1 - p), 1e-12), is exact, and finite at the clamp. Forward and first order "
+               "(finite, PyTorch's) agree."),
+    Difference(("bce_with_logits_tails",), lambda c, a, p, d: ((a[1] < 1) & (a[0] < -15)).any(), "numpy",
+               "t softplus(-x) + (1 - t) softplus(x) keeps the tail of a confident right answer at x << 0, "
+               "t = 0 (softplus(-100) = 3.7e-44); PyTorch's (1 - t) x + softplus(-x) gives -100 + 100 = 0. "
+               "The forward is checked against the exact value (NumPy's logaddexp in float64).",
+               numpy=lambda x, y: (y.astype(np.float64) * np.logaddexp(0, -x.astype(np.float64))
+                                   + (1 - y.astype(np.float64)) * np.logaddexp(0, x.astype(np.float64))
+                                   ).astype(x.dtype)),
 ]
 
 

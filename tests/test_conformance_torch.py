@@ -186,7 +186,7 @@ def _check_example(case, arrays, params, dtype, device, contiguous, rng, origina
         assert o.shape == tuple(t.shape), f"{case.name} output {k}: shape {o.shape} != {tuple(t.shape)}"
         assert o.dtype == _np_dtype(t), f"{case.name} output {k}: dtype {o.dtype} != PyTorch's {t.dtype}"
         assert o.device == case.extra.get("out_device", device), (o.device, device)
-        _close(_host(o), r.detach().numpy(), o.dtype, FWD_TOL, f"{case.name} forward {k}")
+        _close(_host(o), r.detach().numpy(), o.dtype, case.extra.get("fwd_tol", FWD_TOL), f"{case.name} forward {k}")
 
     if not case.grad or "forward_only" in expect:
         return

@@ -78,6 +78,8 @@ class HostElementwiseKernel:
                   if typ in "TS" and isinstance(a, np.ndarray) and not raw]
         t = arrays[0].dtype if arrays else np.dtype(np.float64)   # (a kernel of raw arrays only)
         assert all(a.dtype == t for a in arrays), f"{self.name}: T is ambiguous"
+        assert t in (np.float32, np.float64), f"{self.name}: T = {t} has no host build (float16 parameters " \
+                                              f"must reach the kernels as float32 copies, optim.float32_step)"
         shape = (size,) if size is not None else np.broadcast_shapes(
             *(a.shape for a, (_, _, raw) in zip(args, self.ins) if isinstance(a, np.ndarray) and not raw))
         n = int(np.prod(shape))
@@ -258,3 +260,34 @@ def test_adam_step_counts_advance_once_per_group_and_split_when_a_holder_sits_ou
     advance_step_count(gpu, states[:1], 0.01, 0.9, 0.999, all_states=states)
     assert states[0]["step"] is not states[1]["step"]
     assert [int(s["step"][0]) for s in states] == [3, 2, 2]
+
+
+@pytest.mark.parametrize("name,update,state_keys,args", [
+    ("sgd", sgd_update, None, (0.05, 0.9, 0.0, 0.01, True)),
+    ("adam", adam_update, ["exp_avg", "exp_avg_sq"], (1e-2, 0.9, 0.999, 1e-8, 0.0, False)),
+    ("rmsprop", rmsprop_update, ["square_avg", "grad_avg", "momentum_buffer"], (1e-2, 0.9, 1e-8, 0.0, 0.9, True)),
+    ("adagrad", adagrad_update, ["sum"], (0.1, 0.0, 0.0, 1e-10)),
+])
+def test_float16_parameters_step_in_float32_on_the_fused_path(backends, name, update, state_keys, args):
+    """Issue 21: a float16 parameter's fused step computes in float32 (its state is float32, the
+    kernel sees T = float32 on float32 copies) and equals the CPU formula's step bit for bit;
+    eps = 1e-8 does not round to 0, so a zero gradient moves nothing and makes no NaN."""
+    gpu, cpu = backends
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal((4, 3)).astype(np.float16)
+    ps = [p0.copy(), p0.copy()]
+    states = [None, None] if state_keys is None else [
+        dict({k: np.zeros(p0.shape, np.float32) for k in state_keys}, step=0) for _ in range(2)]
+    for _ in range(4):
+        g = (rng.standard_normal(p0.shape) * 1e-3).astype(np.float16)
+        g[0] = 0
+        for i, backend in enumerate((gpu, cpu)):
+            out = update(backend, ps[i], g, states[i], *args)
+            if state_keys is None:
+                states[i] = out
+    assert ps[0].dtype == np.float16 and np.isfinite(ps[0]).all()
+    np.testing.assert_array_equal(ps[0], ps[1])
+    np.testing.assert_array_equal(ps[0][0], p0[0] if name != "sgd" else ps[1][0])
+    for k in state_keys or ["momentum_buffer"]:
+        got = states[0] if state_keys is None else states[0][k]
+        assert got.dtype == np.float32, k

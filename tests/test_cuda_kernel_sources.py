@@ -76,3 +76,29 @@ def test_benchmark_spin_kernel_compiles_for_sm90(tmp_path):
     result = subprocess.run([NVCC, "-arch=sm_90", "-c", str(src), "-o", str(tmp_path / "spin.o")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _half_source(name: str) -> str:
+    """Kernel ``name`` as CuPy builds it for float16 arrays: T is CuPy's own float16 class
+    (cupy/_core/include/cupy/float16.cuh), whose conversions make ``c ? -g : g`` ambiguous."""
+    ins, outs, body = ELEMENTWISE_KERNELS[name]
+    params = ", ".join(_params(ins, False) + _params(outs, True)).replace("const T ", "const float16 ") \
+        .replace("T& ", "float16& ").replace("const T* ", "const float16* ")
+    return (f"#include <cassert>\n#include <cupy/float16.cuh>\n"
+            f"__device__ void gpugrad_{name}({params}) {{\n  typedef float16 T;\n{body}\n}}\n")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE_KERNELS))
+def test_fused_kernel_body_compiles_for_float16(name, tmp_path):
+    """Every fused kernel compiles with T = float16 (issue 21): the activation kernels run on
+    float16 tensors (the vendor path), and an optimizer kernel must not be a compile error waiting
+    for the first float16 model on a GPU (the optimizers step float16 parameters in float32, see
+    optim/optimizer.py float32_step, so their kernels see T = float32 in practice)."""
+    cupy = pytest.importorskip("cupy")
+    include = os.path.join(os.path.dirname(cupy.__file__), "_core", "include")
+    src = tmp_path / f"{name}_f16.cu"
+    src.write_text(_half_source(name))
+    result = subprocess.run([NVCC, "-arch=sm_90", "-rdc=true", "-c", f"-I{include}", str(src), "-o",
+                             str(tmp_path / f"{name}_f16.o")], capture_output=True, text=True)
+    assert result.returncode == 0, f"{name}:\n{_half_source(name)}\n{result.stderr}"

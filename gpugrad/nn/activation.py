@@ -1,5 +1,5 @@
 """Activation and reshaping modules with PyTorch's names and arguments: Softmax, LogSoftmax,
-LeakyReLU, GELU, SiLU, ELU, Flatten (ReLU, Sigmoid, Tanh, Identity and Dropout are in layers.py).
+LeakyReLU, GELU, SiLU, ELU, SELU, CELU, LogSigmoid, Hardtanh, ReLU6, Hardsigmoid, Flatten (ReLU, Sigmoid, Tanh, Identity and Dropout are in layers.py).
 ``inplace=`` is accepted where PyTorch has it; results are always new tensors."""
 from __future__ import annotations
 
@@ -113,3 +113,71 @@ class Softplus(Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta:g}, threshold={self.threshold:g}"
+
+
+class SELU(Module):
+    """scale * elu(x, alpha) with SELU's fixed constants (``torch.nn.SELU``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class CELU(Module):
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1)) (``torch.nn.CELU``)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        if float(alpha) == 0:
+            raise ValueError("CELU: alpha must be nonzero")
+        self.alpha, self.inplace = float(alpha), inplace
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), precise in both tails (``torch.nn.LogSigmoid``)."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val], gradient strictly inside only (``torch.nn.Hardtanh``)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        if float(max_val) < float(min_val):
+            raise ValueError(f"Hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = float(min_val), float(max_val), inplace
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6) (``torch.nn.ReLU6``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+
+class Hardsigmoid(Module):
+    """0 below -3, 1 above 3, x / 6 + 1/2 between (``torch.nn.Hardsigmoid``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.hardsigmoid(x)

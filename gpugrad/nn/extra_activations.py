@@ -1,47 +1,25 @@
-"""More of PyTorch's activations, functions and modules (``F.relu6`` / ``nn.ReLU6``, ``hardtanh``,
-``selu``, ``celu``, ``mish``, ``logsigmoid``, ``hardsigmoid``, ``hardswish``, ``softsign``,
+"""More of PyTorch's activations, functions and modules (``mish``, ``hardswish``, ``softsign``,
 ``softmin``, ``glu``, ``tanhshrink``, ``threshold``), composed from the op table with PyTorch's
-gradients at the kinks: hardtanh, relu6 and hardsigmoid pass the gradient strictly inside their
-range (0 at the bounds, as PyTorch's backward), hardswish's is x/3 + 1/2 strictly inside (-3, 3), selu and celu take the exponential side at 0. ``inplace=`` is accepted and ignored.
+gradients at the kinks: hardswish's is x/3 + 1/2 strictly inside (-3, 3). ``inplace=`` is accepted
+and ignored. (hardtanh, relu6, hardsigmoid, selu, celu and logsigmoid, with their modules, are in
+activation_fns.py / activation.py.)
 """
 from __future__ import annotations
 
 from ..ops import abs as _abs, clip, sigmoid, softmax, tanh, where
 from ..ops import shape as S
 from ..tensor import Tensor
-from ..torch_face.ops import expm1
 from .module import Module
 from .softplus_fns import softplus
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
-    """x clamped to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the bounds."""
-    if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
-    inside = (input > min_val) & (input < max_val)
-    return where(inside, input, clip(input, min_val, max_val).detach())
 
 
-def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    """min(max(x, 0), 6), as ``torch.nn.functional.relu6`` (hardtanh(x, 0, 6))."""
-    return hardtanh(input, 0.0, 6.0)
 
 
-def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with PyTorch's alpha and scale."""
-    # the exponential branch sees min(x, 0): for a large x its unused exp would overflow (float16 at
-    # x > 11) and 0 * inf make the gradient NaN
-    return SELU_SCALE * where(input > 0, input, SELU_ALPHA * expm1(clip(input, None, 0.0)))
 
 
-def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
-    """x if x > 0 else alpha * (exp(x / alpha) - 1), as ``torch.nn.functional.celu``."""
-    if alpha == 0:
-        raise ValueError("celu: alpha must not be 0")
-    return where(input > 0, input, alpha * expm1(clip(input, None, 0.0) * (1.0 / alpha)))   # see selu
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -49,16 +27,8 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return input * tanh(softplus(input))
 
 
-def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
-    """log(sigmoid(x)) = -softplus(-x), finite for large |x|."""
-    return -softplus(-input)
 
 
-def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    """clip(x / 6 + 1/2, 0, 1); gradient 1/6 strictly inside (-3, 3), as PyTorch."""
-    inside = (input > -3.0) & (input < 3.0)
-    lin = input * (1.0 / 6.0) + 0.5
-    return where(inside, lin, clip(lin, 0.0, 1.0).detach())
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -129,14 +99,7 @@ def _module(name, fn, doc, **defaults):
                                   "__doc__": doc, "__module__": __name__})
 
 
-ReLU6 = _module("ReLU6", relu6, "min(max(x, 0), 6), as ``torch.nn.ReLU6``.")
-Hardtanh = _module("Hardtanh", hardtanh, "x clamped to [min_val, max_val], as ``torch.nn.Hardtanh``.",
-                   min_val=-1.0, max_val=1.0)
-SELU = _module("SELU", selu, "Scaled ELU with PyTorch's constants, as ``torch.nn.SELU``.")
-CELU = _module("CELU", celu, "Continuously differentiable ELU, as ``torch.nn.CELU``.", alpha=1.0)
 Mish = _module("Mish", mish, "x * tanh(softplus(x)), as ``torch.nn.Mish``.")
-LogSigmoid = _module("LogSigmoid", logsigmoid, "log(sigmoid(x)), as ``torch.nn.LogSigmoid``.")
-Hardsigmoid = _module("Hardsigmoid", hardsigmoid, "Piecewise-linear sigmoid, as ``torch.nn.Hardsigmoid``.")
 Hardswish = _module("Hardswish", hardswish, "x * hardsigmoid(x), as ``torch.nn.Hardswish``.")
 Softsign = _module("Softsign", softsign, "x / (1 + |x|), as ``torch.nn.Softsign``.")
 Softmin = _module("Softmin", softmin, "softmax(-x) along ``dim``, as ``torch.nn.Softmin``.", dim=None)

@@ -10,7 +10,8 @@ from ..ops import bias_sigmoid, linear, sigmoid, tanh  # noqa: F401
 from ..ops import relu as _relu
 from ..ops import log_softmax as _log_softmax, softmax as _softmax
 from ..tensor import Tensor
-from .activation_fns import dropout, elu, gelu, leaky_relu, silu  # noqa: F401
+from .activation_fns import (celu, dropout, elu, gelu, hardsigmoid, hardtanh, leaky_relu,  # noqa: F401
+                             logsigmoid, relu6, selu, silu)
 from .loss_fns import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                        huber_loss, l1_loss, mse_loss, smooth_l1_loss)
 from .norm_fns import batch_norm, layer_norm  # noqa: F401
@@ -21,13 +22,13 @@ from .embedding import embedding  # noqa: F401
 from .kl_div import kl_div  # noqa: F401
 from .pad_fns import pad  # noqa: F401
 from .prelu import prelu  # noqa: F401
-from .extra_activations import (celu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6,  # noqa: F401
-                                selu, softmin, softsign, tanhshrink, threshold)
+from .extra_activations import glu, hardswish, mish, softmin, softsign, tanhshrink, threshold  # noqa: F401
 from .likelihood_losses import gaussian_nll_loss, poisson_nll_loss  # noqa: F401
 from . import loss_fns as _loss_fns
 
 __all__ = ["linear", "linear_relu", "relu", "sigmoid", "tanh", "bias_sigmoid", "softmax", "log_softmax",
-           "leaky_relu", "gelu", "silu", "elu", "dropout", "layer_norm", "batch_norm", "one_hot",
+           "leaky_relu", "gelu", "silu", "elu", "selu", "celu", "logsigmoid", "hardtanh", "relu6",
+           "hardsigmoid", "dropout", "layer_norm", "batch_norm", "one_hot",
            "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "softplus",
            "embedding", "normalize", "cosine_similarity", "pairwise_distance", "pad", "prelu", "kl_div",

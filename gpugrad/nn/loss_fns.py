@@ -4,6 +4,11 @@ binary_cross_entropy_with_logits. ``reduction`` is "mean" (default), "sum" or "n
 
 Formulas and normalisations follow the PyTorch 2.x documentation: a weighted mean divides by the
 sum of the weights of the counted targets; ignored targets count for nothing.
+
+What a loss discards it selects away (``where``), never multiplies by a 0/1 mask: an ignored row's
+NaN or -inf (a padded row of -inf logits), and the clamped side of a log, then reach neither the
+forward nor any order of the gradient (inf * 0 would be NaN). float16 inputs are computed in
+float32 and the loss rounded once (``accumulates_in_float32``), as PyTorch's reductions are.
 """
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ import numpy as np
 from ..backends import get_backend
 from ..dtypes import check_same_float_dtype
 from ..op import defop
-from ..ops import abs as _abs, exp, log, log_softmax, maximum, softmax, where
+from ..ops import abs as _abs, exp, log, log1p, log_softmax, maximum, softmax, where
+from ..ops._precision import accumulates_in_float32
 from ..ops.activation import take_along_axis
+from ..ops.losses import binary_cross_entropy as _bce
 from ..tensor import Tensor, tensor as new_tensor
 from ..vjp_namespace import RawNamespace
 
@@ -48,8 +55,8 @@ def _as_target(target, like: Tensor) -> Tensor:
 
 
 def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) -> tuple:
-    """Checked integer targets, the targets made safe to gather with (ignored -> 0), and the mask
-    of counted rows (None when nothing can be ignored)."""
+    """Checked integer targets, the targets made safe to gather with (ignored -> 0), and the bool
+    mask (N,) of counted rows (None when nothing can be ignored)."""
     if logits.ndim != 2:
         raise ValueError(f"{fn}: input must be (N, C), got shape {logits.shape}")
     if targets.dtype.kind not in "iu":
@@ -80,11 +87,16 @@ def _class_targets(fn: str, logits: Tensor, targets: Tensor, ignore_index: int) 
     return safe, Tensor._wrap(~ignored, targets.device)
 
 
+@accumulates_in_float32
 def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of (N, C) log-probabilities ``input`` at integer ``target`` (N,):
     loss_i = -weight[t_i] * input[i, t_i]; rows whose target is ``ignore_index`` count for nothing.
-    "mean" divides by the sum of weight[t_i] over counted rows (by their number without weight)."""
+    "mean" divides by the sum of weight[t_i] over counted rows (by their number without weight).
+
+    Ignored rows are selected away: their loss is 0 (reduction="none") whatever their input holds,
+    and their gradient 0 at every order. When every row is ignored the "mean" is 0/0 = NaN, as in
+    PyTorch, and the gradient 0, as in PyTorch."""
     target = _as_target(target, input)
     safe, counted = _class_targets("nll_loss", input, target, ignore_index)
     losses = -take_along_axis(input, safe)
@@ -109,6 +121,7 @@ def _check_weight(fn, weight, input):  # noqa: A002
     check_same_float_dtype(fn, ("input", input), ("weight", weight))   # PyTorch raises here too
 
 
+@accumulates_in_float32
 def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of (N, C) logits, as ``torch.nn.functional.cross_entropy``.
@@ -118,6 +131,11 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     (class targets only). ``label_smoothing`` = e mixes the target with the uniform distribution:
     (1 - e) * nll + e / C * sum_c (-weight_c * log p_c). Computed from log_softmax, so finite
     for logits as large as +-1e4 in float32.
+
+    An ignored row's logits are replaced before log_softmax (a row of -inf padding gives NaN
+    there), so the loss is the mean over the other rows and the row's gradient 0, at every order
+    (PyTorch's loss is the same, its gradient NaN). Every row ignored: NaN loss (0/0, PyTorch's),
+    zero gradient. A class of target probability 0 contributes 0 even at a -inf logit (PyTorch: NaN).
     """
     target = _as_target(target, input)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -131,39 +149,37 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         fused = _fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
         if fused is not None:
             return fused
-    if target.dtype.kind != "f":
-        # Ignored rows are selected out before log_softmax, so their logits (a row of -inf, say)
-        # reach neither the loss nor, at any order, the gradient (0 * NaN would be NaN).
-        safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
-        if counted is not None:
-            input = where(counted.reshape(-1, 1), input, 0.0)
-    logp = log_softmax(input, axis=1)
     if target.dtype.kind == "f":                     # class probabilities
         if tuple(target.shape) != tuple(input.shape):
             raise TypeError(f"cross_entropy: targets must be integer class indices of shape ({input.shape[0]},) "
                             f"or class probabilities of the input's shape {input.shape}; got {target.dtype} "
                             f"of shape {target.shape} (convert class indices with targets.long())")
         _same_shape("cross_entropy", input, target)
+        logp = log_softmax(input, axis=1)
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / c
-        per_class = logp * target if weight is None else logp * target * weight
+        coef = target if weight is None else target * weight
+        # 0 * log 0 counts 0 (a -inf logit of a class without mass), selected so that neither the
+        # loss nor either gradient sees 0 * -inf; elsewhere the product, whose target gradient is logp
+        per_class = where((coef == 0) & (logp == -np.inf), 0.0, logp * coef)
         return _reduce(-per_class.sum(axis=1), reduction, "cross_entropy")
-    if weight is None and not label_smoothing and reduction in ("mean", "sum"):
-        safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
-        if counted is None:          # the common case: one gather, as before issue 12
-            return _reduce(-take_along_axis(logp, target), reduction, "cross_entropy")
+    safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
+    if counted is not None:   # an ignored row never reaches log_softmax
+        input = where(Tensor._wrap(counted._data[:, None], input.device), input, 0.0)
+    logp = log_softmax(input, axis=1)
+    if weight is None and not label_smoothing and reduction in ("mean", "sum") and counted is None:
+        return _reduce(-take_along_axis(logp, target), reduction, "cross_entropy")   # one gather
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if not label_smoothing:
         return nll
-    safe, counted = _class_targets("cross_entropy", input, target, ignore_index)
     smooth = -(logp.sum(axis=1) if weight is None else (logp * weight).sum(axis=1))
+    denom = None
     if counted is not None:
         smooth = where(counted, smooth, 0.0)
-    denom = None
     if reduction == "mean":
         w = weight[safe] if weight is not None else None
         if counted is not None:
-            w = counted.astype(input.dtype) if w is None else w * counted
+            w = counted.astype(input.dtype) if w is None else where(counted, w, 0.0)
         denom = w.sum() if w is not None else None
     return (1.0 - label_smoothing) * nll + (label_smoothing / c) * _reduce(smooth, reduction,
                                                                            "cross_entropy", denom)
@@ -233,6 +249,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
     return _reduce(d * d, reduction, "mse_loss")
 
 
+@accumulates_in_float32
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean absolute error |input - target| (shapes must match)."""
     target = _as_target(target, input)
@@ -240,6 +257,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _reduce(_abs(input - target), reduction, "l1_loss")
 
 
+@accumulates_in_float32
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
                    beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1."""
@@ -254,6 +272,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # no
     return _reduce(where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta), reduction, "smooth_l1_loss")
 
 
+@accumulates_in_float32
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
                delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta) (d = input - target)."""
@@ -268,6 +287,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: 
     return _reduce(where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction, "huber_loss")
 
 
+@accumulates_in_float32
 def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A002
                          reduction: str = "mean") -> Tensor:
     """-weight (t log p + (1 - t) log(1 - p)) for probabilities p = ``input`` in [0, 1]; each log
@@ -279,7 +299,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,  # noqa: A0
     if isinstance(raw, np.ndarray) and raw.size and (raw.min() < 0 or raw.max() > 1):
         raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]; apply sigmoid "
                          "first, or use binary_cross_entropy_with_logits")
-    loss = -(target * maximum(log(input), -100.0) + (1.0 - target) * maximum(log(1.0 - input), -100.0))
+    # PyTorch's clamps, and its gradient (p - t) / max(p (1 - p), 1e-12): finite at p = 0 and 1
+    # (where a float32 sigmoid saturates) at every order (gpugrad/ops/losses.py).
+    loss = _bce(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -291,25 +313,29 @@ def _softplus(z: Tensor) -> Tensor:
     Not log(1 + e^-|z|) + max(z, 0): at z = 0 the subgradients of |z| and max(z, 0) do not cancel
     (0 + 0 instead of 1/2), which made the gradient of binary_cross_entropy_with_logits wrong
     by a factor of 2 at logit 0. Each branch sees only its own side of 0, so the branch not taken
-    never overflows into a NaN gradient.
+    never overflows into a NaN gradient; log1p keeps the tail: softplus(-40) = 4.2e-18, not 0.
     """
     pos = where(z > 0, z, 0.0)
     neg = where(z > 0, 0.0, z)
-    return where(z > 0, pos + log(1.0 + exp(-pos)), log(1.0 + exp(neg)))
+    return where(z > 0, pos + log1p(exp(-pos)), log1p(exp(neg)))
 
 
+@accumulates_in_float32
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,  # noqa: A002
                                      reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy of sigmoid(``input``) computed from the logits without overflow:
-    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), softplus(-x) = log(1 + exp(-|x|)) + max(-x, 0).
+    pos_weight t softplus(-x) + (1 - t) softplus(x), PyTorch's (1 - t) x + (1 + (pos_weight - 1) t)
+    softplus(-x) rearranged so that both tails keep their digits (softplus with log1p).
     ``pos_weight`` (broadcast over the last dim) weighs the positive term; ``weight`` each element."""
     target = _as_target(target, input)
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    softplus_neg = _softplus(-input)
-    if pos_weight is None:
-        loss = (1.0 - target) * input + softplus_neg
-    else:
-        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * softplus_neg
+    # t softplus(-x) + (1 - t) softplus(x), each term precise in its own tail (the loss of a
+    # confident right answer, 4.25e-18 at x = 40, t = 1, is not lost to (1 - t) x + ... = 40 - 40);
+    # equal to PyTorch's (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x).
+    pos_term = target * _softplus(-input)
+    if pos_weight is not None:
+        pos_term = pos_term * pos_weight
+    loss = pos_term + (1.0 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

@@ -1,15 +1,27 @@
 """layer_norm and batch_norm with PyTorch's arguments (``torch.nn.functional``), composed from the
 op table. Variances are biased (divide by n) for normalising, as PyTorch; batch_norm's running
-variance is updated with the unbiased batch variance, as PyTorch."""
+variance is updated with the unbiased batch variance, as PyTorch.
+
+float16 input is normalised in float32 (statistics, normalisation and the affine map) and rounded
+once at the end, and the running statistics are updated in float32 before being stored: PyTorch's
+rule, without which activations of ~300 give a variance of ~9e4 that overflows float16 (to inf:
+all-zero outputs and an inf running_var)."""
 from __future__ import annotations
 
 from ..dtypes import check_same_float_dtype
 from ..grad_mode import no_grad
-from ..ops import sqrt
+from ..ops import astype, sqrt
+from ..ops._precision import F32, acc_dtype, is_half
 from ..tensor import Tensor
 
 
+def _widen(t):
+    """``t`` (a Tensor or None) in float32 when it is half precision."""
+    return astype(t, F32) if t is not None and is_half(t.dtype) else t
+
+
 def _normalize(x: Tensor, axes: tuple, eps: float) -> tuple:
+    """(x - mean) / sqrt(var + eps), mean, var over ``axes``, in ``x``'s dtype (float32 for half)."""
     mean = x.mean(axis=axes, keepdims=True)
     d = x - mean
     var = (d * d).mean(axis=axes, keepdims=True)
@@ -24,12 +36,13 @@ def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps: float =
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the last dims of the input, "
                          f"whose shape is {x.shape}")
     check_same_float_dtype("layer_norm", ("input", x), ("weight", weight), ("bias", bias))
-    y, _, _ = _normalize(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
+    out_dtype = x.dtype
+    y, _, _ = _normalize(_widen(x), tuple(range(x.ndim - len(shape), x.ndim)), eps)
     if weight is not None:
-        y = y * weight
+        y = y * _widen(weight)
     if bias is not None:
-        y = y + bias
-    return y
+        y = y + _widen(bias)
+    return y if y.dtype == out_dtype else astype(y, out_dtype)
 
 
 def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -53,6 +66,8 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
                            ("running_mean", running_mean), ("running_var", running_var))
     axes = (0,) if x.ndim == 2 else (0, 2)
     bshape = (1, c) if x.ndim == 2 else (1, c, 1)
+    out_dtype = x.dtype
+    x, weight, bias = _widen(x), _widen(weight), _widen(bias)
     if training:
         n = x.shape[0] * (1 if x.ndim == 2 else x.shape[2])
         if n <= 1:
@@ -67,16 +82,19 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        y = (x - running_mean.reshape(bshape)) / sqrt(running_var.reshape(bshape) + float(eps))
+        rm, rv = _widen(running_mean), _widen(running_var)
+        y = (x - rm.reshape(bshape)) / sqrt(rv.reshape(bshape) + float(eps))
     if weight is not None:
         y = y * weight.reshape(bshape)
     if bias is not None:
         y = y + bias.reshape(bshape)
-    return y
+    return y if y.dtype == out_dtype else astype(y, out_dtype)
 
 
 def _update(running: Tensor, stat: Tensor, momentum: float) -> None:
-    """running <- (1 - momentum) running + momentum stat, in place (a buffer, outside the graph)."""
-    running._data[...] = (running._data * (1.0 - momentum) + stat._data.astype(running.dtype) * momentum
-                          ).astype(running.dtype, copy=False)
+    """running <- (1 - momentum) running + momentum stat, in place (a buffer, outside the graph);
+    computed in float32 for a half buffer, so only the stored value is rounded."""
+    acc = acc_dtype(running.dtype)
+    running._data[...] = (running._data.astype(acc, copy=False) * (1.0 - momentum)
+                          + stat._data.astype(acc, copy=False) * momentum).astype(running.dtype, copy=False)
     running._bump_version()

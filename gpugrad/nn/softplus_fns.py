@@ -1,7 +1,7 @@
 """``softplus`` with PyTorch's ``beta`` and ``threshold`` (``torch.nn.functional.softplus``)."""
 from __future__ import annotations
 
-from ..ops import exp, log, where
+from ..ops import exp, log1p, where
 from ..tensor import Tensor
 
 
@@ -10,7 +10,8 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     regime, gradient 1 there). The gradient is sigmoid(beta * x) everywhere else, 1/2 at 0.
 
     Each branch sees only its own side (exp of a clamped value), so the branch not taken never
-    overflows into a NaN gradient; below 0 the form log(1 + exp(z)) is used as is (exp(z) <= 1).
+    overflows into a NaN gradient; log1p keeps the tails (softplus(-20) in float32 is 2.06e-9, not
+    the 0 of log(1 + 2.06e-9), so log(softplus(x)) stays finite).
     Raises ValueError for beta == 0 (a division by zero in PyTorch's formula).
     """
     beta, threshold = float(beta), float(threshold)
@@ -20,6 +21,6 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     linear = z > threshold
     pos = where(z > 0, z, 0.0)           # log(1 + e^z) = z + log(1 + e^-z) for z > 0
     neg = where(z > 0, 0.0, z)
-    soft = where(z > 0, pos + log(1.0 + exp(-pos)), log(1.0 + exp(neg)))
+    soft = where(z > 0, pos + log1p(exp(-pos)), log1p(exp(neg)))
     soft = soft if beta == 1.0 else soft / beta
     return where(linear, x, soft)

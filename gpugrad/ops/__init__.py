@@ -4,8 +4,8 @@ The public functions here take Tensors (and Python scalars) and are re-exported 
 ``gg.sum``, ... and bound as Tensor methods in ``torch_face/tensor_operators.py``.
 """
 from .activation import bias_sigmoid, log_softmax, relu, sigmoid, softmax
-from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, ge, gt, le,
-                          log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
+from .elementwise import (abs, add, astype, clip as _clip, copy, cos, div, eq, exp, expm1, ge, gt, le,
+                          log, log1p, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg,
                           pow as _pow, power, rpow as _rpow, sign, sin, sqrt, sub, tanh, where)
 from .einsum import einsum
 from .linalg import linear, matmul

@@ -67,5 +67,8 @@ def sum_to_array(x, target):
     if x.shape == target:
         return x
     axes, reshape = sum_to_axes(x.shape, target)
-    y = x.sum(axis=axes, keepdims=True)
+    # a float16 gradient summed over its broadcast axes (a bias over the batch) accumulates in
+    # float32 and rounds once, as every reduction (gpugrad/ops/_precision.py)
+    y = x.sum(axis=axes, keepdims=True, dtype="float32").astype(x.dtype) if x.dtype == "float16" else \
+        x.sum(axis=axes, keepdims=True)
     return y.reshape(target) if reshape else y

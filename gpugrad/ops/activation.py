@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._precision import acc_dtype, narrow, widen
 from ._shapes import normalize_axis
 from ..dtypes import check_same_float_dtype, floating_forward as _fl
 from ..op import defop
@@ -38,7 +39,7 @@ def _relu_vjp(ns, g, y):
 def _bias_relu_vjp(ns, g, y):
     """(dz, db) for y = relu(z + b), b over the rows of z: dz = (y <= 0 ? 0 : g), db = column sums of dz."""
     dz = ns.relu_vjp(g, y)
-    return dz, dz.sum(axis=0)
+    return dz, ns.sum(dz, axis=0)
 
 
 @composite("sigmoid")
@@ -64,7 +65,7 @@ def _bias_sigmoid(ns, z, b):
 def _bias_sigmoid_vjp(ns, g, h):
     """(dz, db) for h = sigmoid(z + b): dz = g h (1 - h), db = column sums of dz."""
     dz = ns.sigmoid_vjp(g, h)
-    return dz, dz.sum(axis=0)
+    return dz, ns.sum(dz, axis=0)
 
 
 relu = defop("relu", lambda backend, x: raw_namespace(backend).relu(x), save_ans=True, derivs=("[x>0]",),
@@ -83,16 +84,24 @@ bias_sigmoid_op.defvjp_joint(lambda ns, g, ans, needs, z, bias: ns.bias_sigmoid_
 
 
 # A zero-size input gives a zero-size output (NumPy/PyTorch); max() of an empty axis would raise.
+# float16 is computed in float32 and rounded once, forward and backward (PyTorch's acc_type): a
+# float16 sum of exponentials over a long axis loses its digits.
 @_fl
 def _softmax_fwd(backend, x, axis):
     if x.size == 0:
         return backend.xp.empty_like(x)
-    e = backend.xp.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    xf = x.astype(acc_dtype(x.dtype), copy=False)
+    e = backend.xp.exp(xf - xf.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(x.dtype, copy=False)
+
+
+def _softmax_vjp(ns, g, ans, x, axis):
+    (g, s), dtype = widen(ns, g, ans)
+    return narrow(ns, s * (g - ns.sum(g * s, axis=axis, keepdims=True)), dtype)
 
 
 softmax_op = defop("softmax", _softmax_fwd, save_ans=True, derivs=("diag(s) - s sᵀ",))
-softmax_op.defvjp(lambda ns, g, ans, x, axis: ans * (g - ns.sum(g * ans, axis=axis, keepdims=True)))
+softmax_op.defvjp(_softmax_vjp)
 
 
 @_fl
@@ -100,13 +109,18 @@ def _log_softmax_fwd(backend, x, axis):
     xp = backend.xp
     if x.size == 0:
         return xp.empty_like(x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    xf = x.astype(acc_dtype(x.dtype), copy=False)
+    shifted = xf - xf.max(axis=axis, keepdims=True)
+    return (shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))).astype(x.dtype, copy=False)
+
+
+def _log_softmax_vjp(ns, g, ans, x, axis):
+    (g, a), dtype = widen(ns, g, ans)
+    return narrow(ns, g - ns.exp(a) * ns.sum(g, axis=axis, keepdims=True), dtype)
 
 
 log_softmax_op = defop("log_softmax", _log_softmax_fwd, save_ans=True, derivs=("I - softmax",))
-log_softmax_op.defvjp(lambda ns, g, ans, x, axis:
-                      g - ns.exp(ans) * ns.sum(g, axis=axis, keepdims=True))
+log_softmax_op.defvjp(_log_softmax_vjp)
 
 
 def _take_along_axis_fwd(backend, x, targets):
@@ -124,9 +138,11 @@ def _take_along_axis_fwd(backend, x, targets):
 
 # out[i] = x[i, targets[i]], NumPy's take_along_axis(x, targets[:, None], axis=1)[:, 0]: the gather
 # inside cross-entropy (2-D x, axis 1 only). One pick per row, so the VJP places g in a one-hot
-# pattern with no accumulation.
+# pattern with no accumulation: selected (not multiplied by the 0/1 pattern), so an inf or NaN g
+# of a row reaches its target column only, never inf * 0 = NaN in the others (PyTorch's too).
 take_along_axis = defop("take_along_axis", _take_along_axis_fwd, save=(1,), derivs=("one_hot(t)", None))
-take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.one_hot(t, x.shape[1], g.dtype) * ns.reshape(g, (-1, 1)),
+take_along_axis.defvjp(lambda ns, g, ans, x, t: ns.where(ns.one_hot(t, x.shape[1], g.dtype) != 0,
+                                                         ns.reshape(g, (-1, 1)), 0),
                        None)
 
 

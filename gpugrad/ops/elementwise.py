@@ -103,20 +103,23 @@ rpow = defop("rpow", lambda backend, y, c: _fl(lambda backend, y: c ** y)(backen
 rpow.defvjp(_rpow_vjp)
 
 
-def _share(g, x, y):
-    """g where x wins, g/2 on ties, 0 where y wins: ties share the gradient (as PyTorch does)."""
-    return g * (x > y) + (0.5 * g) * (x == y)
+def _share(ns, g, x, y):
+    """g where x wins, g/2 on ties, 0 where y wins: ties share the gradient (as PyTorch does).
+
+    Selected, not g * [x > y]: the loser of a clamp (maximum(log p, -100) at p = 0) must get 0
+    even when g is inf or NaN, where the product would give inf * 0 = NaN."""
+    return ns.where(x > y, g, ns.where(x == y, 0.5 * g, 0))
 
 
 maximum = defop("maximum", lambda backend, x, y: backend.xp.maximum(x, y), same_kind=True, save=(0, 1),
                 derivs=("[x>y]", "[y>x]"))
-maximum.defvjp(lambda ns, g, ans, x, y: _share(g, x, y),
-               lambda ns, g, ans, x, y: _share(g, y, x))
+maximum.defvjp(lambda ns, g, ans, x, y: _share(ns, g, x, y),
+               lambda ns, g, ans, x, y: _share(ns, g, y, x))
 
 minimum = defop("minimum", lambda backend, x, y: backend.xp.minimum(x, y), same_kind=True, save=(0, 1),
                 derivs=("[x<y]", "[y<x]"))
-minimum.defvjp(lambda ns, g, ans, x, y: _share(g, y, x),
-               lambda ns, g, ans, x, y: _share(g, x, y))
+minimum.defvjp(lambda ns, g, ans, x, y: _share(ns, g, y, x),
+               lambda ns, g, ans, x, y: _share(ns, g, x, y))
 
 where = defop("where", lambda backend, c, x, y: backend.xp.where(c, x, y), save=(0,),
               derivs=(None, "[c]", "[not c]"))
@@ -130,6 +133,14 @@ exp.defvjp(lambda ns, g, ans, x: g * ans)
 
 log = defop("log", _fl(lambda backend, x: backend.xp.log(x)), save=(0,), derivs=("1/x",))
 log.defvjp(lambda ns, g, ans, x: g / x)
+
+# log(1 + x) and exp(x) - 1 without the cancellation of their textbook forms near x = 0 (log1p(1e-9)
+# is 1e-9; log(1 + 1e-9) in float32 is 0): the tails of softplus, the BCE family, ELU-likes.
+log1p = defop("log1p", _fl(lambda backend, x: backend.xp.log1p(x)), save=(0,), derivs=("1/(1+x)",))
+log1p.defvjp(lambda ns, g, ans, x: g / (1 + x))
+
+expm1 = defop("expm1", _fl(lambda backend, x: backend.xp.expm1(x)), save_ans=True, derivs=("exp(x)",))
+expm1.defvjp(lambda ns, g, ans, x: g * (ans + 1))
 
 sqrt = defop("sqrt", _fl(lambda backend, x: backend.xp.sqrt(x)), save_ans=True, derivs=("1/(2√x)",))
 sqrt.defvjp(lambda ns, g, ans, x: g / (2 * ans))

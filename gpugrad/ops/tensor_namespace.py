@@ -20,6 +20,7 @@ class TensorNamespace:
 
     def __init__(self):
         self.exp, self.log, self.sin, self.cos = ops.exp, ops.log, ops.sin, ops.cos
+        self.log1p, self.expm1 = ops.log1p, ops.expm1
         self.sqrt, self.sign, self.where = ops.sqrt, ops.sign, ops.where
         self.abs, self.maximum = ops.abs, ops.maximum
         self.broadcast_to, self.matmul, self.swapaxes = shape_ops.broadcast_to, linalg.matmul, shape_ops.swapaxes

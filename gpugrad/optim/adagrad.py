@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ..backends.fused_elementwise import register_elementwise
-from .optimizer import Optimizer, device_step, direction, step_scalar
+from .optimizer import Optimizer, device_step, direction, step_scalar, float32_step, state_zeros
 
 
 class Adagrad(Optimizer):
@@ -36,7 +36,7 @@ class Adagrad(Optimizer):
         # PyTorch fills the accumulator when the optimizer is built; a lazy fill from the group's
         # value is the same for every step taken.
         for group, p, backend, state in self._updates(lambda group, data, xp: {
-                "step": 0, "sum": xp.full_like(data, group["initial_accumulator_value"])}):
+                "step": 0, "sum": state_zeros(xp, data, group["initial_accumulator_value"])}):
             adagrad_update(backend, p._data, p.grad._data, state, group["lr"], group["lr_decay"],
                                    group["weight_decay"], group["eps"], maximize=group["maximize"])
         return loss
@@ -74,13 +74,14 @@ register_elementwise({
         "T p, T s",
         """
         const T clr = (T)(lr / (1.0 + ((double)step[0] - 1.0) * lr_decay));
-        const T d = (maximize ? -g : g) + (T)wd * p;
+        const T d = (maximize ? (T)-g : g) + (T)wd * p;
         s += d * d;
         p -= clr * d / (sqrt(s) + (T)eps);
         """),
 })
 
 
+@float32_step
 def adagrad_update(backend, p, g, state, lr, lr_decay, weight_decay, eps, maximize=False):
     """One adagrad step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
     else the array formula on ``backend.xp``. Same arguments as ``_adagrad_formula``."""

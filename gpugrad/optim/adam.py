@@ -16,7 +16,7 @@ import numpy as np
 from .. import cpu_graph
 from ..backends.fused_elementwise import register_elementwise
 from ..backends.cuda_runtime import note_lazy_state
-from .optimizer import Optimizer, direction, step_scalar
+from .optimizer import Optimizer, device_step, direction, float32_step, state_zeros, step_scalar
 
 
 class Adam(Optimizer):
@@ -50,7 +50,7 @@ class Adam(Optimizer):
         for group, p, backend, state in self._updates(_new_adam_state):
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
                 note_lazy_state(state, "max_exp_avg_sq")
-                state["max_exp_avg_sq"] = backend.xp.zeros_like(p._data)
+                state["max_exp_avg_sq"] = state_zeros(backend.xp, p._data)
             b1, b2 = group["betas"]
             if backend.fuses_elementwise and group is not seen_group:
                 # the group's step counts advance once, before its first update (one launch)
@@ -65,7 +65,7 @@ class Adam(Optimizer):
 
 
 def _new_adam_state(group, data, xp) -> dict:
-    return {"step": 0, "exp_avg": xp.zeros_like(data), "exp_avg_sq": xp.zeros_like(data)}
+    return {"step": 0, "exp_avg": state_zeros(xp, data), "exp_avg_sq": state_zeros(xp, data)}
 
 
 class AdamW(Adam):
@@ -233,6 +233,7 @@ register_elementwise({
 })
 
 
+@float32_step
 def adam_update(backend, p, g, state, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False, maximize=False,
                 bias_corrections=None):
     """One adam step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from .nadam import lerp_
-from .optimizer import Optimizer, direction
+from .optimizer import Optimizer, direction, float32_step, state_zeros
 
 
 class Adamax(Optimizer):
@@ -36,13 +36,14 @@ class Adamax(Optimizer):
         re-evaluates the model and returns the loss, which step returns."""
         loss = self._evaluate(closure)
         for group, p, backend, state in self._updates(lambda group, data, xp: {
-                "step": 0, "exp_avg": xp.zeros_like(data), "exp_inf": xp.zeros_like(data)}):
+                "step": 0, "exp_avg": state_zeros(xp, data), "exp_inf": state_zeros(xp, data)}):
             b1, b2 = group["betas"]
             adamax_formula(backend.xp, p._data, p.grad._data, state, group["lr"], b1, b2, group["eps"],
                            group["weight_decay"], group["maximize"])
         return loss
 
 
+@float32_step   # float16 parameters step in float32 with float32 state (issue 21)
 def adamax_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, maximize=False):
     """PyTorch's single-tensor Adamax step, in place on ``p``, ``exp_avg`` and ``exp_inf``."""
     state["step"] += 1

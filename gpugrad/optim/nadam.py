@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import get_default_dtype
-from .optimizer import Optimizer, direction
+from .optimizer import Optimizer, direction, float32_step, state_zeros
 
 
 class NAdam(Optimizer):
@@ -61,7 +61,7 @@ class NAdam(Optimizer):
 
 def _new_nadam_state(group, data, xp) -> dict:
     return {"step": 0, "mu_product": np.ones((), dtype=get_default_dtype()),
-            "exp_avg": xp.zeros_like(data), "exp_avg_sq": xp.zeros_like(data)}
+            "exp_avg": state_zeros(xp, data), "exp_avg_sq": state_zeros(xp, data)}
 
 
 def lerp_(xp, start, end, weight):
@@ -76,6 +76,7 @@ def lerp_(xp, start, end, weight):
         xp.subtract(end, diff, out=start)
 
 
+@float32_step   # float16 parameters step in float32 with float32 state (issue 21)
 def nadam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled,
                   maximize=False):
     """PyTorch's single-tensor NAdam step, in place on ``p`` and the state arrays."""

@@ -7,6 +7,7 @@ parameter's version counter so the engine can tell that arrays saved for backwar
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from ..backends import get_backend
 from ..backends.cuda_runtime import note_lazy_state
 from ..device import as_device
+from ..ops._precision import F32, acc_dtype, is_half
 from ..nn.module import clear_grad
 from ..tensor import Tensor
 from ..grad_mode import enable_grad
@@ -195,7 +197,7 @@ class Optimizer:
                     if tuple(arr.shape) != p.shape:
                         raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
                                          f"{tuple(arr.shape)} but the parameter has shape {p.shape}")
-                    restored[k] = xp.array(arr, dtype=p.dtype, copy=True)
+                    restored[k] = xp.array(arr, dtype=state_dtype(p.dtype), copy=True)
                 else:
                     restored[k] = v
             new_state[p] = restored
@@ -227,6 +229,36 @@ def _state_value(key, value, p):
 # Hyperparameters are kernel scalars, so a schedule changing lr needs no recompilation; step
 # counts that enter a formula (Adam, Adagrad) live on the device and are advanced there, so a
 # captured CUDA graph replays with the right bias corrections / decay.
+def state_dtype(dtype):
+    """The dtype of an optimizer's state for parameters of ``dtype``: float32 for float16 ones.
+
+    A float16 second moment underflows (a gradient of 1e-4 squares to 1e-8, below float16's
+    smallest subnormal 6e-8) and eps = 1e-8 rounds to 0, so Adam divides 0 by 0 (PyTorch's NaN);
+    Chainer and optax keep such state in float32, as here. Other dtypes keep their own."""
+    return acc_dtype(dtype)
+
+
+def state_zeros(xp, data, fill=0):
+    """A new state array for parameter array ``data``: its shape, ``state_dtype`` of its dtype."""
+    return xp.full(data.shape, fill, dtype=state_dtype(data.dtype))
+
+
+def float32_step(update):
+    """``update(backend, p, g, ...)`` run for a half-precision parameter on float32 copies of ``p``
+    and ``g`` (its state is float32 already, ``state_zeros``), then ``p`` written back rounded once:
+    the whole step, the fused kernels included, computes in float32 (they never see float16).
+    Other dtypes call ``update`` as it is."""
+    @functools.wraps(update)
+    def wrapped(backend, p, g, *args, **kwargs):
+        if not is_half(p.dtype):
+            return update(backend, p, g, *args, **kwargs)
+        p32 = p.astype(F32)
+        out = update(backend, p32, g.astype(F32), *args, **kwargs)
+        p[...] = p32
+        return out
+    return wrapped
+
+
 def direction(xp, p, g, weight_decay, maximize):
     """(d, owned): d = (-g if maximize else g) + weight_decay * p; ``owned`` when d is a fresh array
     that may be overwritten (never ``g`` itself). Fresh arrays come from out=empty_like(...), so a

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from ..backends.fused_elementwise import register_elementwise
-from .optimizer import Optimizer, direction
+from .optimizer import Optimizer, direction, float32_step, state_zeros
 
 
 class RMSprop(Optimizer):
@@ -35,12 +35,12 @@ class RMSprop(Optimizer):
         step returns."""
         loss = self._evaluate(closure)
         for group, p, backend, state in self._updates(
-                lambda group, data, xp: {"step": 0, "square_avg": xp.zeros_like(data)}):
+                lambda group, data, xp: {"step": 0, "square_avg": state_zeros(xp, data)}):
             xp = backend.xp
             if group["momentum"] > 0 and "momentum_buffer" not in state:
-                state["momentum_buffer"] = xp.zeros_like(p._data)
+                state["momentum_buffer"] = state_zeros(xp, p._data)
             if group["centered"] and "grad_avg" not in state:
-                state["grad_avg"] = xp.zeros_like(p._data)
+                state["grad_avg"] = state_zeros(xp, p._data)
             rmsprop_update(backend, p._data, p.grad._data, state, group["lr"], group["alpha"], group["eps"],
                                    group["weight_decay"], group["momentum"], group["centered"],
                                    maximize=group["maximize"])
@@ -94,7 +94,7 @@ def _rmsprop_kernel(centered: bool, momentum: bool):
     buffer of the normalised step or the step itself."""
     outs = "T p, T sq" + (", T ga" if centered else "") + (", T buf" if momentum else "")
     body = """
-        const T d = (maximize ? -g : g) + wd * p;
+        const T d = (maximize ? (T)-g : g) + wd * p;
         sq = alpha * sq + ((T)1 - alpha) * d * d;
         """ + ("""ga = alpha * ga + ((T)1 - alpha) * d;
         const T avg = sqrt(sq - ga * ga) + eps;
@@ -114,6 +114,7 @@ register_elementwise({
 })
 
 
+@float32_step
 def rmsprop_update(backend, p, g, state, lr, alpha, eps, weight_decay, momentum, centered, maximize=False):
     """One rmsprop step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
     else the array formula on ``backend.xp``. Same arguments as ``_rmsprop_formula``."""

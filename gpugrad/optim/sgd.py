@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..backends.fused_elementwise import register_elementwise
 from ..backends.cuda_runtime import note_lazy_state
-from .optimizer import Optimizer, direction
+from .optimizer import Optimizer, direction, float32_step
 
 
 class SGD(Optimizer):
@@ -107,17 +107,18 @@ def _sgd_fused(backend, p, g, buf, lr, momentum, dampening, weight_decay, nester
 # The fused kernels, as (input params, output params, body) for cupy.ElementwiseKernel; plain data so
 # tests compile them with nvcc without a GPU (tests/test_cuda_kernel_sources.py).
 register_elementwise({
-    "sgd": ("T g, T lr, T wd, int32 maximize", "T p", "p -= lr * ((maximize ? -g : g) + wd * p);"),
+    "sgd": ("T g, T lr, T wd, int32 maximize", "T p", "p -= lr * ((maximize ? (T)-g : g) + wd * p);"),
     "sgd_momentum": (
         "T g, T lr, T mom, T keep, T wd, int32 nesterov, int32 first, int32 maximize", "T p, T buf",
         """
-        T d = (maximize ? -g : g) + wd * p;
-        buf = first ? d : mom * buf + keep * d;
-        p -= lr * (nesterov ? d + mom * buf : buf);
+        T d = (maximize ? (T)-g : g) + wd * p;
+        buf = first ? d : (T)(mom * buf + keep * d);
+        p -= lr * (nesterov ? (T)(d + mom * buf) : buf);
         """),
 })
 
 
+@float32_step
 def sgd_update(backend, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
     """One sgd step in place: the fused CuPy kernel where ``backend`` has fused kernels (CUDA),
     else the array formula on ``backend.xp``. Same arguments as ``_sgd_formula``."""

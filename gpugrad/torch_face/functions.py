@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ops import elementwise as E
 from ..ops import linalg, reduce, shape as S
+from ..ops._precision import accumulates_in_float32
 from ..backends import get_backend
 from ..tensor import Tensor
 from .args import DIM, rename_kwargs
@@ -236,6 +237,7 @@ def masked_fill(x, mask, value):
     return out if out.dtype == x.dtype else E.astype(out, x.dtype)
 
 
+@accumulates_in_float32   # float16 in float32, rounded once (trust-num, issue 21)
 def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
     """Variance: sum((x - mean)^2) / (n - correction), differentiable.
 
@@ -258,6 +260,7 @@ def var(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, d
     return reduce.sum(d * d, axis=axes, keepdims=keep) / float(_builtins.max(n - corr, 0))
 
 
+@accumulates_in_float32   # float16 in float32, rounded once (trust-num, issue 21)
 def std(x, dim=None, *, correction=None, keepdim: bool = False, unbiased=None, ddof=None, **kwargs):
     """Standard deviation: sqrt(var); the same conventions as :func:`var` (PyTorch's correction=1
     by default, NumPy's ddof=0 when ``axis=`` is used)."""
@@ -276,6 +279,7 @@ def sqrt_zero_grad(v, root=None):
     return E.where(zero, 0.0, out)
 
 
+@accumulates_in_float32   # float16 in float32, rounded once (trust-num, issue 21)
 def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None, **kwargs):
     """The vector p-norm of ``x`` (flattened when ``dim`` is None, else along ``dim``), as
     ``torch.norm`` / ``torch.linalg.vector_norm``: p = 2 ("fro", the default) sqrt(sum x^2);
@@ -364,6 +368,7 @@ def repeat(x, *sizes):
     return S.reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
 
 
+@accumulates_in_float32   # float16 in float32, rounded once (trust-num, issue 21)
 def prod(x, dim=None, keepdim: bool = False, *, dtype=None, **kwargs):
     """Product of the elements (of everything, or along ``dim``), as ``torch.prod``; ``axis=`` too.
 
