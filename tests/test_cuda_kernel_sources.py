@@ -83,9 +83,11 @@ def _half_source(name: str) -> str:
     (cupy/_core/include/cupy/float16.cuh), whose conversions make ``c ? -g : g`` ambiguous."""
     ins, outs, body = ELEMENTWISE_KERNELS[name]
     params = ", ".join(_params(ins, False) + _params(outs, True)).replace("const T ", "const float16 ") \
-        .replace("T& ", "float16& ").replace("const T* ", "const float16* ")
+        .replace("T& ", "float16& ").replace("const T* ", "const float16* ") \
+        .replace("const S ", "const float ").replace("S& ", "float& ")
+    # S, a kernel's state type where it has one (Adam's): float32 for float16 parameters
     return (f"#include <cassert>\n#include <cupy/float16.cuh>\n"
-            f"__device__ void gpugrad_{name}({params}) {{\n  typedef float16 T;\n{body}\n}}\n")
+            f"__device__ void gpugrad_{name}({params}) {{\n  typedef float16 T;\n  typedef float S;\n{body}\n}}\n")
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")

@@ -62,12 +62,7 @@ def plot_confusion(cm: np.ndarray, classes, path: str, title: str) -> str:
             for p in range(n):
                 ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8 if n > 12 else 10,
                         color="white" if cm[t, p] > high else "black")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    return path
+    return _save_figure(fig, path)
 
 
 def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, path: str, names, title: str) -> str:
@@ -98,6 +93,12 @@ def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, path: str, names, ti
         for ax in (a1, a2):
             ax.grid(alpha=0.3)
     fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig, path: str) -> str:
+    """Write ``fig`` to ``path`` as PNG through a temporary file and a rename, so an interrupted
+    eval never leaves a truncated plot; returns ``path``."""
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.png"

@@ -241,6 +241,7 @@ _ce_op = defop("cross_entropy_fused", _ce_forward, save=(0, 1, 2), derivs=("soft
 _ce_op.defvjp(_ce_vjp, None, None)
 
 
+@accumulates_in_float32
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error (input - target)^2 (shapes must match)."""
     target = _as_target(target, input)

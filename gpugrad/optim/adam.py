@@ -16,7 +16,7 @@ import numpy as np
 from .. import cpu_graph
 from ..backends.fused_elementwise import register_elementwise
 from ..backends.cuda_runtime import note_lazy_state
-from .optimizer import Optimizer, device_step, direction, float32_step, state_zeros, step_scalar
+from .optimizer import Optimizer, decayed_direction, device_step, float32_step, state_zeros, step_scalar
 
 
 class Adam(Optimizer):
@@ -101,12 +101,7 @@ def _adam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, decouple
             cpu_graph.refuse("Adam's bias corrections (beta ** step) on float64 parameters: a replay's "
                              "NumPy power differs from Python's in the last bit for some steps")
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    if decoupled:
-        if weight_decay != 0:
-            p *= 1 - lr * weight_decay
-        d, _ = direction(xp, p, g, 0, maximize)
-    else:
-        d, _ = direction(xp, p, g, weight_decay, maximize)
+    d = decayed_direction(xp, p, g, lr, weight_decay, decoupled, maximize)
     tmp = xp.multiply(d, 1 - beta1, out=xp.empty_like(m))   # the one temporary, reused below
     m *= beta1
     m += tmp

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import get_default_dtype
-from .optimizer import Optimizer, direction, float32_step, state_zeros
+from .optimizer import Optimizer, decayed_direction, float32_step, state_zeros
 
 
 class NAdam(Optimizer):
@@ -83,12 +83,7 @@ def nadam_formula(xp, p, g, state, lr, beta1, beta2, eps, weight_decay, momentum
     state["step"] += 1
     t = state["step"]
     bias_correction2 = 1 - beta2 ** t
-    if decoupled:
-        if weight_decay != 0:
-            p *= 1 - lr * weight_decay
-        d, _ = direction(xp, p, g, 0, maximize)
-    else:
-        d, _ = direction(xp, p, g, weight_decay, maximize)
+    d = decayed_direction(xp, p, g, lr, weight_decay, decoupled, maximize)
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
     mp = state["mu_product"]

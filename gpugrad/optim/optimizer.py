@@ -259,6 +259,18 @@ def float32_step(update):
     return wrapped
 
 
+def decayed_direction(xp, p, g, lr, weight_decay, decoupled, maximize):
+    """The step direction of the Adam family, weight decay applied as PyTorch's: ``decoupled``
+    (AdamW, Loshchilov & Hutter 2019) first shrinks ``p`` in place by ``1 - lr * weight_decay`` and
+    leaves the gradient alone; otherwise the decay joins the gradient (L2, see ``direction``).
+    Returns the direction array (it may be ``g`` itself: do not overwrite it)."""
+    if decoupled:
+        if weight_decay != 0:
+            p *= 1 - lr * weight_decay
+        return direction(xp, p, g, 0, maximize)[0]
+    return direction(xp, p, g, weight_decay, maximize)[0]
+
+
 def direction(xp, p, g, weight_decay, maximize):
     """(d, owned): d = (-g if maximize else g) + weight_decay * p; ``owned`` when d is a fresh array
     that may be overwritten (never ``g`` itself). Fresh arrays come from out=empty_like(...), so a
