@@ -134,6 +134,6 @@ def test_the_list_says_yes_only_for_what_gpugrad_has_and_no_only_for_what_it_lac
         has = _has(MIRRORS[ns](), name)
         if status == "no" and has:
             wrong.append(f"{ns}.{name} is listed as not supported but gpugrad has it")
-        if status != "no" and not has and "torch-defaults" not in note:
+        if status != "no" and not has:
             wrong.append(f"{ns}.{name} is listed as {status} but gpugrad lacks it")
     assert not wrong, "\n".join(wrong)
