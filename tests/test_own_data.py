@@ -231,11 +231,13 @@ def test_unknown_category_is_missing_with_a_warning(tmp_path, capsys):
     pd.DataFrame({"colour": colour, "v": rng.normal(size=n), "y": y}).to_csv(tmp_path / "c.csv", index=False)
     assert main(["train", "--data", str(tmp_path / "c.csv"), *FAST, "--out", str(tmp_path / "r")]) == 0
     capsys.readouterr()
-    pd.DataFrame({"v": [0.1, 0.2], "colour": ["purple", np.nan]}).to_csv(tmp_path / "new.csv", index=False)
+    pd.DataFrame({"v": [0.1, 0.2, 0.3], "colour": ["purple", np.nan, "purple"]}).to_csv(tmp_path / "new.csv",
+                                                                                   index=False)
     assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "new.csv"),
                  "--out", str(tmp_path / "p.csv")]) == 0
     err = capsys.readouterr().err
-    assert "row 2, column 'colour': category 'purple' was not in the training data; read as missing" in err
+    # the first row and how many rows in all (a new user's 20 rows of an unseen category named one)
+    assert "row 2, column 'colour': category 'purple' was not in the training data (2 row(s)); read as missing" in err
     rows = _rows(tmp_path / "p.csv")
     assert rows[0]["p_a"] == rows[1]["p_a"] or abs(float(rows[0]["p_a"]) - float(rows[1]["p_a"])) < 0.2
 

@@ -478,3 +478,15 @@ def test_soft_targets_of_zero_mass_still_get_their_gradient():
     TF.cross_entropy(tx, tt).backward()
     np.testing.assert_allclose(gx.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(gt.numpy(), tt.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_half_results_beyond_float16_are_inf_without_a_warning():
+    """A float16 sum or cast whose value exceeds 65504 is inf, as PyTorch's, and does not print
+    NumPy's 'overflow encountered in cast' (found by a new user's float16 sum of 200,000 values)."""
+    import warnings
+    x = gg.tensor(np.linspace(0, 400, 200_000).astype(np.float16), dtype=gg.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isposinf(x.sum().item())
+        assert np.isposinf(gg.tensor(np.array([1e6]), dtype=gg.float32).to(gg.float16).item())
+        assert x.mean().item() == pytest.approx(200.0, rel=1e-3)

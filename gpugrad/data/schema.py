@@ -229,12 +229,13 @@ def encode_features(table, schema: dict, warn=None) -> np.ndarray:
             block = x[:, col:col + len(cats) + f["missing"]]
             block[:] = 0
             values = table.text[name].tolist()
-            unknown = {}
+            unknown, unknown_rows = {}, 0
             for i, v in enumerate(values):
                 j = lookup.get(v) if v is not None else None
                 if j is None:
                     if v is not None:
                         unknown.setdefault(v, i)
+                        unknown_rows += 1
                     if f["missing"]:
                         block[i, len(cats)] = 1
                 else:
@@ -242,7 +243,8 @@ def encode_features(table, schema: dict, warn=None) -> np.ndarray:
             if unknown and warn is not None:
                 v, i = next(iter(unknown.items()))
                 warn(f"warning: {table.where(i, name)}: category {v!r} was not in the training data"
-                     + (f" ({len(unknown)} new categories in all)" if len(unknown) > 1 else "")
+                     + (f" ({len(unknown)} new categories in all" if len(unknown) > 1 else " (")
+                     + f"{', ' if len(unknown) > 1 else ''}{unknown_rows} row(s))"
                      + "; read as missing (retrain with these rows to learn them)")
             col += len(cats) + f["missing"]
     if plain:

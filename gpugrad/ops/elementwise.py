@@ -178,7 +178,14 @@ clip.defvjp(lambda ns, g, ans, x, lo, hi: g if lo is None and hi is None else ns
             None, None)
 
 # -- casts and copies --------------------------------------------------------------------------
-astype_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), derivs=("1",), exact_dtype=True)
+def _astype_fwd(backend, x, dtype):
+    # A value beyond the target's range becomes +-inf, as in PyTorch, which does not warn; NumPy's
+    # "overflow encountered in cast" RuntimeWarning would be noise (float16 results rounded once).
+    with np.errstate(over="ignore"):
+        return x.astype(dtype)
+
+
+astype_op = defop("astype", _astype_fwd, derivs=("1",), exact_dtype=True)
 astype_op.defvjp(lambda ns, g, ans, x, dtype: ns.astype(g, x.dtype))
 # A cast to an integer or bool dtype rounds: it has no gradient, so its result never requires grad.
 astype_discrete_op = defop("astype", lambda backend, x, dtype: x.astype(dtype), differentiable=False,

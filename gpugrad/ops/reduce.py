@@ -28,7 +28,8 @@ def _sum_fwd(backend, x, axis, keepdims):
     # float16 accumulates in float32 and rounds once (PyTorch's acc_type): a float16 running sum
     # loses every digit of a long sum, and overflows where only the partial sums exceed 65504.
     if is_half(x.dtype):
-        return backend.xp.asarray(x.sum(axis=axis, keepdims=keepdims, dtype=acc_dtype(x.dtype)).astype(x.dtype))
+        with np.errstate(over="ignore"):   # a sum beyond 65504 is inf, as PyTorch's, without NumPy's warning
+            return backend.xp.asarray(x.sum(axis=axis, keepdims=keepdims, dtype=acc_dtype(x.dtype)).astype(x.dtype))
     return backend.xp.asarray(x.sum(axis=axis, keepdims=keepdims))
 
 
