@@ -623,20 +623,32 @@ def copy_atomically(src: str, dst: str) -> str:
     through a temporary file in dst's folder, fsynced and renamed, so ``dst`` is always whole; the
     temporary name is one serialization.remove_stale_temps clears after a crash."""
     import shutil
-    directory, name = os.path.split(os.path.abspath(dst))
+
+    def write(out):
+        with open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    return _write_atomically(dst, write)
+
+
+def _write_atomically(path: str, write) -> str:
+    """``write(f)`` into a temporary file in ``path``'s folder, then renamed over ``path`` (mode
+    0644), so ``path`` is never half written. The temporary name matches
+    serialization.remove_stale_temps's pattern, so a run killed mid-write has it removed when it
+    resumes. Returns ``path``."""
+    directory, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return dst
+    return path
 
 
 def history_keys(task: str, validation: bool) -> list:
@@ -890,7 +902,6 @@ def write_curves(history: dict, path: str) -> str:
     from matplotlib.figure import Figure
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    directory, name = os.path.split(os.path.abspath(path))
     with _PLOT_LOCK:
         fig = Figure(figsize=(9, 3.6), dpi=100)
         FigureCanvasAgg(fig)
@@ -907,16 +918,5 @@ def write_curves(history: dict, path: str) -> str:
         for ax in (ax1, ax2):
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        # The temporary name matches serialization.remove_stale_temps's pattern, so a run killed
-        # mid-write has it removed when it resumes.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_atomically(path, lambda f: fig.savefig(f, format="png"))
     return path
